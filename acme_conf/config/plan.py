@@ -1,0 +1,80 @@
+"""The plan: what a configuration file asks for, validated and immutable.
+
+The parser and validator build it; the executor and `-nv` only read it.
+Every path in a plan is absolute and normalised; every name is lower-case.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_CHALLENGEDIR = Path("/var/www/acme")
+
+
+class KeyType(enum.Enum):
+    """Key algorithm of an account or domain key, as the configuration spells it."""
+
+    RSA = "rsa"  # RSA 4096 when created
+    ECDSA = "ecdsa"  # NIST P-384 when created
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a block starts, for messages about it."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """An `authority NAME { ... }` block."""
+
+    name: str
+    api_url: str  # https:// URL of the ACME directory
+    account_key: Path
+    account_keytype: KeyType
+    contact: str | None  # e.g. "mailto:hostmaster@example.com"
+    insecure: bool  # do not verify the CA's TLS certificate
+    ca_file: Path | None  # PEM bundle to trust for this CA instead of the system's
+    location: Location
+
+
+@dataclass(frozen=True)
+class DomainJob:
+    """A `domain HANDLE { ... }` block: one certificate to keep current."""
+
+    handle: str
+    names: tuple[str, ...]  # `domain name` first, then alternative names; no duplicates
+    domain_key: Path
+    keytype: KeyType
+    cert_dir: Path  # directory of the certificate, else of the full chain
+    certificate: Path | None
+    chain: Path | None
+    fullchain: Path | None
+    authority: Authority
+    challengedir: Path
+    profile: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole configuration: authorities in file order, one job per domain block."""
+
+    source: str  # the configuration file's path as given
+    authorities: tuple[Authority, ...]
+    domains: tuple[DomainJob, ...]
+    warnings: tuple[str, ...]  # "file:line: message" lines; not errors
+
+    def domain(self, handle: str) -> DomainJob | None:
+        """The job for a handle, or None when no domain block has it."""
+        for job in self.domains:
+            if job.handle == handle:
+                return job
+        return None
