@@ -1,0 +1,96 @@
+"""JSON Web Signatures for ACME requests (RFC 8555 section 6.2, RFC 7515, RFC 7638).
+
+Only acctproc imports this module: it is the one process holding the account key.
+JSON is always built by the json encoder, never from string templates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+_CURVES: dict[str, tuple[str, hashes.HashAlgorithm, int]] = {
+    # curve name -> (JWK crv, hash, coordinate size in bytes)
+    "secp256r1": ("P-256", hashes.SHA256(), 32),
+    "secp384r1": ("P-384", hashes.SHA384(), 48),
+    "secp521r1": ("P-521", hashes.SHA512(), 66),
+}
+_EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+
+
+class UnsupportedKeyError(Exception):
+    """The key's algorithm or curve cannot sign ACME requests."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _uint(value: int, size: int | None = None) -> str:
+    length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
+    return b64url(value.to_bytes(length, "big"))
+
+
+def public_jwk(key: PrivateKey) -> dict[str, str]:
+    """The public key as a JWK with only its required members (RFC 7638 section 3.2)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.public_key().public_numbers()
+        return {"e": _uint(numbers.e), "kty": "RSA", "n": _uint(numbers.n)}
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        crv, _, size = _curve(key)
+        point = key.public_key().public_numbers()
+        return {"crv": crv, "kty": "EC", "x": _uint(point.x, size), "y": _uint(point.y, size)}
+    raise UnsupportedKeyError(f"{type(key).__name__} keys cannot sign ACME requests")
+
+
+def thumbprint(key: PrivateKey) -> str:
+    """RFC 7638 thumbprint: SHA-256 over the JWK's required members, sorted, no spaces."""
+    canonical = json.dumps(public_jwk(key), sort_keys=True, separators=(",", ":"))
+    return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+
+
+def algorithm(key: PrivateKey) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    crv, _, _ = _curve(key)
+    return _EC_ALGORITHMS[crv]
+
+
+def _curve(key: ec.EllipticCurvePrivateKey) -> tuple[str, hashes.HashAlgorithm, int]:
+    entry = _CURVES.get(key.curve.name)
+    if entry is None:
+        raise UnsupportedKeyError(f"curve {key.curve.name} cannot sign ACME requests")
+    return entry
+
+
+def sign(key: PrivateKey, url: str, nonce: str, kid: str, payload: bytes) -> bytes:
+    """The flattened JWS JSON for one ACME POST.
+
+    `kid` empty: the public JWK goes in the header (newAccount, revocation by
+    key).  `payload` empty: POST-as-GET, whose payload is the empty string.
+    """
+    protected: dict[str, object] = {"alg": algorithm(key), "nonce": nonce, "url": url}
+    if kid:
+        protected["kid"] = kid
+    else:
+        protected["jwk"] = public_jwk(key)
+    protected_b64 = b64url(json.dumps(protected, separators=(",", ":")).encode("utf-8"))
+    payload_b64 = b64url(payload) if payload else ""
+    signature = _signature(key, f"{protected_b64}.{payload_b64}".encode("ascii"))
+    body = {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
+    return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+def _signature(key: PrivateKey, signing_input: bytes) -> bytes:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    _, digest, size = _curve(key)
+    r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest)))
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")

@@ -1,0 +1,1 @@
+"""netproc's network side: HTTPS transport and the ACME request session."""

@@ -1,0 +1,1 @@
+"""The processes of a chain: the parent (main) and one module per child role."""

@@ -1,0 +1,32 @@
+"""Entry of every child: `python -I -m acme_conf.proc ROLE SPEC-JSON`.
+
+Imports exactly one role module, chosen from a fixed list, so each child
+loads only what its role uses.  Exits without interpreter teardown: the
+role has closed its channels and flushed its files, and teardown after the
+jail would only make system calls the sandbox need not allow.
+"""
+
+import importlib
+import os
+import sys
+
+from acme_conf.proc.errors import EXIT_FAILED
+from acme_conf.proc.spec import ROLES, ChildSpec
+
+
+def main() -> int:
+    if len(sys.argv) != 3 or sys.argv[1] not in ROLES:
+        sys.stderr.write("acme-client: child processes are started by acme-client itself\n")
+        return EXIT_FAILED
+    role_module = importlib.import_module(f"acme_conf.proc.{sys.argv[1]}")
+    spec = ChildSpec.from_json(sys.argv[2])
+    if spec.role != sys.argv[1]:
+        sys.stderr.write("acme-client: child role and specification disagree\n")
+        return EXIT_FAILED
+    return int(role_module.main(spec))
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stderr.flush()
+    os._exit(status)

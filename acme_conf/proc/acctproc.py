@@ -1,0 +1,75 @@
+"""acctproc: holds the account key; signs JWS requests and computes the thumbprint.
+
+The only process that ever sees the account key.  It loads the key (or
+creates it when missing) before the jail; afterwards it has no file system
+and no network, and signs whatever netproc asks it to sign.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cryptography.hazmat.backends.openssl.backend  # noqa: F401  ec.ECDSA loads it lazily
+
+from acme_conf import sandbox
+from acme_conf.acme import jws
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
+from acme_conf.messages import Failure, Message, Signed, SignRequest, Thumbprint, ThumbprintRequest
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK
+from acme_conf.proc.spec import ChildSpec, KeySettings
+
+ROLE = "acctproc"
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class Held:
+    net: Channel
+    key: PrivateKey
+
+
+def acquire(spec: ChildSpec) -> Held:
+    settings = spec.settings
+    assert isinstance(settings, KeySettings)
+    key, created = load_or_create_key(Path(settings.key_path), settings.keytype)
+    if created:
+        log.info("created account key %s", settings.key_path)
+    try:
+        jws.sign(key, "https://dry-run.invalid/", "nonce", "", b"{}")  # loads what signing needs
+    except jws.UnsupportedKeyError as error:
+        raise KeyFileError(f"{settings.key_path}: {error}") from None
+    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), key)
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    try:
+        while True:
+            try:
+                request = held.net.recv(ThumbprintRequest, SignRequest)
+            except ChannelClosed:
+                break
+            held.net.send(_answer(held.key, request))
+    finally:
+        held.net.close()
+    return EXIT_OK
+
+
+def _answer(key: PrivateKey, request: ThumbprintRequest | SignRequest) -> Message:
+    if isinstance(request, ThumbprintRequest):
+        return Thumbprint(jws.thumbprint(key))
+    if not request.url.startswith("https://"):
+        return Failure("refusing to sign a request for a non-https URL")
+    return Signed(jws.sign(key, request.url, request.nonce, request.kid, request.payload))
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

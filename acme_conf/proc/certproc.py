@@ -1,0 +1,129 @@
+"""certproc: checks the certificate chain the CA sent before anything is written.
+
+The bundle comes from the network, so it is parsed here, in a process with
+no file system and no network.  It must hold at least one certificate; the
+first (the leaf) must carry the domain key's public key and exactly the
+configured names; each certificate must be issued by the next.  Only then
+are leaf, chain and full chain handed to fileproc.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from acme_conf import sandbox
+from acme_conf.acme.text import printable
+from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.messages import CertBundle, RemoveCertificate, WriteCertificate
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.spec import CertSettings, ChildSpec
+
+ROLE = "certproc"
+MAX_CERTIFICATES = 16
+CLOCK_SKEW = timedelta(hours=1)
+
+log = logging.getLogger("acme_conf")
+
+
+class CertificateCheckError(ProcessFailure):
+    """The CA's certificate bundle is malformed or does not match the request."""
+
+
+@dataclass(frozen=True)
+class Held:
+    net: Channel
+    file: Channel
+
+
+def acquire(spec: ChildSpec) -> Held:
+    return Held(
+        Channel.from_fd(spec.channel_fd("netproc"), "netproc"),
+        Channel.from_fd(spec.channel_fd("fileproc"), "fileproc"),
+    )
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(channels=(held.net.fileno(), held.file.fileno()), strict=spec.strict_sandbox)
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    settings = spec.settings
+    assert isinstance(settings, CertSettings)
+    try:
+        try:
+            request = held.net.recv(CertBundle, RemoveCertificate)
+        except ChannelClosed:
+            return EXIT_OK
+        if isinstance(request, RemoveCertificate):
+            held.file.send(request)
+        else:
+            held.file.send(check_bundle(request.pem, request.csr_der, settings.names, datetime.now(timezone.utc)))
+    finally:
+        held.file.close()
+        held.net.close()
+    return EXIT_OK
+
+
+def check_bundle(pem: bytes, csr_der: bytes, names: tuple[str, ...], now: datetime) -> WriteCertificate:
+    """The leaf, chain and full chain of a bundle that passed every check."""
+    certificates = parse_bundle(pem)
+    leaf = certificates[0]
+    _check_key(leaf, csr_der)
+    _check_names(leaf, names)
+    _check_issuers(certificates)
+    if leaf.not_valid_before_utc > now + CLOCK_SKEW or leaf.not_valid_after_utc <= now:
+        raise CertificateCheckError(
+            f"certificate is not valid now (valid {leaf.not_valid_before_utc} to {leaf.not_valid_after_utc})"
+        )
+    encoded = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
+    log.info("certificate checked: serial %x, valid until %s", leaf.serial_number, leaf.not_valid_after_utc)
+    return WriteCertificate(certificate=encoded[0], chain=b"".join(encoded[1:]), fullchain=b"".join(encoded))
+
+
+def parse_bundle(pem: bytes) -> list[x509.Certificate]:
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError as error:
+        raise CertificateCheckError(f"CA sent an unreadable certificate bundle: {printable(error, 120)}") from None
+    if len(certificates) > MAX_CERTIFICATES:
+        raise CertificateCheckError(f"CA sent {len(certificates)} certificates; at most {MAX_CERTIFICATES} expected")
+    return certificates
+
+
+def _check_key(leaf: x509.Certificate, csr_der: bytes) -> None:
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+    except ValueError:
+        raise CertificateCheckError("the certificate request passed along is unreadable") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    wanted = csr.public_key().public_bytes(serialization.Encoding.DER, spki)
+    if leaf.public_key().public_bytes(serialization.Encoding.DER, spki) != wanted:
+        raise CertificateCheckError("certificate's public key is not the domain key's")
+
+
+def _check_names(leaf: x509.Certificate, names: tuple[str, ...]) -> None:
+    configured = configured_names(names)
+    found = certificate_names(leaf)
+    if found != configured:
+        shown = ", ".join(printable(name, 80) for name in sorted(found)) or "no names"
+        raise CertificateCheckError(f"certificate names ({shown}) are not the configured names")
+
+
+def _check_issuers(certificates: list[x509.Certificate]) -> None:
+    for index, (child, issuer) in enumerate(zip(certificates, certificates[1:])):
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature):
+            raise CertificateCheckError(f"certificate {index} of the bundle is not issued by certificate {index + 1}") from None
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

@@ -1,0 +1,104 @@
+"""The life every child shares: log setup, acquire, jail, serve, exit status.
+
+    held = acquire(spec)                      # open files, load keys, import
+    sandbox.enter(role, grants(spec, held))   # drop every right not needed
+    return serve(spec, held)                  # read, dispatch, reply
+
+Failures become one line on stderr and an exit status; a neighbour's death
+(end of file mid-exchange) is not reported as this process's failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import TypeVar
+
+from acme_conf import sandbox
+from acme_conf.acme.text import printable
+from acme_conf.ipc import ChannelClosed, ChannelError
+from acme_conf.proc.errors import (
+    EXIT_FAILED,
+    EXIT_PEER_GONE,
+    ProcessFailure,
+    Terminated,
+)
+from acme_conf.proc.spec import ChildSpec
+
+H = TypeVar("H")
+
+LOGGER_NAME = "acme_conf"
+NOTICE = 25  # shown without -v: an account created, a certificate revoked
+
+
+class _ChildFormatter(logging.Formatter):
+    """`acme-client: HANDLE: message`, with the role named on warnings and errors."""
+
+    def __init__(self, handle: str, role: str) -> None:
+        super().__init__()
+        self._handle = handle
+        self._role = role
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return f"acme-client: {self._handle}: {self._role}: {text}"
+        return f"acme-client: {self._handle}: {text}"
+
+
+def setup_logging(spec: ChildSpec) -> logging.Logger:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ChildFormatter(spec.handle, spec.role))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel({0: NOTICE, 1: logging.INFO}.get(spec.verbosity, logging.DEBUG))
+    return logger
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise Terminated(f"stopped by signal {signum}")
+
+
+def run_role(
+    spec: ChildSpec,
+    acquire: Callable[[ChildSpec], H],
+    grants: Callable[[ChildSpec, H], sandbox.Grants],
+    serve: Callable[[ChildSpec, H], int],
+) -> int:
+    logger = setup_logging(spec)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        held = acquire(spec)
+        sandbox.enter(spec.role, grants(spec, held))
+        return serve(spec, held)
+    except (Terminated, KeyboardInterrupt):
+        logger.debug("%s stopped on request", spec.role)
+        return EXIT_FAILED
+    except ChannelClosed as error:
+        logger.debug("%s", error)
+        return EXIT_PEER_GONE
+    except ChannelError as error:
+        logger.error("bad message: %s", printable(error))
+        return EXIT_FAILED
+    except ProcessFailure as error:
+        logger.error("%s", error)
+        return EXIT_FAILED
+    except Exception as error:  # the last line of defence: report, never hang
+        logger.error("internal error: %s: %s", type(error).__name__, printable(error))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s", _frames(error.__traceback__))
+        return EXIT_FAILED
+
+
+def _frames(tb: TracebackType | None) -> str:
+    """Where an error happened, without reading source files (the jail forbids it)."""
+    return " <- ".join(
+        f"{frame.f_code.co_filename}:{lineno} {frame.f_code.co_name}"
+        for frame, lineno in reversed(list(traceback.walk_tb(tb)))
+    )

@@ -1,0 +1,124 @@
+"""chngproc: publishes http-01 key authorizations in the challenge directory.
+
+It holds one descriptor, the challenge directory, and creates and removes
+files only relative to it.  Every file it created is removed before it
+exits, whether the chain succeeded, failed, or was stopped.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from dataclasses import dataclass, field
+
+from acme_conf import sandbox
+from acme_conf.acme.identifiers import is_valid_token
+from acme_conf.acme.text import printable
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.messages import ChallengeWrite, ChallengeWritten
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.spec import ChildSpec, ChngSettings
+
+ROLE = "chngproc"
+FILE_MODE = 0o444  # the web server must read it, whoever it runs as
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass
+class Held:
+    net: Channel
+    directory_fd: int
+    directory: str
+    written: list[str] = field(default_factory=list)  # tokens to remove at exit
+
+
+def acquire(spec: ChildSpec) -> Held:
+    settings = spec.settings
+    assert isinstance(settings, ChngSettings)
+    try:
+        directory_fd = os.open(settings.challengedir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise ProcessFailure(f"challengedir {settings.challengedir}: {error.strerror}") from None
+    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), directory_fd, settings.challengedir)
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(
+        channels=(held.net.fileno(),),
+        files=(held.directory_fd,),
+        write_dir=held.directory,
+        strict=spec.strict_sandbox,
+    )
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    try:
+        while True:
+            try:
+                request = held.net.recv(ChallengeWrite)
+            except ChannelClosed:
+                break
+            publish(held, request.token, request.key_authorization)
+            held.net.send(ChallengeWritten())
+    finally:
+        remove_all(held)
+        held.net.close()
+    return EXIT_OK
+
+
+def publish(held: Held, token: str, key_authorization: str) -> None:
+    """Write `key_authorization` to challengedir/TOKEN, mode 0444."""
+    if not is_valid_token(token):
+        raise ProcessFailure(f"refusing challenge token {printable(token, 80)!r}: not base64url")
+    token_part, _, thumbprint = key_authorization.partition(".")
+    if token_part != token or not is_valid_token(thumbprint):
+        raise ProcessFailure("malformed key authorization: not TOKEN.THUMBPRINT")
+    try:
+        _write_file(held, token, key_authorization.encode("ascii"))
+    except OSError as error:
+        raise ProcessFailure(f"cannot write {held.directory}/{token}: {error.strerror}") from None
+    log.debug("wrote %s/%s", held.directory, token)
+
+
+def _write_file(held: Held, token: str, content: bytes) -> None:
+    _remove(held, token)  # a file a killed run left behind
+    fd = os.open(
+        token,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        FILE_MODE,
+        dir_fd=held.directory_fd,
+    )
+    held.written.append(token)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        data = memoryview(content)
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def remove_all(held: Held) -> None:
+    while held.written:
+        token = held.written.pop()
+        try:
+            _remove(held, token)
+        except OSError as error:
+            log.warning("cannot remove %s/%s: %s", held.directory, token, error.strerror)
+        else:
+            log.debug("removed %s/%s", held.directory, token)
+
+
+def _remove(held: Held, token: str) -> None:
+    try:
+        os.unlink(token, dir_fd=held.directory_fd)
+    except OSError as error:
+        if error.errno != errno.ENOENT:
+            raise
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

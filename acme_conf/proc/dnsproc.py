@@ -1,0 +1,86 @@
+"""dnsproc: resolves CA host names for netproc, and does nothing else.
+
+netproc never resolves names itself: it connects to the addresses this
+process returns, keeping the host name for TLS and the Host header.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from dataclasses import dataclass
+
+from acme_conf import sandbox
+from acme_conf.acme.text import printable
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.messages import Addresses, Failure, Message, Resolve
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK
+from acme_conf.proc.spec import ChildSpec
+
+ROLE = "dnsproc"
+MAX_ADDRESSES = 16
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class Held:
+    net: Channel
+
+
+def acquire(spec: ChildSpec) -> Held:
+    net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
+    # A dry lookup loads the resolver configuration, the name-service
+    # modules and the idna codec now, while the process may still open files.
+    answer("localhost")
+    return Held(net)
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    try:
+        while True:
+            try:
+                request = held.net.recv(Resolve)
+            except ChannelClosed:
+                break
+            reply = answer(request.host)
+            log.debug("resolved %s: %s", printable(request.host), _describe(reply))
+            held.net.send(reply)
+    finally:
+        held.net.close()
+    return EXIT_OK
+
+
+def answer(host: str) -> Message:
+    """The addresses of `host` in the resolver's order, or why there are none."""
+    if _HOSTNAME.fullmatch(host) is None:
+        return Failure(f"{printable(host, 80)} is not a host name")
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return Failure(f"cannot resolve {host}: {error.strerror}")
+    addresses: list[str] = []
+    for family, _, _, _, sockaddr in infos:
+        address = str(sockaddr[0])
+        if family in (socket.AF_INET, socket.AF_INET6) and address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        return Failure(f"cannot resolve {host}: no IPv4 or IPv6 address")
+    return Addresses(tuple(addresses[:MAX_ADDRESSES]))
+
+
+def _describe(reply: Message) -> str:
+    if isinstance(reply, Addresses):
+        return ", ".join(reply.addresses)
+    return str(getattr(reply, "reason", reply))
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

@@ -1,0 +1,190 @@
+"""fileproc: installs the checked certificate files in the certificate directory.
+
+It holds one descriptor, the certificate directory, and works only relative
+to it.  Each file is written to a temporary file, flushed, made read-only,
+and renamed over the old one, whose previous version stays as FILE.1; the
+directory is flushed last.  A reader sees the old file or the new one,
+never a part.
+
+Exit status: 0 when files were written or removed, 2 when there was nothing to do.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+
+from acme_conf import sandbox
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.messages import RemoveCertificate, WriteCertificate
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
+from acme_conf.proc.spec import ChildSpec, FileSettings
+
+ROLE = "fileproc"
+FILE_MODE = 0o444
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class Held:
+    cert: Channel
+    directory_fd: int
+    directory: str
+
+
+def acquire(spec: ChildSpec) -> Held:
+    settings = spec.settings
+    assert isinstance(settings, FileSettings)
+    try:
+        directory_fd = os.open(settings.cert_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise ProcessFailure(f"certificate directory {settings.cert_dir}: {error.strerror}") from None
+    return Held(Channel.from_fd(spec.channel_fd("certproc"), "certproc"), directory_fd, settings.cert_dir)
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(
+        channels=(held.cert.fileno(),),
+        files=(held.directory_fd,),
+        write_dir=held.directory,
+        strict=spec.strict_sandbox,
+    )
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    settings = spec.settings
+    assert isinstance(settings, FileSettings)
+    try:
+        try:
+            request = held.cert.recv(WriteCertificate, RemoveCertificate)
+        except ChannelClosed:
+            return EXIT_UNCHANGED
+        if isinstance(request, RemoveCertificate):
+            remove_certificate(held, settings)
+        else:
+            write_certificate(held, settings, request)
+    finally:
+        held.cert.close()
+    return EXIT_OK
+
+
+def write_certificate(held: Held, settings: FileSettings, files: WriteCertificate) -> None:
+    """Install chain, certificate and full chain, as configured.
+
+    All new files are written and flushed before the first one replaces an
+    old one, so a full disk or an I/O error leaves the old set untouched.
+    """
+    wanted = [
+        (name, content)
+        for name, content in (
+            (settings.chain, files.chain),
+            (settings.certificate, files.certificate),
+            (settings.fullchain, files.fullchain),
+        )
+        if name
+    ]
+    written: list[tuple[str, str]] = []
+    try:
+        for name, content in wanted:
+            written.append((name, _write_temporary(held, name, content)))
+    except ProcessFailure:
+        for _, temporary in written:
+            _discard(held, temporary)
+        raise
+    for index, (name, temporary) in enumerate(written):
+        try:
+            install(held, name, temporary)
+        except ProcessFailure:
+            for _, left in written[index + 1:]:
+                _discard(held, left)
+            raise
+        log.info("wrote %s/%s", held.directory, name)
+    _sync(held)
+
+
+def remove_certificate(held: Held, settings: FileSettings) -> None:
+    for name in (settings.certificate, settings.chain, settings.fullchain):
+        if not name:
+            continue
+        try:
+            os.unlink(name, dir_fd=held.directory_fd)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise ProcessFailure(f"cannot remove {held.directory}/{name}: {error.strerror}") from None
+        log.info("removed %s/%s", held.directory, name)
+    _sync(held)
+
+
+def install(held: Held, name: str, temporary: str) -> None:
+    """Rename `temporary` over `name`, keeping the previous version as `name`.1."""
+    try:
+        _keep_backup(held, name)
+        os.rename(temporary, name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+    except OSError as error:
+        _discard(held, temporary)
+        raise ProcessFailure(f"cannot install {held.directory}/{name}: {error.strerror}") from None
+
+
+def _write_temporary(held: Held, name: str, content: bytes) -> str:
+    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(
+            temporary,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            FILE_MODE,
+            dir_fd=held.directory_fd,
+        )
+    except OSError as error:
+        raise ProcessFailure(f"cannot create a file in {held.directory}: {error.strerror}") from None
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, FILE_MODE)
+        os.fsync(fd)
+    except OSError as error:
+        os.close(fd)
+        _discard(held, temporary)
+        raise ProcessFailure(f"cannot write {held.directory}/{temporary}: {error.strerror}") from None
+    os.close(fd)
+    return temporary
+
+
+def _keep_backup(held: Held, name: str) -> None:
+    """Hard-link the current file to name.1 (atomically replacing an older backup)."""
+    link = f".{name}.1.{secrets.token_hex(6)}.tmp"
+    try:
+        os.link(name, link, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd, follow_symlinks=False)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            return  # first certificate: nothing to keep
+        raise
+    try:
+        os.rename(link, f"{name}.1", src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+    except OSError:
+        _discard(held, link)
+        raise
+
+
+def _discard(held: Held, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=held.directory_fd)
+    except OSError:
+        pass
+
+
+def _sync(held: Held) -> None:
+    try:
+        os.fsync(held.directory_fd)
+    except OSError as error:
+        raise ProcessFailure(f"cannot flush {held.directory}: {error.strerror}") from None
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

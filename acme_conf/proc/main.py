@@ -1,0 +1,344 @@
+"""The parent: one isolated process chain per domain job.
+
+For each job it takes the domain's lock, creates the socketpairs, starts
+the eight children (fork and exec of a fresh interpreter each, with only
+their own channel descriptors and an empty environment), then reaps them.
+It never touches a key, the network, or anything the CA sent.
+
+When a child fails, the rest of its chain is asked to stop (SIGTERM: they
+clean up, chngproc removes its files) and killed after a grace period, so
+no process outlives the run.
+
+Exit status of a run: 1 if any chain failed, else 0 if any certificate
+changed, else 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from acme_conf.config.plan import DomainJob
+from acme_conf.proc.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PEER_GONE,
+    EXIT_UNCHANGED,
+    ProcessFailure,
+)
+from acme_conf.proc.locks import DomainLock, lock_directory
+from acme_conf.proc.spec import (
+    CertSettings,
+    ChildSpec,
+    ChngSettings,
+    DnsSettings,
+    FileSettings,
+    KeySettings,
+    NetSettings,
+    RevokeSettings,
+    Settings,
+)
+
+# netproc first: it has the most to import and is on the critical path.
+START_ORDER = ("netproc", "revokeproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc")
+CHANNELS = (
+    ("netproc", "revokeproc"),
+    ("netproc", "dnsproc"),
+    ("netproc", "acctproc"),
+    ("netproc", "keyproc"),
+    ("netproc", "chngproc"),
+    ("netproc", "certproc"),
+    ("certproc", "fileproc"),
+)
+GRACE_SECONDS = 5.0
+CHILD_ENV: dict[str, str] = {}  # nothing from the caller's environment reaches a child
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    force: bool = False
+    revoke: bool = False
+    verbosity: int = 0
+    max_chains: int = 1
+    strict_sandbox: bool = False
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    handle: str
+    failed: bool
+    changed: bool
+
+
+class _Stop(Exception):
+    """The parent itself was asked to stop."""
+
+
+@dataclass
+class Chain:
+    """The processes of one domain job while they run."""
+
+    job: DomainJob
+    lock: DomainLock
+    processes: dict[str, subprocess.Popen[bytes]]
+    status: dict[str, int] = field(default_factory=dict)
+    kill_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return len(self.status) == len(self.processes)
+
+    def reaped(self, role: str) -> None:
+        code = self.processes[role].wait()
+        self.status[role] = code
+        if not _acceptable(role, code):
+            _report(self.job.handle, role, code)
+            self.stop()
+
+    def stop(self) -> None:
+        """Ask every live child to stop; kill what is left after the grace period."""
+        if self.kill_at is not None:
+            return
+        self.kill_at = time.monotonic() + GRACE_SECONDS
+        for role, process in self.processes.items():
+            if role not in self.status:
+                _signal(process, signal.SIGTERM)
+
+    def enforce_deadline(self, now: float) -> None:
+        if self.kill_at is not None and now >= self.kill_at:
+            for role, process in self.processes.items():
+                if role not in self.status:
+                    _signal(process, signal.SIGKILL)
+
+    def result(self) -> ChainResult:
+        failed = any(not _acceptable(role, code) for role, code in self.status.items())
+        changed = not failed and self.status.get("fileproc") == EXIT_OK
+        return ChainResult(self.job.handle, failed, changed)
+
+
+def configure_logging(verbosity: int) -> None:
+    """The parent's messages: `acme-client: ...` on stderr; -v and -vv show more."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("acme-client: %(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
+def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
+    """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
+    results = _run_chains(jobs, options)
+    for result in results:
+        outcome = "failed" if result.failed else "certificate updated" if result.changed else "nothing to do"
+        log.info("%s: %s", result.handle, outcome)
+    if any(result.failed for result in results):
+        return EXIT_FAILED
+    if any(result.changed for result in results):
+        return EXIT_OK
+    return EXIT_UNCHANGED
+
+
+def _run_chains(jobs: Sequence[DomainJob], options: RunOptions) -> list[ChainResult]:
+    waiting = deque(jobs)
+    running: list[Chain] = []
+    results: list[ChainResult] = []
+    selector = selectors.DefaultSelector()
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        while waiting or running:
+            while waiting and len(running) < max(1, options.max_chains):
+                chain = _start_or_fail(waiting.popleft(), options, results)
+                if chain is not None:
+                    _watch(selector, chain)
+                    running.append(chain)
+            for key, _ in selector.select(_next_timeout(running)):
+                chain, role, pidfd = key.data
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                chain.reaped(role)
+            now = time.monotonic()
+            for chain in [chain for chain in running if chain.done]:
+                running.remove(chain)
+                chain.lock.release()
+                results.append(chain.result())
+            for chain in running:
+                chain.enforce_deadline(now)
+    except (KeyboardInterrupt, _Stop):
+        log.error("stopping on request")
+        _stop_all(running)
+        results.extend(ChainResult(chain.job.handle, True, False) for chain in running)
+        results.extend(ChainResult(job.handle, True, False) for job in waiting)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for key in list(selector.get_map().values()):
+            os.close(key.data[2])
+        selector.close()
+    return results
+
+
+def _start_or_fail(job: DomainJob, options: RunOptions, results: list[ChainResult]) -> Chain | None:
+    lock = DomainLock(lock_directory(), job.handle)
+    try:
+        lock.acquire()
+        return Chain(job, lock, spawn_chain(job, options))
+    except ProcessFailure as error:
+        lock.release()
+        log.error("%s: %s", job.handle, error)
+        results.append(ChainResult(job.handle, True, False))
+        return None
+
+
+def spawn_chain(job: DomainJob, options: RunOptions) -> dict[str, subprocess.Popen[bytes]]:
+    """Create the channels and start the children; each gets only its own ends."""
+    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in START_ORDER}
+    for left, right in CHANNELS:
+        left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ends[left].append((right, left_end))
+        ends[right].append((left, right_end))
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for role in START_ORDER:
+            spec = ChildSpec(
+                role=role,
+                handle=job.handle,
+                verbosity=options.verbosity,
+                strict_sandbox=options.strict_sandbox,
+                channels=tuple((peer, end.fileno()) for peer, end in ends[role]),
+                settings=settings_for(role, job, options),
+            )
+            processes[role] = _spawn(spec)
+    except (OSError, ProcessFailure) as error:
+        for process in processes.values():
+            _signal(process, signal.SIGKILL)
+            process.wait()
+        raise ProcessFailure(f"cannot start the process chain: {error}") from None
+    finally:
+        for role_ends in ends.values():
+            for _, end in role_ends:
+                end.close()
+    return processes
+
+
+def _spawn(spec: ChildSpec) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-I", "-m", "acme_conf.proc", spec.role, spec.to_json()],
+        stdin=subprocess.DEVNULL,
+        pass_fds=[fd for _, fd in spec.channels],
+        close_fds=True,
+        env=CHILD_ENV,
+        cwd="/",
+    )
+
+
+def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
+    """What one child needs to know of the job, and nothing more."""
+    authority = job.authority
+    if role == "netproc":
+        return NetSettings(
+            api_url=authority.api_url,
+            ca_file=str(authority.ca_file or ""),
+            insecure=authority.insecure,
+            contact=authority.contact or "",
+            names=job.names,
+            profile=job.profile or "",
+            revoke=options.revoke,
+        )
+    if role == "dnsproc":
+        return DnsSettings()
+    if role == "acctproc":
+        return KeySettings(str(authority.account_key), authority.account_keytype.value, ())
+    if role == "keyproc":
+        return KeySettings(str(job.domain_key), job.keytype.value, job.names)
+    if role == "chngproc":
+        return ChngSettings(str(job.challengedir))
+    if role == "certproc":
+        return CertSettings(job.names)
+    if role == "fileproc":
+        return FileSettings(
+            cert_dir=str(job.cert_dir),
+            certificate=_name_in(job.cert_dir, job.certificate),
+            chain=_name_in(job.cert_dir, job.chain),
+            fullchain=_name_in(job.cert_dir, job.fullchain),
+        )
+    if role == "revokeproc":
+        inspected = job.certificate or job.fullchain
+        if inspected is None:
+            raise ProcessFailure("neither a certificate nor a full chain is configured")
+        return RevokeSettings(str(inspected), job.names, options.force, options.revoke)
+    raise ProcessFailure(f"unknown role {role}")
+
+
+def _name_in(directory: Path, path: Path | None) -> str:
+    """The file name of `path`, which must lie directly in `directory` (fileproc writes nowhere else)."""
+    if path is None:
+        return ""
+    if path.parent != directory:
+        raise ProcessFailure(f"{path} is not in the certificate directory {directory}")
+    return path.name
+
+
+def _watch(selector: selectors.BaseSelector, chain: Chain) -> None:
+    for role, process in chain.processes.items():
+        pidfd = os.pidfd_open(process.pid)
+        selector.register(pidfd, selectors.EVENT_READ, (chain, role, pidfd))
+
+
+def _next_timeout(running: list[Chain]) -> float | None:
+    deadlines = [chain.kill_at for chain in running if chain.kill_at is not None]
+    if not deadlines:
+        return None
+    return max(0.0, min(deadlines) - time.monotonic())
+
+
+def _stop_all(running: list[Chain]) -> None:
+    for chain in running:
+        chain.stop()
+    for chain in running:
+        for role, process in chain.processes.items():
+            if role in chain.status:
+                continue
+            try:
+                chain.status[role] = process.wait(timeout=GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                chain.status[role] = process.wait()
+        chain.lock.release()
+
+
+def _acceptable(role: str, code: int) -> bool:
+    return code == EXIT_OK or (role == "fileproc" and code == EXIT_UNCHANGED)
+
+
+def _report(handle: str, role: str, code: int) -> None:
+    """Say why a child ended badly, unless it has said so itself."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = " (a system call outside its sandbox)" if -code == signal.SIGSYS else ""
+        log.error("%s: %s killed by %s%s", handle, role, name, why)
+    elif code not in (EXIT_FAILED, EXIT_PEER_GONE):
+        log.error("%s: %s exited with status %d", handle, role, code)
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise _Stop(f"signal {signum}")

@@ -1,0 +1,381 @@
+"""netproc: the only process that talks to the network; runs the ACME sequence.
+
+It holds no key and reads no file after its jail.  Before the jail it loads
+the CA bundle into a TLS context; afterwards it asks dnsproc for addresses,
+acctproc for signatures, keyproc for the CSR, chngproc to publish
+challenges, and hands the certificate to certproc.  revokeproc speaks first:
+when the certificate is current, netproc stops before any traffic at all.
+
+The sequence, as RFC 8555 section 7 lays it out:
+directory -> account -> new order -> authorizations (http-01) ->
+ready -> finalize -> valid -> download certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from acme_conf import __version__, sandbox
+from acme_conf.acme.identifiers import identifier, is_valid_token, key_authorization
+from acme_conf.acme.polling import FIRST_DELAY, POLL_DEADLINE, next_delay, retry_after_seconds
+from acme_conf.acme.resources import (
+    Authorization,
+    Order,
+    ProtocolError,
+    parse_authorization,
+    parse_directory,
+    parse_order,
+)
+from acme_conf.acme.text import printable
+from acme_conf.ipc import Channel, close_all
+from acme_conf.messages import (
+    VERDICT_CURRENT,
+    VERDICT_REVOKE,
+    Addresses,
+    CertBundle,
+    CertStatus,
+    ChallengeWrite,
+    ChallengeWritten,
+    Csr,
+    CsrRequest,
+    Failure,
+    RemoveCertificate,
+    Resolve,
+    Thumbprint,
+    ThumbprintRequest,
+)
+from acme_conf.net.session import AcmeError, AcmeSession
+from acme_conf.net.transport import Response, Transport, TransportError
+from acme_conf.proc.child import NOTICE, run_role
+from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.spec import ChildSpec, NetSettings
+
+ROLE = "netproc"
+USER_AGENT = f"acme-client-python/{__version__}"
+SYSTEM_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # OpenBSD, macOS
+)
+PEM_CHAIN = "application/pem-certificate-chain"
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class Held:
+    revoke: Channel
+    dns: Channel
+    acct: Channel
+    key: Channel
+    chng: Channel
+    cert: Channel
+    tls: ssl.SSLContext
+    ports: tuple[int, ...]
+
+    def channels(self) -> tuple[Channel, ...]:
+        return (self.revoke, self.dns, self.acct, self.key, self.chng, self.cert)
+
+
+# acquire, jail, serve ----------------------------------------------------------
+
+
+def acquire(spec: ChildSpec) -> Held:
+    settings = spec.settings
+    assert isinstance(settings, NetSettings)
+    tls = tls_context(settings)
+    "ca.example".encode("idna")  # ssl encodes server names with this codec: load it now
+
+    def channel(peer: str) -> Channel:
+        return Channel.from_fd(spec.channel_fd(peer), peer)
+
+    return Held(
+        revoke=channel("revokeproc"),
+        dns=channel("dnsproc"),
+        acct=channel("acctproc"),
+        key=channel("keyproc"),
+        chng=channel("chngproc"),
+        cert=channel("certproc"),
+        tls=tls,
+        ports=(urlsplit(settings.api_url).port or 443,),
+    )
+
+
+def tls_context(settings: NetSettings) -> ssl.SSLContext:
+    """TLS 1.2+ trusting exactly one bundle: `ca file`, else the system's."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        log.info("insecure: the CA's TLS certificate is not verified")
+        return context
+    bundle = settings.ca_file or _system_bundle()
+    try:
+        context.load_verify_locations(cafile=bundle)
+    except (OSError, ssl.SSLError) as error:
+        raise ProcessFailure(f"CA bundle {bundle}: {printable(getattr(error, 'strerror', None) or error)}") from None
+    return context
+
+
+def _system_bundle() -> str:
+    for path in SYSTEM_BUNDLES:
+        try:
+            with open(path, "rb"):
+                return path
+        except OSError:
+            continue
+    raise ProcessFailure(f"no system CA bundle found (looked for {', '.join(SYSTEM_BUNDLES)}); name one with `ca file`")
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    return sandbox.Grants(
+        channels=tuple(channel.fileno() for channel in held.channels()),
+        connect_ports=held.ports,
+        strict=spec.strict_sandbox,
+    )
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    settings = spec.settings
+    assert isinstance(settings, NetSettings)
+    try:
+        status = held.revoke.recv(CertStatus)
+        if status.verdict == VERDICT_CURRENT:
+            return EXIT_OK
+        transport = Transport(held.tls, _resolver(held.dns), held.ports, USER_AGENT)
+        try:
+            _run(settings, held, transport, status)
+        except ProtocolError as error:
+            raise ProcessFailure(f"CA protocol error: {error}") from None
+        finally:
+            transport.close()
+    finally:
+        close_all(held.channels())
+    return EXIT_OK
+
+
+def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
+    acme = open_session(settings, held, transport)
+    if status.verdict == VERDICT_REVOKE:
+        revoke_certificate(acme, status.certificate_der)
+        held.cert.send(RemoveCertificate())
+        return
+    order = new_order(acme, settings)
+    authorize_all(acme, order, held)
+    order = wait_for_order(acme, order, "pending")
+    csr = held.key.request(CsrRequest(), Csr).der
+    if order.status == "ready":
+        order = finalize(acme, order, csr)
+    order = wait_for_order(acme, order, "processing")
+    if order.status != "valid" or order.certificate is None:
+        raise ProcessFailure(f"order {printable(order.url)} ended {printable(order.status)}{_order_problem(order)}")
+    held.cert.send(CertBundle(download_certificate(acme, order.certificate), csr))
+
+
+def _resolver(dns: Channel) -> Callable[[str], tuple[str, ...]]:
+    def resolve(host: str) -> tuple[str, ...]:
+        reply = dns.request(Resolve(host), Addresses, Failure)
+        if isinstance(reply, Failure):
+            raise TransportError(printable(reply.reason))
+        return reply.addresses
+
+    return resolve
+
+
+# the protocol steps ---------------------------------------------------------------
+
+
+def open_session(settings: NetSettings, held: Held, transport: Transport) -> AcmeSession:
+    """Fetch the directory and find (or create) the account."""
+    response = _checked(transport.get(settings.api_url), "directory")
+    acme = AcmeSession(transport, held.acct, parse_directory(response.body))
+    acme.kid = find_or_create_account(acme, settings.contact)
+    return acme
+
+
+def find_or_create_account(acme: AcmeSession, contact: str) -> str:
+    """The account URL: look the key up first; register it only when unknown."""
+    try:
+        response = acme.post(acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup", embed_key=True)
+    except AcmeError as error:
+        if error.problem is None or error.problem.short_type != "accountDoesNotExist":
+            raise
+        payload: dict[str, object] = {"termsOfServiceAgreed": True}
+        if contact:
+            payload["contact"] = [contact]
+        response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
+        url = _location(response, "new account")
+        log.log(NOTICE, "created account %s", printable(url))
+        return url
+    url = _location(response, "account lookup")
+    log.info("account %s", printable(url))
+    return url
+
+
+def new_order(acme: AcmeSession, settings: NetSettings) -> Order:
+    payload: dict[str, object] = {"identifiers": [identifier(name) for name in settings.names]}
+    if settings.profile:
+        offered = acme.directory.profiles
+        if settings.profile not in offered:
+            listed = ", ".join(printable(name, 40) for name in offered) or "none"
+            raise ProcessFailure(f"the CA does not offer profile {settings.profile} (it offers: {listed})")
+        payload["profile"] = settings.profile
+    response = acme.post(acme.directory.new_order, payload, "new order")
+    order = parse_order(_location(response, "new order"), response.body)
+    log.info("order %s: %s", printable(order.url), printable(order.status))
+    return order
+
+
+def authorize_all(acme: AcmeSession, order: Order, held: Held) -> None:
+    """Answer every pending authorization's http-01 challenge, then wait for all.
+
+    All challenges are published and answered before the first poll, so the
+    CA validates them in parallel.
+    """
+    thumbprint = held.acct.request(ThumbprintRequest(), Thumbprint).value
+    pending: list[Authorization] = []
+    for url in order.authorizations:
+        authorization = fetch_authorization(acme, url)
+        if authorization.status == "valid":
+            log.info("%s: already authorized", printable(authorization.identifier_value))
+        elif authorization.status == "pending":
+            answer_challenge(acme, authorization, thumbprint, held.chng)
+            pending.append(authorization)
+        else:
+            raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
+    for authorization in pending:
+        done = poll(acme, authorization.url, "authorization", "pending", parse_authorization)
+        _check_authorized(done)
+
+
+def fetch_authorization(acme: AcmeSession, url: str) -> Authorization:
+    return parse_authorization(url, acme.post(url, None, "authorization").body)
+
+
+def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel) -> None:
+    name = printable(authorization.identifier_value)
+    challenge = authorization.challenge("http-01")
+    if challenge is None:
+        offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
+        raise ProcessFailure(f"{name}: the CA offers no http-01 challenge (offered: {offered})")
+    if challenge.token is None or not is_valid_token(challenge.token):
+        raise ProcessFailure(f"{name}: the CA sent a malformed http-01 token")
+    chng.request(ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten)
+    if challenge.status == "pending":
+        acme.post(challenge.url, {}, f"{name}: http-01 challenge")
+    log.info("%s: http-01 challenge answered", name)
+
+
+def _check_authorized(authorization: Authorization) -> None:
+    name = printable(authorization.identifier_value)
+    if authorization.status == "valid":
+        log.info("%s: authorized", name)
+        return
+    problems = [str(c.error) for c in authorization.challenges if c.error is not None]
+    detail = f": {problems[0]}" if problems else ""
+    raise ProcessFailure(f"{name}: authorization {printable(authorization.status)}{detail}")
+
+
+def wait_for_order(acme: AcmeSession, order: Order, pending_status: str) -> Order:
+    """The order once it has left `pending_status` ("pending" or "processing")."""
+    if order.status != pending_status:
+        return order
+    return poll(acme, order.url, "order", pending_status, parse_order)
+
+
+def finalize(acme: AcmeSession, order: Order, csr: bytes) -> Order:
+    response = acme.post(order.finalize, {"csr": _b64url(csr)}, "finalize")
+    finalized = parse_order(order.url, response.body)
+    log.info("order finalized: %s", printable(finalized.status))
+    return finalized
+
+
+def download_certificate(acme: AcmeSession, url: str) -> bytes:
+    response = acme.post(url, None, "certificate download")
+    content_type = (response.header("content-type") or "").split(";")[0].strip()
+    if content_type != PEM_CHAIN:
+        raise ProcessFailure(f"certificate download: unexpected content type {printable(content_type, 80)}")
+    log.info("certificate downloaded (%d bytes)", len(response.body))
+    return response.body
+
+
+def revoke_certificate(acme: AcmeSession, certificate_der: bytes) -> None:
+    try:
+        acme.post(acme.directory.revoke_cert, {"certificate": _b64url(certificate_der)}, "revocation")
+    except AcmeError as error:
+        if error.problem is None or error.problem.short_type != "alreadyRevoked":
+            raise
+        log.log(NOTICE, "certificate was already revoked")
+        return
+    log.log(NOTICE, "certificate revoked")
+
+
+# polling ----------------------------------------------------------------------------
+
+
+class _Resource(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Resource)
+
+
+def poll(acme: AcmeSession, url: str, what: str, pending_status: str, parse: Callable[[str, bytes], R]) -> R:
+    """POST-as-GET `url` until its status leaves `pending_status`, with bounded backoff.
+
+    Honours Retry-After (capped), gives up after POLL_DEADLINE seconds.
+    """
+    deadline = time.monotonic() + POLL_DEADLINE
+    delay = FIRST_DELAY
+    attempt = 0
+    while True:
+        time.sleep(delay)
+        response = acme.post(url, None, what)
+        resource = parse(url, response.body)
+        if resource.status != pending_status:
+            return resource
+        if time.monotonic() + delay > deadline:
+            raise ProcessFailure(f"{what} {printable(url)} still {pending_status} after {POLL_DEADLINE:.0f} s")
+        retry_after = retry_after_seconds(response.header("retry-after"), datetime.now(timezone.utc))
+        delay = next_delay(attempt, retry_after)
+        attempt += 1
+        log.debug("%s still %s; next poll in %.2f s", what, pending_status, delay)
+
+
+# helpers ------------------------------------------------------------------------------
+
+
+def _checked(response: Response, what: str) -> Response:
+    if response.status >= 400:
+        raise ProcessFailure(f"{what}: {printable(response.url)} answered HTTP {response.status}")
+    return response
+
+
+def _location(response: Response, what: str) -> str:
+    url = response.header("location")
+    if url is None or not url.startswith("https://"):
+        raise ProcessFailure(f"{what}: the CA sent no https Location")
+    return url
+
+
+def _order_problem(order: Order) -> str:
+    return f": {order.error}" if order.error is not None else ""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)

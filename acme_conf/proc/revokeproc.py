@@ -1,0 +1,125 @@
+"""revokeproc: reads the existing certificate and decides what the chain does.
+
+It opens the certificate file before the jail (it may not exist yet) and
+afterwards has neither file system nor network.  It tells netproc one of:
+no certificate yet, renewal due, current (stop: nothing to do), or revoke
+(with -r).  The file is read through the descriptor opened earlier.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from acme_conf import sandbox
+from acme_conf.acme.renewal import renewal_decision
+from acme_conf.acme.text import printable
+from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.ipc import Channel
+from acme_conf.messages import (
+    VERDICT_CURRENT,
+    VERDICT_DUE,
+    VERDICT_MISSING,
+    VERDICT_REVOKE,
+    CertStatus,
+)
+from acme_conf.proc.child import run_role
+from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.spec import ChildSpec, RevokeSettings
+
+ROLE = "revokeproc"
+MAX_CERTIFICATE_FILE = 1024 * 1024
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class Held:
+    net: Channel
+    certificate_fd: int  # -1 when the file does not exist
+
+
+def acquire(spec: ChildSpec) -> Held:
+    settings = spec.settings
+    assert isinstance(settings, RevokeSettings)
+    try:
+        fd = os.open(settings.certificate, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        fd = -1
+    except OSError as error:
+        raise ProcessFailure(f"{settings.certificate}: {error.strerror}") from None
+    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), fd)
+
+
+def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    files = (held.certificate_fd,) if held.certificate_fd >= 0 else ()
+    return sandbox.Grants(channels=(held.net.fileno(),), files=files, strict=spec.strict_sandbox)
+
+
+def serve(spec: ChildSpec, held: Held) -> int:
+    settings = spec.settings
+    assert isinstance(settings, RevokeSettings)
+    try:
+        status = examine(held, settings, datetime.now(timezone.utc))
+        log.info("%s", status.reason)
+        held.net.send(status)
+    finally:
+        held.net.close()
+        if held.certificate_fd >= 0:
+            os.close(held.certificate_fd)
+    return EXIT_OK
+
+
+def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
+    """The verdict on the existing certificate."""
+    path = settings.certificate
+    if held.certificate_fd < 0:
+        if settings.revoke:
+            raise ProcessFailure(f"{path}: no certificate to revoke")
+        return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b"")
+    try:
+        leaf = read_leaf(held.certificate_fd, path)
+    except ProcessFailure:
+        if not settings.force or settings.revoke:
+            raise
+        return CertStatus(VERDICT_DUE, f"{path}: unreadable; replacing it as -F asks", b"")
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    if settings.revoke:
+        return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {leaf.serial_number:x}", der)
+    decision = renewal_decision(
+        leaf.not_valid_before_utc,
+        leaf.not_valid_after_utc,
+        now,
+        certificate_names(leaf),
+        configured_names(settings.names),
+    )
+    if settings.force:
+        return CertStatus(VERDICT_DUE, f"{path}: {decision.reason}; renewing as -F asks", der)
+    verdict = VERDICT_DUE if decision.due else VERDICT_CURRENT
+    return CertStatus(verdict, f"{path}: {decision.reason}", der)
+
+
+def read_leaf(fd: int, path: str) -> x509.Certificate:
+    """The first certificate in the file (the leaf of a full chain)."""
+    chunks = bytearray()
+    while len(chunks) <= MAX_CERTIFICATE_FILE:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks += chunk
+    if len(chunks) > MAX_CERTIFICATE_FILE:
+        raise ProcessFailure(f"{path}: too large to be a certificate")
+    try:
+        certificates = x509.load_pem_x509_certificates(bytes(chunks))
+    except ValueError as error:
+        raise ProcessFailure(f"{path}: not a PEM certificate ({printable(error, 120)})") from None
+    return certificates[0]
+
+
+def main(spec: ChildSpec) -> int:
+    return run_role(spec, acquire, grants, serve)
