@@ -29,7 +29,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 
-from testbed import PebbleBinaries, Testbed, fetch_pebble  # noqa: E402
+from testbed import PebbleBinaries, Testbed, fetch_pebble  # noqa: E402 (after the path)
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -205,7 +205,7 @@ def run_client(workdir: Workdir) -> Callable[..., CliResult]:
         }
         child_env.update(env or {})
         done = subprocess.run(
-            argv, cwd=workdir.root, env=child_env, capture_output=True, text=True,
+            argv, check=False, cwd=workdir.root, env=child_env, capture_output=True, text=True,
             timeout=timeout, stdin=subprocess.DEVNULL,
         )
         return CliResult(done.returncode, done.stdout, done.stderr)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 from testbed import (
@@ -107,7 +107,7 @@ def wait_gone(pids: set[int], seconds: float = 10.0) -> set[int]:
 
 def forge_leaf(issuer_cert: x509.Certificate, issuer_key, name: str) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(x509.Name([]))
@@ -134,7 +134,7 @@ def test_fetched_binaries_are_debian_pebble_2_10_or_newer(pebble_bin: PebbleBina
     assert find_pebble() == pebble_bin  # the cache is where fetch put it
     upstream = pebble_bin.version.split("+")[0].split("-")[0]
     assert tuple(int(part) for part in upstream.split(".")[:2]) >= (2, 10), pebble_bin.version
-    usage = subprocess.run([str(pebble_bin.challtestsrv), "-h"], capture_output=True, text=True).stderr
+    usage = subprocess.run([str(pebble_bin.challtestsrv), "-h"], check=False, capture_output=True, text=True).stderr
     assert "-dnsserver" in usage
 
 
@@ -214,7 +214,7 @@ def test_verify_chain_accepts_only_chains_to_pebbles_root(testbed: Testbed) -> N
 
     stranger_key = ec.generate_private_key(ec.SECP256R1())
     stranger_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Not Pebble")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     stranger = (
         x509.CertificateBuilder().subject_name(stranger_name).issuer_name(stranger_name)
         .public_key(stranger_key.public_key()).serial_number(1)
@@ -361,6 +361,15 @@ def test_options_reach_pebble(make_testbed, tmp_path: Path) -> None:
     assert meta["externalAccountRequired"] is True
     assert meta["profiles"] == {"only": "the one profile"}
     assert special.root_pem(1) != special.root_pem(0)
+
+
+def test_key_algorithm_sets_the_issuing_hierarchys_keys(testbed: Testbed, make_testbed) -> None:
+    fast = make_testbed(key_algorithm="ecdsa")
+    for running, key_type in ((testbed, rsa.RSAPublicKey), (fast, ec.EllipticCurvePublicKey)):
+        for pem_text in (running.root_pem(), running.intermediate_pem()):
+            assert isinstance(x509.load_pem_x509_certificate(pem_text.encode()).public_key(), key_type)
+    with pytest.raises(ValueError):
+        Testbed(key_algorithm="dsa")
 
 
 def test_default_testbed_validates_and_rejects_some_nonces(testbed: Testbed) -> None:
