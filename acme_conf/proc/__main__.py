@@ -1,4 +1,7 @@
-"""Entry of every child: `python -I -m acme_conf.proc ROLE SPEC-JSON`.
+"""Entry of every child: `python -I -S -c BOOTSTRAP ROLE SPEC-JSON PATH...`.
+
+The parent starts children through acme_conf.proc.main.CHILD_BOOTSTRAP,
+which puts the PATHs on sys.path and calls start().
 
 Imports exactly one role module, chosen from a fixed list, so each child
 loads only what its role uses.  Exits without interpreter teardown: the
@@ -15,7 +18,7 @@ from acme_conf.proc.spec import ROLES, ChildSpec
 
 
 def main() -> int:
-    if len(sys.argv) != 3 or sys.argv[1] not in ROLES:
+    if len(sys.argv) < 3 or sys.argv[1] not in ROLES:
         sys.stderr.write("acme-client: child processes are started by acme-client itself\n")
         return EXIT_FAILED
     role_module = importlib.import_module(f"acme_conf.proc.{sys.argv[1]}")
@@ -26,7 +29,11 @@ def main() -> int:
     return int(role_module.main(spec))
 
 
-if __name__ == "__main__":
+def start() -> None:
     status = main()
     sys.stderr.flush()
     os._exit(status)
+
+
+if __name__ == "__main__":
+    start()
