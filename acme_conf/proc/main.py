@@ -103,8 +103,13 @@ class Chain:
         return len(self.status) == len(self.processes)
 
     def reaped(self, role: str) -> None:
-        code = self.processes[role].wait()
+        process = self.processes[role]
+        _, wait_status, usage = os.wait4(process.pid, 0)
+        code = os.waitstatus_to_exitcode(wait_status)
+        process.returncode = code  # reaped here, to read its CPU time
         self.status[role] = code
+        cpu_ms = round((usage.ru_utime + usage.ru_stime) * 1000)
+        log.debug("%s: %s exited %d after %d ms of CPU", self.job.handle, role, code, cpu_ms)
         if not _acceptable(role, code):
             _report(self.job.handle, role, code)
             self.stop()
