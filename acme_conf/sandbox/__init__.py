@@ -4,25 +4,33 @@ A child process calls `enter(role, grants)` once, after it has acquired
 everything it will ever need (files, descriptors, imported modules) and
 before it reads its first message.  Nothing is gained back afterwards.
 
-INTERIM: `enter` applies nothing yet; the sandbox issue fills it in.
+The policy table is `policy.POLICIES`; `apply.enter` applies one entry and
+returns a `Report` of what it applied.  What this kernel or user cannot apply
+is logged (INFO for extra depth only, WARNING when the role runs with less than
+its policy); `Grants(strict=True)` turns the latter into `MechanismUnavailable`.
+
+Importing this package imports everything the jail needs (pyseccomp included):
+import it before acquiring, never lazily.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .apply import enter
+from .errors import MechanismUnavailable, PolicyError, SandboxError, SetupError
+from .grants import Grants
+from .policy import POLICIES, ROLES
+from .report import Report, Shortfall, Step
 
-
-@dataclass(frozen=True)
-class Grants:
-    """What one child was given at run time; its role's policy says what it may do with it."""
-
-    channels: tuple[int, ...]  # socketpair descriptors the role serves
-    files: tuple[int, ...] = ()  # descriptors acquired before the jail (a certificate, a directory)
-    write_dir: str | None = None  # chngproc: challengedir; fileproc: certificate directory
-    connect_ports: tuple[int, ...] = ()  # netproc only: TCP ports of the CA's URLs
-    strict: bool = False  # a mechanism this kernel or user cannot apply is fatal
-
-
-def enter(role: str, grants: Grants) -> None:
-    """Jail the calling process for `role`."""
-    del role, grants
+__all__ = [
+    "POLICIES",
+    "ROLES",
+    "Grants",
+    "MechanismUnavailable",
+    "PolicyError",
+    "Report",
+    "SandboxError",
+    "SetupError",
+    "Shortfall",
+    "Step",
+    "enter",
+]

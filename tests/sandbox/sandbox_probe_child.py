@@ -1,0 +1,394 @@
+"""The inside of the proof: a real role jails itself, then attempts things.
+
+Run by the harness as `python -I sandbox_probe_child.py SPEC-JSON`, with one
+descriptor to the parent.  It imports the REAL role module, runs its real
+acquire, grants and sandbox.enter, then tries each named probe in turn and
+reports over the descriptor, one JSON line per event:
+
+    {"event": "ready", "report": "..."}   after the jail
+    {"event": "start", "probe": NAME}      before an attempt
+    {"event": "result", "probe": NAME, "outcome": "ok" | "EACCES" | ExceptionName}
+
+A probe the sandbox kills leaves a "start" without a "result", and the
+process ends with SIGSYS; the harness then starts a fresh child for the rest.
+
+Every module a probe needs is imported before the jail, like a role does.
+Only `iniconfig` (a test dependency) is left out on purpose: importing it is a probe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import importlib
+import json
+import mmap
+import os
+import socket
+import sys
+import termios
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cryptography import x509
+
+from acme_conf import sandbox
+from acme_conf.acme import jws
+from acme_conf.messages import WriteCertificate
+from acme_conf.net.transport import Transport
+from acme_conf.proc import spec as specs
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PTRACE_SEIZE = 0x4206
+
+
+class ProbeFailed(Exception):
+    """A legitimate operation returned something other than what it should."""
+
+
+class Context:
+    """What the probes see: the test bed's paths and ports, and the role's held resources."""
+
+    def __init__(self, bed: dict[str, Any], role_module: Any, spec: specs.ChildSpec, held: Any) -> None:
+        self.bed = bed
+        self.role_module = role_module
+        self.spec = spec
+        self.held = held
+        self.ppid = os.getppid()
+        with open(bed["bundle"], "rb") as bundle:
+            self.bundle_pem = bundle.read()
+
+    def outside(self, name: str) -> str:
+        return os.path.join(self.bed["outside_dir"], name)
+
+
+# ---------------------------------------------------------------------------
+# What no role may do (or only the one whose job it is)
+
+
+def socket_tcp(ctx: Context) -> None:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+
+
+def socket_udp(ctx: Context) -> None:
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+
+
+def socket_unix(ctx: Context) -> None:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+
+
+def socket_netlink(ctx: Context) -> None:
+    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()
+
+
+def _connect(port: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.connect(("127.0.0.1", port))
+    finally:
+        sock.close()
+
+
+def connect_ca_port(ctx: Context) -> None:
+    _connect(ctx.bed["allowed_port"])
+
+
+def connect_other_port(ctx: Context) -> None:
+    _connect(ctx.bed["other_port"])
+
+
+def bind_tcp(ctx: Context) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+    finally:
+        sock.close()
+
+
+def udp_send(ctx: Context) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.sendto(b"sandbox-probe", ("127.0.0.1", ctx.bed["udp_port"]))
+    finally:
+        sock.close()
+
+
+def resolve_name(ctx: Context) -> None:
+    # bytes: straight to glibc, no idna codec in between
+    socket.getaddrinfo(b"localhost", 443, type=socket.SOCK_STREAM)
+
+
+def abstract_unix(ctx: Context) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect("\0" + ctx.bed["abstract_name"])
+    finally:
+        sock.close()
+
+
+def _open_close(path: str, flags: int) -> None:
+    os.close(os.open(path, flags, 0o600))
+
+
+def read_shadow(ctx: Context) -> None:
+    _open_close("/etc/shadow", os.O_RDONLY)
+
+
+def read_account_key(ctx: Context) -> None:
+    _open_close(ctx.bed["account_key"], os.O_RDONLY)
+
+
+def create_outside(ctx: Context) -> None:
+    _open_close(ctx.outside(f"new-{os.getpid()}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+
+def overwrite_outside(ctx: Context) -> None:
+    _open_close(ctx.outside("victim"), os.O_WRONLY | os.O_TRUNC)
+
+
+def rename_outside(ctx: Context) -> None:
+    os.rename(ctx.outside("victim"), ctx.outside("renamed"))
+
+
+def unlink_outside(ctx: Context) -> None:
+    os.unlink(ctx.outside("victim"))
+
+
+def chmod_outside(ctx: Context) -> None:
+    os.chmod(ctx.outside("victim"), 0o666)
+
+
+def write_cert_dir(ctx: Context) -> None:
+    _open_close(os.path.join(ctx.bed["cert_dir"], f"planted-{os.getpid()}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+
+
+def write_challenge_dir(ctx: Context) -> None:
+    _open_close(
+        os.path.join(ctx.bed["challenge_dir"], f"planted-{os.getpid()}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    )
+
+
+def _own_dir_fd(ctx: Context) -> int:
+    return int(ctx.held.directory_fd)
+
+
+def mkdir_own_dir(ctx: Context) -> None:
+    os.mkdir("subdir", dir_fd=_own_dir_fd(ctx))
+
+
+def symlink_own_dir(ctx: Context) -> None:
+    os.symlink("/etc/shadow", f"link-{os.getpid()}", dir_fd=_own_dir_fd(ctx))
+
+
+def link_into_own_dir(ctx: Context) -> None:
+    os.link(ctx.outside("victim"), f"stolen-{os.getpid()}", dst_dir_fd=_own_dir_fd(ctx))
+
+
+def stat_outside(ctx: Context) -> None:
+    os.stat("/etc/shadow")
+
+
+def execve(ctx: Context) -> None:
+    os.execv("/bin/true", ["true"])
+
+
+def fork(ctx: Context) -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def thread(ctx: Context) -> None:
+    worker = threading.Thread(target=lambda: None)
+    worker.start()
+    worker.join()
+
+
+def signal_parent(ctx: Context) -> None:
+    os.kill(ctx.ppid, 0)
+
+
+def signal_sibling(ctx: Context) -> None:
+    os.kill(ctx.bed["sibling_pid"], 0)
+
+
+def ptrace_parent(ctx: Context) -> None:
+    if _libc.ptrace(ctypes.c_long(_PTRACE_SEIZE), ctypes.c_long(ctx.ppid), None, None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def setuid_root(ctx: Context) -> None:
+    os.setuid(0)
+
+
+def user_namespace(ctx: Context) -> None:
+    if _libc.unshare(ctypes.c_int(0x10000000)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def chroot_escape(ctx: Context) -> None:
+    os.chroot("/")
+
+
+def import_module(ctx: Context) -> None:
+    importlib.import_module("iniconfig")  # site-packages: readable by every user
+
+
+def exec_memory(ctx: Context) -> None:
+    mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC).close()
+
+
+def tiocsti(ctx: Context) -> None:
+    fcntl.ioctl(2, termios.TIOCSTI, b"x")
+
+
+# ---------------------------------------------------------------------------
+# What each role must still do, with its real code
+
+
+def https_to_ca(ctx: Context) -> None:
+    port = ctx.bed["allowed_port"]
+    transport = Transport(ctx.held.tls, lambda host: ("127.0.0.1",), (port,), "sandbox-probe")
+    try:
+        response = transport.get(f"https://localhost:{port}/directory")
+    finally:
+        transport.close()
+    if response.status != 200:
+        raise ProbeFailed(f"status {response.status}")
+
+
+def resolve_localhost(ctx: Context) -> None:
+    reply = ctx.role_module.answer("localhost")
+    if not getattr(reply, "addresses", None):
+        raise ProbeFailed(str(reply))
+
+
+def sign_request(ctx: Context) -> None:
+    jws.sign(ctx.held.key, "https://localhost/acme/new-order", "nonce", "", b'{"probe":1}')
+
+
+def hold_csr(ctx: Context) -> None:
+    x509.load_der_x509_csr(ctx.held.csr_der)
+
+
+def parse_chain(ctx: Context) -> None:
+    certificates = ctx.role_module.parse_bundle(ctx.bundle_pem)
+    if len(certificates) != 2:
+        raise ProbeFailed(f"{len(certificates)} certificates")
+
+
+def read_held_certificate(ctx: Context) -> None:
+    os.lseek(ctx.held.certificate_fd, 0, os.SEEK_SET)
+    ctx.role_module.read_leaf(ctx.held.certificate_fd, "certificate")
+
+
+def publish_challenge(ctx: Context) -> None:
+    token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
+    ctx.role_module.publish(ctx.held, token, f"{token}.thumbprintThumbprint_-0123456789")
+    ctx.role_module.remove_all(ctx.held)
+
+
+def install_certificate(ctx: Context) -> None:
+    files = WriteCertificate(certificate=b"LEAF\n", chain=b"CHAIN\n", fullchain=b"LEAF\nCHAIN\n")
+    for _ in range(2):  # the second time keeps FILE.1
+        ctx.role_module.write_certificate(ctx.held, ctx.spec.settings, files)
+
+
+PROBES: dict[str, Callable[[Context], None]] = {
+    name: value
+    for name, value in list(globals().items())
+    if callable(value) and getattr(value, "__module__", None) == __name__ and not name.startswith("_")
+    and name not in {"Context", "ProbeFailed", "main", "build_spec", "drop_to", "outcome_of", "report"}
+}
+
+
+# ---------------------------------------------------------------------------
+
+
+def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpec:
+    """The role's real specification, with its first channel leading to the test parent."""
+    peers = {
+        "netproc": ("revokeproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc"),
+        "certproc": ("netproc", "fileproc"),
+        "fileproc": ("certproc",),
+    }.get(role, ("netproc",))
+    channels = [(peers[0], parent_fd)]
+    for peer in peers[1:]:
+        mine, _theirs = socket.socketpair()
+        channels.append((peer, mine.detach()))  # the other end is closed by the jail
+    names = ("localhost",)
+    settings: Any = {
+        "netproc": lambda: specs.NetSettings(
+            f"https://localhost:{bed['allowed_port']}/directory", bed["ca_file"], False, "", names, "", False
+        ),
+        "dnsproc": specs.DnsSettings,
+        "acctproc": lambda: specs.KeySettings(bed["account_key"], "ecdsa", names),
+        "keyproc": lambda: specs.KeySettings(bed["domain_key"], "ecdsa", names),
+        "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"]),
+        "certproc": lambda: specs.CertSettings(names),
+        "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem"),
+        "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),
+    }[role]()
+    return specs.ChildSpec(role, "probe", 0, True, tuple(channels), settings)
+
+
+def drop_to(uid: int, gid: int) -> None:
+    """Become an ordinary user before anything else, as if started by one.
+
+    This machine's standard library lies under /root (0700), which the user
+    cannot read: what the roles load lazily in acquire is loaded here first.
+    """
+    for name in ("encodings.idna", "encodings.punycode", "stringprep", "unicodedata"):
+        importlib.import_module(name)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    # A uid change made the process non-dumpable; one started by the user is dumpable.
+    _libc.prctl(ctypes.c_int(4), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+def outcome_of(probe: Callable[[Context], None], ctx: Context) -> str:
+    try:
+        probe(ctx)
+    except OSError as error:
+        return errno.errorcode.get(error.errno or 0, type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - the class name is the outcome
+        return type(error).__name__
+    return "ok"
+
+
+def report(fd: int, **event: Any) -> None:
+    data = (json.dumps(event) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def main() -> int:
+    request = json.loads(sys.argv[1])
+    role, bed, parent_fd = request["role"], request["bed"], request["parent_fd"]
+    role_module = importlib.import_module(f"acme_conf.proc.{role}")
+    if request.get("drop_to"):
+        drop_to(*request["drop_to"])
+    spec = build_spec(role, bed, parent_fd)
+    held = role_module.acquire(spec)
+    ctx = Context(bed, role_module, spec, held)
+    uid = os.getuid()  # getuid is in no role's list: asked before the jail
+    result = sandbox.enter(role, role_module.grants(spec, held))
+    report(parent_fd, event="ready", report=result.summary(), uid=uid)
+    for name in request["probes"]:
+        report(parent_fd, event="start", probe=name)
+        report(parent_fd, event="result", probe=name, outcome=outcome_of(PROBES[name], ctx))
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stderr.flush()
+    os._exit(status)
