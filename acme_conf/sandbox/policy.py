@@ -155,7 +155,12 @@ PYTHON_RUNTIME: tuple[Syscall, ...] = (
         _EXEC,
         Action.EPERM,
     ),
-    Syscall("mprotect", "executable memory: as for mmap", _EXEC, Action.EPERM),
+    Syscall(
+        "mprotect",
+        "making memory executable: EPERM, for the same reason as mmap; an exploit cannot stage code this way",
+        _EXEC,
+        Action.EPERM,
+    ),
 )
 
 
