@@ -1,0 +1,224 @@
+"""revokeproc: the verdict on the existing certificate."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from acme_conf.ipc import Channel
+from acme_conf.messages import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
+from acme_conf.proc import revokeproc
+from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine
+from acme_conf.proc.spec import ChildSpec, RevokeSettings
+
+import pki
+from pki import NOW
+
+NAMES = ("example.com", "www.example.com")
+
+
+@pytest.fixture(scope="module")
+def ca() -> pki.Authority:
+    return pki.root_authority().issue_ca("Intermediate")
+
+
+@pytest.fixture(scope="module")
+def domain_key():
+    return pki.new_key()
+
+
+@pytest.fixture
+def channel() -> Iterator[Channel]:
+    ours, theirs = socket.socketpair()
+    yield Channel(ours, "netproc")
+    ours.close()
+    theirs.close()
+
+
+Examine = Callable[..., CertStatus]
+
+
+@pytest.fixture
+def run(tmp_path: Path, channel: Channel) -> Iterator[Examine]:
+    """examine() on a file with the given content (None: no file), as revokeproc opens it."""
+    opened: list[int] = []
+
+    def run(content: bytes | None, *, names=NAMES, force=False, revoke=False) -> CertStatus:
+        path = tmp_path / "fullchain.pem"
+        if content is not None:
+            path.write_bytes(content)
+        fd = os.open(path, os.O_RDONLY) if content is not None else -1
+        if fd >= 0:
+            opened.append(fd)
+        return examine(Held(channel, fd), RevokeSettings(str(path), names, force, revoke), NOW)
+
+    yield run
+    for fd in opened:
+        os.close(fd)
+
+
+def fullchain(ca: pki.Authority, domain_key, *, names=NAMES, age=timedelta(days=1), lifetime=timedelta(days=90)) -> tuple[bytes, bytes]:
+    leaf = ca.issue_leaf(domain_key.public_key(), names, not_before=NOW - age, not_after=NOW - age + lifetime)
+    return pki.pem(leaf, ca.certificate), leaf.public_bytes(serialization.Encoding.DER)
+
+
+# no certificate -------------------------------------------------------------------------------
+
+
+def test_missing_certificate_means_issue(run: Examine) -> None:
+    status = run(None)
+    assert status.verdict == VERDICT_MISSING
+    assert status.certificate_der == b""
+    assert "no certificate yet" in status.reason
+
+
+def test_missing_certificate_with_force_still_issues(run: Examine) -> None:
+    assert run(None, force=True).verdict == VERDICT_MISSING
+
+
+def test_revoke_without_a_certificate_is_an_error(run: Examine, tmp_path: Path) -> None:
+    with pytest.raises(ProcessFailure, match=f"{tmp_path}/fullchain.pem: no certificate to revoke"):
+        run(None, revoke=True)
+
+
+# unreadable certificate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
+def test_unparsable_certificate_is_an_error_without_force(run: Examine, content: bytes, tmp_path: Path) -> None:
+    with pytest.raises(ProcessFailure, match=f"{tmp_path}/fullchain.pem: not a PEM certificate"):
+        run(content)
+
+
+def test_unparsable_certificate_is_replaced_with_force(run: Examine) -> None:
+    status = run(b"garbage", force=True)
+    assert status.verdict == VERDICT_DUE
+    assert "unreadable; replacing it as -F asks" in status.reason
+    assert status.certificate_der == b""
+
+
+def test_unparsable_certificate_cannot_be_revoked_even_with_force(run: Examine) -> None:
+    with pytest.raises(ProcessFailure, match="not a PEM certificate"):
+        run(b"garbage", force=True, revoke=True)
+
+
+def test_huge_file_is_refused(run: Examine, ca, domain_key) -> None:
+    good, _ = fullchain(ca, domain_key)
+    with pytest.raises(ProcessFailure, match="too large to be a certificate"):
+        run(good + b"#" * MAX_CERTIFICATE_FILE)
+
+
+def test_error_message_is_sanitised(run: Examine) -> None:
+    with pytest.raises(ProcessFailure) as raised:
+        run(b"-----BEGIN CERTIFICATE-----\n\x1b[2J\n-----END CERTIFICATE-----\n")
+    assert "\x1b" not in str(raised.value)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: read_leaf lets OSError (EISDIR, EIO) escape instead of ProcessFailure naming the file")
+def test_read_error_is_a_clear_failure(run: Examine, channel: Channel, tmp_path: Path) -> None:
+    directory = tmp_path / "cert-is-a-directory"
+    directory.mkdir()
+    fd = os.open(directory, os.O_RDONLY)  # revokeproc's own open succeeds on a directory
+    try:
+        with pytest.raises(ProcessFailure, match="cert-is-a-directory"):
+            examine(Held(channel, fd), RevokeSettings(str(directory), NAMES, False, False), NOW)
+    finally:
+        os.close(fd)
+
+
+# the verdicts -----------------------------------------------------------------------------------------------
+
+
+def test_fresh_certificate_is_current(run: Examine, ca, domain_key) -> None:
+    content, der = fullchain(ca, domain_key)
+    status = run(content)
+    assert status.verdict == VERDICT_CURRENT
+    assert status.certificate_der == der  # the leaf, the first certificate of the file
+    assert "valid until" in status.reason
+
+
+def test_old_certificate_is_due(run: Examine, ca, domain_key) -> None:
+    content, der = fullchain(ca, domain_key, age=timedelta(days=70))
+    status = run(content)
+    assert status.verdict == VERDICT_DUE
+    assert status.certificate_der == der
+    assert "renewal is due" in status.reason
+
+
+def test_expired_certificate_is_due(run: Examine, ca, domain_key) -> None:
+    content, _ = fullchain(ca, domain_key, age=timedelta(days=100))
+    status = run(content)
+    assert status.verdict == VERDICT_DUE
+    assert "expired" in status.reason
+
+
+def test_names_differ_makes_it_due(run: Examine, ca, domain_key) -> None:
+    content, _ = fullchain(ca, domain_key, names=("example.com",))
+    status = run(content)
+    assert status.verdict == VERDICT_DUE
+    assert "missing www.example.com" in status.reason
+
+
+def test_names_compare_case_insensitively_and_deduplicated(run: Examine, ca, domain_key) -> None:
+    content, _ = fullchain(ca, domain_key)
+    assert run(content, names=("EXAMPLE.com", "www.Example.com", "example.com")).verdict == VERDICT_CURRENT
+
+
+def test_force_renews_a_current_certificate(run: Examine, ca, domain_key) -> None:
+    content, der = fullchain(ca, domain_key)
+    status = run(content, force=True)
+    assert status.verdict == VERDICT_DUE
+    assert status.certificate_der == der
+    assert "renewing as -F asks" in status.reason
+
+
+def test_revoke_hands_over_the_leaf(run: Examine, ca, domain_key) -> None:
+    content, der = fullchain(ca, domain_key)
+    status = run(content, revoke=True)
+    assert status.verdict == VERDICT_REVOKE
+    assert status.certificate_der == der
+    assert "revoking serial" in status.reason
+
+
+def test_revoke_wins_over_renewal(run: Examine, ca, domain_key) -> None:
+    content, _ = fullchain(ca, domain_key, age=timedelta(days=100))
+    assert run(content, revoke=True, force=True).verdict == VERDICT_REVOKE
+
+
+# acquire --------------------------------------------------------------------------------------------------
+
+
+def _spec(path: str, fd: int) -> ChildSpec:
+    return ChildSpec("revokeproc", "test", 0, False, (("netproc", fd),), RevokeSettings(path, NAMES, False, False))
+
+
+def test_acquire_of_a_missing_certificate(tmp_path: Path) -> None:
+    ours, theirs = socket.socketpair()
+    held = revokeproc.acquire(_spec(str(tmp_path / "none.pem"), theirs.detach()))
+    try:
+        assert held.certificate_fd == -1
+    finally:
+        held.net.close()
+        ours.close()
+
+
+def test_acquire_reports_a_file_it_may_not_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    ours, theirs = socket.socketpair()
+    monkeypatch.setattr(revokeproc.os, "open", denied)
+    try:
+        with pytest.raises(ProcessFailure, match=f"{tmp_path}/cert.pem: Permission denied"):
+            revokeproc.acquire(_spec(str(tmp_path / "cert.pem"), theirs.fileno()))
+    finally:
+        ours.close()
+        theirs.close()
