@@ -1,0 +1,210 @@
+"""ChildSpec serialisation, and what main tells each child (settings_for, _name_in)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
+from acme_conf.proc import main
+from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.main import RunOptions, settings_for
+from acme_conf.proc.spec import (
+    ROLES,
+    SETTINGS_TYPES,
+    CertSettings,
+    ChildSpec,
+    ChngSettings,
+    DnsSettings,
+    FileSettings,
+    KeySettings,
+    NetSettings,
+    RevokeSettings,
+)
+
+AUTHORITY = Authority(
+    name="pebble",
+    api_url="https://127.0.0.1:14000/dir",
+    account_key=Path("/etc/acme/pebble.key"),
+    account_keytype=KeyType.RSA,
+    contact="mailto:admin@example.com",
+    insecure=False,
+    ca_file=Path("/etc/acme/pebble-ca.pem"),
+    location=Location("/etc/acme-client.conf", 1),
+)
+
+JOB = DomainJob(
+    handle="example.com",
+    names=("example.com", "www.example.com", "2001:db8::1"),
+    domain_key=Path("/etc/ssl/private/example.com.key"),
+    keytype=KeyType.ECDSA,
+    cert_dir=Path("/etc/ssl"),
+    certificate=Path("/etc/ssl/example.com.crt"),
+    chain=Path("/etc/ssl/example.com.chain.pem"),
+    fullchain=Path("/etc/ssl/example.com.fullchain.pem"),
+    authority=AUTHORITY,
+    challengedir=Path("/var/www/acme"),
+    profile="shortlived",
+    location=Location("/etc/acme-client.conf", 10),
+)
+
+SAMPLE_SETTINGS = {
+    "netproc": NetSettings("https://ca/dir", "/ca.pem", False, "mailto:a@b", ("a.example", "192.0.2.1"), "p", True),
+    "dnsproc": DnsSettings(),
+    "acctproc": KeySettings("/k/acct.key", "rsa", ()),
+    "keyproc": KeySettings("/k/dom.key", "ecdsa", ("a.example", "b.example")),
+    "chngproc": ChngSettings("/var/www/acme"),
+    "certproc": CertSettings(("a.example",)),
+    "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem"),
+    "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
+}
+
+
+# ChildSpec ------------------------------------------------------------------------------------------
+
+
+def test_every_role_has_a_settings_type_and_a_sample() -> None:
+    assert set(ROLES) == set(SETTINGS_TYPES) == set(SAMPLE_SETTINGS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_json_round_trip(role: str) -> None:
+    spec = ChildSpec(
+        role=role,
+        handle="example.com",
+        verbosity=2,
+        strict_sandbox=True,
+        channels=(("netproc", 5), ("fileproc", 9)),
+        settings=SAMPLE_SETTINGS[role],
+    )
+    text = spec.to_json()
+    json.loads(text)  # plain JSON, nothing executable
+    again = ChildSpec.from_json(text)
+    assert again == spec
+    assert type(again.settings) is SETTINGS_TYPES[role]
+    assert again.channel_fd("fileproc") == 9
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_from_the_real_settings_round_trips(role: str) -> None:
+    spec = ChildSpec(role, JOB.handle, 0, False, (), settings_for(role, JOB, RunOptions(force=True)))
+    assert ChildSpec.from_json(spec.to_json()) == spec
+
+
+def test_spec_with_awkward_text_round_trips() -> None:
+    settings = CertSettings(("é.example", 'quote".example', "back\\slash"))
+    spec = ChildSpec("certproc", "hän\ndle", 0, False, (), settings)
+    assert ChildSpec.from_json(spec.to_json()) == spec
+
+
+def test_missing_channel_is_a_key_error() -> None:
+    spec = ChildSpec("dnsproc", "h", 0, False, (("netproc", 3),), DnsSettings())
+    with pytest.raises(KeyError, match="dnsproc has no channel to certproc"):
+        spec.channel_fd("certproc")
+
+
+def test_unknown_role_in_json_is_refused() -> None:
+    text = ChildSpec("dnsproc", "h", 0, False, (), DnsSettings()).to_json().replace('"dnsproc"', '"evilproc"')
+    with pytest.raises(KeyError):
+        ChildSpec.from_json(text)
+
+
+# settings_for -----------------------------------------------------------------------------------------
+
+
+def test_netproc_settings() -> None:
+    settings = settings_for("netproc", JOB, RunOptions(revoke=True))
+    assert settings == NetSettings(
+        api_url="https://127.0.0.1:14000/dir",
+        ca_file="/etc/acme/pebble-ca.pem",
+        insecure=False,
+        contact="mailto:admin@example.com",
+        names=JOB.names,
+        profile="shortlived",
+        revoke=True,
+    )
+
+
+def test_netproc_settings_without_optional_values() -> None:
+    authority = replace(AUTHORITY, contact=None, ca_file=None, insecure=True)
+    settings = settings_for("netproc", replace(JOB, authority=authority, profile=None), RunOptions())
+    assert isinstance(settings, NetSettings)
+    assert (settings.ca_file, settings.contact, settings.profile, settings.insecure) == ("", "", "", True)
+
+
+def test_key_settings_name_only_their_own_key() -> None:
+    assert settings_for("acctproc", JOB, RunOptions()) == KeySettings("/etc/acme/pebble.key", "rsa", ())
+    assert settings_for("keyproc", JOB, RunOptions()) == KeySettings(
+        "/etc/ssl/private/example.com.key", "ecdsa", JOB.names
+    )
+
+
+def test_other_settings() -> None:
+    assert settings_for("dnsproc", JOB, RunOptions()) == DnsSettings()
+    assert settings_for("chngproc", JOB, RunOptions()) == ChngSettings("/var/www/acme")
+    assert settings_for("certproc", JOB, RunOptions()) == CertSettings(JOB.names)
+
+
+def test_fileproc_gets_file_names_inside_cert_dir() -> None:
+    assert settings_for("fileproc", JOB, RunOptions()) == FileSettings(
+        cert_dir="/etc/ssl",
+        certificate="example.com.crt",
+        chain="example.com.chain.pem",
+        fullchain="example.com.fullchain.pem",
+    )
+
+
+def test_fileproc_with_only_a_full_chain() -> None:
+    job = replace(JOB, certificate=None, chain=None)
+    assert settings_for("fileproc", job, RunOptions()) == FileSettings("/etc/ssl", "", "", "example.com.fullchain.pem")
+
+
+@pytest.mark.parametrize(
+    "outside",
+    [Path("/etc/other/example.com.crt"), Path("/etc/ssl/sub/example.com.crt"), Path("/example.com.crt"), Path("/etc")],
+)
+@pytest.mark.parametrize("field", ["certificate", "chain", "fullchain"])
+def test_fileproc_refuses_a_path_outside_cert_dir(outside: Path, field: str) -> None:
+    job = replace(JOB, **{field: outside})
+    with pytest.raises(ProcessFailure, match=f"{outside} is not in the certificate directory /etc/ssl"):
+        settings_for("fileproc", job, RunOptions())
+
+
+def test_name_in() -> None:
+    assert main._name_in(Path("/etc/ssl"), Path("/etc/ssl/a.pem")) == "a.pem"
+    assert main._name_in(Path("/etc/ssl"), None) == ""
+    with pytest.raises(ProcessFailure):
+        main._name_in(Path("/etc/ssl"), Path("/etc/ssl2/a.pem"))
+    with pytest.raises(ProcessFailure):
+        main._name_in(Path("/etc/ssl"), Path("/etc/ssl/x/a.pem"))
+
+
+def test_revokeproc_inspects_the_certificate_else_the_full_chain() -> None:
+    options = RunOptions(force=True, revoke=False)
+    assert settings_for("revokeproc", JOB, options) == RevokeSettings("/etc/ssl/example.com.crt", JOB.names, True, False)
+    only_fullchain = replace(JOB, certificate=None)
+    assert settings_for("revokeproc", only_fullchain, RunOptions(revoke=True)) == RevokeSettings(
+        "/etc/ssl/example.com.fullchain.pem", JOB.names, False, True
+    )
+
+
+def test_revokeproc_needs_a_certificate_or_full_chain() -> None:
+    with pytest.raises(ProcessFailure, match="neither a certificate nor a full chain"):
+        settings_for("revokeproc", replace(JOB, certificate=None, fullchain=None), RunOptions())
+
+
+def test_unknown_role() -> None:
+    with pytest.raises(ProcessFailure, match="unknown role"):
+        settings_for("evilproc", JOB, RunOptions())
+
+
+def test_no_child_learns_another_childs_key() -> None:
+    for role in ROLES:
+        text = json.dumps(settings_for(role, JOB, RunOptions()).__dict__, default=list)
+        if role != "acctproc":
+            assert "pebble.key" not in text, role
+        if role != "keyproc":
+            assert "private/example.com.key" not in text, role
