@@ -354,7 +354,9 @@ class HarnessError(Exception):
     """A child failed before its first probe: the sandbox or the role could not start."""
 
 
-def _start(role: str, bed: Bed, probes: Iterable[str], unprivileged: bool) -> tuple[subprocess.Popen[bytes], socket.socket]:
+def _start(
+    role: str, bed: Bed, probes: Iterable[str], unprivileged: bool, no_chroot: bool
+) -> tuple[subprocess.Popen[bytes], socket.socket]:
     parent_end, child_end = socket.socketpair()
     request = {
         "role": role,
@@ -362,6 +364,7 @@ def _start(role: str, bed: Bed, probes: Iterable[str], unprivileged: bool) -> tu
         "parent_fd": child_end.fileno(),
         "probes": list(probes),
         "drop_to": [bed.uid, bed.gid] if unprivileged and os.getuid() == 0 else None,
+        "no_chroot": no_chroot,
     }
     process = subprocess.Popen(
         [sys.executable, "-I", str(CHILD), json.dumps(request)],
@@ -375,12 +378,14 @@ def _start(role: str, bed: Bed, probes: Iterable[str], unprivileged: bool) -> tu
     return process, parent_end
 
 
-def run_role(role: str, bed: Bed, unprivileged: bool, probes: Iterable[str] | None = None) -> RoleRun:
+def run_role(
+    role: str, bed: Bed, unprivileged: bool, probes: Iterable[str] | None = None, no_chroot: bool = False
+) -> RoleRun:
     """Every probe of `role`, each in the first child still alive to try it."""
     pending = list(probes if probes is not None else probes_for(role))
     run = RoleRun(role, unprivileged, {}, [], 0)
     while pending:
-        process, channel = _start(role, bed, pending, unprivileged)
+        process, channel = _start(role, bed, pending, unprivileged, no_chroot)
         run.children += 1
         events = _read_events(channel)
         _, stderr = process.communicate(timeout=60)

@@ -379,6 +379,10 @@ def main() -> int:
     spec = build_spec(role, bed, parent_fd)
     held = role_module.acquire(spec)
     ctx = Context(bed, role_module, spec, held)
+    if request.get("no_chroot"):  # to show what Landlock alone holds in the writing roles
+        import acme_conf.sandbox.apply as apply
+
+        apply._chroot = lambda run: None
     uid = os.getuid()  # getuid is in no role's list: asked before the jail
     result = sandbox.enter(role, role_module.grants(spec, held))
     report(parent_fd, event="ready", report=result.summary(), uid=uid)

@@ -83,3 +83,30 @@ def test_every_mechanism_was_applied(matrix: dict[str, harness.RoleRun], role: s
         account = process.unprivileged_account()
         expected = "identity: uid 0 gid 0 (owner of" if role in ("chngproc", "fileproc") else f"identity: uid {account.uid} "
         assert expected in report
+
+
+# Without chroot (an ordinary user on a kernel without user namespaces), Landlock alone holds the
+# writing roles: the same attempts, now answered by Landlock (EACCES, EXDEV) instead of chroot's ENOENT.
+_LANDLOCK_ALONE = {
+    "chngproc": {"create_outside": "EACCES", "unlink_outside": "EACCES", "write_cert_dir": "EACCES"},
+    "fileproc": {
+        "create_outside": "EACCES",
+        "rename_outside": "EACCES",
+        "unlink_outside": "EACCES",
+        "write_challenge_dir": "EACCES",
+        "link_into_own_dir": "EXDEV",
+    },
+}
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "unprivileged"])
+@pytest.mark.parametrize("role", sorted(_LANDLOCK_ALONE))
+def test_writers_are_held_by_landlock_without_chroot(role: str, unprivileged: bool) -> None:
+    if not unprivileged and os.getuid() != 0:
+        pytest.skip("needs root")
+    probes = [*_LANDLOCK_ALONE[role], "publish_challenge" if role == "chngproc" else "install_certificate"]
+    with harness.bed_for(unprivileged) as bed:
+        run = harness.run_role(role, bed, unprivileged, probes, no_chroot=True)
+    assert "chroot" not in run.reports[0]
+    expected = {**_LANDLOCK_ALONE[role], probes[-1]: "ok"}
+    assert run.outcomes == expected
