@@ -1,0 +1,462 @@
+"""From blocks of options to the plan: every rule that is not syntax.
+
+Blocks are taken in reading order.  Each problem is reported at the line of
+the option (or block) that causes it, in upstream's words where upstream has
+words for it, and every problem is reported: a bad block does not stop the
+checking of the others.  The plan is only made if there is no error at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import ConfigError, ConfigErrors
+from .filesystem import FileChecks, Finding
+from .names import BadName, canonical_name
+from .plan import DEFAULT_CHALLENGEDIR, Authority, DomainJob, KeyType, Location, Plan
+from .source import Reading
+from .statements import Block, Option
+
+_HTTPS_URL = re.compile(r"https://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_PROFILE = re.compile(r"\S+")
+
+_DUPLICATE = {
+    "api url": "duplicate api",
+    "account key": "duplicate account",
+    "contact": "duplicate contact",
+    "insecure": "duplicate insecure",
+    "ca file": "duplicate ca file",
+    "domain name": "duplicate domain name",
+    "domain key": "duplicate key",
+    "domain certificate": "duplicate cert",
+    "domain chain certificate": "duplicate chain",
+    "domain full chain certificate": "duplicate full chain",
+    "sign with": "duplicate sign with",
+    "challengedir": "duplicate challengedir",
+    "profile": "duplicate profile",
+}
+
+# What each file is called in "... file already used".
+_FILE_KIND = {
+    "account key": "account key",
+    "domain key": "domain key",
+    "domain certificate": "domain cert",
+    "domain chain certificate": "domain chain",
+    "domain full chain certificate": "domain full chain",
+}
+
+
+def build_plan(reading: Reading, source: str) -> Plan:
+    """The plan for what was read; ConfigErrors with every error if there is any."""
+    builder = _PlanBuilder(reading)
+    builder.authority_names = {b.name for b in reading.blocks if b.kind == "authority"}
+    for block in sorted(reading.blocks, key=_reading_order):
+        if block.kind == "authority":
+            builder.add_authority(block)
+        else:
+            builder.add_domain(block)
+    domains = builder.domain_jobs()
+    _warn_unused_macros(reading)
+    errors = reading.sorted_errors()
+    if errors:
+        raise ConfigErrors(errors)
+    return Plan(
+        source=source,
+        authorities=builder.authorities(),
+        domains=domains,
+        warnings=tuple(str(warning) for warning in reading.sorted_warnings()),
+    )
+
+
+def _reading_order(block: Block) -> tuple[int, ...]:
+    return block.order
+
+
+def _warn_unused_macros(reading: Reading) -> None:
+    for name, macro in reading.macros.items():
+        if not macro.used:
+            reading.add_warning(macro.order, ConfigError(macro.file, macro.line, f"macro '{name}' not used"))
+
+
+class _DomainDraft:
+    """A domain block's checked settings, waiting for the default authority."""
+
+    __slots__ = ("block", "job_fields", "sign_with", "complete")
+
+    def __init__(self, block: Block) -> None:
+        self.block = block
+        self.job_fields: dict[str, object] = {}
+        self.sign_with: Authority | None = None
+        self.complete = True
+
+
+class _PlanBuilder:
+    def __init__(self, reading: Reading) -> None:
+        self.reading = reading
+        self.files = FileChecks()
+        # Authority name -> the authority, or None if its block has errors.
+        self.defined: dict[str, Authority | None] = {}
+        self.authority_names: set[str] = set()  # every authority in the file
+        self.first_authority: str | None = None
+        self.drafts: list[_DomainDraft] = []
+        self.handles: set[str] = set()
+        self.used_files: dict[str, str] = {}  # path -> what it is used as
+        self.paths: dict[str, Path] = {}
+
+    # ---- reporting
+
+    def error(self, block: Block, line: int, message: str) -> None:
+        order = block.order[:-1] + (line,)
+        self.reading.add_error(order, ConfigError(block.file, line, message))
+
+    def warning(self, block: Block, line: int, message: str) -> None:
+        order = block.order[:-1] + (line,)
+        self.reading.add_warning(order, ConfigError(block.file, line, message))
+
+    def missing(self, block: Block, message: str) -> None:
+        """A required option is missing, unless a line of the block could not be read."""
+        if not self.reading.has_error_within(block.file, block.line, block.end_line):
+            self.error(block, block.line, message)
+
+    def finding(self, block: Block, line: int, finding: Finding | None) -> bool:
+        """Report a file check's finding; whether it was an error."""
+        if finding is None:
+            return False
+        if finding.is_error:
+            self.error(block, line, finding.message)
+        else:
+            self.warning(block, line, finding.message)
+        return finding.is_error
+
+    # ---- authorities
+
+    def add_authority(self, block: Block) -> None:
+        options = self.single_options(block)
+        name = block.name
+        complete = True
+        if name in self.defined:
+            self.error(block, block.line, "authority already defined")
+            return
+        if self.first_authority is None:
+            self.first_authority = name
+
+        api = options.get("api url")
+        if api is None:
+            self.missing(block, f"authority {name}: no api URL specified")
+            complete = False
+        elif not _HTTPS_URL.fullmatch(api.values[0]):
+            self.error(block, api.line, f"api url {api.values[0]}: not an https URL")
+            complete = False
+
+        account = options.get("account key")
+        account_key = None
+        if account is None:
+            self.missing(block, f"authority {name}: no account key file specified")
+            complete = False
+        else:
+            account_key = self.file_path(block, account)
+            if account_key is None or self.finding(
+                block, account.line, self.files.private_key(account_key)
+            ):
+                complete = False
+
+        contact = options.get("contact")
+        if contact is not None and not _URL.fullmatch(contact.values[0]):
+            self.error(
+                block,
+                contact.line,
+                f"contact {contact.values[0]}: not a URL (for e-mail, write mailto:address)",
+            )
+            complete = False
+
+        insecure = options.get("insecure")
+        ca = options.get("ca file")
+        ca_file = None
+        if ca is not None:
+            ca_file = self.absolute_path(block, ca)
+            if ca_file is None:
+                complete = False
+            else:
+                self.finding(block, ca.line, self.files.ca_file(ca_file))
+            if insecure is not None:
+                line = max(ca.line, insecure.line)
+                self.error(block, line, f"authority {name}: insecure and ca file cannot be used together")
+                complete = False
+
+        authority = None
+        if complete:
+            assert api is not None and account is not None and account_key is not None
+            authority = Authority(
+                name=name,
+                api_url=api.values[0],
+                account_key=self.path(account_key),
+                account_keytype=_keytype(account),
+                contact=contact.values[0] if contact is not None else None,
+                insecure=insecure is not None,
+                ca_file=self.path(ca_file) if ca_file is not None else None,
+                location=Location(block.file, block.line),
+            )
+        self.defined[name] = authority
+
+    def authorities(self) -> tuple[Authority, ...]:
+        return tuple(a for a in self.defined.values() if a is not None)
+
+    # ---- domains
+
+    def add_domain(self, block: Block) -> None:
+        draft = _DomainDraft(block)
+        self.drafts.append(draft)
+        options = self.single_options(block)
+        handle = block.name
+        if handle in self.handles:
+            self.error(block, block.line, "domain already defined")
+            draft.complete = False
+        self.handles.add(handle)
+
+        names = self.names(block, options.get("domain name"))
+        label = options["domain name"].values[0] if "domain name" in options else handle
+        key_option = options.get("domain key")
+        domain_key = None
+        if key_option is None:
+            self.missing(block, f"no domain key file specified for domain {label}")
+        else:
+            domain_key = self.file_path(block, key_option)
+            if domain_key is not None and self.finding(
+                block, key_option.line, self.files.private_key(domain_key)
+            ):
+                domain_key = None
+        certificates = self.certificates(block, options, label)
+        sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
+        challengedir = self.challengedir(block, options.get("challengedir"))
+        profile = self.profile(block, options.get("profile"))
+
+        if names is None or domain_key is None or certificates is None or challengedir is None:
+            draft.complete = False
+        if not draft.complete or profile is False:
+            draft.complete = False
+            return
+        assert key_option is not None
+        draft.sign_with = sign_with
+        draft.job_fields = {
+            "handle": handle,
+            "names": names,
+            "domain_key": self.path(domain_key),
+            "keytype": _keytype(key_option),
+            **certificates,
+            "challengedir": challengedir,
+            "profile": profile,
+            "location": Location(block.file, block.line),
+        }
+
+    def names(self, block: Block, domain_name: Option | None) -> tuple[str, ...] | None:
+        """`domain name` (else the handle) then the alternative names, checked.
+
+        The handle must be a good name even when `domain name` is given (it
+        names the block on the command line and in messages).
+        """
+        spelled = [(block.line, block.name)]
+        if domain_name is not None:
+            spelled.append((domain_name.line, domain_name.values[0]))
+        for option in block.options:
+            if option.keyword == "alternative names":
+                spelled.extend((option.line, value) for value in option.values)
+        names = []
+        for line, text in spelled:
+            try:
+                names.append(canonical_name(text))
+            except BadName as bad:
+                self.error(block, line, str(bad))
+        if len(names) != len(spelled):
+            return None
+        if domain_name is not None:
+            del names[0]  # the handle, checked only
+        return tuple(dict.fromkeys(names))
+
+    def certificates(
+        self, block: Block, options: dict[str, Option], label: str
+    ) -> dict[str, Path | None] | None:
+        """The certificate directory and files, resolved; None after an error."""
+        certificate = options.get("domain certificate")
+        chain = options.get("domain chain certificate")
+        fullchain = options.get("domain full chain certificate")
+        if certificate is None and fullchain is None:
+            self.missing(
+                block,
+                "at least certificate file or full certificate chain file must be specified"
+                f" for domain {label}",
+            )
+            return None
+        defining = certificate if certificate is not None else fullchain
+        assert defining is not None
+        if not self.names_a_file(block, defining):
+            return None
+        defining_path = self.absolute_path(block, defining)
+        if defining_path is None:
+            return None
+        cert_dir = os.path.dirname(defining_path)
+        resolved: dict[str, str | None] = {"certificate": None, "chain": None, "fullchain": None}
+        complete = True
+        files = []
+        for field, option in (("certificate", certificate), ("chain", chain), ("fullchain", fullchain)):
+            if option is None:
+                continue
+            path = defining_path if option is defining else self.in_directory(block, option, cert_dir)
+            if path is None:
+                complete = False
+            else:
+                files.append((option.line, option, path))
+                resolved[field] = path
+        for _, option, path in sorted(files, key=_first):
+            if not self.use_file(block, option, path):
+                complete = False
+        self.finding(block, defining.line, self.files.directory(cert_dir, "certificate directory"))
+        if not complete:
+            return None
+        return {
+            "cert_dir": self.path(cert_dir),
+            **{field: self.path(path) if path else None for field, path in resolved.items()},
+        }
+
+    def in_directory(self, block: Block, option: Option, directory: str) -> str | None:
+        """A chain or full chain file: relative to the certificate directory, and in it."""
+        value = option.values[0]
+        if not self.names_a_file(block, option):
+            return None
+        path = os.path.normpath(os.path.join(directory, value))
+        if os.path.dirname(path) != directory:
+            what = option.keyword.removeprefix("domain ")
+            self.error(block, option.line, f"{value}: the {what} must be in the certificate directory {directory}")
+            return None
+        return path
+
+    def authority_to_sign_with(
+        self, block: Block, option: Option | None, draft: _DomainDraft
+    ) -> Authority | None:
+        if option is None:
+            return None
+        name = option.values[0]
+        if name in self.defined:
+            authority = self.defined[name]
+            if authority is None:
+                draft.complete = False  # its block has errors, reported there
+            return authority
+        draft.complete = False
+        message = "sign with: unknown authority"
+        if name in self.authority_names:
+            message += f" (authority {name} is defined below; define it before the domains that use it)"
+        self.error(block, option.line, message)
+        return None
+
+    def challengedir(self, block: Block, option: Option | None) -> Path | None:
+        if option is None:
+            path = str(DEFAULT_CHALLENGEDIR)
+            line = block.line
+        else:
+            value = self.absolute_path(block, option)
+            if value is None:
+                return None
+            path, line = value, option.line
+        self.finding(block, line, self.files.directory(path, "challengedir"))
+        return self.path(path)
+
+    def profile(self, block: Block, option: Option | None) -> str | None | bool:
+        """The profile name, None if there is none, False after an error."""
+        if option is None:
+            return None
+        value = option.values[0]
+        if not _PROFILE.fullmatch(value):
+            self.error(block, option.line, f'profile "{value}": not a profile name')
+            return False
+        return value
+
+    def domain_jobs(self) -> tuple[DomainJob, ...]:
+        """The domain jobs, with the first authority as the default."""
+        default = self.defined.get(self.first_authority) if self.first_authority else None
+        jobs = []
+        reported_no_authority = False
+        for draft in self.drafts:
+            if not draft.complete:
+                continue
+            authority = draft.sign_with
+            if authority is None:
+                if self.first_authority is None:
+                    if not reported_no_authority:
+                        self.error(draft.block, draft.block.line, "no authorities configured")
+                        reported_no_authority = True
+                    continue
+                if default is None:
+                    continue  # the first authority has errors, reported there
+                authority = default
+            jobs.append(DomainJob(authority=authority, **draft.job_fields))  # type: ignore[arg-type]
+        return tuple(jobs)
+
+    # ---- options and paths
+
+    def single_options(self, block: Block) -> dict[str, Option]:
+        """The block's options by keyword; a repeated one is an error."""
+        options: dict[str, Option] = {}
+        for option in block.options:
+            keyword = option.keyword
+            if keyword == "alternative names":
+                continue  # may be given more than once, as upstream
+            if keyword in options:
+                self.error(block, option.line, _DUPLICATE[keyword])
+            else:
+                options[keyword] = option
+        return options
+
+    def absolute_path(self, block: Block, option: Option) -> str | None:
+        value = option.values[0]
+        if not value.startswith("/"):
+            self.error(block, option.line, f"{value}: not an absolute path")
+            return None
+        return os.path.normpath(value)
+
+    def names_a_file(self, block: Block, option: Option) -> bool:
+        value = option.values[0]
+        if value.endswith("/") or value in ("", ".", ".."):
+            self.error(block, option.line, f"{value}: names a directory, not a file")
+            return False
+        return True
+
+    def file_path(self, block: Block, option: Option) -> str | None:
+        """A key or certificate file: absolute, a file, used once in the configuration."""
+        if not self.names_a_file(block, option):
+            return None
+        path = self.absolute_path(block, option)
+        if path is None or not self.use_file(block, option, path):
+            return None
+        return path
+
+    def use_file(self, block: Block, option: Option, path: str) -> bool:
+        """Note a file's use; using one file for two things is an error.
+
+        Several authorities may share an account key (upstream allows it).
+        """
+        kind = _FILE_KIND[option.keyword]
+        used_as = self.used_files.get(path)
+        if used_as is None:
+            self.used_files[path] = kind
+            return True
+        if used_as == kind == "account key":
+            return True
+        self.error(block, option.line, f"{kind} file already used")
+        return False
+
+    def path(self, text: str) -> Path:
+        """A Path for `text`, made once however many blocks use it."""
+        path = self.paths.get(text)
+        if path is None:
+            path = self.paths[text] = Path(text)
+        return path
+
+
+def _keytype(option: Option) -> KeyType:
+    return KeyType.ECDSA if option.values[-1] == "ecdsa" and len(option.values) > 1 else KeyType.RSA
+
+
+def _first(item: tuple) -> object:
+    return item[0]

@@ -1,0 +1,75 @@
+"""The plan as canonical acme-client.conf text (what `acme-client -nv` prints).
+
+Canonical: every setting spelled out, defaults included, in one fixed order;
+authorities first, then domains, each in file order.  Reading the output
+back gives the same plan, so dumping it again gives the same text.
+Handles, authority and domain names are written bare when they are plain
+words, other values always in double quotes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .plan import Authority, DomainJob, Plan
+
+# A subset of the grammar's unquoted words (tests check it against the
+# grammar): host names, IP addresses and simple names.
+_BARE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+# The grammar's one-word keywords, which a bare word must not be.
+KEYWORDS = frozenset(
+    ("authority", "challengedir", "contact", "domain", "ecdsa", "include", "insecure", "profile", "rsa")
+)
+
+
+def dump(plan: Plan) -> str:
+    """The configuration text of `plan`."""
+    blocks = [_authority(authority) for authority in plan.authorities]
+    blocks.extend(_domain(job) for job in plan.domains)
+    return "\n".join(blocks)
+
+
+def _authority(authority: Authority) -> str:
+    lines = [
+        f"authority {_word(authority.name)} {{",
+        f"\tapi url {_quoted(authority.api_url)}",
+        f"\taccount key {_quoted(str(authority.account_key))} {authority.account_keytype.value}",
+    ]
+    if authority.contact is not None:
+        lines.append(f"\tcontact {_quoted(authority.contact)}")
+    if authority.ca_file is not None:
+        lines.append(f"\tca file {_quoted(str(authority.ca_file))}")
+    if authority.insecure:
+        lines.append("\tinsecure")
+    lines.append("}\n")
+    return "\n".join(lines)
+
+
+def _domain(job: DomainJob) -> str:
+    lines = [f"domain {_word(job.handle)} {{", f"\tdomain name {_word(job.names[0])}"]
+    if len(job.names) > 1:
+        lines.append(f"\talternative names {{ {', '.join(_word(n) for n in job.names[1:])} }}")
+    lines.append(f"\tdomain key {_quoted(str(job.domain_key))} {job.keytype.value}")
+    if job.certificate is not None:
+        lines.append(f"\tdomain certificate {_quoted(str(job.certificate))}")
+    if job.chain is not None:
+        lines.append(f"\tdomain chain certificate {_quoted(str(job.chain))}")
+    if job.fullchain is not None:
+        lines.append(f"\tdomain full chain certificate {_quoted(str(job.fullchain))}")
+    lines.append(f"\tsign with {_word(job.authority.name)}")
+    lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
+    if job.profile is not None:
+        lines.append(f"\tprofile {_quoted(job.profile)}")
+    lines.append("}\n")
+    return "\n".join(lines)
+
+
+def _word(text: str) -> str:
+    if _BARE.fullmatch(text) and text not in KEYWORDS:
+        return text
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,66 @@
+"""What `-n` may say about files and directories a configuration names.
+
+The check judges the configuration, not the machine it runs on (as
+upstream): a key that does not exist yet is created at run time, and a
+directory that is missing now only has to exist when certificates are
+issued, so both give at most a warning.  What is wrong already is an error:
+an existing key that group or others may read (upstream's rule), or a key
+path that is not a plain file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+class Finding:
+    """One result of a check: an error or a warning, and its message."""
+
+    __slots__ = ("is_error", "message")
+
+    def __init__(self, is_error: bool, message: str) -> None:
+        self.is_error = is_error
+        self.message = message
+
+
+class FileChecks:
+    """Checks with a memory of directories already looked at (many blocks share them)."""
+
+    def __init__(self) -> None:
+        self._directories: dict[str, bool] = {}  # path -> whether it exists
+
+    def private_key(self, path: str) -> Finding | None:
+        """A key file: absent is fine (it is created); present must be private."""
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return self.directory(os.path.dirname(path), "key directory")
+        except PermissionError:
+            return Finding(False, f"cannot check {path}: permission denied")
+        except OSError as error:
+            return Finding(True, f"cannot stat {path}: {error.strerror}")
+        if not stat.S_ISREG(info.st_mode):
+            return Finding(True, f"{path}: not a regular file")
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return Finding(True, f"{path}: group read/writable or world read/writable")
+        return None
+
+    def directory(self, path: str, what: str) -> Finding | None:
+        """A directory that must exist when certificates are issued.
+
+        A missing directory is reported once, where it is first named.
+        """
+        if path in self._directories:
+            return None
+        exists = self._directories[path] = os.path.isdir(path)
+        if exists:
+            return None
+        return Finding(False, f"{what} {path} does not exist (it must exist at run time)")
+
+    @staticmethod
+    def ca_file(path: str) -> Finding | None:
+        """A CA bundle: read at run time, so only a warning now if it is missing."""
+        if os.path.isfile(path):
+            return None
+        return Finding(False, f"ca file {path} does not exist (it must exist at run time)")

@@ -1,0 +1,264 @@
+"""The lexer: the grammar's terminals, scanned fast.
+
+lark's own lexer makes one Python call per ignored blank and keeps column
+counts for every token; on a configuration of 10,000 domains that alone takes
+most of a second.  This lexer builds one regular expression from the very
+terminals lark compiled from grammar/acme-client.lark, tried in the order
+lark would try them, and lets the regular expression engine skip blanks and
+comments before each token.  It never decides syntax of its own: what a
+keyword, a word, a quoted string or an end of line is comes from the grammar.
+
+Like OpenBSD's lexer it also
+  - joins a line that ends in a backslash with the next, before anything else
+    (inside quotes and comments too), keeping line numbers right;
+  - ends the last line if the file does not;
+  - runs the preprocessor (acme_conf/config/preprocess.py) when the text uses
+    macros or `include`.
+
+A character that starts no token becomes an UNEXPECTED_CHARACTER token, which
+no rule accepts: the parser's error handler then reports it in words.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import re._parser as sre_parse  # as lark itself uses it, to size its terminals
+from collections.abc import Iterator, Sequence
+
+from lark import Token
+from lark.common import LexerConf
+from lark.lexer import Lexer, LexerState, PatternRE, PatternStr, TerminalDef
+
+from .preprocess import needs_preprocessing, preprocess
+from .source import Source
+from .terminals import MACRO, NEWLINE, STRING, UNEXPECTED, unquote
+
+
+_CONTINUATION = re.compile(r"\\\r?\n")
+_new_str = str.__new__
+
+
+class Scanner:
+    """Splits text into tokens of the given terminals."""
+
+    def __init__(self, terminals: Sequence[TerminalDef], ignore: Sequence[str]) -> None:
+        skipped = [t for t in terminals if t.name in ignore and t.name != MACRO]
+        significant = [t for t in terminals if t.name not in ignore or t.name == MACRO]
+        significant, self.keywords = _fold_keywords(significant)
+        significant.sort(key=_lark_order)
+        skip = "|".join(t.pattern.to_regexp() for t in skipped)
+        alternatives = _alternation(significant)
+        # Possessive: blanks and comments are skipped once, never given back.
+        self._regex = re.compile(f"(?:{skip})*+(?:{alternatives}|(?P<{UNEXPECTED}>.))")
+
+    def tokens(
+        self, text: str, first_line: int = 1, joins: Sequence[int] = (), end_line: bool = False
+    ) -> Iterator[Token]:
+        """The tokens of `text`.
+
+        `first_line` is the line `text` starts on (all of a macro's value is on
+        the line that uses it); `joins` are the offsets where joined lines met
+        (each adds a line from there on); with `end_line`, a last line without
+        a newline still ends with one.
+        """
+        keywords = self.keywords
+        line = first_line
+        line_start = 0
+        token = None
+        for match in self._regex.finditer(text):
+            kind = match.lastgroup
+            value = match.group(kind)
+            start = match.start(kind)
+            if kind in keywords:
+                kind = keywords[kind].get(value, kind)
+            if kind == STRING and (value[0] == '"' or value[0] == "'"):
+                value = unquote(value)
+            # Token(kind, value, start, line, column), without its two Python
+            # calls: this loop runs once per token of the file.
+            token = _new_str(Token, value)
+            token.type = kind
+            token.value = value
+            token.start_pos = start
+            token.line = line + bisect.bisect_right(joins, start) if joins else line
+            token.column = start - line_start + 1
+            token.end_line = token.end_column = token.end_pos = None
+            yield token
+            if kind == NEWLINE:
+                line += value.count("\n")
+                line_start = start + value.rindex("\n") + 1
+        if end_line and token is not None and token.type != NEWLINE:
+            yield Token.new_borrow_pos(NEWLINE, "\n", token)
+
+
+class ConfigLexer(Lexer):
+    """lark's custom-lexer interface: lark hands it the `Source` to read."""
+
+    __future_interface__ = 2
+
+    def __init__(self, lexer_conf: LexerConf) -> None:
+        self.scanner = Scanner(lexer_conf.terminals, lexer_conf.ignore)
+
+    def lex(self, lexer_state: LexerState, parser_state: object) -> Iterator[Token]:
+        # The same iterator every time: after a syntax error lark asks again,
+        # and the reading goes on where it stopped.
+        source: Source = lexer_state.text  # type: ignore[assignment]
+        if source.stream is None:
+            source.stream = self._stream(source)
+        return source.stream
+
+    def _stream(self, source: Source) -> Iterator[Token]:
+        text = source.text
+        joins: list[int] = []
+        if "\\" in text:
+            text, joins = _join_continued_lines(text)
+        tokens = self.scanner.tokens(text, joins=joins, end_line=True)
+        if needs_preprocessing(text):
+            tokens = preprocess(tokens, source, self.scanner)
+        return tokens
+
+
+def _join_continued_lines(text: str) -> tuple[str, list[int]]:
+    """`text` with backslash-newlines removed, and where each one was (new offsets)."""
+    joins = []
+    pieces = []
+    last = 0
+    removed = 0
+    for match in _CONTINUATION.finditer(text):
+        pieces.append(text[last : match.start()])
+        joins.append(match.start() - removed)
+        removed += match.end() - match.start()
+        last = match.end()
+    pieces.append(text[last:])
+    return "".join(pieces), joins
+
+
+def _fold_keywords(
+    terminals: list[TerminalDef],
+) -> tuple[list[TerminalDef], dict[str, dict[str, str]]]:
+    """Keywords spelled like words are found as words, then renamed (as lark does).
+
+    Returns the terminals left to scan for, and for each word terminal the
+    keywords it stands for: {"STRING": {"domain": "DOMAIN", ...}}.
+    """
+    words = [t for t in terminals if isinstance(t.pattern, PatternRE)]
+    literals = [t for t in terminals if isinstance(t.pattern, PatternStr)]
+    keywords: dict[str, dict[str, str]] = {}
+    folded = set()
+    for word in words:
+        regex = re.compile(word.pattern.to_regexp())
+        for literal in literals:
+            text = literal.pattern.value
+            if literal.priority == word.priority and regex.fullmatch(text):
+                keywords.setdefault(word.name, {})[text] = literal.name
+                folded.add(literal.name)
+    return [t for t in terminals if t.name not in folded], keywords
+
+
+def _alternation(terminals: list[TerminalDef]) -> str:
+    """The terminals as one regex alternation, in order, each a named group.
+
+    The regex engine tries alternatives one after the other at every token.
+    A run of terminals that can only start with a few characters (the
+    keywords of several words) is put behind a look-ahead for those
+    characters, so that the other tokens skip the whole run in one test.
+    The order, and so what matches, stays the same.
+    """
+    parts = []
+    run: list[str] = []  # consecutive terminals with few first characters
+    run_first: set[str] = set()
+    for terminal in terminals:
+        regex = f"(?P<{terminal.name}>{terminal.pattern.to_regexp()})"
+        first = _first_characters(terminal.pattern.to_regexp())
+        if first is not None and len(run_first | first) <= _GUARD_LIMIT:
+            run.append(regex)
+            run_first |= first
+            continue
+        if run:
+            parts.append(_guarded(run, run_first))
+        if first is not None and len(first) <= _GUARD_LIMIT:
+            run, run_first = [regex], set(first)
+        else:
+            parts.append(regex)
+            run, run_first = [], set()
+    if run:
+        parts.append(_guarded(run, run_first))
+    return "|".join(parts)
+
+
+def _guarded(run: list[str], first: set[str]) -> str:
+    if len(run) == 1:
+        return run[0]
+    chars = "".join(re.escape(c) for c in sorted(first))
+    return f"(?=[{chars}])(?:{'|'.join(run)})"
+
+
+_GUARD_LIMIT = 32
+
+
+def _first_characters(regex: str) -> set[str] | None:
+    """The characters a match of `regex` can start with; None if unsure."""
+    try:
+        first, can_be_empty = _first_of_sequence(sre_parse.parse(regex).data, False)
+    except _Unsure:
+        return None
+    return None if can_be_empty else first
+
+
+class _Unsure(Exception):
+    pass
+
+
+def _first_of_sequence(items: list, ignore_case: bool) -> tuple[set[str], bool]:
+    first: set[str] = set()
+    for op, argument in items:
+        chars, can_be_empty = _first_of_item(op, argument, ignore_case)
+        first |= chars
+        if not can_be_empty:
+            return first, False
+    return first, True
+
+
+def _first_of_item(op: object, argument: object, ignore_case: bool) -> tuple[set[str], bool]:
+    name = str(op)
+    if name == "LITERAL":
+        char = chr(argument)  # type: ignore[arg-type]
+        return ({char.lower(), char.upper()} if ignore_case else {char}), False
+    if name == "IN":
+        chars: set[str] = set()
+        for item_op, item in argument:  # type: ignore[union-attr]
+            if str(item_op) == "LITERAL":
+                chars.add(chr(item))
+            elif str(item_op) == "RANGE" and item[1] - item[0] < 128:
+                chars.update(chr(code) for code in range(item[0], item[1] + 1))
+            else:
+                raise _Unsure
+        if ignore_case:
+            chars |= {c.lower() for c in chars} | {c.upper() for c in chars}
+        return chars, False
+    if name == "SUBPATTERN":
+        _, add_flags, _, items = argument  # type: ignore[misc]
+        return _first_of_sequence(items.data if hasattr(items, "data") else items,
+                                  ignore_case or bool(add_flags & re.IGNORECASE))
+    if name == "BRANCH":
+        chars, can_be_empty = set(), False
+        for branch in argument[1]:  # type: ignore[index]
+            branch_chars, branch_empty = _first_of_sequence(
+                branch.data if hasattr(branch, "data") else branch, ignore_case)
+            chars |= branch_chars
+            can_be_empty = can_be_empty or branch_empty
+        return chars, can_be_empty
+    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        low, _, items = argument  # type: ignore[misc]
+        chars, can_be_empty = _first_of_sequence(
+            items.data if hasattr(items, "data") else items, ignore_case)
+        return chars, can_be_empty or low == 0
+    if name in ("AT", "ASSERT", "ASSERT_NOT"):
+        return set(), True  # zero width: look further
+    raise _Unsure
+
+
+def _lark_order(terminal: TerminalDef) -> tuple[int, int, int, str]:
+    # The order lark's own lexer tries terminals in.
+    pattern = terminal.pattern
+    return (-terminal.priority, -pattern.max_width, -len(pattern.value), terminal.name)

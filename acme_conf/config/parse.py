@@ -1,0 +1,163 @@
+"""Reading a configuration: files -> blocks of options, with syntax errors.
+
+The syntax is grammar/acme-client.lark, parsed by lark's LALR(1) parser with
+the transformer given to the parser itself, so that no parse tree is built:
+each option and block becomes a small `statements` object the moment the
+parser recognises it.  The lexer (lexer.py) feeds the parser, the
+preprocessor (preprocess.py) expands macros and reads included files on the
+way, and syntax.py reports syntax errors and lets the parser go on.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lark import Lark, Transformer
+from lark.exceptions import UnexpectedInput
+
+from .cache import load_parser
+from .errors import ConfigError
+from .lexer import ConfigLexer
+from .source import Reading, Source
+from .statements import Block, Option
+from .syntax import on_syntax_error
+
+GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "grammar", "acme-client.lark")
+
+# Deeper than any sane configuration; stops runaway include chains.
+MAX_INCLUDE_DEPTH = 16
+
+# The canonical spelling of each option keyword terminal.
+_KEYWORD = {
+    "API_URL": "api url",
+    "ACCOUNT_KEY": "account key",
+    "CONTACT": "contact",
+    "INSECURE": "insecure",
+    "CA_FILE": "ca file",
+    "ALTERNATIVE_NAMES": "alternative names",
+    "DOMAIN_NAME": "domain name",
+    "DOMAIN_KEY": "domain key",
+    "DOMAIN_CERTIFICATE": "domain certificate",
+    "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
+    "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
+    "SIGN_WITH": "sign with",
+    "CHALLENGEDIR": "challengedir",
+    "PROFILE": "profile",
+}
+
+
+def read_config(path: str) -> Reading:
+    """Read the configuration file at `path` and what it includes."""
+    reader = _Reader()
+    text = reader.read_file(path, None, 0)
+    if text is not None:
+        reader.reading.open_files.append(os.path.realpath(path))
+        reader.parse(text, path, ())
+    return reader.reading
+
+
+def read_config_text(text: str, name: str) -> Reading:
+    """Read a configuration given as text; `name` stands for its file in messages."""
+    reader = _Reader()
+    reader.parse(text, name, ())
+    return reader.reading
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.parser = load_parser(GRAMMAR, _build_parser)
+        self.reading = Reading(include=self.include)
+
+    def parse(self, text: str, file: str, include_lines: tuple[int, ...]) -> None:
+        source = Source(text, file, self.reading, include_lines)
+        try:
+            blocks = self.parser.parse(source, on_error=on_syntax_error)
+        except UnexpectedInput as gave_up:
+            line = getattr(gave_up, "line", 0)
+            line = line if isinstance(line, int) and line > 0 else 1
+            if not self.reading.has_error_at(file, line):
+                source.error(line, "syntax error")
+            return
+        for block in blocks:
+            block.file = file
+            block.order = source.order(block.line)
+        self.reading.blocks.extend(blocks)
+
+    def include(self, source: Source, line: int, path: str) -> None:
+        """Read `path` (an include at `line` of `source`) right here."""
+        reading = self.reading
+        if len(reading.open_files) > MAX_INCLUDE_DEPTH:
+            source.error(line, f"failed to include file {path}: includes nested too deeply")
+            return
+        real = os.path.realpath(path)
+        if real in reading.open_files:
+            source.error(line, f"failed to include file {path}: it is already being read")
+            return
+        if not os.path.isabs(path):
+            source.warning(line, f"include {path}: a relative path is read from the current directory")
+        text = self.read_file(path, source, line)
+        if text is None:
+            return
+        reading.open_files.append(real)
+        try:
+            self.parse(text, path, source.order(line))
+        finally:
+            reading.open_files.pop()
+
+    def read_file(self, path: str, including: Source | None, line: int) -> str | None:
+        """The text of `path`, or None with the error recorded."""
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as error:
+            reason = error.strerror or str(error)
+            if including is None:
+                self.reading.add_error((0,), ConfigError(path, 0, reason))
+            else:
+                including.error(line, f"failed to include file {path}: {reason}")
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad_line = data.count(b"\n", 0, error.start) + 1
+            order = (including.order(line) if including else ()) + (bad_line,)
+            message = f"not UTF-8 text (byte 0x{data[error.start]:02x})"
+            self.reading.add_error(order, ConfigError(path, bad_line, message))
+            return None
+
+
+def _build_parser(grammar: str) -> Lark:
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer=ConfigLexer,
+        transformer=_ToStatements(),
+        maybe_placeholders=False,
+    )
+
+
+class _ToStatements(Transformer):
+    """Builds `statements` objects as the parser reduces; holds no state."""
+
+    def start(self, children: list) -> list[Block]:
+        return [child for child in children if isinstance(child, Block)]
+
+    def include(self, children: list) -> None:
+        return None  # the preprocessor has read the file
+
+    def macro(self, children: list) -> None:
+        return None  # the preprocessor has defined it
+
+    def authority(self, children: list) -> Block:
+        keyword, name, *options, end = children
+        return Block("authority", str(name), keyword.line, end.line, tuple(options))
+
+    def domain(self, children: list) -> Block:
+        keyword, handle, *options, end = children
+        return Block("domain", str(handle), keyword.line, end.line, tuple(options))
+
+    def _option(self, children: list) -> Option:
+        keyword = children[0]
+        return Option(_KEYWORD[keyword.type], keyword.line, tuple(map(str, children[1:])))
+
+    authority_option = domain_option = _option

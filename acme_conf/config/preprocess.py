@@ -1,0 +1,116 @@
+"""The preprocessor: macros and `include`, between the lexer and the parser.
+
+As in OpenBSD's acme-client, both are the lexer's business, not the parser's:
+  - `$name` outside quotes is replaced by the *text* of the macro's value,
+    scanned again as tokens (so a value of two words gives two tokens, and a
+    value with quotes in it gives a quoted string).  Text that came from a
+    macro is not expanded again.  An undefined macro is an error at its line.
+  - `name = value ...` at the top level defines a macro, for every line read
+    after it, in this file and in the files read after it; a later definition
+    replaces an earlier one.
+  - `include "file"` at the top level reads the file right there, before the
+    next line, so that what it defines is known below it.
+
+The parser still sees every definition and include line and checks its
+syntax; the preprocessor acts only on lines that are well formed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from lark import Token
+
+from .source import Macro, Source
+from .terminals import EQUALS, INCLUDE, LBRACE, MACRO, NEWLINE, RBRACE, STRING
+
+_MACRO_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+# Scans a macro's value: (text, line) -> tokens.
+Scan = Callable[..., Iterator[Token]]
+
+
+def needs_preprocessing(text: str) -> bool:
+    """Whether `text` may use macros or include (if not, tokens go straight through)."""
+    return "$" in text or "=" in text or "include" in text
+
+
+def preprocess(tokens: Iterator[Token], source: Source, scanner: object) -> Iterator[Token]:
+    """The tokens of `source`, macros expanded, definitions and includes acted on."""
+    scan: Scan = scanner.tokens  # type: ignore[attr-defined]
+    return _top_level_statements(_expand_macros(tokens, source, scan), source)
+
+
+def _expand_macros(tokens: Iterator[Token], source: Source, scan: Scan) -> Iterator[Token]:
+    macros = source.reading.macros
+    for token in tokens:
+        if token.type != MACRO:
+            yield token
+            continue
+        name = token[1:]
+        macro = macros.get(name)
+        if macro is None:
+            source.error(token.line, f"macro '{name}' not defined")
+            continue
+        macro.used = True
+        yield from scan(macro.value, first_line=token.line)
+
+
+def _top_level_statements(tokens: Iterator[Token], source: Source) -> Iterator[Token]:
+    """Pass tokens on; hold back a top-level line that may define or include."""
+    depth = 0
+    at_line_start = True
+    held: list[Token] | None = None
+    for token in tokens:
+        kind = token.type
+        if held is not None:
+            if kind != NEWLINE:
+                held.append(token)
+                continue
+            _act_on(held, source)
+            for earlier in held:
+                depth = _depth_after(earlier.type, depth)
+                yield earlier
+            held = None
+        elif at_line_start and depth == 0 and (kind == STRING or kind == INCLUDE):
+            held = [token]
+            at_line_start = False
+            continue
+        depth = _depth_after(kind, depth)
+        at_line_start = kind == NEWLINE
+        yield token
+    if held is not None:
+        yield from held
+
+
+def _depth_after(kind: str, depth: int) -> int:
+    if kind == LBRACE:
+        return depth + 1
+    if kind == RBRACE and depth > 0:
+        return depth - 1
+    return depth
+
+
+def _act_on(line: list[Token], source: Source) -> None:
+    """Define a macro or include a file, if `line` is a well-formed one."""
+    first = line[0]
+    if first.type == INCLUDE:
+        if len(line) == 2 and line[1].type == STRING:
+            source.reading.include(source, first.line, str(line[1]))
+    elif len(line) >= 3 and line[1].type == EQUALS:
+        values = line[2:]
+        if all(token.type == STRING for token in values):
+            _define(first, " ".join(values), source)
+
+
+def _define(name: Token, value: str, source: Source) -> None:
+    if not _MACRO_NAME.fullmatch(name):
+        source.error(
+            name.line,
+            f"bad macro name {name}: use only letters, digits and underscores",
+        )
+        return
+    source.reading.macros[str(name)] = Macro(
+        value=value, file=source.file, order=source.order(name.line), line=name.line
+    )

@@ -1,0 +1,364 @@
+"""Syntax errors: said in the user's words, and the reading goes on.
+
+lark calls `on_syntax_error` when the parser meets a token it cannot take.
+It reports the error as `syntax error: expected X after Y, found Z`, with X,
+Y and Z in the words of acme-client.conf(5) (never lark's terminal names),
+then puts the parser back on its feet so that the rest of the file is still
+checked and every error of the file is reported in one run:
+
+  - a block's "{" missing at the end of its first line: supplied (and a "{"
+    alone on the next line is then taken as that one);
+  - a block's "}" missing before the next `authority`, `domain` or `include`:
+    supplied;
+  - otherwise the rest of the line is dropped (with the whole block, if the
+    line opens one) and reading resumes at the start of the next line; a "}"
+    on the dropped line still closes its block.
+
+At most one syntax error is reported per line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_interactive_parser import InteractiveParser
+from lark.parsers.lalr_parser_state import ParserState
+
+from .source import Source
+from .terminals import (
+    END,
+    INCLUDE,
+    LBRACE,
+    MACRO,
+    NEWLINE,
+    RBRACE,
+    STRING,
+    UNEXPECTED,
+)
+
+AUTHORITY = "AUTHORITY"
+DOMAIN = "DOMAIN"
+_STATEMENT_KEYWORDS = frozenset((AUTHORITY, DOMAIN, INCLUDE))
+
+# How the configuration spells each terminal.
+_SPELLING = {
+    "INCLUDE": "include",
+    "AUTHORITY": "authority",
+    "DOMAIN": "domain",
+    "API_URL": "api url",
+    "ACCOUNT_KEY": "account key",
+    "CONTACT": "contact",
+    "INSECURE": "insecure",
+    "CA_FILE": "ca file",
+    "ALTERNATIVE_NAMES": "alternative names",
+    "DOMAIN_NAME": "domain name",
+    "DOMAIN_KEY": "domain key",
+    "DOMAIN_CERTIFICATE": "domain certificate",
+    "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
+    "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
+    "SIGN_WITH": "sign with",
+    "CHALLENGEDIR": "challengedir",
+    "PROFILE": "profile",
+    "RSA": "rsa",
+    "ECDSA": "ecdsa",
+    "LBRACE": "{",
+    "RBRACE": "}",
+    "COMMA": ",",
+    "EQUALS": "=",
+}
+
+_SPELLING_ORDER = {name: index for index, name in enumerate(_SPELLING)}
+
+_AUTHORITY_OPTIONS = frozenset(("API_URL", "ACCOUNT_KEY", "CONTACT", "INSECURE", "CA_FILE"))
+_DOMAIN_OPTIONS = frozenset(
+    (
+        "ALTERNATIVE_NAMES",
+        "DOMAIN_NAME",
+        "DOMAIN_KEY",
+        "DOMAIN_CERTIFICATE",
+        "DOMAIN_CHAIN_CERTIFICATE",
+        "DOMAIN_FULL_CHAIN_CERTIFICATE",
+        "SIGN_WITH",
+        "CHALLENGEDIR",
+        "PROFILE",
+    )
+)
+
+# What a value is called after each keyword.
+_VALUE_NOUN = {
+    "AUTHORITY": "an authority name",
+    "DOMAIN": "a domain handle",
+    "INCLUDE": "a file name",
+    "API_URL": "a URL",
+    "CONTACT": "a contact URL",
+    "ACCOUNT_KEY": "a file name",
+    "CA_FILE": "a file name",
+    "DOMAIN_KEY": "a file name",
+    "DOMAIN_CERTIFICATE": "a file name",
+    "DOMAIN_CHAIN_CERTIFICATE": "a file name",
+    "DOMAIN_FULL_CHAIN_CERTIFICATE": "a file name",
+    "CHALLENGEDIR": "a directory",
+    "SIGN_WITH": "an authority name",
+    "PROFILE": "a profile name",
+    "DOMAIN_NAME": "a domain name",
+    "EQUALS": "a value",
+}
+
+
+def on_syntax_error(error: UnexpectedInput) -> bool:
+    """lark's on_error hook: report, recover; False gives up on the file."""
+    if not isinstance(error, UnexpectedToken) or error.interactive_parser is None:
+        return False
+    parser = error.interactive_parser
+    source: Source = parser.lexer_thread.state.text
+    token = error.token
+    if not source.reading.has_error_at(source.file, token.line):
+        source.error(token.line, describe(parser, token))
+    return _recover(source, parser.parser_state, token)
+
+
+# ---- Saying what went wrong -------------------------------------------------
+
+
+def describe(parser: InteractiveParser, token: Token) -> str:
+    """The message for `token` arriving where the parser cannot take it."""
+    if token.type == UNEXPECTED:
+        return _unexpected_character(token)
+    values = parser.parser_state.value_stack
+    previous = _token_at(values, -1)
+    before = _token_at(values, -2)
+    in_names = _in_alternative_names(values)
+    expected = _expected(set(parser.accepts()), previous, in_names)
+    return f"syntax error: expected {expected}{_after(previous, before)}, found {_found(token)}"
+
+
+def _unexpected_character(token: Token) -> str:
+    char = str(token)
+    if char in "\"'":
+        return "syntax error: unterminated quoted string (a quoted string ends on its line)"
+    if char == "\\":
+        return 'syntax error: unexpected "\\" (outside quotes, a backslash only ends a line)'
+    if char == "$":
+        return 'syntax error: unexpected "$" (a macro name must follow it)'
+    return f'syntax error: unexpected character "{char}"'
+
+
+def _expected(names: set[str], previous: Token | None, in_names: bool) -> str:
+    names.discard(END)
+    at_line_start = previous is None or previous.type == NEWLINE
+    phrases = []
+    if at_line_start and {AUTHORITY, DOMAIN, INCLUDE} <= names:
+        names -= {AUTHORITY, DOMAIN, INCLUDE, STRING}
+        phrases.append('"authority", "domain", "include" or a macro definition')
+    if _DOMAIN_OPTIONS <= names:
+        names -= _DOMAIN_OPTIONS
+        phrases.append("a domain option")
+    if _AUTHORITY_OPTIONS <= names:
+        names -= _AUTHORITY_OPTIONS
+        phrases.append("an authority option")
+    if STRING in names:
+        names.discard(STRING)
+        phrases.append(_value_noun(previous, in_names))
+    has_newline = NEWLINE in names
+    names.discard(NEWLINE)
+    phrases.extend(f'"{_SPELLING.get(name, name)}"' for name in sorted(names, key=_spelling_order))
+    if has_newline:
+        phrases.append("end of line")
+    if not phrases:
+        return "nothing more"
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " or " + phrases[-1]
+
+
+def _spelling_order(name: str) -> tuple[int, str]:
+    return (_SPELLING_ORDER.get(name, len(_SPELLING_ORDER)), name)
+
+
+def _value_noun(previous: Token | None, in_names: bool) -> str:
+    if previous is not None and previous.type in _VALUE_NOUN:
+        return _VALUE_NOUN[previous.type]
+    if in_names:
+        return "a domain name"
+    return "a value"
+
+
+def _in_alternative_names(values: list) -> bool:
+    """Whether the parser is inside the braces of `alternative names { ... }`."""
+    closed = 0
+    for index in range(len(values) - 1, 0, -1):
+        value = values[index]
+        if not isinstance(value, Token):
+            continue
+        if value.type == RBRACE:
+            closed += 1
+        elif value.type == LBRACE:
+            if closed == 0:
+                opener = values[index - 1]
+                return isinstance(opener, Token) and opener.type == "ALTERNATIVE_NAMES"
+            closed -= 1
+    return False
+
+
+def _after(previous: Token | None, before: Token | None) -> str:
+    if previous is None or previous.type == NEWLINE:
+        return ""
+    if previous.type == STRING:
+        if before is not None and before.type == AUTHORITY:
+            return " after the authority name"
+        if before is not None and before.type == DOMAIN:
+            return " after the domain handle"
+        return f" after {_quoted(previous)}"
+    if previous.type in ("RSA", "ECDSA"):
+        return " after the key type"
+    return f' after "{_SPELLING.get(previous.type, previous)}"'
+
+
+def _found(token: Token) -> str:
+    if token.type == NEWLINE:
+        return "end of line"
+    if token.type == END:
+        return "end of file"
+    if token.type in (STRING, MACRO):
+        return _quoted(token)
+    return f'"{_SPELLING.get(token.type, token)}"'
+
+
+def _quoted(token: Token) -> str:
+    text = str(token)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f'"{text}"'
+
+
+def _token_at(values: list, index: int) -> Token | None:
+    if len(values) < -index:
+        return None
+    value = values[index]
+    return value if isinstance(value, Token) else None
+
+
+# ---- Getting back on track --------------------------------------------------
+
+
+def _recover(source: Source, state: ParserState, token: Token) -> bool:
+    kind = token.type
+    if kind == END:
+        return _resume_at_end(state)
+    if kind == NEWLINE and _try_feed(state, (_like(LBRACE, "{", token), token)):
+        # The block's "{" is missing from the end of its line.
+        assert source.stream is not None
+        source.stream = _without_leading_brace(source.stream)
+        return True
+    if (
+        kind in _STATEMENT_KEYWORDS
+        and _first_line(state.value_stack[-1] if state.value_stack else None) < token.line
+        and _try_feed(state, (_like(RBRACE, "}", token), _like(NEWLINE, "\n", token), token))
+    ):
+        # The previous block's "}" is missing.
+        return True
+    depth = _drop_line_so_far(state, token.line)
+    ending = _drop_rest_of_line(source, token, depth)
+    if ending is None:
+        return _resume_at_end(state)
+    if ending.type == RBRACE:
+        _try_feed(state, (ending,))
+    return True
+
+
+def _try_feed(state: ParserState, tokens: Iterable[Token]) -> bool:
+    """Feed tokens to a copy of the parser; if all go in, the parser takes them."""
+    trial = state.copy(deepcopy_values=False)
+    try:
+        for token in tokens:
+            trial.feed_token(token)
+    except UnexpectedToken:
+        return False
+    state.state_stack[:] = trial.state_stack
+    state.value_stack[:] = trial.value_stack
+    return True
+
+
+def _resume_at_end(state: ParserState) -> bool:
+    """Unwind the parser until the end of input is acceptable (dropping what is open)."""
+    values = state.value_stack
+    for keep in range(len(values), -1, -1):
+        trial = state.copy(deepcopy_values=False)
+        del trial.state_stack[keep + 1 :]
+        del trial.value_stack[keep:]
+        try:
+            trial.copy(deepcopy_values=False).feed_token(Token(END, ""), True)
+        except UnexpectedToken:
+            continue
+        state.state_stack[:] = trial.state_stack
+        state.value_stack[:] = trial.value_stack
+        return True
+    return False
+
+
+def _drop_line_so_far(state: ParserState, line: int) -> int:
+    """Unwind what the parser holds of `line`; the number of "{" left open on it."""
+    values = state.value_stack
+    keep = len(values)
+    while keep > 0 and _first_line(values[keep - 1]) >= line:
+        keep -= 1
+    depth = 0
+    for value in values[keep:]:
+        if isinstance(value, Token):
+            if value.type == LBRACE:
+                depth += 1
+            elif value.type == RBRACE:
+                depth -= 1
+    del state.state_stack[keep + 1 :]
+    del values[keep:]
+    return depth
+
+
+def _first_line(value: object) -> int:
+    """The line a value on the parser's stack starts on (0 if it has none)."""
+    while isinstance(value, Tree):
+        if not value.children:
+            return 0
+        value = value.children[0]
+    line = getattr(value, "line", 0)
+    return line if isinstance(line, int) else 0
+
+
+def _drop_rest_of_line(source: Source, token: Token, depth: int) -> Token | None:
+    """Drop tokens to the end of the line (of a block the line opens, if it does).
+
+    Returns the newline that ends it, or a "}" that closes the block the line
+    is in, or None at the end of the file.
+    """
+    assert source.stream is not None
+    current: Token | None = token
+    while current is not None:
+        kind = current.type
+        if kind == NEWLINE and depth <= 0:
+            return current
+        if kind == LBRACE:
+            depth += 1
+        elif kind == RBRACE:
+            depth -= 1
+            if depth < 0:
+                return current
+        current = next(source.stream, None)
+    return None
+
+
+def _without_leading_brace(tokens: Iterator[Token]) -> Iterator[Token]:
+    """`tokens`, less a "{" (and its line's end, if it is alone) at their start."""
+    first = next(tokens, None)
+    if first is not None and first.type == LBRACE:
+        first = next(tokens, None)
+        if first is not None and first.type == NEWLINE:
+            first = next(tokens, None)
+    if first is not None:
+        yield first
+    yield from tokens
+
+
+def _like(kind: str, text: str, where: Token) -> Token:
+    return Token.new_borrow_pos(kind, text, where)

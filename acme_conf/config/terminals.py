@@ -1,0 +1,46 @@
+"""The grammar's terminals that code refers to by name, and what a STRING means.
+
+The grammar (grammar/acme-client.lark) defines them; these names must match.
+"""
+
+from __future__ import annotations
+
+NEWLINE = "_NL"
+STRING = "STRING"
+MACRO = "MACRO"
+INCLUDE = "INCLUDE"
+EQUALS = "EQUALS"
+LBRACE = "LBRACE"
+RBRACE = "RBRACE"
+END = "$END"  # lark's end of input
+
+# Not a grammar terminal: the lexer's name for a character that starts no token.
+UNEXPECTED = "UNEXPECTED_CHARACTER"
+
+_ESCAPABLE = frozenset(" \t\\")
+
+
+def unquote(value: str) -> str:
+    """The text a STRING token stands for: quotes and escapes removed (the lexer does this).
+
+    In quotes, a backslash before the quote, a backslash, a blank or a tab
+    stands for that character; before anything else it stands for itself.
+    """
+    quote = value[:1]
+    if quote != '"' and quote != "'":
+        return value
+    inner = value[1:-1]
+    if "\\" not in inner:
+        return inner
+    out = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\" and i + 1 < len(inner):
+            following = inner[i + 1]
+            if following == quote or following in _ESCAPABLE:
+                c = following
+                i += 1
+        out.append(c)
+        i += 1
+    return "".join(out)
