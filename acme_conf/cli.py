@@ -1,0 +1,148 @@
+"""acme-client(1): the command line.
+
+    acme-client [-Fnrv] [-j jobs] [-f configfile] [handle ...]
+
+Exit status: 0 a certificate changed (with -n: the configuration is good),
+2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
+writes to standard output (the configuration, in canonical form).
+"""
+
+from __future__ import annotations
+
+import getopt
+import os
+import sys
+from dataclasses import dataclass
+
+from acme_conf.config import ConfigErrors, dump, load_plan
+from acme_conf.config.plan import DomainJob, Plan
+
+SYSTEM_CONFIG = "/etc/acme-client.conf"
+USAGE = "usage: acme-client [-Fnrv] [-j jobs] [-f configfile] [handle ...]"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asks for, as the executor receives it."""
+
+    config_path: str
+    handles: tuple[str, ...]  # empty: every domain block
+    force: bool  # -F: renew even if it is not due
+    revoke: bool  # -r: revoke the certificates and remove their files
+    verbose: int  # -v count
+    jobs: int  # -j: at most this many domain chains at once
+    check_only: bool  # -n
+
+
+class UsageError(Exception):
+    """The command line is wrong; the message says how."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run acme-client with `argv` (default: sys.argv[1:]); the exit status."""
+    try:
+        options = parse_arguments(sys.argv[1:] if argv is None else argv)
+    except UsageError as error:
+        _say(f"acme-client: {error}" if str(error) else "")
+        _say(USAGE)
+        return 1
+    try:
+        plan = load_plan(options.config_path)
+    except ConfigErrors as errors:
+        for error in errors.errors:
+            _say(str(error))
+        return 1
+    for warning in plan.warnings:
+        _say(f"warning: {warning}")
+    jobs = select_jobs(plan, options.handles)
+    if jobs is None:
+        return 1
+    if options.check_only:
+        if options.verbose:
+            sys.stdout.write(dump(_only(plan, jobs) if options.handles else plan))
+        return 0
+    return _execute(plan, jobs, options)
+
+
+def parse_arguments(argv: list[str]) -> Options:
+    """Options from the command line; UsageError if it is wrong."""
+    try:
+        flags, handles = getopt.getopt(argv, "Ff:j:nrv")
+    except getopt.GetoptError as error:
+        raise UsageError(error.msg) from None
+    config_path = None
+    force = revoke = check_only = False
+    verbose = 0
+    jobs = os.cpu_count() or 1
+    for flag, value in flags:
+        if flag == "-F":
+            force = True
+        elif flag == "-f":
+            config_path = value
+        elif flag == "-j":
+            jobs = _positive_number(value)
+        elif flag == "-n":
+            check_only = True
+        elif flag == "-r":
+            revoke = True
+        elif flag == "-v":
+            verbose += 1
+    return Options(
+        config_path=config_path if config_path is not None else default_config_path(),
+        handles=tuple(handles),
+        force=force,
+        revoke=revoke,
+        verbose=verbose,
+        jobs=jobs,
+        check_only=check_only,
+    )
+
+
+def default_config_path() -> str:
+    """/etc/acme-client.conf for root; for others their own, if they have one."""
+    if os.geteuid() == 0:
+        return SYSTEM_CONFIG
+    from platformdirs import user_config_dir  # only needed here, in the parent
+
+    own = os.path.join(user_config_dir("acme-client"), "acme-client.conf")
+    if os.path.exists(own):
+        return own
+    return SYSTEM_CONFIG
+
+
+def select_jobs(plan: Plan, handles: tuple[str, ...]) -> tuple[DomainJob, ...] | None:
+    """The jobs the handles name (all without handles); None after saying which are unknown."""
+    if not handles:
+        return plan.domains
+    jobs = []
+    unknown = False
+    for handle in dict.fromkeys(handles):
+        job = plan.domain(handle)
+        if job is None:
+            _say(f"acme-client: domain {handle} not found in {plan.source}")
+            unknown = True
+        else:
+            jobs.append(job)
+    return None if unknown else tuple(jobs)
+
+
+def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
+    """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
+    _say("acme-client: issuing certificates is not built yet")
+    return 1
+
+
+def _only(plan: Plan, jobs: tuple[DomainJob, ...]) -> Plan:
+    """`plan` reduced to `jobs` (and every authority, so it reads back)."""
+    return Plan(plan.source, plan.authorities, jobs, plan.warnings)
+
+
+def _positive_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"-j {text}: not a positive number")
+    return int(text)
+
+
+def _say(line: str) -> None:
+    if line:
+        sys.stderr.write(line + "\n")
