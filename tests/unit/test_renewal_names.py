@@ -91,7 +91,7 @@ def test_rule_as_a_property(lifetime: timedelta, elapsed: timedelta) -> None:
     remaining = lifetime - elapsed
     share = lifetime / 2 if lifetime <= timedelta(days=10) else lifetime / 3
     assert decision.due == (remaining < max(share, timedelta(days=3)))
-    if remaining <= timedelta(days=3):
+    if remaining < timedelta(days=3):  # exactly three days before expiry is not later than that
         assert decision.due
 
 

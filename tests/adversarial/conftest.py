@@ -1,0 +1,213 @@
+"""The real netproc, in-process, against a hostile CA.
+
+`drive(...)` runs acme_conf.proc.netproc.serve -- the real Transport,
+AcmeSession and protocol steps -- with its six neighbours on real
+socketpairs:
+
+- acctproc and keyproc: the real roles' serve loops in threads, holding keys
+  made here;
+- chngproc: a recorder that logs every ChallengeWrite and publishes it with
+  the real chngproc.publish into the challenge directory (from which the
+  hostile CA validates http-01);
+- certproc: a recorder (tests run the real certproc.check_bundle on what it got);
+- dnsproc: a stand-in that maps host names to loopback;
+- revokeproc: the verdict, sent before netproc starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # pki.py, shared with the unit tests
+
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+from acme_conf.ipc import Channel, ChannelClosed  # noqa: E402
+from acme_conf.messages import (  # noqa: E402
+    VERDICT_MISSING,
+    Addresses,
+    CertStatus,
+    ChallengeWrite,
+    ChallengeWritten,
+    Failure,
+    Message,
+    Resolve,
+)
+from acme_conf.net import transport  # noqa: E402
+from acme_conf.proc import acctproc, chngproc, keyproc, netproc  # noqa: E402
+from acme_conf.proc.errors import ProcessFailure  # noqa: E402
+from acme_conf.proc.spec import ChildSpec, ChngSettings, KeySettings, NetSettings  # noqa: E402
+
+from hostile_ca import HostileCA  # noqa: E402
+
+
+@dataclass
+class Outcome:
+    """What one netproc run did."""
+
+    error: BaseException | None
+    challenge_writes: list[ChallengeWrite]
+    to_certproc: list[Message]
+    resolved: list[str]
+    peer_errors: list[BaseException] = field(default_factory=list)
+
+    def raised(self, kind: type[BaseException] = ProcessFailure) -> str:
+        """The error netproc ended with, which must be a `kind`; its message."""
+        assert self.error is not None, "netproc succeeded"
+        if not isinstance(self.error, kind):
+            raise self.error
+        return str(self.error)
+
+
+class _Peer(threading.Thread):
+    def __init__(self, name: str, target: Callable[[], None], errors: list[BaseException]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self._errors = errors
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except ChannelClosed:
+            pass
+        except BaseException as error:  # noqa: BLE001 (reported to the test)
+            self._errors.append(error)
+
+
+@pytest.fixture
+def challenge_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "acme-challenge"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def hostile_ca(tmp_path: Path, challenge_dir: Path) -> Iterator[HostileCA]:
+    ca = HostileCA(tmp_path, challenge_dir).start()
+    yield ca
+    ca.stop()
+
+
+@pytest.fixture(scope="session")
+def account_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="session")
+def domain_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(autouse=True)
+def short_network_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung exchange fails the test in seconds, not transport.TIMEOUT's 30."""
+    monkeypatch.setattr(transport, "TIMEOUT", 5.0)
+
+
+Drive = Callable[..., Outcome]
+
+
+@pytest.fixture
+def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -> Drive:
+    def run(
+        *,
+        names: tuple[str, ...] = ("example.com",),
+        api_url: str | None = None,
+        hosts: dict[str, str] | None = None,
+        ca_file: str | None = None,
+        ports: tuple[int, ...] | None = None,
+        verdict: CertStatus | None = None,
+        profile: str = "",
+    ) -> Outcome:
+        hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
+        settings = NetSettings(
+            api_url=api_url or hostile_ca.directory_url,
+            ca_file=ca_file or str(hostile_ca.ca_file),
+            insecure=False,
+            contact="mailto:admin@example.com",
+            names=names,
+            profile=profile,
+            revoke=False,
+        )
+        peer_errors: list[BaseException] = []
+        writes: list[ChallengeWrite] = []
+        to_cert: list[Message] = []
+        resolved: list[str] = []
+        ends = {role: socket.socketpair() for role in ("revoke", "dns", "acct", "key", "chng", "cert")}
+        ours = {role: Channel(pair[0], role) for role, pair in ends.items()}
+        theirs = {role: Channel(pair[1], "netproc") for role, pair in ends.items()}
+
+        theirs["revoke"].send(verdict or CertStatus(VERDICT_MISSING, "no certificate yet", b""))
+
+        def dns() -> None:
+            while True:
+                request = theirs["dns"].recv(Resolve)
+                resolved.append(request.host)
+                address = hosts.get(request.host)
+                theirs["dns"].send(Addresses((address,)) if address else Failure(f"cannot resolve {request.host}"))
+
+        chng_fd = os.open(challenge_dir, os.O_RDONLY | os.O_DIRECTORY)
+        chng_held = chngproc.Held(theirs["chng"], chng_fd, str(challenge_dir))
+
+        def chng() -> None:
+            try:
+                while True:
+                    request = theirs["chng"].recv(ChallengeWrite)
+                    writes.append(request)
+                    chngproc.publish(chng_held, request.token, request.key_authorization)
+                    theirs["chng"].send(ChallengeWritten())
+            finally:
+                chngproc.remove_all(chng_held)
+
+        def cert() -> None:
+            while True:
+                to_cert.append(theirs["cert"].recv_any())
+
+        acct_spec = ChildSpec("acctproc", "test", 0, False, (), KeySettings("", "ecdsa", ()))
+        key_spec = ChildSpec("keyproc", "test", 0, False, (), KeySettings("", "ecdsa", names))
+        peers = [
+            _Peer("dnsproc", dns, peer_errors),
+            _Peer("chngproc", chng, peer_errors),
+            _Peer("certproc", cert, peer_errors),
+            _Peer("acctproc", lambda: acctproc.serve(acct_spec, acctproc.Held(theirs["acct"], account_key)), peer_errors),
+            _Peer(
+                "keyproc",
+                lambda: keyproc.serve(key_spec, keyproc.Held(theirs["key"], keyproc.build_csr(domain_key, names))),
+                peer_errors,
+            ),
+        ]
+        for peer in peers:
+            peer.start()
+        held = netproc.Held(
+            revoke=ours["revoke"],
+            dns=ours["dns"],
+            acct=ours["acct"],
+            key=ours["key"],
+            chng=ours["chng"],
+            cert=ours["cert"],
+            tls=netproc.tls_context(settings),
+            ports=ports or (hostile_ca.port,),
+        )
+        spec = ChildSpec("netproc", "test", 2, False, (), settings)
+        error: BaseException | None = None
+        try:
+            netproc.serve(spec, held)  # closes its channel ends when done: the peers see EOF
+        except Exception as raised:  # noqa: BLE001 (the outcome is examined by the test)
+            error = raised
+        for peer in peers:
+            peer.join(timeout=10)
+            assert not peer.is_alive(), f"{peer.name} stand-in still running"
+        for channel in theirs.values():
+            channel.close()
+        os.close(chng_fd)
+        return Outcome(error, writes, to_cert, resolved, peer_errors)
+
+    return run
