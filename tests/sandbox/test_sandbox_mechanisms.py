@@ -349,3 +349,53 @@ def test_a_forbidden_call_kills_the_whole_process_with_sigsys() -> None:
     assert result.returncode == -31, result.stderr
     assert "survived" not in result.stdout
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("abi", "role", "expected"),
+    [
+        (3, "netproc", "WARNING sandbox netproc runs with less than its policy: landlock: ABI 3 cannot restrict TCP"),
+        (3, "certproc", "INFO sandbox certproc: landlock: ABI 3 cannot restrict TCP (needs 4)"),
+        (5, "keyproc", "INFO sandbox keyproc: landlock: ABI 5 cannot scope signals and abstract sockets (needs 6)"),
+        (1, "keyproc", "INFO sandbox keyproc: landlock: ABI 1 cannot restrict"),
+    ],
+)
+def test_an_older_landlock_abi_degrades_and_says_so(abi: int, role: str, expected: str) -> None:
+    # The kernel here has ABI 7; asking for an older one really uses the older ruleset layout.
+    result = run_child(
+        _ENTER_PRELUDE
+        + f"""
+    import acme_conf.sandbox.landlock as landlock
+    landlock.abi_version = lambda: {abi}
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    ports = (443,) if "{role}" == "netproc" else ()
+    report = enter("{role}", Grants(channels=(a.fileno(),), connect_ports=ports))
+    print(json.dumps({{"landlock": [s.detail for s in report.steps if s.mechanism == "landlock"][0]}}))
+    sys.stdout.flush()
+    os._exit(0)
+    """
+    )
+    assert expected in result.stderr
+    assert last_json(result)["landlock"].startswith(f"ABI {abi};")
+
+
+def test_no_network_namespace_is_a_warning() -> None:
+    result = run_child(
+        _ENTER_PRELUDE
+        + """
+    import errno
+    import acme_conf.sandbox.process as process
+    def refuse(flags):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    process.unshare = refuse
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    enter("acctproc", Grants(channels=(a.fileno(),)))
+    sys.stderr.flush()
+    os._exit(0)
+    """
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "WARNING sandbox acctproc runs with less than its policy: network namespace: unavailable "
+        "(Operation not permitted)" in result.stderr
+    )
