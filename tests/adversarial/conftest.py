@@ -121,7 +121,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         *,
         names: tuple[str, ...] = ("example.com",),
         api_url: str | None = None,
-        hosts: dict[str, str] | None = None,
+        hosts: dict[str, str | tuple[str, ...]] | None = None,
         ca_file: str | None = None,
         ports: tuple[int, ...] | None = None,
         verdict: CertStatus | None = None,
@@ -151,8 +151,9 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             while True:
                 request = theirs["dns"].recv(Resolve)
                 resolved.append(request.host)
-                address = hosts.get(request.host)
-                theirs["dns"].send(Addresses((address,)) if address else Failure(f"cannot resolve {request.host}"))
+                found = hosts.get(request.host)
+                addresses = (found,) if isinstance(found, str) else tuple(found or ())
+                theirs["dns"].send(Addresses(addresses) if addresses else Failure(f"cannot resolve {request.host}"))
 
         chng_fd = os.open(challenge_dir, os.O_RDONLY | os.O_DIRECTORY)
         chng_held = chngproc.Held(theirs["chng"], chng_fd, str(challenge_dir))

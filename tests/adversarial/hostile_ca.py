@@ -149,12 +149,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)
+        if self.server.ca.drop_idle_connections:
+            self.close_connection = True  # without saying so: the client finds out on its next request
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     ca: HostileCA
+
+    def shutdown_request(self, request) -> None:  # type: ignore[no-untyped-def]
+        if self.ca.drop_idle_connections == "close_notify":
+            # Say goodbye at the TLS layer first, as Go servers (pebble) and nginx do.
+            request.setblocking(False)
+            try:
+                request.unwrap()
+            except (OSError, ValueError):
+                pass  # the client has not answered with its own close_notify yet
+        super().shutdown_request(request)
 
 
 class HostileCA:
@@ -175,13 +187,16 @@ class HostileCA:
         self.orders: list[_Order] = []
         self.finalize_status = "valid"  # what finalize answers; "processing" makes the client poll
         self.issue_key_override = None  # a public key to certify instead of the CSR's
+        self.drop_idle_connections: str | None = None  # "close_notify" or "tcp_fin": close after each response
         self._lock = threading.Lock()
         self.routes: dict[str, Route] = {
             "/dir": HostileCA.directory,
             "/nonce": HostileCA.nonce,
             "/acct/new": HostileCA.new_account,
             "/order/new": HostileCA.new_order,
+            "/revoke": HostileCA.revoke,
         }
+        self.revoked: list[bytes] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.ca = self
         self.port = self._server.server_address[1]
@@ -416,6 +431,11 @@ class HostileCA:
         order.certificate = pki.pem(leaf, self.issuer.certificate)
         order.finalized = True
         return json_reply(self.order_json(index), location=f"{self.base}/order/{index}")
+
+    def revoke(self, seen: Seen) -> Reply:
+        assert isinstance(seen.payload, dict)
+        self.revoked.append(b64decode(seen.payload["certificate"]))
+        return Reply(200, b"", None)
 
     def certificate(self, seen: Seen) -> Reply:
         order = self.orders[int(seen.path.split("/")[2])]

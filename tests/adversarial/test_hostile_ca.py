@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from acme_conf.acme.polling import MAX_RETRY_AFTER
-from acme_conf.messages import CertBundle
+from acme_conf.messages import VERDICT_CURRENT, VERDICT_REVOKE, CertBundle, CertStatus, RemoveCertificate
 from acme_conf.net.session import MAX_BAD_NONCE_RETRIES
 from acme_conf.net.transport import MAX_BODY
 from acme_conf.proc import netproc
@@ -539,3 +540,159 @@ def test_garbage_instead_of_http(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.routes["/dir"] = lambda ca, seen: Reply(raw=b"\x1b[2JSSH-2.0-OpenSSH\r\n\r\n")
     message = drive().raised()
     assert_clean(message)
+
+
+# what netproc does besides issuing -----------------------------------------------------------------------------------------
+
+
+def test_current_certificate_means_no_network_traffic_at_all(drive, hostile_ca: HostileCA) -> None:
+    outcome = drive(verdict=CertStatus(VERDICT_CURRENT, "valid until 2099", b"der"))
+    assert outcome.error is None
+    assert hostile_ca.seen == []
+    assert outcome.resolved == []
+    assert outcome.to_certproc == []
+
+
+def _issued_der(ca: HostileCA, domain_key) -> bytes:
+    return ca.issuer.issue_leaf(domain_key.public_key(), NAMES).public_bytes(serialization.Encoding.DER)
+
+
+def test_revocation_posts_the_certificate_then_asks_for_removal(drive, hostile_ca: HostileCA, domain_key) -> None:
+    der = _issued_der(hostile_ca, domain_key)
+    hostile_ca.account_jwk = None
+    outcome = drive(verdict=CertStatus(VERDICT_REVOKE, "revoking", der))
+    assert outcome.error is None, outcome.error
+    assert hostile_ca.revoked == [der]
+    assert [type(message) for message in outcome.to_certproc] == [RemoveCertificate]
+    revocation = posts_to(hostile_ca, "/revoke")[0]
+    assert revocation.protected["kid"] == f"{hostile_ca.base}/acct/1"  # signed by the account
+    assert hostile_ca.errors == []
+
+
+def test_already_revoked_still_removes_the_files(drive, hostile_ca: HostileCA, domain_key) -> None:
+    hostile_ca.routes["/revoke"] = lambda ca, seen: problem("alreadyRevoked", "already revoked")
+    outcome = drive(verdict=CertStatus(VERDICT_REVOKE, "revoking", _issued_der(hostile_ca, domain_key)))
+    assert outcome.error is None, outcome.error
+    assert [type(message) for message in outcome.to_certproc] == [RemoveCertificate]
+
+
+def test_refused_revocation_keeps_the_files(drive, hostile_ca: HostileCA, domain_key) -> None:
+    hostile_ca.routes["/revoke"] = lambda ca, seen: problem("unauthorized", "not your certificate", 403)
+    outcome = drive(verdict=CertStatus(VERDICT_REVOKE, "revoking", _issued_der(hostile_ca, domain_key)))
+    assert "revocation: not your certificate (unauthorized)" in outcome.raised()
+    assert outcome.to_certproc == []
+
+
+def test_existing_account_is_found_not_created(drive, hostile_ca: HostileCA, account_key) -> None:
+    drive()  # creates the account
+    first = len(posts_to(hostile_ca, "/acct/new"))
+    outcome = drive()
+    assert outcome.error is None
+    lookups = posts_to(hostile_ca, "/acct/new")[first:]
+    assert [seen.payload for seen in lookups] == [{"onlyReturnExisting": True}]
+
+
+def test_new_account_payload(drive, hostile_ca: HostileCA) -> None:
+    drive()
+    created = posts_to(hostile_ca, "/acct/new")[1]
+    assert created.payload == {"termsOfServiceAgreed": True, "contact": ["mailto:admin@example.com"]}
+    assert "jwk" in created.protected and "kid" not in created.protected
+
+
+def test_account_without_location(drive, hostile_ca: HostileCA) -> None:
+    hostile_ca.routes["/acct/new"] = lambda ca, seen: json_reply({"status": "valid"}, 201)
+    assert "account lookup: the CA sent no https Location" in drive().raised()
+
+
+def test_profile_not_offered_fails_before_ordering(drive, hostile_ca: HostileCA) -> None:
+    message = drive(profile="shortlived").raised()
+    assert "the CA does not offer profile shortlived (it offers: default)" in message
+    assert posts_to(hostile_ca, "/order/new") == []
+
+
+def test_offered_profile_is_requested(drive, hostile_ca: HostileCA) -> None:
+    assert drive(profile="default").error is None
+    assert posts_to(hostile_ca, "/order/new")[0].payload["profile"] == "default"
+
+
+def test_order_identifiers_dns_and_ip(drive, hostile_ca: HostileCA) -> None:
+    drive(names=("example.com", "192.0.2.1"))
+    assert posts_to(hostile_ca, "/order/new")[0].payload == {
+        "identifiers": [{"type": "dns", "value": "example.com"}, {"type": "ip", "value": "192.0.2.1"}]
+    }
+
+
+def test_already_valid_authorization_is_not_answered_again(drive, hostile_ca: HostileCA) -> None:
+    def valid(ca: HostileCA, seen: Seen) -> Reply:
+        authz, _, _ = ca._authz_of(seen.path)
+        authz.status = "valid"
+        return json_reply(ca.authorization_json(seen.path))
+
+    hostile_ca.routes["/authz/0/0"] = valid
+    outcome = drive()
+    assert outcome.error is None, outcome.error
+    assert outcome.challenge_writes == []
+    assert posts_to(hostile_ca, "/chall/") == []
+
+
+@pytest.mark.parametrize("status", ["deactivated", "expired", "revoked", "invalid", "\x1b[2Jweird"])
+def test_authorization_in_a_dead_state(drive, hostile_ca: HostileCA, status: str) -> None:
+    def dead(ca: HostileCA, seen: Seen) -> Reply:
+        return json_reply(dict(ca.authorization_json(seen.path), status=status))
+
+    hostile_ca.routes["/authz/0/0"] = dead
+    outcome = drive()
+    message = outcome.raised()
+    assert "authorization for example.com is " in message
+    assert_clean(message)
+    assert outcome.challenge_writes == []
+
+
+def test_order_invalid_after_authorization(drive, hostile_ca: HostileCA) -> None:
+    def invalid(ca: HostileCA, seen: Seen) -> Reply:
+        value = dict(ca.order_json(0), status="invalid", error={"type": ERROR + "serverInternal", "detail": "oops\n"})
+        return json_reply(value)
+
+    hostile_ca.routes["/order/0"] = invalid
+    message = drive().raised()
+    assert "ended invalid: oops\\x0a (serverInternal)" in message
+
+
+def test_first_address_refusing_falls_back_to_the_next(drive, hostile_ca: HostileCA) -> None:
+    # The CA listens on 127.0.0.1 only: 127.0.0.2 refuses the connection.
+    outcome = drive(hosts={"localhost": ("127.0.0.2", "127.0.0.1")})
+    assert outcome.error is None, outcome.error
+
+
+def test_no_address_answering(drive, hostile_ca: HostileCA) -> None:
+    message = drive(hosts={"localhost": ("127.0.0.2",)}).raised()
+    assert f"cannot connect to localhost port {hostile_ca.port}: Connection refused" in message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a POST on a kept-alive connection the server has closed fails with ssl.SSLEOFError "
+    "(raised while writing the body), which Transport.request does not retry",
+)
+@pytest.mark.parametrize("how", ["close_notify", "tcp_fin"])
+def test_kept_alive_connection_closed_by_the_server_is_reopened(drive, hostile_ca: HostileCA, how: str) -> None:
+    hostile_ca.drop_idle_connections = how
+    outcome = drive()
+    assert outcome.error is None, outcome.error
+    assert len(outcome.to_certproc) == 1
+    assert hostile_ca.errors == []
+
+
+def test_too_many_response_headers(drive, hostile_ca: HostileCA) -> None:
+    headers = "".join(f"X-Junk-{n}: {n}\r\n" for n in range(500))
+    raw = f"HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\n\r\n{{}}".encode()
+    hostile_ca.routes["/dir"] = lambda ca, seen: Reply(raw=raw)
+    message = drive().raised()
+    assert_clean(message)
+    assert "headers" in message
+
+
+def test_header_line_too_long(drive, hostile_ca: HostileCA) -> None:
+    raw = b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 100_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    hostile_ca.routes["/dir"] = lambda ca, seen: Reply(raw=raw)
+    assert_clean(drive().raised())
