@@ -15,7 +15,7 @@ from .plan import Authority, DomainJob, Plan
 
 # A subset of the grammar's unquoted words (tests check it against the
 # grammar): host names, IP addresses and simple names.
-_BARE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+_BARE = re.compile(r"[A-Za-z0-9_:][A-Za-z0-9_.:-]*")
 
 # The grammar's one-word keywords, which a bare word must not be.
 KEYWORDS = frozenset(

@@ -37,6 +37,7 @@ from .terminals import MACRO, NEWLINE, STRING, UNEXPECTED, unquote
 
 _CONTINUATION = re.compile(r"\\\r?\n")
 _new_str = str.__new__
+_END = "END_OF_TEXT"  # not a token: where only blanks and comments are left
 
 
 class Scanner:
@@ -50,7 +51,11 @@ class Scanner:
         skip = "|".join(t.pattern.to_regexp() for t in skipped)
         alternatives = _alternation(significant)
         # Possessive: blanks and comments are skipped once, never given back.
-        self._regex = re.compile(f"(?:{skip})*+(?:{alternatives}|(?P<{UNEXPECTED}>.))")
+        # Something always matches (at worst one unexpected character, or
+        # the end of the text), so that finditer never skips text silently.
+        self._regex = re.compile(
+            f"(?:{skip})*+(?:{alternatives}|(?P<{UNEXPECTED}>.)|(?P<{_END}>\\Z))"
+        )
 
     def tokens(
         self, text: str, first_line: int = 1, joins: Sequence[int] = (), end_line: bool = False
@@ -68,6 +73,8 @@ class Scanner:
         token = None
         for match in self._regex.finditer(text):
             kind = match.lastgroup
+            if kind == _END:
+                break
             value = match.group(kind)
             start = match.start(kind)
             if kind in keywords:
@@ -114,7 +121,7 @@ class ConfigLexer(Lexer):
             text, joins = _join_continued_lines(text)
         tokens = self.scanner.tokens(text, joins=joins, end_line=True)
         if needs_preprocessing(text):
-            tokens = preprocess(tokens, source, self.scanner)
+            tokens = preprocess(tokens, source, self.scanner, text)
         return tokens
 
 

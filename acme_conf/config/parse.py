@@ -10,7 +10,9 @@ way, and syntax.py reports syntax errors and lets the parser go on.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
@@ -26,6 +28,9 @@ GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "grammar", "a
 
 # Deeper than any sane configuration; stops runaway include chains.
 MAX_INCLUDE_DEPTH = 16
+
+# Far more than 10,000 domains take; stops reading a runaway file.
+MAX_FILE_SIZE = 64 * 2**20
 
 # The canonical spelling of each option keyword terminal.
 _KEYWORD = {
@@ -107,8 +112,7 @@ class _Reader:
     def read_file(self, path: str, including: Source | None, line: int) -> str | None:
         """The text of `path`, or None with the error recorded."""
         try:
-            with open(path, "rb") as file:
-                data = file.read()
+            data = _read_regular_file(path)
         except OSError as error:
             reason = error.strerror or str(error)
             if including is None:
@@ -124,6 +128,20 @@ class _Reader:
             message = f"not UTF-8 text (byte 0x{data[error.start]:02x})"
             self.reading.add_error(order, ConfigError(path, bad_line, message))
             return None
+
+
+def _read_regular_file(path: str) -> bytes:
+    """A configuration file's bytes; a device, pipe or huge file is refused.
+
+    (Reading /dev/zero or a FIFO would never end.)
+    """
+    with open(path, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > MAX_FILE_SIZE:
+            raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE // 2**20} MiB")
+        return file.read(MAX_FILE_SIZE + 1)
 
 
 def _build_parser(grammar: str) -> Lark:

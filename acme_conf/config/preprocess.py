@@ -27,7 +27,7 @@ from .terminals import EQUALS, INCLUDE, LBRACE, MACRO, NEWLINE, RBRACE, STRING
 
 _MACRO_NAME = re.compile(r"[A-Za-z0-9_]+")
 
-# Scans a macro's value: (text, line) -> tokens.
+# Scanner.tokens: (text, first_line=...) -> tokens.
 Scan = Callable[..., Iterator[Token]]
 
 
@@ -36,25 +36,67 @@ def needs_preprocessing(text: str) -> bool:
     return "$" in text or "=" in text or "include" in text
 
 
-def preprocess(tokens: Iterator[Token], source: Source, scanner: object) -> Iterator[Token]:
-    """The tokens of `source`, macros expanded, definitions and includes acted on."""
+def preprocess(
+    tokens: Iterator[Token], source: Source, scanner: object, text: str
+) -> Iterator[Token]:
+    """The tokens of `source` (whose text, lines joined, is `text`), preprocessed."""
     scan: Scan = scanner.tokens  # type: ignore[attr-defined]
-    return _top_level_statements(_expand_macros(tokens, source, scan), source)
+    return _top_level_statements(_expand_macros(tokens, source, scan, text), source)
 
 
-def _expand_macros(tokens: Iterator[Token], source: Source, scan: Scan) -> Iterator[Token]:
-    macros = source.reading.macros
+def _expand_macros(
+    tokens: Iterator[Token], source: Source, scan: Scan, text: str
+) -> Iterator[Token]:
+    """Replace each `$name` by the text of its value, scanned again.
+
+    As upstream, the value's text and the rest of its line are scanned as
+    one text, so `$dir/file.pem` is one word; the lexer's own tokens for the
+    rest of that line are dropped.
+    """
     for token in tokens:
         if token.type != MACRO:
             yield token
             continue
-        name = token[1:]
-        macro = macros.get(name)
-        if macro is None:
-            source.error(token.line, f"macro '{name}' not defined")
-            continue
-        macro.used = True
-        yield from scan(macro.value, first_line=token.line)
+        end = token.start_pos + len(token)
+        line_end = text.find("\n", end)
+        rest = text[end : line_end if line_end >= 0 else len(text)]
+        yield from _expand_line(token, rest, source, scan)
+        for dropped in tokens:
+            if dropped.type == NEWLINE:
+                yield dropped
+                break
+
+
+def _expand_line(reference: Token, rest: str, source: Source, scan: Scan) -> Iterator[Token]:
+    """The tokens of a macro's value followed by the `rest` of its line.
+
+    A `$name` that came from a value is not expanded again; one in `rest`
+    (the file's own text) is.
+    """
+    line = reference.line
+    while True:
+        value = _value_of(reference, source)
+        text = value + rest
+        further = None
+        for token in scan(text, first_line=line):
+            if token.type == MACRO and token.start_pos >= len(value):
+                further = token
+                break
+            yield token
+        if further is None:
+            return
+        rest = text[further.start_pos + len(further) :]
+        reference = further
+
+
+def _value_of(reference: Token, source: Source) -> str:
+    name = reference[1:]
+    macro = source.reading.macros.get(name)
+    if macro is None:
+        source.error(reference.line, f"macro '{name}' not defined")
+        return ""
+    macro.used = True
+    return macro.value
 
 
 def _top_level_statements(tokens: Iterator[Token], source: Source) -> Iterator[Token]:

@@ -150,7 +150,7 @@ def _expected(names: set[str], previous: Token | None, in_names: bool) -> str:
     at_line_start = previous is None or previous.type == NEWLINE
     phrases = []
     if at_line_start and {AUTHORITY, DOMAIN, INCLUDE} <= names:
-        names -= {AUTHORITY, DOMAIN, INCLUDE, STRING}
+        names -= {AUTHORITY, DOMAIN, INCLUDE, STRING, NEWLINE}
         phrases.append('"authority", "domain", "include" or a macro definition')
     if _DOMAIN_OPTIONS <= names:
         names -= _DOMAIN_OPTIONS
@@ -263,8 +263,9 @@ def _recover(source: Source, state: ParserState, token: Token) -> bool:
     ending = _drop_rest_of_line(source, token, depth)
     if ending is None:
         return _resume_at_end(state)
-    if ending.type == RBRACE:
-        _try_feed(state, (ending,))
+    # A "}" closes the block the line is in; a newline ends a line that
+    # still needs its end (after a "}"), and is dropped where it is not.
+    _try_feed(state, (ending,))
     return True
 
 
@@ -299,10 +300,13 @@ def _resume_at_end(state: ParserState) -> bool:
 
 
 def _drop_line_so_far(state: ParserState, line: int) -> int:
-    """Unwind what the parser holds of `line`; the number of "{" left open on it."""
+    """Unwind what the parser holds of `line`; the number of "{" left open on it.
+
+    A "}" stays: the block it closed stays closed.
+    """
     values = state.value_stack
     keep = len(values)
-    while keep > 0 and _first_line(values[keep - 1]) >= line:
+    while keep > 0 and _first_line(values[keep - 1]) >= line and not _is_closing(values[keep - 1]):
         keep -= 1
     depth = 0
     for value in values[keep:]:
@@ -314,6 +318,10 @@ def _drop_line_so_far(state: ParserState, line: int) -> int:
     del state.state_stack[keep + 1 :]
     del values[keep:]
     return depth
+
+
+def _is_closing(value: object) -> bool:
+    return isinstance(value, Token) and value.type == RBRACE
 
 
 def _first_line(value: object) -> int:

@@ -1,0 +1,196 @@
+"""The plan a configuration makes: values, defaults, resolution, file checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from acme_conf.config import load_plan_text
+from acme_conf.config.plan import DEFAULT_CHALLENGEDIR, KeyType, Location
+
+from config_testing import AUTHORITY, domain, errors_of, plan_of
+
+TWO_AUTHORITIES = AUTHORITY + """\
+authority other {
+	api url "https://other.example/dir"
+	account key "/nonexistent-acme-test/a/other.pem" ecdsa
+	contact "mailto:ops@example.com"
+	ca file "/nonexistent-acme-test/ca.pem"
+}
+"""
+
+
+def test_authority_fields() -> None:
+    plan = plan_of(TWO_AUTHORITIES)
+    ca, other = plan.authorities
+    assert ca.name == "ca"
+    assert ca.api_url == "https://acme.example/dir"
+    assert ca.account_key == Path("/nonexistent-acme-test/a/ca.pem")
+    assert ca.account_keytype is KeyType.RSA
+    assert ca.contact is None and ca.ca_file is None and ca.insecure is False
+    assert ca.location == Location("test.conf", 1)
+    assert other.account_keytype is KeyType.ECDSA
+    assert other.contact == "mailto:ops@example.com"
+    assert other.ca_file == Path("/nonexistent-acme-test/ca.pem")
+
+
+def test_domain_defaults() -> None:
+    job = plan_of(TWO_AUTHORITIES + domain("a.example")).domains[0]
+    assert job.names == ("a.example",)
+    assert job.keytype is KeyType.RSA
+    assert job.authority.name == "ca"  # the first authority
+    assert job.challengedir == DEFAULT_CHALLENGEDIR
+    assert job.profile is None
+    assert job.chain is None and job.fullchain is None
+    assert job.cert_dir == Path("/nonexistent-acme-test/c")
+    assert job.location == Location("test.conf", 11)
+
+
+def test_default_authority_is_the_first_even_when_defined_after_the_domain() -> None:
+    plan = plan_of(domain("a.example") + TWO_AUTHORITIES)
+    assert plan.domains[0].authority is plan.authorities[0]
+
+
+def test_sign_with_an_earlier_authority() -> None:
+    plan = plan_of(TWO_AUTHORITIES + domain("a.example", "sign with other"))
+    assert plan.domains[0].authority is plan.authorities[1]
+
+
+def test_domains_keep_file_order_and_plan_finds_them_by_handle() -> None:
+    plan = plan_of(AUTHORITY + domain("b.example") + domain("a.example"))
+    assert [job.handle for job in plan.domains] == ["b.example", "a.example"]
+    assert plan.domain("a.example") is plan.domains[1]
+    assert plan.domain("c.example") is None
+
+
+def test_handle_keeps_its_spelling_and_names_are_lower_case() -> None:
+    job = plan_of(AUTHORITY + domain("A.Example")).domains[0]
+    assert job.handle == "A.Example"
+    assert job.names == ("a.example",)
+
+
+def test_domain_name_repeated_in_alternative_names_is_dropped() -> None:
+    text = AUTHORITY + domain(
+        "a.example", "domain name www.a.example", "alternative names { WWW.A.EXAMPLE a.example }"
+    )
+    assert plan_of(text).domains[0].names == ("www.a.example", "a.example")
+
+
+def test_alternative_names_may_be_given_several_times() -> None:
+    text = AUTHORITY + domain(
+        "a.example", "alternative names { b.example }", "alternative names { c.example }"
+    )
+    assert plan_of(text).domains[0].names == ("a.example", "b.example", "c.example")
+
+
+def test_ip_address_handle_is_its_name() -> None:
+    job = plan_of(AUTHORITY + domain("2001:db8:0::7")).domains[0]
+    assert job.names == ("2001:db8::7",)
+
+
+def test_plan_is_immutable() -> None:
+    plan = plan_of(AUTHORITY + domain("a.example"))
+    with pytest.raises(AttributeError):
+        plan.domains[0].names = ()  # type: ignore[misc]
+
+
+def test_one_account_key_may_serve_several_authorities() -> None:
+    text = AUTHORITY + AUTHORITY.replace("authority ca", "authority staging")
+    assert [a.account_key for a in plan_of(text).authorities] == [
+        Path("/nonexistent-acme-test/a/ca.pem")
+    ] * 2
+
+
+# ---- what -n says about files and directories ---------------------------------------
+
+
+def keyed(directory: Path, key_mode: int | None) -> str:
+    """A configuration whose directories all exist, with a domain key of `key_mode`."""
+    for sub in ("acme", "keys", "certs", "www"):
+        (directory / sub).mkdir(exist_ok=True)
+    key = directory / "keys" / "a.key"
+    if key_mode is not None:
+        key.write_text("key")
+        key.chmod(key_mode)
+    return (
+        f'authority ca {{\n\tapi url "https://acme.example/dir"\n'
+        f'\taccount key "{directory}/acme/ca.pem"\n}}\n'
+        f'domain a.example {{\n\tdomain key "{key}"\n'
+        f'\tdomain certificate "{directory}/certs/a.crt"\n'
+        f'\tchallengedir "{directory}/www"\n}}\n'
+    )
+
+
+@pytest.mark.parametrize("mode", [None, 0o600, 0o400, 0o700])
+def test_private_or_absent_key_is_fine_and_existing_directories_say_nothing(
+    tmp_path: Path, mode: int | None
+) -> None:
+    assert load_plan_text(keyed(tmp_path, mode), "t.conf").warnings == ()
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o601, 0o660, 0o644, 0o610, 0o777])
+def test_key_that_group_or_others_may_use_is_an_error(tmp_path: Path, mode: int) -> None:
+    assert errors_of(keyed(tmp_path, mode), "t.conf") == [
+        f"t.conf:6: {tmp_path}/keys/a.key: group read/writable or world read/writable"
+    ]
+
+
+def test_account_key_is_checked_the_same_way(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None)
+    account = tmp_path / "acme" / "ca.pem"
+    account.write_text("key")
+    account.chmod(0o644)
+    assert errors_of(text, "t.conf") == [
+        f"t.conf:3: {account}: group read/writable or world read/writable"
+    ]
+
+
+def test_key_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None)
+    (tmp_path / "keys" / "a.key").mkdir()
+    assert errors_of(text, "t.conf") == [f"t.conf:6: {tmp_path}/keys/a.key: not a regular file"]
+
+
+def test_key_under_a_file_is_an_error(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None).replace("keys/a.key", "keys/file/a.key")
+    (tmp_path / "keys" / "file").write_text("")
+    assert errors_of(text, "t.conf") == [
+        f"t.conf:6: cannot stat {tmp_path}/keys/file/a.key: Not a directory"
+    ]
+
+
+def test_missing_directories_are_warnings_once_each(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None)
+    for sub in ("acme", "keys", "certs", "www"):
+        (tmp_path / sub).rmdir()
+    text += domain("b.example", f'challengedir "{tmp_path}/www"').replace(
+        "/nonexistent-acme-test/k", f"{tmp_path}/keys"
+    ).replace("/nonexistent-acme-test/c", f"{tmp_path}/certs")
+    assert load_plan_text(text, "t.conf").warnings == (
+        f"t.conf:3: key directory {tmp_path}/acme does not exist (it must exist at run time)",
+        f"t.conf:6: key directory {tmp_path}/keys does not exist (it must exist at run time)",
+        f"t.conf:7: certificate directory {tmp_path}/certs does not exist (it must exist at run time)",
+        f"t.conf:8: challengedir {tmp_path}/www does not exist (it must exist at run time)",
+    )
+
+
+def test_missing_ca_file_is_a_warning(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None).replace("}\n", f'\tca file "{tmp_path}/ca.pem"\n}}\n', 1)
+    assert load_plan_text(text, "t.conf").warnings == (
+        f"t.conf:4: ca file {tmp_path}/ca.pem does not exist (it must exist at run time)",
+    )
+    (tmp_path / "ca.pem").write_text("")
+    assert load_plan_text(text, "t.conf").warnings == ()
+
+
+def test_unreadable_key_directory_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root can look into any directory")
+    text = keyed(tmp_path, 0o600)
+    (tmp_path / "keys").chmod(0o100)
+    try:
+        assert load_plan_text(text, "t.conf").warnings == ()
+    finally:
+        (tmp_path / "keys").chmod(0o700)
