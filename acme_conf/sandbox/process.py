@@ -85,10 +85,15 @@ def open_descriptors(besides: frozenset[int]) -> tuple[int, ...] | None:
     return tuple(found)
 
 
+_HIGHEST_FD = 1 << 20  # the kernel's default fs.nr_open: no descriptor is numbered higher
+
+
 def close_all_but(keep: frozenset[int]) -> None:
     """Close every descriptor not in `keep` (close_range over the gaps)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    end = _HIGHEST_FD if hard == resource.RLIM_INFINITY or hard > _HIGHEST_FD else hard
     low = 0
-    for fd in sorted(keep) + [resource.getrlimit(resource.RLIMIT_NOFILE)[1]]:
+    for fd in sorted(keep) + [end]:
         if fd > low:
             os.closerange(low, fd)
         low = fd + 1
