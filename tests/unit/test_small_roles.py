@@ -1,0 +1,195 @@
+"""The serve loops of acctproc and keyproc over real socketpairs, dnsproc's answers, and the domain lock.
+
+(run_role is not called here: it enters the sandbox, which would jail the test process.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from acme_conf.acme import jws
+from acme_conf.ipc import Channel, ChannelError
+from acme_conf.messages import (
+    Addresses,
+    Csr,
+    CsrRequest,
+    Failure,
+    Signed,
+    SignRequest,
+    Thumbprint,
+    ThumbprintRequest,
+)
+from acme_conf.proc import acctproc, dnsproc, keyproc
+from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.locks import DomainLock, LockBusy
+from acme_conf.proc.spec import ChildSpec, KeySettings
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def serving(serve: Callable[[Channel], int]) -> tuple[Channel, threading.Thread, dict[str, object]]:
+    """Start a role's serve loop on one end of a socketpair; return the other end."""
+    ours, theirs = socket.socketpair()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["status"] = serve(Channel(theirs, "netproc"))
+        except BaseException as error:  # noqa: BLE001
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return Channel(ours, "role"), thread, outcome
+
+
+def acct_serve(channel: Channel) -> int:
+    spec = ChildSpec("acctproc", "t", 0, False, (), KeySettings("", "ecdsa", ()))
+    return acctproc.serve(spec, acctproc.Held(channel, KEY))
+
+
+def test_acctproc_signs_and_gives_the_thumbprint_until_end_of_file() -> None:
+    channel, thread, outcome = serving(acct_serve)
+    assert channel.request(ThumbprintRequest(), Thumbprint).value == jws.thumbprint(KEY)
+    signed = channel.request(SignRequest("https://ca.example/x", "nonce1", "", b'{"a":1}'), Signed)
+    body = json.loads(signed.jws)
+    header = json.loads(base64.urlsafe_b64decode(body["protected"] + "=="))
+    assert header["url"] == "https://ca.example/x" and header["nonce"] == "nonce1" and "jwk" in header
+    channel.close()
+    thread.join(timeout=5)
+    assert outcome == {"status": 0}
+
+
+@pytest.mark.parametrize("url", ["http://ca.example/x", "file:///etc/passwd", "", "ftp://x"])
+def test_acctproc_refuses_to_sign_for_a_non_https_url(url: str) -> None:
+    channel, thread, _ = serving(acct_serve)
+    reply = channel.request(SignRequest(url, "n", "", b""), Signed, Failure)
+    assert reply == Failure("refusing to sign a request for a non-https URL")
+    channel.close()
+    thread.join(timeout=5)
+
+
+def test_acctproc_stops_on_an_unexpected_message() -> None:
+    channel, thread, outcome = serving(acct_serve)
+    channel.send(CsrRequest())
+    thread.join(timeout=5)
+    assert isinstance(outcome.get("error"), ChannelError)
+    channel.close()
+
+
+def test_keyproc_hands_out_its_csr_until_end_of_file() -> None:
+    csr = keyproc.build_csr(KEY, ("example.com",))
+    spec = ChildSpec("keyproc", "t", 0, False, (), KeySettings("", "ecdsa", ("example.com",)))
+    channel, thread, outcome = serving(lambda c: keyproc.serve(spec, keyproc.Held(c, csr)))
+    for _ in range(2):
+        der = channel.request(CsrRequest(), Csr).der
+        assert der == csr
+        assert x509.load_der_x509_csr(der).is_signature_valid
+    channel.close()
+    thread.join(timeout=5)
+    assert outcome == {"status": 0}
+
+
+def test_keyproc_acquire_creates_the_key_and_builds_the_csr(tmp_path: Path) -> None:
+    ours, theirs = socket.socketpair()
+    path = tmp_path / "domain.key"
+    spec = ChildSpec("keyproc", "t", 0, False, (("netproc", theirs.detach()),), KeySettings(str(path), "ecdsa", ("a.example",)))
+    held = keyproc.acquire(spec)
+    try:
+        assert path.exists()
+        csr = x509.load_der_x509_csr(held.csr_der)
+        assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        ) == ["a.example"]
+    finally:
+        held.net.close()
+        ours.close()
+
+
+def test_acctproc_acquire_accepts_a_p521_account_key(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    path = tmp_path / "account.key"
+    key = ec.generate_private_key(ec.SECP521R1())
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    ours, theirs = socket.socketpair()
+    spec = ChildSpec("acctproc", "t", 0, False, (("netproc", theirs.fileno()),), KeySettings(str(path), "ecdsa", ()))
+    try:
+        # P-521 passes the key checks and signs as ES512.
+        held = acctproc.acquire(spec)
+        assert held.key.curve.name == "secp521r1"
+    finally:
+        ours.close()
+        theirs.close()
+
+
+# dnsproc ----------------------------------------------------------------------------------------------
+
+
+def test_dnsproc_resolves_localhost_to_loopback() -> None:
+    reply = dnsproc.answer("localhost")
+    assert isinstance(reply, Addresses)
+    assert set(reply.addresses) & {"127.0.0.1", "::1"}
+    assert len(reply.addresses) == len(set(reply.addresses))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["", ".", "a..b", "-a.example", "a-.example", "a_b.example", "x" * 64 + ".example", "a." * 127 + "a",
+     "exa mple.com", "example.com/", "localhost\x00", "\x1b[2J", "127.0.0.1:80", "[::1]", "é.example"],
+)
+def test_dnsproc_refuses_what_is_not_a_host_name(host: str) -> None:
+    reply = dnsproc.answer(host)
+    assert isinstance(reply, Failure)
+    assert "is not a host name" in reply.reason
+    assert reply.reason.isprintable() and reply.reason.isascii()
+
+
+# the domain lock ------------------------------------------------------------------------------------------
+
+
+def test_second_lock_on_the_same_domain_is_busy(tmp_path: Path) -> None:
+    directory = tmp_path / "locks"
+    first = DomainLock(directory, "example.com")
+    first.acquire()
+    try:
+        assert (os.stat(directory).st_mode & 0o777) == 0o700
+        with pytest.raises(LockBusy, match="another acme-client run holds"):
+            DomainLock(directory, "example.com").acquire()
+        DomainLock(directory, "other.example").acquire()  # another domain is independent
+    finally:
+        first.release()
+    again = DomainLock(directory, "example.com")
+    again.acquire()
+    again.release()
+
+
+def test_lock_directory_writable_by_others_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "locks"
+    directory.mkdir()
+    os.chmod(directory, 0o777)
+    with pytest.raises(ProcessFailure, match="is not private to this user"):
+        DomainLock(directory, "example.com").acquire()
+
+
+def test_lock_file_symlink_is_not_followed(tmp_path: Path) -> None:
+    directory = tmp_path / "locks"
+    directory.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (directory / "example.com.lock").symlink_to(victim)
+    with pytest.raises(ProcessFailure, match="cannot create lock"):
+        DomainLock(directory, "example.com").acquire()
+    assert victim.read_text() == "keep"
