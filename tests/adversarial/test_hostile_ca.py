@@ -696,3 +696,18 @@ def test_header_line_too_long(drive, hostile_ca: HostileCA) -> None:
     raw = b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 100_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
     hostile_ca.routes["/dir"] = lambda ca, seen: Reply(raw=raw)
     assert_clean(drive().raised())
+
+
+@pytest.mark.parametrize("suffix", ["\r\nX-Injected: 1", " HTTP/1.0\r\n\r\nGET /evil", "\x00"])
+def test_url_with_control_characters_cannot_inject_headers(drive, hostile_ca: HostileCA, suffix: str) -> None:
+    def poisoned_order(ca: HostileCA, seen: Seen) -> Reply:
+        reply = HostileCA.new_order(ca, seen)
+        value = json.loads(reply.body)
+        value["authorizations"] = [value["authorizations"][0] + suffix]
+        return json_reply(value, 201, location=f"{ca.base}/order/0")
+
+    hostile_ca.routes["/order/new"] = poisoned_order
+    message = drive().raised()
+    assert_clean(message)
+    assert all("x-injected" not in seen.headers for seen in hostile_ca.seen)
+    assert all(seen.path != "/evil" for seen in hostile_ca.seen)
