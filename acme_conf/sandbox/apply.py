@@ -41,6 +41,7 @@ class _Run:
     write_dir_fd: int | None = None
     write_dir_owner: tuple[int, int] | None = None
     in_user_namespace: bool = False
+    account: process.Account | None = None  # whom a root process becomes (looked up while NSS still works)
     filter: seccomp.Filter | None = None
     seccomp_missing: str = ""
 
@@ -100,6 +101,8 @@ def _prepare(run: _Run) -> None:
         except OSError as exc:
             raise PolicyError(f"{policy.role}: granted descriptor {fd} is not open") from exc
     _prepare_write_dir(run)
+    if run.privileged:
+        run.account = process.unprivileged_account()
     for path in policy.read_files:
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -212,8 +215,8 @@ def _become_target(run: _Run) -> str:
         uid, gid = run.write_dir_owner
         name = f"owner of {run.grants.write_dir}"
     else:
-        account = process.unprivileged_account()
-        uid, gid, name = account.uid, account.gid, account.name
+        assert run.account is not None
+        uid, gid, name = run.account.uid, run.account.gid, run.account.name
     process.become(uid, gid)
     return f"uid {uid} gid {gid} ({name}), no supplementary groups"
 
