@@ -29,13 +29,18 @@ class FileChecks:
 
     def __init__(self) -> None:
         self._directories: dict[str, bool] = {}  # path -> whether it exists
+        self._listings: dict[str, frozenset[str] | None] = {}
 
     def private_key(self, path: str) -> Finding | None:
         """A key file: absent is fine (it is created); present must be private."""
+        directory, name = os.path.split(path)
+        listing = self._listing(directory)
+        if listing is not None and name not in listing:
+            return self.directory(directory, "key directory")
         try:
             info = os.stat(path)
         except FileNotFoundError:
-            return self.directory(os.path.dirname(path), "key directory")
+            return self.directory(directory, "key directory")
         except PermissionError:
             return Finding(False, f"cannot check {path}: permission denied")
         except OSError as error:
@@ -45,6 +50,15 @@ class FileChecks:
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             return Finding(True, f"{path}: group read/writable or world read/writable")
         return None
+
+    def _listing(self, directory: str) -> frozenset[str] | None:
+        """The names in a directory (read once: many keys share one), or None."""
+        if directory not in self._listings:
+            try:
+                self._listings[directory] = frozenset(os.listdir(directory))
+            except OSError:
+                self._listings[directory] = None
+        return self._listings[directory]
 
     def directory(self, path: str, what: str) -> Finding | None:
         """A directory that must exist when certificates are issued.

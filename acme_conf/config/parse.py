@@ -167,15 +167,23 @@ class _ToStatements(Transformer):
         return None  # the preprocessor has defined it
 
     def authority(self, children: list) -> Block:
-        keyword, name, *options, end = children
-        return Block("authority", str(name), keyword.line, end.line, tuple(options))
+        keyword, name, options, *last, end = children
+        return Block("authority", str(name), keyword.line, end.line, (*options, *last))
 
     def domain(self, children: list) -> Block:
-        keyword, handle, *options, end = children
-        return Block("domain", str(handle), keyword.line, end.line, tuple(options))
+        keyword, handle, options, *last, end = children
+        return Block("domain", str(handle), keyword.line, end.line, (*options, *last))
+
+    def _lines(self, children: list) -> list[Option]:
+        if not children:
+            return []
+        options, option = children
+        options.append(option)
+        return options
 
     def _option(self, children: list) -> Option:
         keyword = children[0]
         return Option(_KEYWORD[keyword.type], keyword.line, tuple(map(str, children[1:])))
 
     authority_option = domain_option = _option
+    authority_lines = domain_lines = _lines
