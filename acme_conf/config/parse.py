@@ -135,7 +135,9 @@ def _read_regular_file(path: str) -> bytes:
 
     (Reading /dev/zero or a FIFO would never end.)
     """
-    with open(path, "rb") as file:
+    # Non-blocking, so that opening a FIFO does not wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
         info = os.fstat(file.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")

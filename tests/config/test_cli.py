@@ -221,3 +221,20 @@ def test_in_process_streams(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["-n", "-f", str(BAD)]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and f"{BAD}:4: duplicate api\n" in captured.err
+
+
+def test_include_that_cannot_be_read_is_an_error_at_its_line(
+    unprivileged_copy: tuple[Path, Path],
+) -> None:
+    top, config = unprivileged_copy
+    secret = top / "secret.conf"
+    secret.write_text("")
+    secret.chmod(0o600)
+    config.write_text(f'# reads a file only root may read\ninclude "{secret}"\n')
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(ACME_CLIENT),
+         "-n", "-f", str(config)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"{config}:2: failed to include file {secret}: Permission denied\n"
