@@ -38,10 +38,10 @@ def load_plan_text(text: str, name: str = "<text>") -> Plan:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    # Reading makes hundreds of thousands of small objects and keeps many of
-    # them until the plan is made; it makes no reference cycles.  The cyclic
-    # garbage collector would walk them all again and again for nothing
-    # (a tenth of the time of a large configuration).
+    # Reading makes hundreds of thousands of small objects and keeps most of
+    # them until the plan is made, so the cyclic garbage collector would walk
+    # them again and again and find little to free (a tenth of the time of a
+    # large configuration).  What cycles there are go when it runs again.
     was_enabled = gc.isenabled()
     gc.disable()
     try:

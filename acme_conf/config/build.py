@@ -52,7 +52,6 @@ _FILE_KIND = {
 def build_plan(reading: Reading, source: str) -> Plan:
     """The plan for what was read; ConfigErrors with every error if there is any."""
     builder = _PlanBuilder(reading)
-    builder.authority_names = {b.name for b in reading.blocks if b.kind == "authority"}
     for block in sorted(reading.blocks, key=_reading_order):
         if block.kind == "authority":
             builder.add_authority(block)
@@ -78,7 +77,8 @@ def _reading_order(block: Block) -> tuple[int, ...]:
 def _warn_unused_macros(reading: Reading) -> None:
     for name, macro in reading.macros.items():
         if not macro.used:
-            reading.add_warning(macro.order, ConfigError(macro.file, macro.line, f"macro '{name}' not used"))
+            warning = ConfigError(macro.file, macro.line, f"macro '{name}' not used")
+            reading.add_warning(macro.order, warning)
 
 
 class _DomainDraft:
@@ -99,7 +99,8 @@ class _PlanBuilder:
         self.files = FileChecks()
         # Authority name -> the authority, or None if its block has errors.
         self.defined: dict[str, Authority | None] = {}
-        self.authority_names: set[str] = set()  # every authority in the file
+        # Every authority of the file, to say so when one is used too early.
+        self.authority_names = {b.name for b in reading.blocks if b.kind == "authority"}
         self.first_authority: str | None = None
         self.drafts: list[_DomainDraft] = []
         self.handles: set[str] = set()
