@@ -1,6 +1,6 @@
 """acme-client(1): the command line.
 
-    acme-client [-Fnrv] [-j jobs] [-f configfile] [handle ...]
+    acme-client [-FnrSv] [-j jobs] [-f configfile] [handle ...]
 
 Exit status: 0 a certificate changed (with -n: the configuration is good),
 2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
@@ -18,7 +18,7 @@ from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
-USAGE = "usage: acme-client [-Fnrv] [-j jobs] [-f configfile] [handle ...]"
+USAGE = "usage: acme-client [-FnrSv] [-j jobs] [-f configfile] [handle ...]"
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Options:
     verbose: int  # -v count
     jobs: int  # -j: at most this many domain chains at once
     check_only: bool  # -n
+    strict_sandbox: bool = False  # -S: a sandbox mechanism that cannot be applied is fatal
 
 
 class UsageError(Exception):
@@ -67,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "Ff:j:nrv")
+        flags, handles = getopt.getopt(argv, "Ff:j:nrSv")
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
-    force = revoke = check_only = False
+    force = revoke = check_only = strict_sandbox = False
     verbose = 0
     jobs = os.cpu_count() or 1
     for flag, value in flags:
@@ -85,6 +86,8 @@ def parse_arguments(argv: list[str]) -> Options:
             check_only = True
         elif flag == "-r":
             revoke = True
+        elif flag == "-S":
+            strict_sandbox = True
         elif flag == "-v":
             verbose += 1
     return Options(
@@ -95,6 +98,7 @@ def parse_arguments(argv: list[str]) -> Options:
         verbose=verbose,
         jobs=jobs,
         check_only=check_only,
+        strict_sandbox=strict_sandbox,
     )
 
 
@@ -128,8 +132,20 @@ def select_jobs(plan: Plan, handles: tuple[str, ...]) -> tuple[DomainJob, ...] |
 
 def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
-    _say("acme-client: issuing certificates is not built yet")
-    return 1
+    from acme_conf.proc import main as executor  # the parent only; -n never loads it
+
+    del plan
+    executor.configure_logging(options.verbose)
+    return executor.run(
+        jobs,
+        executor.RunOptions(
+            force=options.force,
+            revoke=options.revoke,
+            verbosity=options.verbose,
+            max_chains=options.jobs,
+            strict_sandbox=options.strict_sandbox,
+        ),
+    )
 
 
 def _only(plan: Plan, jobs: tuple[DomainJob, ...]) -> Plan:

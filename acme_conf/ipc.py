@@ -12,6 +12,7 @@ End of file on a channel means the peer has stopped.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from acme_conf.messages import MESSAGE_TYPES, Message
 HEADER = struct.Struct("!IH")
 LENGTH = struct.Struct("!I")
 MAX_FRAME = 4 * 1024 * 1024  # certificate bundles are the largest payload
-MAX_INT_DIGITS = 20
+_INTEGER = re.compile(rb"-?[0-9]{1,20}")
 
 M = TypeVar("M", bound=Message)
 
@@ -42,18 +43,25 @@ def encode(message: Message) -> bytes:
         if isinstance(value, tuple):
             body += LENGTH.pack(len(value))
             for item in value:
-                _append_field(body, item.encode("utf-8"))
+                _append_field(body, _utf8(item))
         elif isinstance(value, bool):
             _append_field(body, b"1" if value else b"0")
         elif isinstance(value, int):
             _append_field(body, str(value).encode("ascii"))
         elif isinstance(value, str):
-            _append_field(body, value.encode("utf-8"))
+            _append_field(body, _utf8(value))
         else:
             _append_field(body, bytes(value))
     if len(body) > MAX_FRAME:
         raise ChannelError(f"{type(message).__name__} is {len(body)} bytes, over the frame limit")
     return HEADER.pack(len(body), message.OP) + bytes(body)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ChannelError("text field cannot be encoded as UTF-8") from None
 
 
 def _append_field(body: bytearray, data: bytes) -> None:
@@ -107,7 +115,7 @@ class _BodyReader:
             if data not in (b"0", b"1"):
                 raise ChannelError("malformed boolean field")
             return data == b"1"
-        if len(data) > MAX_INT_DIGITS or not data.lstrip(b"-").isdigit():
+        if _INTEGER.fullmatch(data) is None:
             raise ChannelError("malformed integer field")
         return int(data)
 

@@ -16,7 +16,9 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     if header is None:
         return None
     text = header.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > 6:  # any longer is over the cap anyway; int() of huge text is slow
+            return MAX_RETRY_AFTER
         return float(min(int(text), int(MAX_RETRY_AFTER)))
     try:
         when = email.utils.parsedate_to_datetime(text)

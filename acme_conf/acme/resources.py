@@ -88,7 +88,7 @@ def parse_json(body: bytes, what: str) -> dict[str, object]:
     """A JSON object from a response body."""
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ProtocolError(f"{what}: response is not JSON ({printable(error, 80)})") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: response is not a JSON object")
@@ -99,7 +99,7 @@ def parse_problem(body: bytes) -> Problem | None:
     """The problem document in an error response, or None when there is none."""
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(value, dict):
         return None
@@ -234,6 +234,7 @@ def _optional_url(obj: dict[str, object], key: str, what: str) -> str | None:
 
 
 def _checked_url(value: str, what: str) -> str:
-    if not value.startswith("https://") or len(value) > 2048:
+    """An https URL of printable ASCII (RFC 3986 allows nothing else), at most 2048 characters."""
+    if not value.startswith("https://") or len(value) > 2048 or not all("!" <= ch <= "~" for ch in value):
         raise ProtocolError(f"{what} is not an https URL: {printable(value, 120)}")
     return value

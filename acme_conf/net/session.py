@@ -29,11 +29,11 @@ log = logging.getLogger("acme_conf")
 class AcmeError(ProcessFailure):
     """The CA refused a request; the message carries its problem document, sanitised."""
 
-    def __init__(self, what: str, status: int, problem: Problem | None) -> None:
+    def __init__(self, what: str, status: int, problem: Problem | None, note: str = "") -> None:
         self.status = status
         self.problem = problem
         reason = str(problem) if problem is not None else f"HTTP status {status}"
-        super().__init__(f"{what}: {reason}")
+        super().__init__(f"{what}: {reason}" + (f"; {note}" if note else ""))
 
 
 class AcmeSession:
@@ -53,8 +53,10 @@ class AcmeSession:
             jws = self._sign(url, self._take_nonce(), "" if embed_key else self.kid, body)
             response = self.transport.post(url, jws, JOSE)
             self._keep_nonce(response)
-            if response.status < 400:
+            if 200 <= response.status < 300:
                 return response
+            if response.status < 400:
+                raise AcmeError(what, response.status, None, "redirects are not followed")
             problem = parse_problem(response.body)
             if problem is not None and problem.short_type == "badNonce" and attempt < MAX_BAD_NONCE_RETRIES:
                 log.debug("%s: nonce rejected, retrying with a fresh one", what)

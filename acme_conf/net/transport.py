@@ -114,7 +114,13 @@ class Transport:
                 connection.request(method, target, body=body, headers=headers)
                 raw = connection.getresponse()
                 response = self._read(url, raw)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                ConnectionAbortedError,
+                BrokenPipeError,
+                ssl.SSLEOFError,
+            ):
                 self._drop(key)
                 if reused and attempt == 1:
                     continue  # the server closed an idle kept-alive connection
@@ -187,10 +193,13 @@ class Transport:
     @staticmethod
     def _read(url: str, raw: http.client.HTTPResponse) -> Response:
         declared = raw.getheader("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            raise TransportError(f"{printable(url)}: response of {declared} bytes is over the {MAX_BODY} byte limit")
+        if declared is not None and declared.isascii() and declared.isdigit():
+            if len(declared) > 12 or int(declared) > MAX_BODY:
+                raise TransportError(f"{printable(url)}: response of {printable(declared, 20)} bytes is over the {MAX_BODY} byte limit")
         body = raw.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
             raise TransportError(f"{printable(url)}: response is over the {MAX_BODY} byte limit")
+        if raw.length:  # http.client counts down Content-Length; what is left never came
+            raise TransportError(f"{printable(url)}: response cut short ({raw.length} bytes missing)")
         headers = tuple((name.lower(), value) for name, value in raw.getheaders())
         return Response(url, raw.status, headers, body)

@@ -89,11 +89,16 @@ def run_role(
     except ProcessFailure as error:
         logger.error("%s", error)
         return EXIT_FAILED
+    except sandbox.SandboxError as error:
+        logger.error("sandbox: %s", error)
+        return EXIT_FAILED
     except Exception as error:  # the last line of defence: report, never hang
         logger.error("internal error: %s: %s", type(error).__name__, printable(error))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s", _frames(error.__traceback__))
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the work is over; only exit remains
 
 
 def _frames(tb: TracebackType | None) -> str:

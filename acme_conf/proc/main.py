@@ -111,7 +111,8 @@ class Chain:
         cpu_ms = round((usage.ru_utime + usage.ru_stime) * 1000)
         log.debug("%s: %s exited %d after %d ms of CPU", self.job.handle, role, code, cpu_ms)
         if not _acceptable(role, code):
-            _report(self.job.handle, role, code)
+            if not (self.kill_at is not None and code in (-signal.SIGTERM, -signal.SIGKILL)):
+                _report(self.job.handle, role, code)  # not a child this parent stopped itself
             self.stop()
 
     def stop(self) -> None:
@@ -170,6 +171,8 @@ def _run_chains(jobs: Sequence[DomainJob], options: RunOptions) -> list[ChainRes
                 if chain is not None:
                     _watch(selector, chain)
                     running.append(chain)
+            if not running:
+                continue  # every chain so far failed to start: nothing to wait for
             for key, _ in selector.select(_next_timeout(running)):
                 chain, role, pidfd = key.data
                 selector.unregister(pidfd)

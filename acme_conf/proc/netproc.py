@@ -357,8 +357,9 @@ def poll(acme: AcmeSession, url: str, what: str, pending_status: str, parse: Cal
 
 
 def _checked(response: Response, what: str) -> Response:
-    if response.status >= 400:
-        raise ProcessFailure(f"{what}: {printable(response.url)} answered HTTP {response.status}")
+    if not 200 <= response.status < 300:
+        note = "; redirects are not followed" if 300 <= response.status < 400 else ""
+        raise ProcessFailure(f"{what}: {printable(response.url)} answered HTTP {response.status}{note}")
     return response
 
 

@@ -108,17 +108,21 @@ def read_leaf(fd: int, path: str) -> x509.Certificate:
     """The first certificate in the file (the leaf of a full chain)."""
     chunks = bytearray()
     while len(chunks) <= MAX_CERTIFICATE_FILE:
-        chunk = os.read(fd, 65536)
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError as error:
+            raise ProcessFailure(f"{path}: cannot read certificate: {error.strerror}") from None
         if not chunk:
             break
         chunks += chunk
     if len(chunks) > MAX_CERTIFICATE_FILE:
         raise ProcessFailure(f"{path}: too large to be a certificate")
     try:
-        certificates = x509.load_pem_x509_certificates(bytes(chunks))
-    except ValueError as error:
+        certificate = x509.load_pem_x509_certificates(bytes(chunks))[0]
+        certificate_names(certificate)  # a malformed subjectAltName fails here, not later
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as error:
         raise ProcessFailure(f"{path}: not a PEM certificate ({printable(error, 120)})") from None
-    return certificates[0]
+    return certificate
 
 
 def main(spec: ChildSpec) -> int:

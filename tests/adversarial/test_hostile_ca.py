@@ -136,9 +136,6 @@ def test_directory_error_status(drive, hostile_ca: HostileCA) -> None:
     assert "answered HTTP 503" in drive().raised()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=UnicodeEncodeError, reason="BUG: a non-ASCII URL from the CA escapes as UnicodeEncodeError"
-)
 def test_directory_url_with_non_ascii_characters(drive, hostile_ca: HostileCA) -> None:
     def odd_directory(ca: HostileCA, seen: Seen) -> Reply:
         value = json.loads(HostileCA.directory(ca, seen).body)
@@ -262,7 +259,6 @@ def test_huge_problem_detail_is_truncated(drive, hostile_ca: HostileCA) -> None:
     assert len(message) < 500
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="BUG: a deeply nested JSON error body escapes as RecursionError")
 def test_deeply_nested_error_body(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.routes["/order/new"] = lambda ca, seen: Reply(400, b"[" * 100_000, "application/problem+json")
     drive().raised()
@@ -382,7 +378,6 @@ def test_processing_then_valid_is_followed_to_the_end(drive, hostile_ca: Hostile
     assert len(outcome.to_certproc) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="BUG: Retry-After with Latin-1 superscript digits raises ValueError")
 def test_retry_after_with_superscript_digits_is_ignored(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.finalize_status = "processing"
     polls = {"n": 0}
@@ -400,7 +395,6 @@ def test_retry_after_with_superscript_digits_is_ignored(drive, hostile_ca: Hosti
     assert len(outcome.to_certproc) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="BUG: Content-Length with superscript digits raises ValueError")
 def test_content_length_with_superscript_digits(drive, hostile_ca: HostileCA) -> None:
     raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \xb9\r\nConnection: close\r\n\r\n{}"
     hostile_ca.routes["/dir"] = lambda ca, seen: Reply(raw=raw)
@@ -515,7 +509,6 @@ def test_connection_dropped_mid_response(drive, hostile_ca: HostileCA) -> None:
     assert_clean(message)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a body cut short of its Content-Length is accepted as complete")
 def test_certificate_download_cut_short_is_refused(drive, hostile_ca: HostileCA, domain_key) -> None:
     # The connection drops after the leaf: the intermediate never arrives.  If
     # netproc passes the short body on, certproc sees a valid leaf-only bundle
@@ -669,11 +662,6 @@ def test_no_address_answering(drive, hostile_ca: HostileCA) -> None:
     assert f"cannot connect to localhost port {hostile_ca.port}: Connection refused" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a POST on a kept-alive connection the server has closed fails with ssl.SSLEOFError "
-    "(raised while writing the body), which Transport.request does not retry",
-)
 @pytest.mark.parametrize("how", ["close_notify", "tcp_fin"])
 def test_kept_alive_connection_closed_by_the_server_is_reopened(drive, hostile_ca: HostileCA, how: str) -> None:
     hostile_ca.drop_idle_connections = how

@@ -198,12 +198,22 @@ def test_two_domains_in_one_run_and_all_by_default(workdir, write_conf, run_clie
 
 
 def test_failure_in_one_domain_fails_the_run(workdir, write_conf, run_client):
-    conf = write_conf("good.example.test", "blocked-domain.example")
-    result = run_client("good.example.test", "blocked-domain.example", conf=conf)
+    unserved = workdir.root / "unserved"
+    unserved.mkdir()
+    bad = f"""
+domain bad.example.test {{
+	domain key "{workdir.domain_key('bad.example.test')}" ecdsa
+	domain certificate "{workdir.certificate('bad.example.test')}"
+	challengedir "{unserved}"
+}}
+"""
+    conf = write_conf("good.example.test", extra=bad)
+    result = run_client(conf=conf)
     assert result.returncode == EXIT_FAILED
     assert workdir.certificate("good.example.test").exists()
-    assert not workdir.certificate("blocked-domain.example").exists()
-    assert "blocked-domain.example" in result.stderr
+    assert not workdir.certificate("bad.example.test").exists()
+    assert "bad.example.test" in result.stderr
+    assert run_client(conf=conf).returncode == EXIT_FAILED  # good is current; bad still fails
 
 
 def test_failed_validation_cleans_up(testbed, workdir, write_conf, run_client, tmp_path):
@@ -239,6 +249,7 @@ def test_wrong_key_type_names_the_process(workdir, write_conf, run_client):
 def test_broken_account_key_is_reported_and_kept(workdir, write_conf, run_client):
     handle = "brokenkey.example.test"
     workdir.account_key().write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    workdir.account_key().chmod(0o600)
     conf = write_conf(handle)
     result = run_client(handle, conf=conf)
     assert result.returncode == EXIT_FAILED

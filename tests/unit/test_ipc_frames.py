@@ -356,8 +356,6 @@ def test_malformed_integer_fields_are_rejected(data: bytes) -> None:
         ipc._BodyReader(LENGTH.pack(len(data)) + data).read_field(int)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="BUG (latent: no message has an int field yet): "
-                   "'--5' passes the lstrip(b'-').isdigit() check, then int() raises ValueError")
 @pytest.mark.parametrize("data", [b"--5", b"-" * 5 + b"1"])
 def test_repeated_minus_signs_are_a_channel_error(data: bytes) -> None:
     with pytest.raises(ChannelError):

@@ -122,7 +122,6 @@ def test_error_message_is_sanitised(run: Examine) -> None:
     assert "\x1b" not in str(raised.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: read_leaf lets OSError (EISDIR, EIO) escape instead of ProcessFailure naming the file")
 def test_read_error_is_a_clear_failure(run: Examine, channel: Channel, tmp_path: Path) -> None:
     directory = tmp_path / "cert-is-a-directory"
     directory.mkdir()
