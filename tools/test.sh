@@ -13,4 +13,12 @@ if ! command -v mandoc >/dev/null 2>&1; then
 	fi
 fi
 .venv/bin/python tools/testbed.py fetch
+if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ]; then
+	# The unprivileged-user tests need an interpreter that user may run; .venv's
+	# may live under a private home (pyenv in /root). Debian's python3 serves.
+	if [ ! -x .testbed/unprivileged-venv/bin/python ]; then
+		/usr/bin/python3 -m venv .testbed/unprivileged-venv
+	fi
+	.testbed/unprivileged-venv/bin/python -m pip install -q --disable-pip-version-check -e .
+fi
 exec .venv/bin/python -m pytest "$@"
