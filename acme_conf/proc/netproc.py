@@ -253,8 +253,7 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held) -> None:
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
-    for authorization in pending:
-        done = poll(acme, authorization.url, "authorization", "pending", parse_authorization)
+    for done in poll(acme, tuple(a.url for a in pending), "authorization", "pending", parse_authorization):
         _check_authorized(done)
 
 
@@ -290,7 +289,7 @@ def wait_for_order(acme: AcmeSession, order: Order, pending_status: str) -> Orde
     """The order once it has left `pending_status` ("pending" or "processing")."""
     if order.status != pending_status:
         return order
-    return poll(acme, order.url, "order", pending_status, parse_order)
+    return poll(acme, (order.url,), "order", pending_status, parse_order)[0]
 
 
 def finalize(acme: AcmeSession, order: Order, csr: bytes) -> Order:
@@ -331,26 +330,42 @@ class _Resource(Protocol):
 R = TypeVar("R", bound=_Resource)
 
 
-def poll(acme: AcmeSession, url: str, what: str, pending_status: str, parse: Callable[[str, bytes], R]) -> R:
-    """POST-as-GET `url` until its status leaves `pending_status`, with bounded backoff.
+def poll(
+    acme: AcmeSession, urls: tuple[str, ...], what: str, pending_status: str, parse: Callable[[str, bytes], R]
+) -> list[R]:
+    """POST-as-GET each of `urls` until its status leaves `pending_status`; the results in order.
 
-    Honours Retry-After (capped), gives up after POLL_DEADLINE seconds.
+    Polls in rounds: one wait, then every resource still pending.  The wait
+    backs off exponentially, is never shorter than the longest Retry-After
+    (capped), and polling gives up after POLL_DEADLINE seconds.
     """
     deadline = time.monotonic() + POLL_DEADLINE
+    done: dict[str, R] = {}
+    remaining = urls
     delay = FIRST_DELAY
     attempt = 0
-    while True:
+    while remaining:
         time.sleep(delay)
-        response = acme.post(url, None, what)
-        resource = parse(url, response.body)
-        if resource.status != pending_status:
-            return resource
-        if time.monotonic() + delay > deadline:
-            raise ProcessFailure(f"{what} {printable(url)} still {pending_status} after {POLL_DEADLINE:.0f} s")
-        retry_after = retry_after_seconds(response.header("retry-after"), datetime.now(timezone.utc))
+        still_pending: list[str] = []
+        retry_after: float | None = None
+        for url in remaining:
+            response = acme.post(url, None, what)
+            resource = parse(url, response.body)
+            if resource.status != pending_status:
+                done[url] = resource
+                continue
+            still_pending.append(url)
+            asked = retry_after_seconds(response.header("retry-after"), datetime.now(timezone.utc))
+            if asked is not None:
+                retry_after = max(asked, retry_after or 0.0)
+        remaining = tuple(still_pending)
+        if remaining and time.monotonic() + delay > deadline:
+            raise ProcessFailure(f"{what} {printable(remaining[0])} still {pending_status} after {POLL_DEADLINE:.0f} s")
         delay = next_delay(attempt, retry_after)
         attempt += 1
-        log.debug("%s still %s; next poll in %.2f s", what, pending_status, delay)
+        if remaining:
+            log.debug("%d %s(s) still %s; next poll in %.2f s", len(remaining), what, pending_status, delay)
+    return [done[url] for url in urls]
 
 
 # helpers ------------------------------------------------------------------------------
