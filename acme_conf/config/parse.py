@@ -23,6 +23,7 @@ from .lexer import ConfigLexer
 from .source import Reading, Source
 from .statements import Block, Option
 from .syntax import on_syntax_error
+from .terminals import SPELLING
 
 GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "grammar", "acme-client.lark")
 
@@ -32,23 +33,6 @@ MAX_INCLUDE_DEPTH = 16
 # Far more than 10,000 domains take; stops reading a runaway file.
 MAX_FILE_SIZE = 64 * 2**20
 
-# The canonical spelling of each option keyword terminal.
-_KEYWORD = {
-    "API_URL": "api url",
-    "ACCOUNT_KEY": "account key",
-    "CONTACT": "contact",
-    "INSECURE": "insecure",
-    "CA_FILE": "ca file",
-    "ALTERNATIVE_NAMES": "alternative names",
-    "DOMAIN_NAME": "domain name",
-    "DOMAIN_KEY": "domain key",
-    "DOMAIN_CERTIFICATE": "domain certificate",
-    "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
-    "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
-    "SIGN_WITH": "sign with",
-    "CHALLENGEDIR": "challengedir",
-    "PROFILE": "profile",
-}
 
 
 def read_config(path: str) -> Reading:
@@ -185,7 +169,7 @@ class _ToStatements(Transformer):
 
     def _option(self, children: list) -> Option:
         keyword = children[0]
-        return Option(_KEYWORD[keyword.type], keyword.line, tuple(map(str, children[1:])))
+        return Option(SPELLING[keyword.type], keyword.line, tuple(map(str, children[1:])))
 
     authority_option = domain_option = _option
     authority_lines = domain_lines = _lines

@@ -34,6 +34,7 @@ from .terminals import (
     MACRO,
     NEWLINE,
     RBRACE,
+    SPELLING,
     STRING,
     UNEXPECTED,
 )
@@ -42,34 +43,8 @@ AUTHORITY = "AUTHORITY"
 DOMAIN = "DOMAIN"
 _STATEMENT_KEYWORDS = frozenset((AUTHORITY, DOMAIN, INCLUDE))
 
-# How the configuration spells each terminal.
-_SPELLING = {
-    "INCLUDE": "include",
-    "AUTHORITY": "authority",
-    "DOMAIN": "domain",
-    "API_URL": "api url",
-    "ACCOUNT_KEY": "account key",
-    "CONTACT": "contact",
-    "INSECURE": "insecure",
-    "CA_FILE": "ca file",
-    "ALTERNATIVE_NAMES": "alternative names",
-    "DOMAIN_NAME": "domain name",
-    "DOMAIN_KEY": "domain key",
-    "DOMAIN_CERTIFICATE": "domain certificate",
-    "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
-    "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
-    "SIGN_WITH": "sign with",
-    "CHALLENGEDIR": "challengedir",
-    "PROFILE": "profile",
-    "RSA": "rsa",
-    "ECDSA": "ecdsa",
-    "LBRACE": "{",
-    "RBRACE": "}",
-    "COMMA": ",",
-    "EQUALS": "=",
-}
 
-_SPELLING_ORDER = {name: index for index, name in enumerate(_SPELLING)}
+_SPELLING_ORDER = {name: index for index, name in enumerate(SPELLING)}
 
 _AUTHORITY_OPTIONS = frozenset(("API_URL", "ACCOUNT_KEY", "CONTACT", "INSECURE", "CA_FILE"))
 _DOMAIN_OPTIONS = frozenset(
@@ -163,7 +138,7 @@ def _expected(names: set[str], previous: Token | None, in_names: bool) -> str:
         phrases.append(_value_noun(previous, in_names))
     has_newline = NEWLINE in names
     names.discard(NEWLINE)
-    phrases.extend(f'"{_SPELLING.get(name, name)}"' for name in sorted(names, key=_spelling_order))
+    phrases.extend(f'"{SPELLING.get(name, name)}"' for name in sorted(names, key=_spelling_order))
     if has_newline:
         phrases.append("end of line")
     if not phrases:
@@ -213,7 +188,7 @@ def _after(previous: Token | None, before: Token | None) -> str:
         return f" after {_quoted(previous)}"
     if previous.type in ("RSA", "ECDSA"):
         return " after the key type"
-    return f' after "{_SPELLING.get(previous.type, previous)}"'
+    return f' after "{SPELLING.get(previous.type, previous)}"'
 
 
 def _found(token: Token) -> str:
@@ -223,7 +198,7 @@ def _found(token: Token) -> str:
         return "end of file"
     if token.type in (STRING, MACRO):
         return _quoted(token)
-    return f'"{_SPELLING.get(token.type, token)}"'
+    return f'"{SPELLING.get(token.type, token)}"'
 
 
 def _quoted(token: Token) -> str:

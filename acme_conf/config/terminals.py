@@ -14,6 +14,33 @@ LBRACE = "LBRACE"
 RBRACE = "RBRACE"
 END = "$END"  # lark's end of input
 
+# How the configuration spells each terminal (keywords in their canonical form).
+SPELLING = {
+    "INCLUDE": "include",
+    "AUTHORITY": "authority",
+    "DOMAIN": "domain",
+    "API_URL": "api url",
+    "ACCOUNT_KEY": "account key",
+    "CONTACT": "contact",
+    "INSECURE": "insecure",
+    "CA_FILE": "ca file",
+    "ALTERNATIVE_NAMES": "alternative names",
+    "DOMAIN_NAME": "domain name",
+    "DOMAIN_KEY": "domain key",
+    "DOMAIN_CERTIFICATE": "domain certificate",
+    "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
+    "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
+    "SIGN_WITH": "sign with",
+    "CHALLENGEDIR": "challengedir",
+    "PROFILE": "profile",
+    "RSA": "rsa",
+    "ECDSA": "ecdsa",
+    "LBRACE": "{",
+    "RBRACE": "}",
+    "COMMA": ",",
+    "EQUALS": "=",
+}
+
 # Not a grammar terminal: the lexer's name for a character that starts no token.
 UNEXPECTED = "UNEXPECTED_CHARACTER"
 
