@@ -203,7 +203,7 @@ def test_unknown_role() -> None:
 
 def test_no_child_learns_another_childs_key() -> None:
     for role in ROLES:
-        text = json.dumps(settings_for(role, JOB, RunOptions()).__dict__, default=list)
+        text = ChildSpec(role, JOB.handle, 0, False, (), settings_for(role, JOB, RunOptions())).to_json()
         if role != "acctproc":
             assert "pebble.key" not in text, role
         if role != "keyproc":
