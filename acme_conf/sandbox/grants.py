@@ -1,12 +1,12 @@
 """What a child was given at run time: the input of `enter` besides its role."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Grants:
+class Grants(NamedTuple):
     """What one child was given at run time; its role's policy says what it may do with it."""
 
     channels: tuple[int, ...]  # socketpair descriptors the role serves

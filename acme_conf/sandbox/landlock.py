@@ -6,13 +6,14 @@ ruleset (and reported by the caller), never passed in, because an unknown bit
 makes the whole ruleset fail with EINVAL.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import ctypes
 import enum
 import errno
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SYS_CREATE_RULESET = 444
 _SYS_ADD_RULE = 445
@@ -127,8 +128,7 @@ def _check(result: int, what: str) -> int:
     return int(result)
 
 
-@dataclass(frozen=True)
-class PathRule:
+class PathRule(NamedTuple):
     """Rights granted beneath one file or directory, named by a descriptor (O_PATH is enough)."""
 
     fd: int
@@ -136,8 +136,7 @@ class PathRule:
     is_dir: bool
 
 
-@dataclass(frozen=True)
-class Ruleset:
+class Ruleset(NamedTuple):
     """What one process may do; everything handled but not granted is denied."""
 
     handled_fs: FsAccess

@@ -13,7 +13,8 @@ Calls that exist only on some architectures (aarch64 has no `unlink`, `link`,
 other name libseccomp does not know is an error.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import enum
 import errno
@@ -22,8 +23,8 @@ import mmap
 import os
 import socket
 import termios
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 from .landlock import FsAccess
 
@@ -35,17 +36,15 @@ class Action(enum.Enum):
     EPERM = "EPERM"  # a named, harmless probe: fails softly instead of killing
 
 
-@dataclass(frozen=True)
-class ArgCheck:
-    """Argument `index` satisfies (arg & mask) == value."""
+class ArgCheck(NamedTuple):
+    """Argument number `arg_index` satisfies (arg & mask) == value."""
 
-    index: int
+    arg_index: int  # not `index`: that would hide tuple.index
     value: int
     mask: int = _ALL_BITS
 
 
-@dataclass(frozen=True)
-class Syscall:
+class Syscall(NamedTuple):
     """One rule: a system call, the arguments it is allowed with, and why the role needs it."""
 
     name: str
@@ -74,8 +73,9 @@ class Identity(enum.Enum):
     DIRECTORY_OWNER = "owner of its directory"  # keeps write access there, and nothing more
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
+    """One role's entry in the table."""
+
     role: str
     purpose: str
     syscalls: tuple[Syscall, ...]

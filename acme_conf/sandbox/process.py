@@ -4,13 +4,14 @@ Thin wrappers over system calls; each raises OSError when the kernel says no.
 Deciding what to apply, and reporting it, is apply.py's job.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import ctypes
 import os
 import pwd
 import resource
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -41,8 +42,9 @@ def _check(result: int, what: str) -> None:
         raise OSError(code, f"{what}: {os.strerror(code)}")
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
+    """A user to become: the dedicated one, nobody, or the overflow id."""
+
     name: str
     uid: int
     gid: int

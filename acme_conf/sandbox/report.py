@@ -1,9 +1,10 @@
 """What `enter` applied, and what it could not: the sandbox is never silent."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Shortfall(enum.Enum):
@@ -14,15 +15,17 @@ class Shortfall(enum.Enum):
     POLICY = "policy"  # the role runs with less than its policy: a warning; fatal when strict
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
+    """One mechanism's line in the report."""
+
     mechanism: str
     detail: str
     shortfall: Shortfall = Shortfall.NONE
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
+    """Everything `enter` applied for one role, in order, and how long it took."""
+
     role: str
     privileged: bool
     steps: tuple[Step, ...]

@@ -10,14 +10,15 @@ If the sonames do not load here, pyseccomp is imported again the slow way.
 Everything happens at import time: no module may load after a jail.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import contextlib
 import ctypes
 import sys
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import PolicyError
 from .policy import Action, Syscall
@@ -66,8 +67,7 @@ def _import_pyseccomp() -> tuple[types.ModuleType | None, str]:
 _pyseccomp, UNAVAILABLE_REASON = _import_pyseccomp()
 
 
-@dataclass(frozen=True)
-class KernelSupport:
+class KernelSupport(NamedTuple):
     """What this kernel and libseccomp offer."""
 
     available: bool
@@ -88,8 +88,7 @@ def kernel_support() -> KernelSupport:
     return KernelSupport(True, level, level >= 3, "")
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(NamedTuple):
     """A built filter, ready to load; `rules` counts the rules it holds."""
 
     handle: object
@@ -123,7 +122,7 @@ def build(syscalls: tuple[Syscall, ...], support: KernelSupport) -> Filter:
             skipped.append(syscall.name)
             continue
         action = _pyseccomp.ALLOW if syscall.action is Action.ALLOW else _pyseccomp.ERRNO(syscall.errno)
-        args = [_pyseccomp.Arg(check.index, _pyseccomp.MASKED_EQ, check.mask, check.value) for check in syscall.when]
+        args = [_pyseccomp.Arg(check.arg_index, _pyseccomp.MASKED_EQ, check.mask, check.value) for check in syscall.when]
         handle.add_rule(action, number, *args)
         rules += 1
     return Filter(handle, rules, "process" if support.kill_process else "thread", tuple(skipped))
