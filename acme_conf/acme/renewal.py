@@ -1,16 +1,18 @@
 """When a certificate is due for renewal."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 SHORT_LIFETIME = timedelta(days=10)
 LAST_MOMENT = timedelta(days=3)
 
 
-@dataclass(frozen=True)
-class RenewalDecision:
+class RenewalDecision(NamedTuple):
+    """Whether to renew, and why (one line for -v)."""
+
     due: bool
     reason: str
 

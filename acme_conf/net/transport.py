@@ -6,7 +6,8 @@ the connection is made to the address it returns, while TLS verification
 and the Host header keep the name.  Connections are kept alive and reused.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 import http.client
 import logging
@@ -14,7 +15,7 @@ import re
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from acme_conf.acme.identifiers import is_ip
@@ -34,8 +35,9 @@ class TransportError(ProcessFailure):
     """The CA could not be reached, or answered outside HTTP's rules or our limits."""
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
+    """One HTTP response, read in full."""
+
     url: str
     status: int
     headers: tuple[tuple[str, str], ...]  # names in lower case, in order received
