@@ -8,8 +8,8 @@ and no network, and signs whatever netproc asks it to sign.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cryptography.hazmat.backends.openssl.backend  # noqa: F401  ec.ECDSA loads it lazily
 
@@ -27,8 +27,10 @@ ROLE = "acctproc"
 log = logging.getLogger("acme_conf")
 
 
-@dataclass(frozen=True)
-class Held:
+# A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
+class Held(NamedTuple):
+    """What acctproc holds after acquiring: its channel to netproc and the account key."""
+
     net: Channel
     key: PrivateKey
 

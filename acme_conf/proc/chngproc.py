@@ -29,6 +29,8 @@ log = logging.getLogger("acme_conf")
 
 @dataclass
 class Held:
+    """chngproc's channel, the challenge directory, and the tokens it has written there."""
+
     net: Channel
     directory_fd: int
     directory: str
