@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from acme_conf import sandbox
-from acme_conf.acme.identifiers import is_valid_token
+from acme_conf.acme.tokens import is_valid_token
 from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import ChallengeWrite, ChallengeWritten

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from acme_conf import __version__, sandbox
-from acme_conf.acme.identifiers import identifier, is_valid_token, key_authorization
+from acme_conf.acme.identifiers import identifier
 from acme_conf.acme.polling import FIRST_DELAY, POLL_DEADLINE, next_delay, retry_after_seconds
 from acme_conf.acme.resources import (
     Authorization,
@@ -34,6 +34,7 @@ from acme_conf.acme.resources import (
     parse_order,
 )
 from acme_conf.acme.text import printable
+from acme_conf.acme.tokens import is_valid_token, key_authorization
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages import (
     VERDICT_CURRENT,
