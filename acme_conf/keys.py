@@ -8,7 +8,6 @@ is complete, and an existing key is never replaced.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -108,7 +107,7 @@ def _install_new_key(path: Path, key: PrivateKey) -> bool:
     directory = path.parent
     if not directory.is_dir():
         raise KeyFileError(f"{path}: cannot create key: directory {directory} does not exist")
-    temporary = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    temporary = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"  # not secrets: it loads hmac
     try:
         _write_synced(temporary, pem)
         try:
