@@ -15,11 +15,10 @@ import cryptography.hazmat.backends.openssl.backend  # noqa: F401  ec.ECDSA load
 
 from acme_conf import sandbox
 from acme_conf.acme import jws
-from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.ipc import Channel
 from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
 from acme_conf.messages import Failure, Message, Signed, SignRequest, Thumbprint, ThumbprintRequest
-from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
 ROLE = "acctproc"
@@ -53,16 +52,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    try:
-        while True:
-            try:
-                request = held.net.recv(ThumbprintRequest, SignRequest)
-            except ChannelClosed:
-                break
-            held.net.send(_answer(held.key, request))
-    finally:
-        held.net.close()
-    return EXIT_OK
+    return answer_until_closed(held.net, lambda request: _answer(held.key, request), ThumbprintRequest, SignRequest)
 
 
 def _answer(key: PrivateKey, request: ThumbprintRequest | SignRequest) -> Message:

@@ -20,9 +20,11 @@ from typing import TypeVar
 
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
-from acme_conf.ipc import ChannelClosed, ChannelError
+from acme_conf.ipc import Channel, ChannelClosed, ChannelError
+from acme_conf.messages import Message
 from acme_conf.proc.errors import (
     EXIT_FAILED,
+    EXIT_OK,
     EXIT_PEER_GONE,
     ProcessFailure,
     Terminated,
@@ -30,6 +32,7 @@ from acme_conf.proc.errors import (
 from acme_conf.proc.spec import ChildSpec
 
 H = TypeVar("H")
+M = TypeVar("M", bound=Message)
 
 LOGGER_NAME = "acme_conf"
 NOTICE = 25  # shown without -v: an account created, a certificate revoked
@@ -107,3 +110,19 @@ def _frames(tb: TracebackType | None) -> str:
         f"{frame.f_code.co_filename}:{lineno} {frame.f_code.co_name}"
         for frame, lineno in reversed(list(traceback.walk_tb(tb)))
     )
+
+
+def answer_until_closed(channel: Channel, answer: Callable[[M], Message], *expected: type[M]) -> int:
+    """The serve loop of a role that only answers: reply to each request until the peer closes.
+
+    End of file between requests is the normal end of the conversation.
+    """
+    try:
+        while True:
+            try:
+                request = channel.recv(*expected)
+            except ChannelClosed:
+                return EXIT_OK
+            channel.send(answer(request))
+    finally:
+        channel.close()

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from acme_conf import sandbox
 from acme_conf.acme.tokens import is_valid_token
 from acme_conf.acme.text import printable
-from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.ipc import Channel
 from acme_conf.messages import ChallengeWrite, ChallengeWritten
-from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 ROLE = "chngproc"
@@ -58,17 +58,14 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 def serve(spec: ChildSpec, held: Held) -> int:
     try:
-        while True:
-            try:
-                request = held.net.recv(ChallengeWrite)
-            except ChannelClosed:
-                break
-            publish(held, request.token, request.key_authorization)
-            held.net.send(ChallengeWritten())
+        return answer_until_closed(held.net, lambda request: _publish(held, request), ChallengeWrite)
     finally:
         remove_all(held)
-        held.net.close()
-    return EXIT_OK
+
+
+def _publish(held: Held, request: ChallengeWrite) -> ChallengeWritten:
+    publish(held, request.token, request.key_authorization)
+    return ChallengeWritten()
 
 
 def publish(held: Held, token: str, key_authorization: str) -> None:

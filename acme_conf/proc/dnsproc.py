@@ -13,10 +13,9 @@ from typing import NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
-from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.ipc import Channel
 from acme_conf.messages import Addresses, Failure, Message, Resolve
-from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec
 
 ROLE = "dnsproc"
@@ -46,18 +45,13 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    try:
-        while True:
-            try:
-                request = held.net.recv(Resolve)
-            except ChannelClosed:
-                break
-            reply = answer(request.host)
-            log.debug("resolved %s: %s", printable(request.host), _describe(reply))
-            held.net.send(reply)
-    finally:
-        held.net.close()
-    return EXIT_OK
+    return answer_until_closed(held.net, _resolve, Resolve)
+
+
+def _resolve(request: Resolve) -> Message:
+    reply = answer(request.host)
+    log.debug("resolved %s: %s", printable(request.host), _describe(reply))
+    return reply
 
 
 def answer(host: str) -> Message:

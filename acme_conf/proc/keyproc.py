@@ -17,11 +17,10 @@ from cryptography.x509.oid import NameOID
 
 from acme_conf import sandbox
 from acme_conf.acme.identifiers import is_ip
-from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.ipc import Channel
 from acme_conf.keys import PrivateKey, load_or_create_key
 from acme_conf.messages import Csr, CsrRequest
-from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
 ROLE = "keyproc"
@@ -74,16 +73,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    try:
-        while True:
-            try:
-                held.net.recv(CsrRequest)
-            except ChannelClosed:
-                break
-            held.net.send(Csr(held.csr_der))
-    finally:
-        held.net.close()
-    return EXIT_OK
+    return answer_until_closed(held.net, lambda _: Csr(held.csr_der), CsrRequest)
 
 
 def main(spec: ChildSpec) -> int:

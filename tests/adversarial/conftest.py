@@ -44,7 +44,7 @@ from acme_conf.messages import (  # noqa: E402
 from acme_conf.net import transport  # noqa: E402
 from acme_conf.proc import acctproc, chngproc, keyproc, netproc  # noqa: E402
 from acme_conf.proc.errors import ProcessFailure  # noqa: E402
-from acme_conf.proc.spec import ChildSpec, ChngSettings, KeySettings, NetSettings  # noqa: E402
+from acme_conf.proc.spec import ChildSpec, KeySettings, NetSettings  # noqa: E402
 
 from hostile_ca import HostileCA  # noqa: E402
 
