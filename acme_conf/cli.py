@@ -40,7 +40,31 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run acme-client with `argv` (default: sys.argv[1:]); the exit status."""
+    """Run acme-client with `argv` (default: sys.argv[1:]); the exit status.
+
+    Interrupted (^C) before any certificate work starts: 1.  A closed
+    standard error does not change the status (cron pipes it to mail).
+    """
+    try:
+        status = _run(argv)
+    except KeyboardInterrupt:
+        status = 1
+    _flush_stderr()
+    return status
+
+
+def _flush_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except OSError:
+        # Nobody reads stderr any more: point it at /dev/null so that the
+        # interpreter's own flush at exit cannot turn the status into 120.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         options = parse_arguments(sys.argv[1:] if argv is None else argv)
     except UsageError as error:
@@ -161,4 +185,7 @@ def _positive_number(text: str) -> int:
 
 def _say(line: str) -> None:
     if line:
-        sys.stderr.write(line + "\n")
+        try:
+            sys.stderr.write(line + "\n")
+        except OSError:
+            pass  # stderr closed: the exit status still tells

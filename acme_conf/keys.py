@@ -8,11 +8,13 @@ is complete, and an existing key is never replaced.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from acme_conf.files import temporary_name, write_all
 from acme_conf.proc.errors import ProcessFailure
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -78,13 +80,18 @@ def check_key_type(key: PrivateKey, keytype: str, path: Path) -> None:
 
 
 def _read_key_file(path: Path) -> bytes:
+    """The key file's bytes; a link is followed (as upstream), a FIFO or device refused."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
+        if os.path.lexists(path):
+            raise KeyFileError(f"{path}: symbolic link to a missing file") from None
         raise
     except OSError as error:
         raise KeyFileError(f"{path}: cannot open key: {error.strerror}") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeyFileError(f"{path}: not a regular file")
         data = os.read(fd, MAX_KEY_FILE + 1)
     except OSError as error:
         raise KeyFileError(f"{path}: cannot read key: {error.strerror}") from None
@@ -107,7 +114,7 @@ def _install_new_key(path: Path, key: PrivateKey) -> bool:
     directory = path.parent
     if not directory.is_dir():
         raise KeyFileError(f"{path}: cannot create key: directory {directory} does not exist")
-    temporary = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"  # not secrets: it loads hmac
+    temporary = directory / temporary_name(path.name)
     try:
         _write_synced(temporary, pem)
         try:
@@ -129,9 +136,7 @@ def _write_synced(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, KEY_MODE)
     try:
         os.fchmod(fd, KEY_MODE)  # whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

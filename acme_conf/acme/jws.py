@@ -6,13 +6,14 @@ JSON is always built by the json encoder, never from string templates.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from acme_conf.acme.b64 import b64url
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -27,10 +28,6 @@ _EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
 class UnsupportedKeyError(Exception):
     """The key's algorithm or curve cannot sign ACME requests."""
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _uint(value: int, size: int | None = None) -> str:

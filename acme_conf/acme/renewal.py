@@ -6,6 +6,8 @@
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from acme_conf.acme.text import printable
+
 SHORT_LIFETIME = timedelta(days=10)
 LAST_MOMENT = timedelta(days=3)
 
@@ -29,7 +31,7 @@ def renewal_decision(
     certificate's names differ from the configured ones."""
     if certificate_names != configured_names:
         missing = sorted(configured_names - certificate_names)
-        extra = sorted(certificate_names - configured_names)
+        extra = sorted(printable(name, 80) for name in certificate_names - configured_names)  # from the file
         detail = "; ".join(
             part
             for part in (

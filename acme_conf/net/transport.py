@@ -11,7 +11,6 @@ and the Host header keep the name.  Connections are kept alive and reused.
 
 import http.client
 import logging
-import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from acme_conf.proc.errors import ProcessFailure
 
 MAX_BODY = 1024 * 1024
 TIMEOUT = 30.0
-_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,\s]+)"?')
 
 log = logging.getLogger("acme_conf")
 
@@ -49,15 +47,6 @@ class Response(NamedTuple):
                 return value
         return None
 
-    def links(self, relation: str) -> tuple[str, ...]:
-        """Targets of Link headers with rel=`relation` (RFC 8288)."""
-        return tuple(
-            target
-            for key, value in self.headers
-            if key == "link"
-            for target, rel in _LINK.findall(value)
-            if rel == relation
-        )
 
 
 class _AddressedConnection(http.client.HTTPSConnection):

@@ -11,6 +11,7 @@ jail would only make system calls the sandbox need not allow.
 
 import importlib
 import os
+import signal
 import sys
 
 from acme_conf.proc.errors import EXIT_FAILED
@@ -30,8 +31,17 @@ def main() -> int:
 
 
 def start() -> None:
-    status = main()
-    sys.stderr.flush()
+    """Run the role and exit with its status, whatever happens to stderr or signals on the way."""
+    # The parent spawns with ^C and SIGTERM held; a child starts with none held.
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    try:
+        status = main()
+    except BaseException:  # interrupted while starting, before the role could report: stay quiet
+        status = EXIT_FAILED
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass  # a closed stderr must not change the status the parent computes from
     os._exit(status)
 
 

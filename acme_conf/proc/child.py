@@ -10,11 +10,12 @@ Failures become one line on stderr and an exit status; a neighbour's death
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 from typing import TypeVar
 
@@ -60,6 +61,7 @@ def setup_logging(spec: ChildSpec) -> logging.Logger:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel({0: NOTICE, 1: logging.INFO}.get(spec.verbosity, logging.DEBUG))
+    logging.raiseExceptions = False  # a closed stderr is no reason to print tracebacks into it
     return logger
 
 
@@ -80,28 +82,33 @@ def run_role(
         held = acquire(spec)
         sandbox.enter(spec.role, grants(spec, held))
         return serve(spec, held)
-    except (Terminated, KeyboardInterrupt):
-        logger.debug("%s stopped on request", spec.role)
+    except BaseException as error:
+        # The work is over: a stop request must not cut the report short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return report_failure(logger, spec.role, error)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def report_failure(logger: logging.Logger, role: str, error: BaseException) -> int:
+    """Say why the role failed, in one line, and give its exit status."""
+    if isinstance(error, (Terminated, KeyboardInterrupt)):
+        logger.debug("%s stopped on request", role)
         return EXIT_FAILED
-    except ChannelClosed as error:
+    if isinstance(error, ChannelClosed):
         logger.debug("%s", error)
         return EXIT_PEER_GONE
-    except ChannelError as error:
+    if isinstance(error, ChannelError):
         logger.error("bad message: %s", printable(error))
-        return EXIT_FAILED
-    except ProcessFailure as error:
+    elif isinstance(error, ProcessFailure):
         logger.error("%s", error)
-        return EXIT_FAILED
-    except sandbox.SandboxError as error:
+    elif isinstance(error, sandbox.SandboxError):
         logger.error("sandbox: %s", error)
-        return EXIT_FAILED
-    except Exception as error:  # the last line of defence: report, never hang
+    else:  # the last line of defence: report, never hang
         logger.error("internal error: %s: %s", type(error).__name__, printable(error))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s", _frames(error.__traceback__))
-        return EXIT_FAILED
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the work is over; only exit remains
+    return EXIT_FAILED
 
 
 def _frames(tb: TracebackType | None) -> str:
@@ -126,3 +133,13 @@ def answer_until_closed(channel: Channel, answer: Callable[[M], Message], *expec
             channel.send(answer(request))
     finally:
         channel.close()
+
+
+@contextlib.contextmanager
+def stop_requests_held() -> Iterator[None]:
+    """Hold SIGTERM while files are being changed; it takes effect right after."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from acme_conf import sandbox
 from acme_conf.acme.tokens import is_valid_token
 from acme_conf.acme.text import printable
+from acme_conf.files import write_all
 from acme_conf.ipc import Channel
 from acme_conf.messages import ChallengeWrite, ChallengeWritten
-from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, run_role, stop_requests_held
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
@@ -60,7 +61,8 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         return answer_until_closed(held.net, lambda request: _publish(held, request), ChallengeWrite)
     finally:
-        remove_all(held)
+        with stop_requests_held():  # a SIGTERM must not cut the clean-up short
+            remove_all(held)
 
 
 def _publish(held: Held, request: ChallengeWrite) -> ChallengeWritten:
@@ -93,9 +95,7 @@ def _write_file(held: Held, token: str, content: bytes) -> None:
     held.written.append(token)
     try:
         os.fchmod(fd, FILE_MODE)
-        data = memoryview(content)
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, content)
     finally:
         os.close(fd)
 

@@ -17,9 +17,10 @@ import os
 from typing import NamedTuple
 
 from acme_conf import sandbox
+from acme_conf.files import temporary_name, write_all
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import RemoveCertificate, WriteCertificate
-from acme_conf.proc.child import run_role
+from acme_conf.proc.child import run_role, stop_requests_held
 from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, FileSettings
 
@@ -60,25 +61,31 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 def serve(spec: ChildSpec, held: Held) -> int:
     settings = spec.settings
     assert isinstance(settings, FileSettings)
+    # Only a -r run removes files: a certproc taken over cannot order it.
+    expected = RemoveCertificate if settings.revoke else WriteCertificate
     try:
         try:
-            request = held.cert.recv(WriteCertificate, RemoveCertificate)
+            request = held.cert.recv(expected)
         except ChannelClosed:
             return EXIT_UNCHANGED
-        if isinstance(request, RemoveCertificate):
-            remove_certificate(held, settings)
-        else:
-            write_certificate(held, settings, request)
+        with stop_requests_held():  # a SIGTERM waits until the set is installed or left untouched
+            if isinstance(request, WriteCertificate):
+                write_certificate(held, settings, request)
+            else:
+                remove_certificate(held, settings)
     finally:
         held.cert.close()
     return EXIT_OK
 
 
 def write_certificate(held: Held, settings: FileSettings, files: WriteCertificate) -> None:
-    """Install chain, certificate and full chain, as configured.
+    """Install chain, certificate and full chain, as configured, as one set.
 
-    All new files are written and flushed before the first one replaces an
-    old one, so a full disk or an I/O error leaves the old set untouched.
+    Three steps: every new file is written and flushed under a temporary
+    name; every old file is kept as FILE.1; then each new file is renamed
+    over its old one.  A failure in the first two steps leaves the old set
+    in place; a failed rename in the last puts back the files already
+    replaced, so the set is never half old, half new.
     """
     wanted = [
         (name, content)
@@ -97,13 +104,24 @@ def write_certificate(held: Held, settings: FileSettings, files: WriteCertificat
         for _, temporary in written:
             _discard(held, temporary)
         raise
+    kept: dict[str, bool] = {}  # name -> an old version was kept as name.1
+    try:
+        for name, _ in written:
+            kept[name] = _keep_backup(held, name)
+    except OSError as error:
+        for _, temporary in written:
+            _discard(held, temporary)
+        raise ProcessFailure(f"cannot keep the previous {held.directory}/{name}: {error.strerror}") from None
     for index, (name, temporary) in enumerate(written):
         try:
-            install(held, name, temporary)
-        except ProcessFailure:
-            for _, left in written[index + 1:]:
+            os.rename(temporary, name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+        except OSError as error:
+            for done, _ in written[:index]:
+                _put_back(held, done, kept[done])
+            for _, left in written[index:]:
                 _discard(held, left)
-            raise
+            raise ProcessFailure(f"cannot install {held.directory}/{name}: {error.strerror}") from None
+    for name, _ in written:
         log.info("wrote %s/%s", held.directory, name)
     _sync(held)
 
@@ -122,18 +140,8 @@ def remove_certificate(held: Held, settings: FileSettings) -> None:
     _sync(held)
 
 
-def install(held: Held, name: str, temporary: str) -> None:
-    """Rename `temporary` over `name`, keeping the previous version as `name`.1."""
-    try:
-        _keep_backup(held, name)
-        os.rename(temporary, name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
-    except OSError as error:
-        _discard(held, temporary)
-        raise ProcessFailure(f"cannot install {held.directory}/{name}: {error.strerror}") from None
-
-
 def _write_temporary(held: Held, name: str, content: bytes) -> str:
-    temporary = f".{name}.{_random_hex()}.tmp"
+    temporary = temporary_name(name)
     try:
         fd = os.open(
             temporary,
@@ -144,9 +152,7 @@ def _write_temporary(held: Held, name: str, content: bytes) -> str:
     except OSError as error:
         raise ProcessFailure(f"cannot create a file in {held.directory}: {error.strerror}") from None
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, content)
         os.fchmod(fd, FILE_MODE)
         os.fsync(fd)
     except OSError as error:
@@ -157,25 +163,37 @@ def _write_temporary(held: Held, name: str, content: bytes) -> str:
     return temporary
 
 
-def _keep_backup(held: Held, name: str) -> None:
-    """Hard-link the current file to name.1 (atomically replacing an older backup)."""
-    link = f".{name}.1.{_random_hex()}.tmp"
+def _keep_backup(held: Held, name: str) -> bool:
+    """Hard-link the current file to name.1 (atomically replacing an older backup).
+
+    False when there is no current file (the first certificate).
+    """
+    link = temporary_name(f"{name}.1")
     try:
         os.link(name, link, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd, follow_symlinks=False)
     except OSError as error:
         if error.errno == errno.ENOENT:
-            return  # first certificate: nothing to keep
+            return False
         raise
     try:
         os.rename(link, f"{name}.1", src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
     except OSError:
         _discard(held, link)
         raise
+    return True
 
 
-def _random_hex() -> str:
-    # What secrets.token_hex(6) returns, without importing secrets (hmac, hashlib: ~5 ms of start-up).
-    return os.urandom(6).hex()
+def _put_back(held: Held, name: str, had_old: bool) -> None:
+    """Undo the install of `name`: its kept old version back in place, or no file, as before."""
+    try:
+        if had_old:
+            link = temporary_name(name)
+            os.link(f"{name}.1", link, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+            os.rename(link, name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+        else:
+            os.unlink(name, dir_fd=held.directory_fd)
+    except OSError as error:
+        log.warning("cannot put back the previous %s/%s: %s", held.directory, name, error.strerror)
 
 
 def _discard(held: Held, name: str) -> None:

@@ -15,6 +15,7 @@ changed, else 2.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -63,7 +64,10 @@ CHANNELS = (
     ("certproc", "fileproc"),
 )
 GRACE_SECONDS = 5.0
-CHILD_ENV: dict[str, str] = {}  # nothing from the caller's environment reaches a child
+# A chain that runs longer is stopped: the CA's polls give up after 10
+# minutes, so this only ends a hang (a CA that trickles bytes, say), and
+# frees the domain's lock for the next run.
+CHAIN_DEADLINE_SECONDS = 20 * 60.0
 
 log = logging.getLogger("acme_conf")
 
@@ -97,6 +101,7 @@ class Chain:
     processes: dict[str, subprocess.Popen[bytes]]
     status: dict[str, int] = field(default_factory=dict)
     kill_at: float | None = None
+    give_up_at: float = field(default_factory=lambda: time.monotonic() + CHAIN_DEADLINE_SECONDS)
 
     @property
     def done(self) -> bool:
@@ -110,6 +115,8 @@ class Chain:
         self.status[role] = code
         cpu_ms = round((usage.ru_utime + usage.ru_stime) * 1000)
         log.debug("%s: %s exited %d after %d ms of CPU", self.job.handle, role, code, cpu_ms)
+        if code == EXIT_PEER_GONE:
+            return  # a neighbour failed; it reports and stops the chain itself
         if not _acceptable(role, code):
             if not (self.kill_at is not None and code in (-signal.SIGTERM, -signal.SIGKILL)):
                 _report(self.job.handle, role, code)  # not a child this parent stopped itself
@@ -120,15 +127,24 @@ class Chain:
         if self.kill_at is not None:
             return
         self.kill_at = time.monotonic() + GRACE_SECONDS
+        self._signal_unreaped(signal.SIGTERM)
+
+    def enforce_deadlines(self, now: float) -> None:
+        if self.kill_at is None and now >= self.give_up_at:
+            log.error("%s: still running after %d minutes; stopping it", self.job.handle, CHAIN_DEADLINE_SECONDS // 60)
+            self.stop()
+        elif self.kill_at is not None and now >= self.kill_at:
+            self._signal_unreaped(signal.SIGKILL)
+
+    def next_deadline(self) -> float:
+        return self.kill_at if self.kill_at is not None else self.give_up_at
+
+    def _signal_unreaped(self, signum: int) -> None:
+        # Only this parent reaps its children (never Popen.poll or send_signal,
+        # which reap behind its back), so an unreaped pid is still ours.
         for role, process in self.processes.items():
             if role not in self.status:
-                _signal(process, signal.SIGTERM)
-
-    def enforce_deadline(self, now: float) -> None:
-        if self.kill_at is not None and now >= self.kill_at:
-            for role, process in self.processes.items():
-                if role not in self.status:
-                    _signal(process, signal.SIGKILL)
+                os.kill(process.pid, signum)
 
     def result(self) -> ChainResult:
         failed = any(not _acceptable(role, code) for role, code in self.status.items())
@@ -143,13 +159,15 @@ def configure_logging(verbosity: int) -> None:
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+    logging.raiseExceptions = False  # a closed stderr is no reason to print tracebacks into it
 
 
 def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
     results = _run_chains(jobs, options)
+    done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
-        outcome = "failed" if result.failed else "certificate updated" if result.changed else "nothing to do"
+        outcome = "failed" if result.failed else done if result.changed else "nothing to do"
         log.info("%s: %s", result.handle, outcome)
     if any(result.failed for result in results):
         return EXIT_FAILED
@@ -159,46 +177,88 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
 
 
 def _run_chains(jobs: Sequence[DomainJob], options: RunOptions) -> list[ChainResult]:
+    """Start chains up to the bound, reap their children, and stop them all on ^C or SIGTERM.
+
+    Children run in process groups of their own, so a ^C at the terminal
+    reaches only this parent, which then stops them in order.  A job that
+    did not finish (interrupted, or never started) counts as failed.
+    """
     waiting = deque(jobs)
     running: list[Chain] = []
-    results: list[ChainResult] = []
+    results: dict[str, ChainResult] = {}
     selector = selectors.DefaultSelector()
     previous = signal.signal(signal.SIGTERM, _raise_stop)
+    stopping = False
     try:
         while waiting or running:
-            while waiting and len(running) < max(1, options.max_chains):
-                chain = _start_or_fail(waiting.popleft(), options, results)
-                if chain is not None:
-                    _watch(selector, chain)
-                    running.append(chain)
-            if not running:
-                continue  # every chain so far failed to start: nothing to wait for
-            for key, _ in selector.select(_next_timeout(running)):
-                chain, role, pidfd = key.data
-                selector.unregister(pidfd)
-                os.close(pidfd)
-                chain.reaped(role)
-            now = time.monotonic()
-            for chain in [chain for chain in running if chain.done]:
-                running.remove(chain)
-                chain.lock.release()
-                results.append(chain.result())
-            for chain in running:
-                chain.enforce_deadline(now)
-    except (KeyboardInterrupt, _Stop):
-        log.error("stopping on request")
-        _stop_all(running)
-        results.extend(ChainResult(chain.job.handle, True, False) for chain in running)
-        results.extend(ChainResult(job.handle, True, False) for job in waiting)
+            try:
+                with _signals_deferred():
+                    _start_chains(waiting, running, results, selector, options)
+                _reap_chains(running, results, selector)
+            except (KeyboardInterrupt, _Stop):
+                if not stopping:
+                    log.error("stopping on request")
+                    stopping = True
+                waiting.clear()
+                for chain in running:
+                    chain.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
         for key in list(selector.get_map().values()):
             os.close(key.data[2])
         selector.close()
-    return results
+    return [results.get(job.handle, ChainResult(job.handle, True, False)) for job in jobs]
 
 
-def _start_or_fail(job: DomainJob, options: RunOptions, results: list[ChainResult]) -> Chain | None:
+def _start_chains(
+    waiting: deque[DomainJob],
+    running: list[Chain],
+    results: dict[str, ChainResult],
+    selector: selectors.BaseSelector,
+    options: RunOptions,
+) -> None:
+    while waiting and len(running) < max(1, options.max_chains):
+        job = waiting.popleft()
+        chain = _start_or_fail(job, options)
+        if chain is None:
+            results[job.handle] = ChainResult(job.handle, True, False)
+            continue
+        running.append(chain)
+        _watch(selector, chain)
+
+
+def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector: selectors.BaseSelector) -> None:
+    if not running:
+        return  # every chain so far failed to start: nothing to wait for
+    events = selector.select(_next_timeout(running))  # where ^C and SIGTERM arrive
+    with _signals_deferred():
+        for key, _ in events:
+            chain, role, pidfd = key.data
+            selector.unregister(pidfd)
+            os.close(pidfd)
+            chain.reaped(role)
+        now = time.monotonic()
+        for chain in [chain for chain in running if chain.done]:
+            running.remove(chain)
+            chain.lock.release()
+            results[chain.job.handle] = chain.result()
+        for chain in running:
+            chain.enforce_deadlines(now)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold ^C and SIGTERM while the books are updated (a reaped child must be recorded)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _start_or_fail(job: DomainJob, options: RunOptions) -> Chain | None:
+    """The running chain of `job`, or None after saying why it could not start."""
     lock = DomainLock(lock_directory(), job.handle)
     try:
         lock.acquire()
@@ -206,8 +266,10 @@ def _start_or_fail(job: DomainJob, options: RunOptions, results: list[ChainResul
     except ProcessFailure as error:
         lock.release()
         log.error("%s: %s", job.handle, error)
-        results.append(ChainResult(job.handle, True, False))
         return None
+    except BaseException:
+        lock.release()
+        raise
 
 
 def spawn_chain(job: DomainJob, options: RunOptions) -> dict[str, subprocess.Popen[bytes]]:
@@ -230,11 +292,13 @@ def spawn_chain(job: DomainJob, options: RunOptions) -> dict[str, subprocess.Pop
                 settings=settings_for(role, job, options),
             )
             processes[role] = _spawn(spec, import_path)
-    except (OSError, ProcessFailure) as error:
+    except BaseException as error:
         for process in processes.values():
-            _signal(process, signal.SIGKILL)
+            os.kill(process.pid, signal.SIGKILL)
             process.wait()
-        raise ProcessFailure(f"cannot start the process chain: {error}") from None
+        if isinstance(error, (OSError, ProcessFailure)):
+            raise ProcessFailure(f"cannot start the process chain: {error}") from None
+        raise
     finally:
         for role_ends in ends.values():
             for _, end in role_ends:
@@ -269,8 +333,9 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
         stdin=subprocess.DEVNULL,
         pass_fds=[fd for _, fd in spec.channels],
         close_fds=True,
-        env=CHILD_ENV,
+        env={},  # nothing from the caller's environment reaches a child
         cwd="/",
+        process_group=0,  # a ^C at the terminal reaches the parent, which stops the chain in order
     )
 
 
@@ -303,6 +368,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             certificate=_name_in(job.cert_dir, job.certificate),
             chain=_name_in(job.cert_dir, job.chain),
             fullchain=_name_in(job.cert_dir, job.fullchain),
+            revoke=options.revoke,
         )
     if role == "revokeproc":
         inspected = job.certificate or job.fullchain
@@ -327,26 +393,8 @@ def _watch(selector: selectors.BaseSelector, chain: Chain) -> None:
         selector.register(pidfd, selectors.EVENT_READ, (chain, role, pidfd))
 
 
-def _next_timeout(running: list[Chain]) -> float | None:
-    deadlines = [chain.kill_at for chain in running if chain.kill_at is not None]
-    if not deadlines:
-        return None
-    return max(0.0, min(deadlines) - time.monotonic())
-
-
-def _stop_all(running: list[Chain]) -> None:
-    for chain in running:
-        chain.stop()
-    for chain in running:
-        for role, process in chain.processes.items():
-            if role in chain.status:
-                continue
-            try:
-                chain.status[role] = process.wait(timeout=GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                _signal(process, signal.SIGKILL)
-                chain.status[role] = process.wait()
-        chain.lock.release()
+def _next_timeout(running: list[Chain]) -> float:
+    return max(0.0, min(chain.next_deadline() for chain in running) - time.monotonic())
 
 
 def _acceptable(role: str, code: int) -> bool:
@@ -356,18 +404,14 @@ def _acceptable(role: str, code: int) -> bool:
 def _report(handle: str, role: str, code: int) -> None:
     """Say why a child ended badly, unless it has said so itself."""
     if code < 0:
-        name = signal.Signals(-code).name
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-code}"
         why = " (a system call outside its sandbox)" if -code == signal.SIGSYS else ""
         log.error("%s: %s killed by %s%s", handle, role, name, why)
     elif code not in (EXIT_FAILED, EXIT_PEER_GONE):
         log.error("%s: %s exited with status %d", handle, role, code)
-
-
-def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
-    try:
-        process.send_signal(signum)
-    except ProcessLookupError:
-        pass
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:

@@ -13,18 +13,23 @@ ready -> finalize -> valid -> download certificate.
 
 from __future__ import annotations
 
-import base64
 import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import NamedTuple, Protocol, TypeVar
 from datetime import datetime, timezone
+from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from acme_conf import __version__, sandbox
+from acme_conf.acme.b64 import b64url
 from acme_conf.acme.identifiers import identifier
-from acme_conf.acme.polling import FIRST_DELAY, POLL_DEADLINE, next_delay, retry_after_seconds
+from acme_conf.acme.polling import (
+    FIRST_DELAY,
+    POLL_DEADLINE,
+    next_delay,
+    retry_after_seconds,
+)
 from acme_conf.acme.resources import (
     Authorization,
     Order,
@@ -38,6 +43,8 @@ from acme_conf.acme.tokens import is_valid_token, key_authorization
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages import (
     VERDICT_CURRENT,
+    VERDICT_DUE,
+    VERDICT_MISSING,
     VERDICT_REVOKE,
     Addresses,
     CertBundle,
@@ -108,8 +115,15 @@ def acquire(spec: ChildSpec) -> Held:
         chng=channel("chngproc"),
         cert=channel("certproc"),
         tls=tls,
-        ports=(urlsplit(settings.api_url).port or 443,),
+        ports=(_port_of(settings.api_url),),
     )
+
+
+def _port_of(url: str) -> int:
+    try:
+        return urlsplit(url).port or 443
+    except ValueError:
+        raise ProcessFailure(f"api url {printable(url)}: bad port") from None
 
 
 def tls_context(settings: NetSettings) -> ssl.SSLContext:
@@ -152,6 +166,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     assert isinstance(settings, NetSettings)
     try:
         status = held.revoke.recv(CertStatus)
+        check_verdict(status, settings.revoke)
         if status.verdict == VERDICT_CURRENT:
             return EXIT_OK
         transport = Transport(held.tls, _resolver(held.dns), held.ports, USER_AGENT)
@@ -164,6 +179,17 @@ def serve(spec: ChildSpec, held: Held) -> int:
     finally:
         close_all(held.channels())
     return EXIT_OK
+
+
+def check_verdict(status: CertStatus, revoking: bool) -> None:
+    """Refuse a verdict the run did not ask for.
+
+    revokeproc parses a file, so it is treated as possibly hostile: it may
+    not turn a renewal into a revocation (or the reverse) on its own.
+    """
+    allowed = (VERDICT_REVOKE,) if revoking else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)
+    if status.verdict not in allowed:
+        raise ProcessFailure(f"revokeproc answered {printable(status.verdict, 20)!r}, which this run did not ask for")
 
 
 def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
@@ -218,6 +244,8 @@ def find_or_create_account(acme: AcmeSession, contact: str) -> str:
         response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
         url = _location(response, "new account")
         log.log(NOTICE, "created account %s", printable(url))
+        if acme.directory.terms_of_service:
+            log.info("agreed to the terms of service at %s", printable(acme.directory.terms_of_service))
         return url
     url = _location(response, "account lookup")
     log.info("account %s", printable(url))
@@ -295,7 +323,7 @@ def wait_for_order(acme: AcmeSession, order: Order, pending_status: str) -> Orde
 
 
 def finalize(acme: AcmeSession, order: Order, csr: bytes) -> Order:
-    response = acme.post(order.finalize, {"csr": _b64url(csr)}, "finalize")
+    response = acme.post(order.finalize, {"csr": b64url(csr)}, "finalize")
     finalized = parse_order(order.url, response.body)
     log.info("order finalized: %s", printable(finalized.status))
     return finalized
@@ -312,7 +340,7 @@ def download_certificate(acme: AcmeSession, url: str) -> bytes:
 
 def revoke_certificate(acme: AcmeSession, certificate_der: bytes) -> None:
     try:
-        acme.post(acme.directory.revoke_cert, {"certificate": _b64url(certificate_der)}, "revocation")
+        acme.post(acme.directory.revoke_cert, {"certificate": b64url(certificate_der)}, "revocation")
     except AcmeError as error:
         if error.problem is None or error.problem.short_type != "alreadyRevoked":
             raise
@@ -361,10 +389,10 @@ def poll(
             if asked is not None:
                 retry_after = max(asked, retry_after or 0.0)
         remaining = tuple(still_pending)
-        if remaining and time.monotonic() + delay > deadline:
-            raise ProcessFailure(f"{what} {printable(remaining[0])} still {pending_status} after {POLL_DEADLINE:.0f} s")
         delay = next_delay(attempt, retry_after)
         attempt += 1
+        if remaining and time.monotonic() + delay > deadline:
+            raise ProcessFailure(f"{what} {printable(remaining[0])} still {pending_status} after {POLL_DEADLINE:.0f} s")
         if remaining:
             log.debug("%d %s(s) still %s; next poll in %.2f s", len(remaining), what, pending_status, delay)
     return [done[url] for url in urls]
@@ -389,10 +417,6 @@ def _location(response: Response, what: str) -> str:
 
 def _order_problem(order: Order) -> str:
     return f": {order.error}" if order.error is not None else ""
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def main(spec: ChildSpec) -> int:

@@ -8,8 +8,10 @@ no certificate yet, renewal due, current (stop: nothing to do), or revoke
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -18,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 
 from acme_conf import sandbox
 from acme_conf.acme.renewal import renewal_decision
-from acme_conf.acme.text import printable
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.ipc import Channel
 from acme_conf.messages import (
@@ -43,19 +44,33 @@ class Held(NamedTuple):
     """revokeproc's channel to netproc and the certificate's descriptor."""
 
     net: Channel
-    certificate_fd: int  # -1 when the file does not exist
+    certificate_fd: int  # -1 when there is none to read
+    unreadable: str  # why an existing file cannot be read; "" when it can, or is missing
 
 
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, RevokeSettings)
+    net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
     try:
-        fd = os.open(settings.certificate, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = open_certificate(settings.certificate)
     except FileNotFoundError:
-        fd = -1
+        return Held(net, -1, "")
     except OSError as error:
-        raise ProcessFailure(f"{settings.certificate}: {error.strerror}") from None
-    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), fd)
+        return Held(net, -1, f"{settings.certificate}: {error.strerror}")
+    return Held(net, fd, "")
+
+
+def open_certificate(path: str) -> int:
+    """A read-only descriptor of the certificate file; a link is followed, as upstream does.
+
+    O_NONBLOCK: a FIFO put in its place must not hang the run.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
@@ -80,16 +95,16 @@ def serve(spec: ChildSpec, held: Held) -> int:
 def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
     """The verdict on the existing certificate."""
     path = settings.certificate
+    if held.unreadable:
+        return _unusable(settings, held.unreadable)
     if held.certificate_fd < 0:
         if settings.revoke:
             raise ProcessFailure(f"{path}: no certificate to revoke")
         return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b"")
     try:
         leaf = read_leaf(held.certificate_fd, path)
-    except ProcessFailure:
-        if not settings.force or settings.revoke:
-            raise
-        return CertStatus(VERDICT_DUE, f"{path}: unreadable; replacing it as -F asks", b"")
+    except ProcessFailure as error:
+        return _unusable(settings, str(error))
     der = leaf.public_bytes(serialization.Encoding.DER)
     if settings.revoke:
         return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {leaf.serial_number:x}", der)
@@ -106,6 +121,15 @@ def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
     return CertStatus(verdict, f"{path}: {decision.reason}", der)
 
 
+def _unusable(settings: RevokeSettings, reason: str) -> CertStatus:
+    """An existing certificate that cannot be used: replaced with -F, else an error saying so."""
+    if settings.force and not settings.revoke:
+        return CertStatus(VERDICT_DUE, f"{reason}; replacing it as -F asks", b"")
+    if settings.revoke:
+        raise ProcessFailure(reason)
+    raise ProcessFailure(f"{reason}; run acme-client -F to replace it")
+
+
 def read_leaf(fd: int, path: str) -> x509.Certificate:
     """The first certificate in the file (the leaf of a full chain)."""
     chunks = bytearray()
@@ -119,11 +143,13 @@ def read_leaf(fd: int, path: str) -> x509.Certificate:
         chunks += chunk
     if len(chunks) > MAX_CERTIFICATE_FILE:
         raise ProcessFailure(f"{path}: too large to be a certificate")
+    if not chunks.strip():
+        raise ProcessFailure(f"{path}: certificate file is empty")
     try:
         certificate = x509.load_pem_x509_certificates(bytes(chunks))[0]
         certificate_names(certificate)  # a malformed subjectAltName fails here, not later
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as error:
-        raise ProcessFailure(f"{path}: not a PEM certificate ({printable(error, 120)})") from None
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        raise ProcessFailure(f"{path}: not a PEM certificate") from None
     return certificate
 
 

@@ -71,6 +71,7 @@ class FileSettings(NamedTuple):
     certificate: str  # file names inside cert_dir; "" = not configured
     chain: str
     fullchain: str
+    revoke: bool  # only a -r run may remove the files
 
 
 class RevokeSettings(NamedTuple):

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from acme_conf.ipc import Channel, ChannelClosed  # noqa: E402
 from acme_conf.messages import (  # noqa: E402
     VERDICT_MISSING,
+    VERDICT_REVOKE,
     Addresses,
     CertStatus,
     ChallengeWrite,
@@ -135,7 +136,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             contact="mailto:admin@example.com",
             names=names,
             profile=profile,
-            revoke=False,
+            revoke=verdict is not None and verdict.verdict == VERDICT_REVOKE,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []

@@ -699,3 +699,16 @@ def test_url_with_control_characters_cannot_inject_headers(drive, hostile_ca: Ho
     assert_clean(message)
     assert all("x-injected" not in seen.headers for seen in hostile_ca.seen)
     assert all(seen.path != "/evil" for seen in hostile_ca.seen)
+
+
+def test_a_hostile_revokeproc_cannot_order_a_revocation(drive, hostile_ca: HostileCA, domain_key) -> None:
+    # revokeproc parses a file that came from the CA: taken over, it might
+    # answer "revoke" to a plain renewal run. netproc refuses before any traffic.
+    from acme_conf.proc.netproc import check_verdict
+
+    der = _issued_der(hostile_ca, domain_key)
+    with pytest.raises(ProcessFailure, match="did not ask for"):
+        check_verdict(CertStatus(VERDICT_REVOKE, "revoking", der), revoking=False)
+    with pytest.raises(ProcessFailure, match="did not ask for"):
+        check_verdict(CertStatus(VERDICT_CURRENT, "fine", der), revoking=True)
+    assert hostile_ca.revoked == []

@@ -333,7 +333,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "keyproc": lambda: specs.KeySettings(bed["domain_key"], "ecdsa", names),
         "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"]),
         "certproc": lambda: specs.CertSettings(names),
-        "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem"),
+        "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem", False),
         "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),
     }[role]()
     return specs.ChildSpec(role, "probe", 0, True, tuple(channels), settings)

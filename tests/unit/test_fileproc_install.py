@@ -18,7 +18,7 @@ from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate
 from acme_conf.proc.spec import FileSettings
 
-SETTINGS = FileSettings(cert_dir="", certificate="cert.pem", chain="chain.pem", fullchain="fullchain.pem")
+SETTINGS = FileSettings(cert_dir="", certificate="cert.pem", chain="chain.pem", fullchain="fullchain.pem", revoke=False)
 
 
 def bundle(tag: str) -> WriteCertificate:
@@ -58,6 +58,7 @@ def settings_for(cert_dir: Path, **names: str) -> FileSettings:
         certificate=names.get("certificate", SETTINGS.certificate),
         chain=names.get("chain", SETTINGS.chain),
         fullchain=names.get("fullchain", SETTINGS.fullchain),
+        revoke=False,
     )
 
 
@@ -182,18 +183,48 @@ def test_unwritable_name_fails_before_anything_is_replaced(held: Held, cert_dir:
     assert _snapshot(cert_dir) == before
 
 
-def test_failure_while_renaming_leaves_no_temporary_files(
+def test_failure_while_keeping_backups_leaves_the_old_set(
     held: Held, cert_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(cert_dir)
     write_certificate(held, settings, bundle("one"))
-    _fail_on_call(monkeypatch, "rename", 3, errno.EIO)  # chain: backup, install; cert: backup fails
-    with pytest.raises(ProcessFailure, match="cannot install .*cert.pem"):
+    _fail_on_call(monkeypatch, "rename", 2, errno.EIO)  # the certificate's backup fails
+    with pytest.raises(ProcessFailure, match="cannot keep the previous .*cert.pem"):
         write_certificate(held, settings, bundle("two"))
     monkeypatch.undo()
     assert not [name for name in listing(cert_dir) if name.endswith(".tmp")]
-    assert (cert_dir / "cert.pem").read_bytes() == bundle("one").certificate
-    assert (cert_dir / "fullchain.pem").read_bytes() == bundle("one").fullchain
+    old = bundle("one")
+    assert (cert_dir / "chain.pem").read_bytes() == old.chain
+    assert (cert_dir / "cert.pem").read_bytes() == old.certificate
+    assert (cert_dir / "fullchain.pem").read_bytes() == old.fullchain
+
+
+@pytest.mark.parametrize("failing_install", [1, 2, 3])
+def test_a_failed_rename_puts_back_what_was_already_replaced(
+    held: Held, cert_dir: Path, monkeypatch: pytest.MonkeyPatch, failing_install: int
+) -> None:
+    settings = settings_for(cert_dir)
+    write_certificate(held, settings, bundle("one"))
+    # renames: three backups, then the installs; fail the n-th install
+    _fail_on_call(monkeypatch, "rename", 3 + failing_install, errno.EIO)
+    with pytest.raises(ProcessFailure, match="cannot install"):
+        write_certificate(held, settings, bundle("two"))
+    monkeypatch.undo()
+    assert not [name for name in listing(cert_dir) if name.endswith(".tmp")]
+    old = bundle("one")
+    assert (cert_dir / "chain.pem").read_bytes() == old.chain
+    assert (cert_dir / "cert.pem").read_bytes() == old.certificate
+    assert (cert_dir / "fullchain.pem").read_bytes() == old.fullchain
+
+
+def test_a_failed_first_install_leaves_no_set_at_all(
+    held: Held, cert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_on_call(monkeypatch, "rename", 3, errno.EIO)  # no backups: chain, cert installed, fullchain fails
+    with pytest.raises(ProcessFailure, match="cannot install .*fullchain.pem"):
+        write_certificate(held, settings_for(cert_dir), bundle("two"))
+    monkeypatch.undo()
+    assert listing(cert_dir) == []
 
 
 # removing ---------------------------------------------------------------------------------------------

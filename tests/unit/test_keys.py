@@ -185,22 +185,31 @@ def test_ed25519_key(key_dir: Path) -> None:
     _refused(path, "ecdsa", "neither an RSA nor an ECDSA key")
 
 
-def test_symlink_is_not_followed(key_dir: Path, tmp_path: Path) -> None:
+def test_symlink_is_followed_when_reading(key_dir: Path, tmp_path: Path) -> None:
+    # As OpenBSD's acme-client: the configured path may be a link to the key.
+    key = ec.generate_private_key(ec.SECP384R1())
     target = tmp_path / "elsewhere.key"
-    target.write_bytes(pem_of(ec.generate_private_key(ec.SECP384R1())))
+    target.write_bytes(pem_of(key))
     link = key_dir / "k.key"
     link.symlink_to(target)
-    with pytest.raises(KeyFileError, match="cannot open key"):
-        load_or_create_key(link, "ecdsa")
+    loaded, created = load_or_create_key(link, "ecdsa")
+    assert not created and loaded.private_numbers() == key.private_numbers()
 
 
 def test_dangling_symlink_is_not_followed_to_create_a_key(key_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "planted.key"
     link = key_dir / "k.key"
     link.symlink_to(target)
-    with pytest.raises(KeyFileError):
+    with pytest.raises(KeyFileError, match="symbolic link to a missing file"):
         load_or_create_key(link, "ecdsa")
     assert not target.exists()
+
+
+def test_fifo_is_refused_without_hanging(key_dir: Path) -> None:
+    fifo = key_dir / "k.key"
+    os.mkfifo(fifo)
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        load_or_create_key(fifo, "ecdsa")
 
 
 def test_directory_in_place_of_the_key(key_dir: Path) -> None:

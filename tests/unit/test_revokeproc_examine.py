@@ -58,7 +58,7 @@ def run(tmp_path: Path, channel: Channel) -> Iterator[Examine]:
         fd = os.open(path, os.O_RDONLY) if content is not None else -1
         if fd >= 0:
             opened.append(fd)
-        return examine(Held(channel, fd), RevokeSettings(str(path), names, force, revoke), NOW)
+        return examine(Held(channel, fd, ""), RevokeSettings(str(path), names, force, revoke), NOW)
 
     yield run
     for fd in opened:
@@ -92,16 +92,23 @@ def test_revoke_without_a_certificate_is_an_error(run: Examine, tmp_path: Path) 
 # unreadable certificate -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
+@pytest.mark.parametrize("content", [b"garbage", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
 def test_unparsable_certificate_is_an_error_without_force(run: Examine, content: bytes, tmp_path: Path) -> None:
-    with pytest.raises(ProcessFailure, match=f"{tmp_path}/fullchain.pem: not a PEM certificate"):
+    message = f"{tmp_path}/fullchain.pem: not a PEM certificate; run acme-client -F to replace it"
+    with pytest.raises(ProcessFailure, match=message):
         run(content)
+
+
+def test_empty_certificate_file_says_so(run: Examine, tmp_path: Path) -> None:
+    message = f"{tmp_path}/fullchain.pem: certificate file is empty; run acme-client -F to replace it"
+    with pytest.raises(ProcessFailure, match=message):
+        run(b"")
 
 
 def test_unparsable_certificate_is_replaced_with_force(run: Examine) -> None:
     status = run(b"garbage", force=True)
     assert status.verdict == VERDICT_DUE
-    assert "unreadable; replacing it as -F asks" in status.reason
+    assert "not a PEM certificate; replacing it as -F asks" in status.reason
     assert status.certificate_der == b""
 
 
@@ -128,7 +135,7 @@ def test_read_error_is_a_clear_failure(run: Examine, channel: Channel, tmp_path:
     fd = os.open(directory, os.O_RDONLY)  # revokeproc's own open succeeds on a directory
     try:
         with pytest.raises(ProcessFailure, match="cert-is-a-directory"):
-            examine(Held(channel, fd), RevokeSettings(str(directory), NAMES, False, False), NOW)
+            examine(Held(channel, fd, ""), RevokeSettings(str(directory), NAMES, False, False), NOW)
     finally:
         os.close(fd)
 
@@ -215,9 +222,25 @@ def test_acquire_reports_a_file_it_may_not_open(tmp_path: Path, monkeypatch: pyt
 
     ours, theirs = socket.socketpair()
     monkeypatch.setattr(revokeproc.os, "open", denied)
+    held = revokeproc.acquire(_spec(str(tmp_path / "cert.pem"), theirs.detach()))
     try:
-        with pytest.raises(ProcessFailure, match=f"{tmp_path}/cert.pem: Permission denied"):
-            revokeproc.acquire(_spec(str(tmp_path / "cert.pem"), theirs.fileno()))
+        assert held.certificate_fd == -1
+        with pytest.raises(ProcessFailure, match=f"{tmp_path}/cert.pem: Permission denied; run acme-client -F"):
+            examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, False, False), NOW)
+        status = examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, True, False), NOW)
+        assert status.verdict == VERDICT_DUE
     finally:
+        held.net.close()
         ours.close()
-        theirs.close()
+
+
+def test_a_fifo_in_place_of_the_certificate_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo)
+    ours, theirs = socket.socketpair()
+    held = revokeproc.acquire(_spec(str(fifo), theirs.detach()))
+    try:
+        assert held.certificate_fd == -1 and "not a regular file" in held.unreadable
+    finally:
+        held.net.close()
+        ours.close()

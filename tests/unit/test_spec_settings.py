@@ -58,7 +58,7 @@ SAMPLE_SETTINGS = {
     "keyproc": KeySettings("/k/dom.key", "ecdsa", ("a.example", "b.example")),
     "chngproc": ChngSettings("/var/www/acme"),
     "certproc": CertSettings(("a.example",)),
-    "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem"),
+    "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
 }
 
@@ -154,12 +154,14 @@ def test_fileproc_gets_file_names_inside_cert_dir() -> None:
         certificate="example.com.crt",
         chain="example.com.chain.pem",
         fullchain="example.com.fullchain.pem",
+        revoke=False,
     )
+    assert settings_for("fileproc", JOB, RunOptions(revoke=True)).revoke
 
 
 def test_fileproc_with_only_a_full_chain() -> None:
     job = replace(JOB, certificate=None, chain=None)
-    assert settings_for("fileproc", job, RunOptions()) == FileSettings("/etc/ssl", "", "", "example.com.fullchain.pem")
+    assert settings_for("fileproc", job, RunOptions()) == FileSettings("/etc/ssl", "", "", "example.com.fullchain.pem", False)
 
 
 @pytest.mark.parametrize(
