@@ -225,6 +225,7 @@ def _start_chains(
             continue
         running.append(chain)
         _watch(selector, chain)
+        log.debug("%s: chain started (%d running)", job.handle, len(running))
 
 
 def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector: selectors.BaseSelector) -> None:
@@ -242,6 +243,7 @@ def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector
             running.remove(chain)
             chain.lock.release()
             results[chain.job.handle] = chain.result()
+            log.debug("%s: chain finished", chain.job.handle)
         for chain in running:
             chain.enforce_deadlines(now)
 

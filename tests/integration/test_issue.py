@@ -271,3 +271,19 @@ def test_a_running_domain_is_locked(workdir, write_conf, run_client):
     assert result.returncode == EXIT_FAILED
     assert "another acme-client run holds" in result.stderr
     assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
+
+
+def test_jobs_bound_how_many_chains_run_at_once(workdir, write_conf, run_client):
+    handles = [f"bound{i}.example.test" for i in range(4)]
+    conf = write_conf(*handles)
+    for bound in (1, 2):
+        result = run_client("-vv", "-F", "-j", str(bound), conf=conf)
+        assert result.returncode == EXIT_CHANGED, result.stderr
+        running, most = 0, 0
+        for line in result.stderr.splitlines():
+            if line.endswith("running)") and ": chain started (" in line:
+                running += 1
+            elif line.endswith(": chain finished"):
+                running -= 1
+            most = max(most, running)
+        assert most == bound  # four chains, never more than the bound at once, and the bound is used
