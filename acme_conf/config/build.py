@@ -8,9 +8,11 @@ checking of the others.  The plan is only made if there is no error at all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, ConfigErrors
 from .filesystem import FileChecks, Finding
@@ -19,7 +21,7 @@ from .plan import DEFAULT_CHALLENGEDIR, Authority, DomainJob, KeyType, Location,
 from .source import Reading
 from .statements import Block, Option
 
-_HTTPS_URL = re.compile(r"https://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
 
@@ -51,8 +53,9 @@ _FILE_KIND = {
 
 def build_plan(reading: Reading, source: str) -> Plan:
     """The plan for what was read; ConfigErrors with every error if there is any."""
-    builder = _PlanBuilder(reading)
-    for block in sorted(reading.blocks, key=_reading_order):
+    blocks = sorted(reading.blocks, key=_reading_order)
+    builder = _PlanBuilder(reading, blocks)
+    for block in blocks:
         if block.kind == "authority":
             builder.add_authority(block)
         else:
@@ -94,17 +97,22 @@ class _DomainDraft:
 
 
 class _PlanBuilder:
-    def __init__(self, reading: Reading) -> None:
+    def __init__(self, reading: Reading, blocks: list[Block]) -> None:
         self.reading = reading
         self.files = FileChecks()
         # Authority name -> the authority, or None if its block has errors.
         self.defined: dict[str, Authority | None] = {}
-        # Every authority of the file, to say so when one is used too early.
-        self.authority_names = {b.name for b in reading.blocks if b.kind == "authority"}
+        self.authority_blocks: dict[str, Block] = {}  # name -> its first block
+        # Every authority of the file, to say where when one is used too early.
+        self.every_authority: dict[str, Block] = {}
+        for block in reversed(blocks):  # in reading order: the first one stays
+            if block.kind == "authority":
+                self.every_authority[block.name] = block
         self.first_authority: str | None = None
         self.drafts: list[_DomainDraft] = []
-        self.handles: set[str] = set()
-        self.used_files: dict[str, str] = {}  # path -> what it is used as
+        self.handles: dict[str, Block] = {}  # handle -> its first block
+        # Path -> what it is used as, and where: file and line.
+        self.used_files: dict[str, tuple[str, str, int]] = {}
         self.paths: dict[str, Path] = {}
 
     # ---- reporting
@@ -138,9 +146,12 @@ class _PlanBuilder:
         options = self.single_options(block)
         name = block.name
         complete = True
-        if name in self.defined:
-            self.error(block, block.line, "authority already defined")
+        first = self.authority_blocks.get(name)
+        if first is not None:
+            where = _where(first.file, first.line, block)
+            self.error(block, block.line, f"authority {name} already defined at {where}")
             return
+        self.authority_blocks[name] = block
         if self.first_authority is None:
             self.first_authority = name
 
@@ -148,9 +159,11 @@ class _PlanBuilder:
         if api is None:
             self.missing(block, f"authority {name}: no api URL specified")
             complete = False
-        elif not _HTTPS_URL.fullmatch(api.values[0]):
-            self.error(block, api.line, f"api url {api.values[0]}: not an https URL")
-            complete = False
+        else:
+            problem = api_url_problem(api.values[0])
+            if problem is not None:
+                self.error(block, api.line, f"api url {api.values[0]}: {problem}")
+                complete = False
 
         account = options.get("account key")
         account_key = None
@@ -212,10 +225,13 @@ class _PlanBuilder:
         self.drafts.append(draft)
         options = self.single_options(block)
         handle = block.name
-        if handle in self.handles:
-            self.error(block, block.line, "domain already defined")
+        first = self.handles.get(handle)
+        if first is not None:
+            where = _where(first.file, first.line, block)
+            self.error(block, block.line, f"domain {handle} already defined at {where}")
             draft.complete = False
-        self.handles.add(handle)
+        else:
+            self.handles[handle] = block
 
         names = self.names(block, options.get("domain name"))
         label = options["domain name"].values[0] if "domain name" in options else handle
@@ -345,9 +361,14 @@ class _PlanBuilder:
                 draft.complete = False  # its block has errors, reported there
             return authority
         draft.complete = False
-        message = "sign with: unknown authority"
-        if name in self.authority_names:
-            message += f" (authority {name} is defined below; define it before the domains that use it)"
+        message = f"sign with {name}: unknown authority"
+        below = self.every_authority.get(name)
+        if below is not None:
+            where = _where(below.file, below.line, block)
+            message += (
+                f" (authority {name} is defined below, at {where};"
+                " define it before the domains that use it)"
+            )
         self.error(block, option.line, message)
         return None
 
@@ -438,13 +459,16 @@ class _PlanBuilder:
         Several authorities may share an account key (upstream allows it).
         """
         kind = _FILE_KIND[option.keyword]
-        used_as = self.used_files.get(path)
-        if used_as is None:
-            self.used_files[path] = kind
+        first_use = self.used_files.get(path)
+        if first_use is None:
+            self.used_files[path] = (kind, block.file, option.line)
             return True
+        used_as, file, line = first_use
         if used_as == kind == "account key":
             return True
-        self.error(block, option.line, f"{kind} file already used")
+        as_what = "" if used_as == kind else f" as {used_as}"
+        where = _where(file, line, block)
+        self.error(block, option.line, f"{kind} file {path} already used{as_what} at {where}")
         return False
 
     def path(self, text: str) -> Path:
@@ -455,8 +479,59 @@ class _PlanBuilder:
         return path
 
 
+def api_url_problem(url: str) -> str | None:
+    """Why `url` cannot be an ACME directory URL for netproc, or None if it can.
+
+    The executor splits the URL with urlsplit and connects to its host and
+    port, so what it could not use is refused here, at its line.
+    """
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "not a URL (it holds a blank or a control character)"
+    if not url.isascii():
+        return "not ASCII (%-encode other characters; write an international host name in its xn-- form)"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "bad host (an IPv6 address is written in brackets: https://[2001:db8::1]/dir)"
+    if parts.scheme != "https":
+        return "not an https URL"
+    if "@" in parts.netloc:
+        return "a user name or password does not belong in the URL"
+    host = parts.hostname
+    if not host:
+        return "no host"
+    if not parts.netloc.startswith("[") and not _is_host(host):
+        return f"host {host}: not a host name or an IP address"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {parts.netloc.rpartition(':')[2]}: not a number from 1 to 65535"
+    if "#" in url:
+        return 'a fragment ("#...") does not belong in the URL'
+    return None
+
+
+def _is_host(host: str) -> bool:
+    """Whether `host` (lower case, not in brackets) is a host name or an IPv4 address."""
+    if not _HOST_NAME.fullmatch(host):
+        return False
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
+
+
 def _keytype(option: Option) -> KeyType:
     return KeyType.ECDSA if option.values[-1] == "ecdsa" and len(option.values) > 1 else KeyType.RSA
+
+
+def _where(file: str, line: int, block: Block) -> str:
+    """Where something else is, for a message about `block`: "line N", or "file:N"."""
+    return f"line {line}" if file == block.file else f"{file}:{line}"
 
 
 def _first(item: tuple) -> object:

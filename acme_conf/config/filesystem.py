@@ -4,8 +4,9 @@ The check judges the configuration, not the machine it runs on (as
 upstream): a key that does not exist yet is created at run time, and a
 directory that is missing now only has to exist when certificates are
 issued, so both give at most a warning.  What is wrong already is an error:
-an existing key that group or others may read (upstream's rule), or a key
-path that is not a plain file.
+an existing key that group or others may read (upstream's rule), a key or
+CA file path that is not a plain file, a CA file with no certificate in it.
+Symbolic links are followed, as the run follows them when it reads.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ class FileChecks:
         self._listings: dict[str, frozenset[str] | None] = {}
 
     def private_key(self, path: str) -> Finding | None:
-        """A key file: absent is fine (it is created); present must be private."""
+        """A key file: absent is fine (it is created); present must be private.
+
+        A link is followed (the run reads the key through it); a link to
+        nothing is worth a warning, since the run does not create a key there.
+        """
         directory, name = os.path.split(path)
         listing = self._listing(directory)
         if listing is not None and name not in listing:
@@ -40,15 +45,20 @@ class FileChecks:
         try:
             info = os.stat(path)
         except FileNotFoundError:
+            if os.path.islink(path):
+                return Finding(
+                    False,
+                    f"{_named(path)}, which does not exist (a key is not created through a link)",
+                )
             return self.directory(directory, "key directory")
         except PermissionError:
             return Finding(False, f"cannot check {path}: permission denied")
         except OSError as error:
             return Finding(True, f"cannot stat {path}: {error.strerror}")
         if not stat.S_ISREG(info.st_mode):
-            return Finding(True, f"{path}: not a regular file")
+            return Finding(True, f"{_named(path)}: not a regular file")
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            return Finding(True, f"{path}: group read/writable or world read/writable")
+            return Finding(True, f"{_named(path)}: group read/writable or world read/writable")
         return None
 
     def _listing(self, directory: str) -> frozenset[str] | None:
@@ -74,7 +84,54 @@ class FileChecks:
 
     @staticmethod
     def ca_file(path: str) -> Finding | None:
-        """A CA bundle: read at run time, so only a warning now if it is missing."""
-        if os.path.isfile(path):
-            return None
-        return Finding(False, f"ca file {path} does not exist (it must exist at run time)")
+        """A CA bundle: a file holding PEM certificates (links are followed).
+
+        Missing is only a warning (it must exist at run time); so is a file
+        this user may not read, since the run may have other rights.
+        """
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return Finding(False, f"ca file {path} does not exist (it must exist at run time)")
+        except PermissionError:
+            return Finding(False, f"cannot check ca file {path}: permission denied")
+        except OSError as error:
+            return Finding(True, f"cannot stat ca file {path}: {error.strerror}")
+        if not stat.S_ISREG(info.st_mode):
+            return Finding(True, f"ca file {_named(path)}: not a regular file")
+        try:
+            has_certificate = _holds(path, _PEM_CERTIFICATE)
+        except PermissionError:
+            return Finding(False, f"cannot check ca file {path}: permission denied")
+        except OSError as error:
+            return Finding(True, f"cannot read ca file {path}: {error.strerror}")
+        if not has_certificate:
+            return Finding(True, f"ca file {_named(path)}: contains no PEM certificate")
+        return None
+
+
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def _named(path: str) -> str:
+    """`path` for a message about the file it names: with its target if it is a link."""
+    if os.path.islink(path):
+        return f"{path} (a link to {os.path.realpath(path)})"
+    return path
+
+
+def _holds(path: str, marker: bytes) -> bool:
+    """Whether the file at `path` contains `marker` (read in pieces, up to the first)."""
+    piece = 1 << 16
+    # Non-blocking: were the file swapped for a FIFO since it was checked,
+    # reading it would not wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        tail = b""
+        while True:
+            data = file.read(piece)
+            if not data:
+                return False
+            if marker in tail + data:
+                return True
+            tail = data[-(len(marker) - 1) :]

@@ -223,6 +223,30 @@ def test_in_process_streams(capsys: pytest.CaptureFixture[str]) -> None:
     assert captured.out == "" and f"{BAD}:4: duplicate api\n" in captured.err
 
 
+def test_ca_file_the_checking_user_cannot_read_is_a_warning(
+    unprivileged_copy: tuple[Path, Path],
+) -> None:
+    # The run may have rights the check has not: only a warning.
+    top, config = unprivileged_copy
+    ca = top / "private" / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    readable = top / "readable-but-not-for-them.pem"
+    readable.write_text(ca.read_text())
+    readable.chmod(0o600)
+    for path in (ca, readable):
+        config.write_text(
+            f'authority ca {{\n\tapi url "https://acme.example/dir"\n'
+            f'\taccount key "{top}/acme.pem"\n\tca file "{path}"\n}}\n'
+        )
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(ACME_CLIENT),
+             "-n", "-f", str(config)],
+            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == f"warning: {config}:4: cannot check ca file {path}: permission denied\n"
+
+
 def test_include_that_cannot_be_read_is_an_error_at_its_line(
     unprivileged_copy: tuple[Path, Path],
 ) -> None:

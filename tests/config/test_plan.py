@@ -176,13 +176,171 @@ def test_missing_directories_are_warnings_once_each(tmp_path: Path) -> None:
     )
 
 
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
+
+
+def with_ca_file(directory: Path, path: Path) -> str:
+    """keyed()'s configuration whose authority trusts `path` (at line 4)."""
+    return keyed(directory, None).replace("}\n", f'\tca file "{path}"\n}}\n', 1)
+
+
 def test_missing_ca_file_is_a_warning(tmp_path: Path) -> None:
-    text = keyed(tmp_path, None).replace("}\n", f'\tca file "{tmp_path}/ca.pem"\n}}\n', 1)
+    text = with_ca_file(tmp_path, tmp_path / "ca.pem")
     assert load_plan_text(text, "t.conf").warnings == (
         f"t.conf:4: ca file {tmp_path}/ca.pem does not exist (it must exist at run time)",
     )
-    (tmp_path / "ca.pem").write_text("")
+    (tmp_path / "ca.pem").write_text("# the test CA\n" + PEM_CERTIFICATE * 2)
     assert load_plan_text(text, "t.conf").warnings == ()
+
+
+def test_ca_file_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "ca.d").mkdir()
+    assert errors_of(with_ca_file(tmp_path, tmp_path / "ca.d"), "t.conf") == [
+        f"t.conf:4: ca file {tmp_path}/ca.d: not a regular file"
+    ]
+
+
+def test_ca_file_without_a_pem_certificate_is_an_error(tmp_path: Path) -> None:
+    ca = tmp_path / "hostname"
+    ca.write_text("acme.example\n")
+    assert errors_of(with_ca_file(tmp_path, ca), "t.conf") == [
+        f"t.conf:4: ca file {ca}: contains no PEM certificate"
+    ]
+    # A key is not a certificate either.
+    ca.write_text("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+    assert errors_of(with_ca_file(tmp_path, ca), "t.conf") == [
+        f"t.conf:4: ca file {ca}: contains no PEM certificate"
+    ]
+
+
+def test_ca_file_certificate_found_past_the_first_piece_read(tmp_path: Path) -> None:
+    # The marker straddles the 64 KiB pieces the check reads.
+    ca = tmp_path / "bundle.pem"
+    ca.write_text("#" * (2**16 - 10) + "\n" + PEM_CERTIFICATE)
+    assert load_plan_text(with_ca_file(tmp_path, ca), "t.conf").warnings == ()
+
+
+def test_ca_file_link_is_followed(tmp_path: Path) -> None:
+    target = tmp_path / "real.pem"
+    target.write_text(PEM_CERTIFICATE)
+    link = tmp_path / "ca.pem"
+    link.symlink_to(target)
+    assert load_plan_text(with_ca_file(tmp_path, link), "t.conf").warnings == ()
+    target.write_text("nothing\n")
+    assert errors_of(with_ca_file(tmp_path, link), "t.conf") == [
+        f"t.conf:4: ca file {link} (a link to {target}): contains no PEM certificate"
+    ]
+    target.unlink()
+    assert load_plan_text(with_ca_file(tmp_path, link), "t.conf").warnings == (
+        f"t.conf:4: ca file {link} does not exist (it must exist at run time)",
+    )
+
+
+def test_ca_file_under_a_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert errors_of(with_ca_file(tmp_path, tmp_path / "file" / "ca.pem"), "t.conf") == [
+        f"t.conf:4: cannot stat ca file {tmp_path}/file/ca.pem: Not a directory"
+    ]
+
+
+# ---- symbolic links to keys: followed, so the file they point to is checked ---------
+
+
+def linked_key(directory: Path, mode: int) -> tuple[str, Path, Path]:
+    """keyed()'s configuration whose domain key is a link to a key of `mode`."""
+    text = keyed(directory, None)
+    (directory / "vault").mkdir()
+    target = directory / "vault" / "a.key"
+    target.write_text("key")
+    target.chmod(mode)
+    link = directory / "keys" / "a.key"
+    link.symlink_to(target)
+    return text, link, target
+
+
+def test_linked_private_key_is_fine(tmp_path: Path) -> None:
+    text, link, _ = linked_key(tmp_path, 0o600)
+    assert link.lstat().st_mode & 0o777 == 0o777  # the link's own mode says nothing
+    assert load_plan_text(text, "t.conf").warnings == ()
+
+
+def test_linked_key_that_others_may_read_is_an_error(tmp_path: Path) -> None:
+    text, link, target = linked_key(tmp_path, 0o644)
+    assert errors_of(text, "t.conf") == [
+        f"t.conf:6: {link} (a link to {target}): group read/writable or world read/writable"
+    ]
+
+
+def test_linked_key_that_points_to_nothing_is_a_warning(tmp_path: Path) -> None:
+    # The run reads keys through links but does not create one through a link.
+    text, link, target = linked_key(tmp_path, 0o600)
+    target.unlink()
+    assert load_plan_text(text, "t.conf").warnings == (
+        (
+            f"t.conf:6: {link} (a link to {target}), which does not exist"
+            " (a key is not created through a link)"
+        ),
+    )
+
+
+def test_linked_key_that_points_to_a_directory_is_an_error(tmp_path: Path) -> None:
+    text = keyed(tmp_path, None)
+    (tmp_path / "keys" / "a.key").symlink_to(tmp_path / "www")
+    assert errors_of(text, "t.conf") == [
+        f"t.conf:6: {tmp_path}/keys/a.key (a link to {tmp_path}/www): not a regular file"
+    ]
+
+
+# ---- api url: what netproc could not use is refused here ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://127.0.0.1:99999/dir", "port 99999: not a number from 1 to 65535"),
+        ("https://127.0.0.1:abc/dir", "port abc: not a number from 1 to 65535"),
+        ("https://127.0.0.1:0/dir", "port 0: not a number from 1 to 65535"),
+        ("https://[::1]:65536/dir", "port 65536: not a number from 1 to 65535"),
+        ("https://[::1/dir", "bad host (an IPv6 address is written in brackets: https://[2001:db8::1]/dir)"),
+        ("https://[acme.example]/dir", "bad host (an IPv6 address is written in brackets: https://[2001:db8::1]/dir)"),
+        ("https://user:secret@acme.example/dir", "a user name or password does not belong in the URL"),
+        ("https://acme.example/dir#part", 'a fragment ("#...") does not belong in the URL'),
+        ("https://acme.example/dir#", 'a fragment ("#...") does not belong in the URL'),
+        ("https:///dir", "no host"),
+        ("https:acme.example/dir", "no host"),
+        ("https://acme!.example/dir", "host acme!.example: not a host name or an IP address"),
+        ("https://10.0.0/dir", "host 10.0.0: not a host name or an IP address"),
+        ("https://acme.example/a dir", "not a URL (it holds a blank or a control character)"),
+        ("https://acme.example/\tdir", "not a URL (it holds a blank or a control character)"),
+        ("https://bücher.example/dir", "not ASCII (%-encode other characters; write an international host name in its xn-- form)"),
+        ("http://acme.example/dir", "not an https URL"),
+        ("acme.example/dir", "not an https URL"),
+    ],
+)
+def test_api_url_that_netproc_could_not_use_is_an_error(url: str, why: str) -> None:
+    text = AUTHORITY.replace("https://acme.example/dir", url)
+    shown = url.replace("\t", "\\t")  # messages show control characters escaped
+    assert errors_of(text) == [f"test.conf:2: api url {shown}: {why}"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://acme-v02.api.letsencrypt.org/directory",
+        "https://localhost:14000/dir",
+        "https://127.0.0.1:14000/dir",
+        "https://[::1]:14000/dir",
+        "https://[2001:db8::7]/dir",
+        "HTTPS://ACME.Example/dir",
+        "https://acme.example",
+        "https://acme.example.:443/dir?a=1&b=%20",
+        "https://acme.example:/dir",
+        "https://under_score.example/dir",
+    ],
+)
+def test_api_url_netproc_can_use_is_kept_as_written(url: str) -> None:
+    text = AUTHORITY.replace("https://acme.example/dir", url)
+    assert plan_of(text).authorities[0].api_url == url
 
 
 def test_unreadable_key_directory_is_a_warning_not_an_error(tmp_path: Path) -> None:

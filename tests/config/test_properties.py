@@ -31,6 +31,14 @@ ipv4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 ipv6 = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
 name = st.one_of(host_name, host_name, ipv4, ipv6)
 handle = st.one_of(name, name.map(str.upper), st.sampled_from(sorted(KEYWORDS)))
+# An https URL netproc can use: a host, maybe a port, a path and query of
+# printable ASCII (with characters the dump must escape), no fragment.
+url_port = st.none() | st.integers(1, 65535)
+url_rest = st.from_regex(r"[A-Za-z0-9._~!$&'()*+,;=:@%/?{}\"\\-]{0,12}", fullmatch=True)
+api_url = st.builds(
+    lambda host, port, rest: f"https://{host}{'' if port is None else f':{port}'}/{rest}",
+    st.one_of(host_name, ipv4, ipv6.map(lambda a: f"[{a}]")), url_port, url_rest,
+)
 
 
 @st.composite
@@ -43,7 +51,7 @@ def authorities(draw: st.DrawFn, count: int) -> list[Authority]:
         result.append(
             Authority(
                 name=authority_name,
-                api_url="https://" + draw(host_name) + "/" + draw(no_blanks),
+                api_url=draw(api_url),
                 account_key=Path(f"{ROOT}/a/{index}{draw(file_name)}"),
                 account_keytype=draw(st.sampled_from(KeyType)),
                 contact=draw(st.none() | no_blanks.map(lambda s: "mailto:" + s)),

@@ -275,3 +275,29 @@ def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.conf"
     os.mkfifo(fifo)
     assert errors_of(fifo) == [f"{fifo}: not a regular file"]
+
+
+# ---- messages that say what and where ---------------------------------------------
+
+
+def test_first_definitions_in_another_file_are_named_with_their_file(tmp_path: Path) -> None:
+    inner = tmp_path / "inner.conf"
+    inner.write_text(AUTHORITY + domain("a.example"))
+    main = tmp_path / "main.conf"
+    main.write_text(
+        f'include "{inner}"\n'
+        + AUTHORITY
+        + domain("a.example").replace("/a.example.", "/other.")
+        + domain("b.example").replace("k/b.example", "k/a.example")
+        + domain("c.example", "sign with later")
+        + AUTHORITY.replace("authority ca", "authority later").replace("a/ca", "a/later")
+    )
+    assert errors_of(main) == [
+        f"{main}:2: authority ca already defined at {inner}:1",
+        f"{main}:6: domain a.example already defined at {inner}:5",
+        f"{main}:11: domain key file /nonexistent-acme-test/k/a.example.key already used at {inner}:6",
+        (
+            f"{main}:17: sign with later: unknown authority (authority later is defined below,"
+            " at line 19; define it before the domains that use it)"
+        ),
+    ]
