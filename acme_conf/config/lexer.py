@@ -77,6 +77,7 @@ class Scanner:
                 break
             value = match.group(kind)
             start = match.start(kind)
+            end = start + len(value)  # before unquoting: a quoted string is longer
             if kind in keywords:
                 kind = keywords[kind].get(value, kind)
             if kind == STRING and (value[0] == '"' or value[0] == "'"):
@@ -89,7 +90,8 @@ class Scanner:
             token.start_pos = start
             token.line = line + bisect.bisect_right(joins, start) if joins else line
             token.column = start - line_start + 1
-            token.end_line = token.end_column = token.end_pos = None
+            token.end_pos = end
+            token.end_line = token.end_column = None
             yield token
             if kind == NEWLINE:
                 line += value.count("\n")

@@ -8,18 +8,19 @@ checked and every error of the file is reported in one run:
 
   - a block's "{" missing at the end of its first line: supplied (and a "{"
     alone on the next line is then taken as that one);
-  - a block's "}" missing before the next `authority`, `domain` or `include`:
-    supplied;
+  - a block's "}" missing before the next `include`, or before an
+    `authority` or `domain` line that opens a block: supplied;
   - otherwise the rest of the line is dropped (with the whole block, if the
-    line opens one) and reading resumes at the start of the next line; a "}"
-    on the dropped line still closes its block.
+    line opens one, and the whole `alternative names { ... }` list, if the
+    line is in one) and reading resumes at the start of the next line; a
+    "}" on the dropped line still closes its block.
 
 At most one syntax error is reported per line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
@@ -90,26 +91,44 @@ def on_syntax_error(error: UnexpectedInput) -> bool:
     source: Source = parser.lexer_thread.state.text
     token = error.token
     if not source.reading.has_error_at(source.file, token.line):
-        source.error(token.line, describe(parser, token))
+        source.error(token.line, describe(parser, token, source))
     return _recover(source, parser.parser_state, token)
 
 
 # ---- Saying what went wrong -------------------------------------------------
 
 
-def describe(parser: InteractiveParser, token: Token) -> str:
-    """The message for `token` arriving where the parser cannot take it."""
-    if token.type == UNEXPECTED:
-        return _unexpected_character(token)
+def describe(parser: InteractiveParser, token: Token, source: Source) -> str:
+    """The message for `token` arriving where the parser cannot take it.
+
+    It may look at the tokens after `token` on its line (and leave them to
+    be read again), to show a misspelled keyword or a name whole.
+    """
     values = parser.parser_state.value_stack
     previous = _token_at(values, -1)
-    before = _token_at(values, -2)
+    accepts = set(parser.accepts())
     in_names = _in_alternative_names(values)
-    expected = _expected(set(parser.accepts()), previous, in_names)
-    return f"syntax error: expected {expected}{_after(previous, before)}, found {_found(token)}"
+    if token.type == UNEXPECTED:
+        takes_a_name = STRING in accepts and (
+            in_names or (previous is not None and previous.type in _NAMED_BY)
+        )
+        return _unexpected_character(token, source, takes_a_name)
+    before = _token_at(values, -2)
+    if (
+        _is_bare_word(token)
+        and accepts & _KEYWORDS
+        and not (token.type in (AUTHORITY, DOMAIN) and _opens_a_block(source))
+    ):
+        # Where a keyword could be, and not a block's start: the words as
+        # written, for a misspelling of a keyword of several words ("api uri").
+        found = _quoted(" ".join(map(_as_written, _words_from(token, source))))
+    else:
+        found = _found(token)
+    expected = _expected(accepts, previous, in_names)
+    return f"syntax error: expected {expected}{_after(previous, before)}, found {found}"
 
 
-def _unexpected_character(token: Token) -> str:
+def _unexpected_character(token: Token, source: Source, takes_a_name: bool) -> str:
     char = str(token)
     if char in "\"'":
         return "syntax error: unterminated quoted string (a quoted string ends on its line)"
@@ -117,7 +136,96 @@ def _unexpected_character(token: Token) -> str:
         return 'syntax error: unexpected "\\" (outside quotes, a backslash only ends a line)'
     if char == "$":
         return 'syntax error: unexpected "$" (a macro name must follow it)'
+    if char == "-" and takes_a_name:
+        name = "".join(_name_from(token, source))
+        return f"syntax error: {_quoted_text(name)} is not a host name or an IP address"
     return f'syntax error: unexpected character "{char}"'
+
+
+# Keywords that start an option or a statement (several are more than one word).
+_KEYWORDS = frozenset({AUTHORITY, DOMAIN, INCLUDE} | _AUTHORITY_OPTIONS | _DOMAIN_OPTIONS)
+# Keywords whose value is a domain name.
+_NAMED_BY = frozenset((DOMAIN, "DOMAIN_NAME"))
+_MAX_WORDS = 6
+
+
+def _is_bare_word(token: Token) -> bool:
+    """Whether `token` is a word written without quotes: a value or a keyword."""
+    if token.type == STRING:
+        # The lexer's end_pos is where the text ends, quotes included.
+        return token.end_pos is not None and token.end_pos - token.start_pos == len(token)
+    spelling = SPELLING.get(token.type, "")
+    return spelling[:1].isalpha()
+
+
+def _as_written(token: Token) -> str:
+    return str(token) if token.type == STRING else SPELLING[token.type]
+
+
+def _words_from(token: Token, source: Source) -> list[Token]:
+    """`token` and the bare words that follow it on its line (a few at most)."""
+    return [token, *_peek(source, lambda t, taken: _is_bare_word(t) and len(taken) < _MAX_WORDS - 1)]
+
+
+def _name_from(token: Token, source: Source) -> list[str]:
+    """The text of a word that starts with `token` (an unexpected "-"), as written."""
+
+    def joined(following: Token, taken: list[Token]) -> bool:
+        last = taken[-1] if taken else token
+        return following.start_pos == last.end_pos and (
+            _is_bare_word(following) or (following.type == UNEXPECTED and str(following) == "-")
+        )
+
+    return [str(token), *map(str, _peek(source, joined))]
+
+
+def _peek(source: Source, wanted: Callable[[Token, list[Token]], bool]) -> list[Token]:
+    """The tokens next in the stream while `wanted` says so; all are left to be read again."""
+    stream = _pushback_stream(source)
+    looked_at: list[Token] = []
+    taken: list[Token] = []
+    for following in stream:
+        looked_at.append(following)
+        if not wanted(following, taken):
+            break
+        taken.append(following)
+    stream.put_back(looked_at)
+    return taken
+
+
+class _Pushback:
+    """The lexer's tokens, with room to put tokens back in front of them.
+
+    One per file, however many times tokens are put back: wrapping the
+    stream again at each error would make every later token pass through
+    one more layer per error (slow, and deep enough to overflow the stack).
+    """
+
+    __slots__ = ("_ahead", "_rest")
+
+    def __init__(self, rest: Iterator[Token]) -> None:
+        self._ahead: list[Token] = []  # next token last
+        self._rest = rest
+
+    def __iter__(self) -> _Pushback:
+        return self
+
+    def __next__(self) -> Token:
+        if self._ahead:
+            return self._ahead.pop()
+        return next(self._rest)
+
+    def put_back(self, tokens: list[Token]) -> None:
+        """Make `tokens` the next ones, in their order."""
+        self._ahead.extend(reversed(tokens))
+
+
+def _pushback_stream(source: Source) -> _Pushback:
+    stream = source.stream
+    assert stream is not None
+    if not isinstance(stream, _Pushback):
+        stream = source.stream = _Pushback(stream)
+    return stream
 
 
 def _expected(names: set[str], previous: Token | None, in_names: bool) -> str:
@@ -162,6 +270,11 @@ def _value_noun(previous: Token | None, in_names: bool) -> str:
 
 def _in_alternative_names(values: list) -> bool:
     """Whether the parser is inside the braces of `alternative names { ... }`."""
+    return _open_name_list(values) is not None
+
+
+def _open_name_list(values: list) -> int | None:
+    """Where the `alternative names` keyword is on the stack, if its "{" is still open."""
     closed = 0
     for index in range(len(values) - 1, 0, -1):
         value = values[index]
@@ -172,9 +285,11 @@ def _in_alternative_names(values: list) -> bool:
         elif value.type == LBRACE:
             if closed == 0:
                 opener = values[index - 1]
-                return isinstance(opener, Token) and opener.type == "ALTERNATIVE_NAMES"
+                if isinstance(opener, Token) and opener.type == "ALTERNATIVE_NAMES":
+                    return index - 1
+                return None
             closed -= 1
-    return False
+    return None
 
 
 def _after(previous: Token | None, before: Token | None) -> str:
@@ -202,7 +317,10 @@ def _found(token: Token) -> str:
 
 
 def _quoted(token: Token) -> str:
-    text = str(token)
+    return _quoted_text(str(token))
+
+
+def _quoted_text(text: str) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f'"{text}"'
@@ -224,17 +342,17 @@ def _recover(source: Source, state: ParserState, token: Token) -> bool:
         return _resume_at_end(state)
     if kind == NEWLINE and _try_feed(state, (_like(LBRACE, "{", token), token)):
         # The block's "{" is missing from the end of its line.
-        assert source.stream is not None
-        source.stream = _without_leading_brace(source.stream)
+        _drop_leading_brace(source)
         return True
     if (
         kind in _STATEMENT_KEYWORDS
         and _first_line(state.value_stack[-1] if state.value_stack else None) < token.line
+        and (kind == INCLUDE or _opens_a_block(source))
         and _try_feed(state, (_like(RBRACE, "}", token), _like(NEWLINE, "\n", token), token))
     ):
         # The previous block's "}" is missing.
         return True
-    depth = _drop_line_so_far(state, token.line)
+    depth = _drop_line_so_far(state, token.line) + _drop_open_name_list(state)
     ending = _drop_rest_of_line(source, token, depth)
     if ending is None:
         return _resume_at_end(state)
@@ -242,6 +360,12 @@ def _recover(source: Source, state: ParserState, token: Token) -> bool:
     # still needs its end (after a "}"), and is dropped where it is not.
     _try_feed(state, (ending,))
     return True
+
+
+def _opens_a_block(source: Source) -> bool:
+    """Whether the rest of the line has a "{" (else `domain ...` is a bad option, not a block)."""
+    rest = _peek(source, lambda following, taken: following.type != NEWLINE)
+    return any(following.type == LBRACE for following in rest)
 
 
 def _try_feed(state: ParserState, tokens: Iterable[Token]) -> bool:
@@ -295,6 +419,21 @@ def _drop_line_so_far(state: ParserState, line: int) -> int:
     return depth
 
 
+def _drop_open_name_list(state: ParserState) -> int:
+    """Unwind an `alternative names {` opened on an earlier line; the "{" left open (0 or 1).
+
+    Its names on the lines before are dropped with it: the whole option goes,
+    to its "}", as a bad option on one line would.
+    """
+    values = state.value_stack
+    keep = _open_name_list(values)
+    if keep is None:
+        return 0
+    del state.state_stack[keep + 1 :]
+    del values[keep:]
+    return 1
+
+
 def _is_closing(value: object) -> bool:
     return isinstance(value, Token) and value.type == RBRACE
 
@@ -331,16 +470,18 @@ def _drop_rest_of_line(source: Source, token: Token, depth: int) -> Token | None
     return None
 
 
-def _without_leading_brace(tokens: Iterator[Token]) -> Iterator[Token]:
-    """`tokens`, less a "{" (and its line's end, if it is alone) at their start."""
-    first = next(tokens, None)
-    if first is not None and first.type == LBRACE:
-        first = next(tokens, None)
-        if first is not None and first.type == NEWLINE:
-            first = next(tokens, None)
-    if first is not None:
-        yield first
-    yield from tokens
+def _drop_leading_brace(source: Source) -> None:
+    """Drop a "{" next in the stream (and its line's end, if it is alone on its line)."""
+    stream = _pushback_stream(source)
+    first = next(stream, None)
+    if first is None:
+        return
+    if first.type != LBRACE:
+        stream.put_back([first])
+        return
+    following = next(stream, None)
+    if following is not None and following.type != NEWLINE:
+        stream.put_back([following])
 
 
 def _like(kind: str, text: str, where: Token) -> Token:

@@ -280,6 +280,83 @@ def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
 # ---- messages that say what and where ---------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ('api uri "https://acme.example/dir"', "api uri"),
+        ("api   uri https://acme.example/dir", "api uri https://acme.example/dir"),
+        ('api \\\n\turi "https://acme.example/dir"', "api uri"),  # continued line
+        ('account keys "/nonexistent-acme-test/a/ca.pem"', "account keys"),
+        ('ca "/x.pem"', "ca"),
+    ],
+)
+def test_misspelled_keyword_is_shown_as_written(line: str, found: str) -> None:
+    text = AUTHORITY.replace("}\n", f"\t{line}\n}}\n")
+    assert errors_of(text) == [
+        f'test.conf:4: syntax error: expected an authority option or "}}", found "{found}"'
+    ]
+
+
+def test_misspelled_domain_keyword_is_a_bad_option_not_a_new_block() -> None:
+    # Without a "{" on its line, "domain ..." is not taken for the next
+    # block (which would make every later option of the block an error).
+    text = AUTHORITY + domain("a.example", 'domain chain cert "chain.pem"', 'profile "x"')
+    assert errors_of(text) == [
+        'test.conf:8: syntax error: expected a domain option or "}", found "domain chain cert"'
+    ]
+
+
+def test_block_without_its_close_is_still_closed_by_the_next_block() -> None:
+    text = AUTHORITY + domain("a.example").removesuffix("}\n") + domain("b.example")
+    assert errors_of(text) == [
+        'test.conf:8: syntax error: expected a domain option or "}", found "domain"'
+    ]
+
+
+def test_misspelling_inside_a_macro_value_is_shown_expanded() -> None:
+    text = 'bad = "api uri"\n' + AUTHORITY.replace("}\n", '\t$bad "https://x.example/"\n}\n')
+    assert errors_of(text) == [
+        'test.conf:5: syntax error: expected an authority option or "}", found "api uri"'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("block", "line", "name"),
+    [
+        (domain("-a.example"), 5, "-a.example"),
+        (domain("a.example", "domain name -b.example"), 8, "-b.example"),
+        (domain("a.example", "alternative names { b.example, -c.example }"), 8, "-c.example"),
+        (domain("a.example", "alternative names {\n\t\tb.example\n\t\t--c-d.example\n\t}"), 10, "--c-d.example"),
+    ],
+)
+def test_name_starting_with_a_dash_is_named(block: str, line: int, name: str) -> None:
+    assert errors_of(AUTHORITY + block) == [
+        f'test.conf:{line}: syntax error: "{name}" is not a host name or an IP address'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "line"),
+    [
+        ("{\n\t\tb.example,\n\t\tc!.example\n\t}", 10),
+        ("{\n\t\tb.example,\n\t\tc!.example }", 10),
+        ("{\n\t\tb.example\n\t\t!c.example\n\t}", 10),
+        ("{\n\t\t!c.example\n\t\tb.example\n\t}", 9),
+        ("{\n\t\t!c.example\n\t}", 9),  # nothing left of the list: its "}" came too early
+        ("{ b.example,\n\t\t!c.example\n\t}", 9),
+    ],
+)
+def test_error_in_a_list_of_names_over_several_lines_drops_the_list(names: str, line: int) -> None:
+    # One error: not the "}" that ends the list, nor the block's, nor the end of the file.
+    text = AUTHORITY + domain("a.example", f"alternative names {names}") + domain("d.example")
+    assert errors_of(text) == [f'test.conf:{line}: syntax error: unexpected character "!"']
+
+
+def test_other_values_starting_with_a_dash_are_unexpected_characters() -> None:
+    text = AUTHORITY + domain("a.example", "challengedir -www")
+    assert errors_of(text) == ['test.conf:8: syntax error: unexpected character "-"']
+
+
 def test_first_definitions_in_another_file_are_named_with_their_file(tmp_path: Path) -> None:
     inner = tmp_path / "inner.conf"
     inner.write_text(AUTHORITY + domain("a.example"))
@@ -301,3 +378,20 @@ def test_first_definitions_in_another_file_are_named_with_their_file(tmp_path: P
             " at line 19; define it before the domains that use it)"
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        # The "{" on the next line: supplied, and the "{" there dropped, at each block.
+        'domain d{i}.example\n{{\n\tdomain key "/k/{i}"\n\tdomain certificate "/c/{i}"\n}}\n',
+        # A misspelled keyword: the words after it looked at, at each block.
+        'domain d{i}.example {{\n\tapi uri "/k/{i}"\n\tdomain key "/k/{i}"\n}}\n',
+    ],
+)
+def test_thousands_of_errors_are_each_reported(block: str) -> None:
+    # Recovering from one error must not slow down or deepen the reading of
+    # the rest (it once wrapped the token stream once more per error).
+    count = 3000
+    errors = errors_of(AUTHORITY + "".join(block.format(i=i) for i in range(count)))
+    assert len(errors) == count
