@@ -1,6 +1,6 @@
 """acme-client(1): the command line.
 
-    acme-client [-FnrSv] [-j jobs] [-f configfile] [handle ...]
+    acme-client [-FnrSv] [-f configfile] [-j jobs] [handle ...]
 
 Exit status: 0 a certificate changed (with -n: the configuration is good),
 2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
@@ -18,7 +18,7 @@ from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
-USAGE = "usage: acme-client [-FnrSv] [-j jobs] [-f configfile] [handle ...]"
+USAGE = "usage: acme-client [-FnrSv] [-f configfile] [-j jobs] [handle ...]"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ def _run(argv: list[str] | None) -> int:
         plan = load_plan(options.config_path)
     except ConfigErrors as errors:
         for error in errors.errors:
-            _say(str(error))
+            # "file:line: why" as upstream; about a whole file, "acme-client: file: why".
+            _say(str(error) if error.line else f"acme-client: {error}")
         return 1
     for warning in plan.warnings:
         _say(f"warning: {warning}")

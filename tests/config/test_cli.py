@@ -69,9 +69,16 @@ def test_bad_configuration_with_verbose_prints_nothing_on_stdout() -> None:
 
 
 def test_missing_configuration_file(tmp_path: Path) -> None:
+    # About the file as a whole, so no line: said as OpenBSD's acme-client says it.
     result = run("-n", "-f", str(tmp_path / "none.conf"))
     assert result.returncode == 1
-    assert result.stderr == f"{tmp_path}/none.conf: No such file or directory\n"
+    assert result.stderr == f"acme-client: {tmp_path}/none.conf: No such file or directory\n"
+
+
+def test_directory_given_as_configuration_file(tmp_path: Path) -> None:
+    result = run("-n", "-f", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == f"acme-client: {tmp_path}: Is a directory\n"
 
 
 def test_unknown_handles_are_each_named(tmp_path: Path) -> None:
