@@ -34,7 +34,6 @@ from .preprocess import needs_preprocessing, preprocess
 from .source import Source
 from .terminals import MACRO, NEWLINE, STRING, UNEXPECTED, unquote
 
-
 _CONTINUATION = re.compile(r"\\\r?\n")
 _new_str = str.__new__
 _END = "END_OF_TEXT"  # not a token: where only blanks and comments are left

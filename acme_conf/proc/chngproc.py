@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 
 from acme_conf import sandbox
-from acme_conf.acme.tokens import is_valid_token
 from acme_conf.acme.text import printable
-from acme_conf.files import write_all
+from acme_conf.acme.tokens import is_valid_token
+from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel
 from acme_conf.messages import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, run_role, stop_requests_held
@@ -41,10 +41,7 @@ class Held:
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, ChngSettings)
-    try:
-        directory_fd = os.open(settings.challengedir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as error:
-        raise ProcessFailure(f"challengedir {settings.challengedir}: {error.strerror}") from None
+    directory_fd = open_directory(settings.challengedir, "challengedir")
     return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), directory_fd, settings.challengedir)
 
 

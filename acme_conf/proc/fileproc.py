@@ -17,7 +17,7 @@ import os
 from typing import NamedTuple
 
 from acme_conf import sandbox
-from acme_conf.files import temporary_name, write_all
+from acme_conf.files import open_directory, temporary_name, write_all
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import RemoveCertificate, WriteCertificate
 from acme_conf.proc.child import run_role, stop_requests_held
@@ -42,10 +42,7 @@ class Held(NamedTuple):
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, FileSettings)
-    try:
-        directory_fd = os.open(settings.cert_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as error:
-        raise ProcessFailure(f"certificate directory {settings.cert_dir}: {error.strerror}") from None
+    directory_fd = open_directory(settings.cert_dir, "certificate directory")
     return Held(Channel.from_fd(spec.channel_fd("certproc"), "certproc"), directory_fd, settings.cert_dir)
 
 
