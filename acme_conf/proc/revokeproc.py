@@ -41,41 +41,49 @@ log = logging.getLogger("acme_conf")
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """revokeproc's channel to netproc and the certificate's descriptor."""
+    """revokeproc's channel to netproc and what it read of the certificate file."""
 
     net: Channel
-    certificate_fd: int  # -1 when there is none to read
-    unreadable: str  # why an existing file cannot be read; "" when it can, or is missing
+    contents: bytes | None  # None when there is no file
+    unreadable: str  # why an existing file cannot be read; "" when it was read, or is missing
 
 
 def acquire(spec: ChildSpec) -> Held:
+    """Read the certificate file now, while files may be opened: after the jail
+    revokeproc holds no descriptor but its channel, and parses only bytes."""
     settings = spec.settings
     assert isinstance(settings, RevokeSettings)
     net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
     try:
-        fd = open_certificate(settings.certificate)
+        return Held(net, read_certificate_file(settings.certificate), "")
     except FileNotFoundError:
-        return Held(net, -1, "")
+        return Held(net, None, "")
     except OSError as error:
-        return Held(net, -1, f"{settings.certificate}: {error.strerror}")
-    return Held(net, fd, "")
+        return Held(net, None, f"{settings.certificate}: {error.strerror}")
 
 
-def open_certificate(path: str) -> int:
-    """A read-only descriptor of the certificate file; a link is followed, as upstream does.
+def read_certificate_file(path: str) -> bytes:
+    """The file's bytes, at most one byte over the limit; a link is followed, as upstream does.
 
     O_NONBLOCK: a FIFO put in its place must not hang the run.
     """
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks = bytearray()
+        while len(chunks) <= MAX_CERTIFICATE_FILE:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks += chunk
+        return bytes(chunks)
+    finally:
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file")
-    return fd
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    files = (held.certificate_fd,) if held.certificate_fd >= 0 else ()
-    return sandbox.Grants(channels=(held.net.fileno(),), files=files, strict=spec.strict_sandbox)
+    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
@@ -87,8 +95,6 @@ def serve(spec: ChildSpec, held: Held) -> int:
         held.net.send(status)
     finally:
         held.net.close()
-        if held.certificate_fd >= 0:
-            os.close(held.certificate_fd)
     return EXIT_OK
 
 
@@ -97,12 +103,12 @@ def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
     path = settings.certificate
     if held.unreadable:
         return _unusable(settings, held.unreadable)
-    if held.certificate_fd < 0:
+    if held.contents is None:
         if settings.revoke:
             raise ProcessFailure(f"{path}: no certificate to revoke")
         return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b"")
     try:
-        leaf = read_leaf(held.certificate_fd, path)
+        leaf = parse_leaf(held.contents, path)
     except ProcessFailure as error:
         return _unusable(settings, str(error))
     der = leaf.public_bytes(serialization.Encoding.DER)
@@ -130,23 +136,14 @@ def _unusable(settings: RevokeSettings, reason: str) -> CertStatus:
     raise ProcessFailure(f"{reason}; run acme-client -F to replace it")
 
 
-def read_leaf(fd: int, path: str) -> x509.Certificate:
-    """The first certificate in the file (the leaf of a full chain)."""
-    chunks = bytearray()
-    while len(chunks) <= MAX_CERTIFICATE_FILE:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError as error:
-            raise ProcessFailure(f"{path}: cannot read certificate: {error.strerror}") from None
-        if not chunk:
-            break
-        chunks += chunk
-    if len(chunks) > MAX_CERTIFICATE_FILE:
+def parse_leaf(contents: bytes, path: str) -> x509.Certificate:
+    """The first certificate in the file's contents (the leaf of a full chain)."""
+    if len(contents) > MAX_CERTIFICATE_FILE:
         raise ProcessFailure(f"{path}: too large to be a certificate")
-    if not chunks.strip():
+    if not contents.strip():
         raise ProcessFailure(f"{path}: certificate file is empty")
     try:
-        certificate = x509.load_pem_x509_certificates(bytes(chunks))[0]
+        certificate = x509.load_pem_x509_certificates(contents)[0]
         certificate_names(certificate)  # a malformed subjectAltName fails here, not later
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
         raise ProcessFailure(f"{path}: not a PEM certificate") from None

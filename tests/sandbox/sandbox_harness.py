@@ -147,7 +147,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("hold_csr", "hand over the CSR built before the jail", {"keyproc": "ok"}, must_do=True),
     Probe("parse_chain", "parse a certificate chain (real certproc)", {"certproc": "ok"}, must_do=True),
     Probe(
-        "read_held_certificate",
+        "parse_read_certificate",
         "read the certificate through its descriptor",
         {"revokeproc": "ok"},
         must_do=True,

@@ -284,9 +284,8 @@ def parse_chain(ctx: Context) -> None:
         raise ProbeFailed(f"{len(certificates)} certificates")
 
 
-def read_held_certificate(ctx: Context) -> None:
-    os.lseek(ctx.held.certificate_fd, 0, os.SEEK_SET)
-    ctx.role_module.read_leaf(ctx.held.certificate_fd, "certificate")
+def parse_read_certificate(ctx: Context) -> None:
+    ctx.role_module.parse_leaf(ctx.held.contents, "certificate")
 
 
 def publish_challenge(ctx: Context) -> None:

@@ -16,7 +16,7 @@ from acme_conf.ipc import Channel
 from acme_conf.messages import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.proc import revokeproc
 from acme_conf.proc.errors import ProcessFailure
-from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine
+from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine, read_certificate_file
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
 import pki
@@ -48,21 +48,16 @@ Examine = Callable[..., CertStatus]
 
 @pytest.fixture
 def run(tmp_path: Path, channel: Channel) -> Iterator[Examine]:
-    """examine() on a file with the given content (None: no file), as revokeproc opens it."""
-    opened: list[int] = []
+    """examine() on a file with the given content (None: no file), as revokeproc reads it."""
 
     def run(content: bytes | None, *, names=NAMES, force=False, revoke=False) -> CertStatus:
         path = tmp_path / "fullchain.pem"
         if content is not None:
             path.write_bytes(content)
-        fd = os.open(path, os.O_RDONLY) if content is not None else -1
-        if fd >= 0:
-            opened.append(fd)
-        return examine(Held(channel, fd, ""), RevokeSettings(str(path), names, force, revoke), NOW)
+        read = read_certificate_file(str(path)) if content is not None else None
+        return examine(Held(channel, read, ""), RevokeSettings(str(path), names, force, revoke), NOW)
 
     yield run
-    for fd in opened:
-        os.close(fd)
 
 
 def fullchain(ca: pki.Authority, domain_key, *, names=NAMES, age=timedelta(days=1), lifetime=timedelta(days=90)) -> tuple[bytes, bytes]:
@@ -132,12 +127,14 @@ def test_error_message_is_sanitised(run: Examine) -> None:
 def test_read_error_is_a_clear_failure(run: Examine, channel: Channel, tmp_path: Path) -> None:
     directory = tmp_path / "cert-is-a-directory"
     directory.mkdir()
-    fd = os.open(directory, os.O_RDONLY)  # revokeproc's own open succeeds on a directory
+    ours, theirs = socket.socketpair()
+    held = revokeproc.acquire(_spec(str(directory), theirs.detach()))  # opening a directory succeeds
     try:
         with pytest.raises(ProcessFailure, match="cert-is-a-directory"):
-            examine(Held(channel, fd, ""), RevokeSettings(str(directory), NAMES, False, False), NOW)
+            examine(held, RevokeSettings(str(directory), NAMES, False, False), NOW)
     finally:
-        os.close(fd)
+        held.net.close()
+        ours.close()
 
 
 # the verdicts -----------------------------------------------------------------------------------------------
@@ -210,7 +207,7 @@ def test_acquire_of_a_missing_certificate(tmp_path: Path) -> None:
     ours, theirs = socket.socketpair()
     held = revokeproc.acquire(_spec(str(tmp_path / "none.pem"), theirs.detach()))
     try:
-        assert held.certificate_fd == -1
+        assert held.contents is None
     finally:
         held.net.close()
         ours.close()
@@ -224,7 +221,7 @@ def test_acquire_reports_a_file_it_may_not_open(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(revokeproc.os, "open", denied)
     held = revokeproc.acquire(_spec(str(tmp_path / "cert.pem"), theirs.detach()))
     try:
-        assert held.certificate_fd == -1
+        assert held.contents is None
         with pytest.raises(ProcessFailure, match=f"{tmp_path}/cert.pem: Permission denied; run acme-client -F"):
             examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, False, False), NOW)
         status = examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, True, False), NOW)
@@ -240,7 +237,7 @@ def test_a_fifo_in_place_of_the_certificate_does_not_hang(tmp_path: Path) -> Non
     ours, theirs = socket.socketpair()
     held = revokeproc.acquire(_spec(str(fifo), theirs.detach()))
     try:
-        assert held.certificate_fd == -1 and "not a regular file" in held.unreadable
+        assert held.contents is None and "not a regular file" in held.unreadable
     finally:
         held.net.close()
         ours.close()
