@@ -48,8 +48,6 @@ class Directory(NamedTuple):
     new_account: str
     new_order: str
     revoke_cert: str
-    key_change: str | None
-    renewal_info: str | None
     terms_of_service: str | None
     profiles: tuple[str, ...]
 
@@ -139,8 +137,6 @@ def parse_directory(body: bytes) -> Directory:
         new_account=_url(obj, "newAccount", "directory"),
         new_order=_url(obj, "newOrder", "directory"),
         revoke_cert=_url(obj, "revokeCert", "directory"),
-        key_change=_optional_url(obj, "keyChange", "directory"),
-        renewal_info=_optional_url(obj, "renewalInfo", "directory"),
         terms_of_service=_optional_str(meta, "termsOfService", "directory meta"),
         profiles=tuple(sorted(str(name) for name in profiles)) if isinstance(profiles, dict) else (),
     )

@@ -49,7 +49,8 @@ class AcmeSession:
     def post(self, url: str, payload: dict[str, object] | None, what: str, *, embed_key: bool = False) -> Response:
         """POST a signed request (`payload` None: POST-as-GET) and return a successful response."""
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        for attempt in range(MAX_BAD_NONCE_RETRIES + 1):
+        retries = 0
+        while True:
             jws = self._sign(url, self._take_nonce(), "" if embed_key else self.kid, body)
             response = self.transport.post(url, jws, JOSE)
             self._keep_nonce(response)
@@ -58,11 +59,10 @@ class AcmeSession:
             if response.status < 400:
                 raise AcmeError(what, response.status, None, "redirects are not followed")
             problem = parse_problem(response.body)
-            if problem is not None and problem.short_type == "badNonce" and attempt < MAX_BAD_NONCE_RETRIES:
-                log.debug("%s: nonce rejected, retrying with a fresh one", what)
-                continue
-            raise AcmeError(what, response.status, problem)
-        raise AcmeError(what, 400, None)  # not reached: the last attempt raises above
+            if problem is None or problem.short_type != "badNonce" or retries == MAX_BAD_NONCE_RETRIES:
+                raise AcmeError(what, response.status, problem)
+            retries += 1
+            log.debug("%s: nonce rejected, retrying with a fresh one", what)
 
     def _sign(self, url: str, nonce: str, kid: str, payload: bytes) -> bytes:
         reply = self._acctproc.request(SignRequest(url, nonce, kid, payload), Signed, Failure)

@@ -10,12 +10,11 @@ Failures become one line on stderr and an exit status; a neighbour's death
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TypeVar
 
@@ -133,13 +132,3 @@ def answer_until_closed(channel: Channel, answer: Callable[[M], Message], *expec
             channel.send(answer(request))
     finally:
         channel.close()
-
-
-@contextlib.contextmanager
-def stop_requests_held() -> Iterator[None]:
-    """Hold SIGTERM while files are being changed; it takes effect right after."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 from dataclasses import dataclass, field
 
 from acme_conf import sandbox
@@ -18,8 +19,9 @@ from acme_conf.acme.tokens import is_valid_token
 from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel
 from acme_conf.messages import ChallengeWrite, ChallengeWritten
-from acme_conf.proc.child import answer_until_closed, run_role, stop_requests_held
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 ROLE = "chngproc"
@@ -58,7 +60,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         return answer_until_closed(held.net, lambda request: _publish(held, request), ChallengeWrite)
     finally:
-        with stop_requests_held():  # a SIGTERM must not cut the clean-up short
+        with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
             remove_all(held)
 
 

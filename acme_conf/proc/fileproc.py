@@ -14,14 +14,16 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 from typing import NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.files import open_directory, temporary_name, write_all
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import RemoveCertificate, WriteCertificate
-from acme_conf.proc.child import run_role, stop_requests_held
+from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
+from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, FileSettings
 
 ROLE = "fileproc"
@@ -65,7 +67,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
             request = held.cert.recv(expected)
         except ChannelClosed:
             return EXIT_UNCHANGED
-        with stop_requests_held():  # a SIGTERM waits until the set is installed or left untouched
+        with signals_held(signal.SIGTERM):  # a SIGTERM waits until the set is installed or left untouched
             if isinstance(request, WriteCertificate):
                 write_certificate(held, settings, request)
             else:

@@ -15,7 +15,6 @@ changed, else 2.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import os
@@ -26,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -40,6 +39,7 @@ from acme_conf.proc.errors import (
     ProcessFailure,
 )
 from acme_conf.proc.locks import DomainLock, lock_directory
+from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import (
     CertSettings,
     ChildSpec,
@@ -164,7 +164,12 @@ def configure_logging(verbosity: int) -> None:
 
 def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
-    results = _run_chains(jobs, options)
+    try:
+        import_path = child_import_path()
+    except ProcessFailure as error:
+        log.error("%s", error)
+        return EXIT_FAILED
+    results = _run_chains(jobs, options, import_path)
     done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -176,7 +181,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     return EXIT_UNCHANGED
 
 
-def _run_chains(jobs: Sequence[DomainJob], options: RunOptions) -> list[ChainResult]:
+def _run_chains(jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]) -> list[ChainResult]:
     """Start chains up to the bound, reap their children, and stop them all on ^C or SIGTERM.
 
     Children run in process groups of their own, so a ^C at the terminal
@@ -192,8 +197,8 @@ def _run_chains(jobs: Sequence[DomainJob], options: RunOptions) -> list[ChainRes
     try:
         while waiting or running:
             try:
-                with _signals_deferred():
-                    _start_chains(waiting, running, results, selector, options)
+                with signals_held(signal.SIGINT, signal.SIGTERM):  # a started chain must be recorded
+                    _start_chains(waiting, running, results, selector, options, import_path)
                 _reap_chains(running, results, selector)
             except (KeyboardInterrupt, _Stop):
                 if not stopping:
@@ -216,10 +221,11 @@ def _start_chains(
     results: dict[str, ChainResult],
     selector: selectors.BaseSelector,
     options: RunOptions,
+    import_path: tuple[str, ...],
 ) -> None:
     while waiting and len(running) < max(1, options.max_chains):
         job = waiting.popleft()
-        chain = _start_or_fail(job, options)
+        chain = _start_or_fail(job, options, import_path)
         if chain is None:
             results[job.handle] = ChainResult(job.handle, True, False)
             continue
@@ -232,7 +238,7 @@ def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector
     if not running:
         return  # every chain so far failed to start: nothing to wait for
     events = selector.select(_next_timeout(running))  # where ^C and SIGTERM arrive
-    with _signals_deferred():
+    with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
         for key, _ in events:
             chain, role, pidfd = key.data
             selector.unregister(pidfd)
@@ -248,23 +254,12 @@ def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector
             chain.enforce_deadlines(now)
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold ^C and SIGTERM while the books are updated (a reaped child must be recorded)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-
-
-def _start_or_fail(job: DomainJob, options: RunOptions) -> Chain | None:
+def _start_or_fail(job: DomainJob, options: RunOptions, import_path: tuple[str, ...]) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
     lock = DomainLock(lock_directory(), job.handle)
     try:
         lock.acquire()
-        return Chain(job, lock, spawn_chain(job, options))
+        return Chain(job, lock, spawn_chain(job, options, import_path))
     except ProcessFailure as error:
         lock.release()
         log.error("%s: %s", job.handle, error)
@@ -274,7 +269,9 @@ def _start_or_fail(job: DomainJob, options: RunOptions) -> Chain | None:
         raise
 
 
-def spawn_chain(job: DomainJob, options: RunOptions) -> dict[str, subprocess.Popen[bytes]]:
+def spawn_chain(
+    job: DomainJob, options: RunOptions, import_path: tuple[str, ...]
+) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends."""
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in START_ORDER}
     for left, right in CHANNELS:
@@ -283,7 +280,6 @@ def spawn_chain(job: DomainJob, options: RunOptions) -> dict[str, subprocess.Pop
         ends[right].append((left, right_end))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        import_path = child_import_path()
         for role in START_ORDER:
             spec = ChildSpec(
                 role=role,
