@@ -8,8 +8,9 @@ A few system calls a library makes as a harmless probe get EPERM instead of the
 kill; each is an `Action.EPERM` entry below with the reason written next to it.
 
 The lists are for Linux on 64-bit architectures as libseccomp names them.
-Calls that exist only on some architectures (aarch64 has no `unlink`, `link`,
-`rename`) are marked `portable_alias` and skipped where they do not exist; any
+Calls that exist only on some architectures (aarch64 and riscv64 have no
+`poll`, riscv64 no `renameat`) are marked `portable_alias` and skipped where
+they do not exist; their replacement (`ppoll`, `renameat2`) is listed too. Any
 other name libseccomp does not know is an error.
 """
 
@@ -18,7 +19,6 @@ other name libseccomp does not know is an error.
 
 import enum
 import errno
-import fcntl
 import mmap
 import os
 import socket
@@ -95,22 +95,15 @@ _NO_EXEC = (ArgCheck(2, 0, mmap.PROT_EXEC),)
 _EXEC = (ArgCheck(2, mmap.PROT_EXEC, mmap.PROT_EXEC),)
 
 
-def _fcntl(cmd: int) -> Syscall:
-    return Syscall("fcntl", "descriptor flags (os.set_blocking, set_inheritable)", (ArgCheck(1, cmd),))
-
-
 #: Every role: the Python runtime, its allocator and signals, its channels and stderr.
 PYTHON_RUNTIME: tuple[Syscall, ...] = (
     Syscall("read", "channels, a descriptor acquired before the jail"),
     Syscall("write", "channels, stderr"),
+    # Not recvmsg/sendmsg: nothing uses them, and they would let two roles pass descriptors.
     Syscall("recvfrom", "socket.recv on a channel"),
     Syscall("sendto", "socket.send on a channel"),
-    Syscall("recvmsg", "socket I/O on a channel"),
-    Syscall("sendmsg", "socket I/O on a channel"),
-    Syscall("poll", "socket timeouts"),
-    Syscall("shutdown", "closing one direction of a channel"),
-    Syscall("getsockname", "an unclosed socket's repr at exit (ResourceWarning)"),
-    Syscall("getpeername", "an unclosed socket's repr at exit (ResourceWarning)"),
+    Syscall("poll", "socket timeouts", portable_alias=True),
+    Syscall("ppoll", "socket timeouts (poll() where there is no poll system call: aarch64, riscv64)"),
     Syscall("close", "descriptors"),
     Syscall("fstat", "Python io on a descriptor"),
     Syscall("newfstatat", "glibc's fstat; stat of a path reveals existence and metadata only"),
@@ -131,16 +124,10 @@ PYTHON_RUNTIME: tuple[Syscall, ...] = (
     Syscall("clock_gettime", "time, when the vDSO cannot answer"),
     Syscall("clock_getres", "time"),
     Syscall("gettimeofday", "time, when the vDSO cannot answer"),
-    Syscall("clock_nanosleep", "time.sleep (polling the CA)"),
-    Syscall("nanosleep", "sleeping in C libraries"),
     Syscall("sched_yield", "locks"),
     Syscall("restart_syscall", "a call interrupted by a signal"),
     Syscall("exit", "exit"),
     Syscall("exit_group", "exit"),
-    _fcntl(fcntl.F_GETFD),
-    _fcntl(fcntl.F_SETFD),
-    _fcntl(fcntl.F_GETFL),
-    _fcntl(fcntl.F_SETFL),
     # Named soft denials.
     Syscall(
         "ioctl",
@@ -192,17 +179,23 @@ def _socket(family: int, kind: int, protocol: int, why: str) -> Syscall:
     return Syscall("socket", why, (ArgCheck(0, family), ArgCheck(1, kind, 0xF), ArgCheck(2, protocol)))
 
 
-#: netproc: TCP to addresses dnsproc resolved, TLS over it, socket timeouts.
+#: netproc: TCP to addresses dnsproc resolved, TLS over it, socket timeouts, polling delays.
 TCP_CLIENT: tuple[Syscall, ...] = (
     *(
-        _socket(family, socket.SOCK_STREAM, protocol, "a TCP connection to the CA")
+        _socket(family, socket.SOCK_STREAM, 0, "a TCP connection to the CA")
         for family in (socket.AF_INET, socket.AF_INET6)
-        for protocol in (0, socket.IPPROTO_TCP)
     ),
     Syscall("connect", "to the CA's address; Landlock allows only the CA's ports"),
     Syscall("getsockopt", "SO_ERROR after a connect with a timeout"),
-    Syscall("setsockopt", "TCP_NODELAY, keep-alive"),
+    Syscall(
+        "setsockopt",
+        "TCP_NODELAY, and nothing else",
+        (ArgCheck(1, socket.IPPROTO_TCP), ArgCheck(2, socket.TCP_NODELAY)),
+    ),
+    Syscall("getsockname", "ssl asks whether the socket it wraps is connected"),
+    Syscall("getpeername", "ssl asks whether the socket it wraps is connected"),
     Syscall("ioctl", "FIONBIO: socket.settimeout", (ArgCheck(1, termios.FIONBIO),)),
+    Syscall("clock_nanosleep", "time.sleep between polls of the CA"),
 )
 
 #: dnsproc: glibc's getaddrinfo (files, then DNS over UDP with a TCP fallback).
@@ -220,6 +213,7 @@ RESOLVER: tuple[Syscall, ...] = (
     ),
     Syscall("connect", "the name server; Landlock allows TCP to port 53 only"),
     Syscall("sendmmsg", "glibc sends the A and AAAA queries together"),
+    Syscall("writev", "glibc's TCP fallback sends a query as length + message"),
     Syscall("getsockopt", "socket state"),
     Syscall("setsockopt", "socket options"),
     Syscall("ioctl", "FIONREAD: glibc sizes a UDP answer", (ArgCheck(1, termios.FIONREAD),)),
@@ -239,20 +233,16 @@ _CREATE_EXCLUSIVE = (
 CREATE_AND_REMOVE: tuple[Syscall, ...] = (
     Syscall("openat", "a new file only: O_WRONLY|O_CREAT|O_EXCL, never an existing one", _CREATE_EXCLUSIVE),
     Syscall("fchmod", "mode of a file it created"),
-    Syscall("unlinkat", "remove a file it created"),
-    Syscall("unlink", "remove a file (same, without dir_fd)", portable_alias=True),
+    Syscall("unlinkat", "remove a file it created (os.unlink with dir_fd)"),
 )
 
 #: fileproc: write a temporary file, fsync, rename over the target, keep a .1 backup.
 ATOMIC_REPLACE: tuple[Syscall, ...] = (
     *CREATE_AND_REMOVE,
     Syscall("fsync", "the new file, then its directory"),
-    Syscall("fdatasync", "the new file"),
-    Syscall("linkat", "FILE.1 backup"),
-    Syscall("link", "FILE.1 backup (without dir_fd)", portable_alias=True),
-    Syscall("renameat", "temporary file over the target"),
-    Syscall("renameat2", "temporary file over the target (newer libc)"),
-    Syscall("rename", "temporary file over the target (without dir_fd)", portable_alias=True),
+    Syscall("linkat", "FILE.1 backup (os.link with dir_fd)"),
+    Syscall("renameat", "temporary file over the target (os.rename with dir_fd)", portable_alias=True),
+    Syscall("renameat2", "the same, where there is no renameat (riscv64) or libc prefers it"),
 )
 
 # ---------------------------------------------------------------------------
@@ -325,5 +315,3 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
         ),
     }
 )
-
-ROLES: tuple[str, ...] = tuple(POLICIES)

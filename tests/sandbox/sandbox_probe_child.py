@@ -150,12 +150,20 @@ def overwrite_outside(ctx: Context) -> None:
     _open_close(ctx.outside("victim"), os.O_WRONLY | os.O_TRUNC)
 
 
+def _dir_fd_if_writer(ctx: Context) -> int | None:
+    # The writing roles may call renameat/unlinkat (their own code does, relative to this
+    # descriptor); an absolute path makes the kernel ignore it, so the attempt reaches
+    # chroot and Landlock. Other roles make the plain call, which seccomp kills.
+    return getattr(getattr(ctx, "held", None), "directory_fd", None)
+
+
 def rename_outside(ctx: Context) -> None:
-    os.rename(ctx.outside("victim"), ctx.outside("renamed"))
+    fd = _dir_fd_if_writer(ctx)
+    os.rename(ctx.outside("victim"), ctx.outside("renamed"), src_dir_fd=fd, dst_dir_fd=fd)
 
 
 def unlink_outside(ctx: Context) -> None:
-    os.unlink(ctx.outside("victim"))
+    os.unlink(ctx.outside("victim"), dir_fd=_dir_fd_if_writer(ctx))
 
 
 def chmod_outside(ctx: Context) -> None:

@@ -105,7 +105,8 @@ def test_every_policy_builds_on_this_machine() -> None:
         pytest.skip(support.why_not)
     for role, entry in policy.POLICIES.items():
         built = seccomp.build(entry.syscalls, support)
-        assert built.rules > 40, role
+        assert built.rules > 30, role  # the Python runtime list at least
+        assert built.rules + len(built.skipped) == len(entry.syscalls), role  # every rule is in, or a named alias
         assert built.default_kills == "process"
 
 
