@@ -28,8 +28,6 @@ from acme_conf.messages import (
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
-ROLE = "acctproc"
-
 log = logging.getLogger("acme_conf")
 
 

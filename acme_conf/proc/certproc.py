@@ -26,7 +26,6 @@ from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import CertSettings, ChildSpec
 
-ROLE = "certproc"
 MAX_CERTIFICATES = 16
 CLOCK_SKEW = timedelta(hours=1)
 

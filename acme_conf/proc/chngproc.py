@@ -24,7 +24,6 @@ from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
-ROLE = "chngproc"
 FILE_MODE = 0o444  # the web server must read it, whoever it runs as
 
 log = logging.getLogger("acme_conf")

@@ -18,7 +18,6 @@ from acme_conf.messages import Addresses, Failure, Message, Resolve
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec
 
-ROLE = "dnsproc"
 MAX_ADDRESSES = 16
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
 

@@ -26,7 +26,6 @@ from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, FileSettings
 
-ROLE = "fileproc"
 FILE_MODE = 0o444
 
 log = logging.getLogger("acme_conf")

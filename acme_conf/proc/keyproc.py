@@ -23,7 +23,6 @@ from acme_conf.messages import Csr, CsrRequest
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
-ROLE = "keyproc"
 MAX_COMMON_NAME = 64  # RFC 5280 ub-common-name
 
 log = logging.getLogger("acme_conf")

@@ -41,6 +41,7 @@ from acme_conf.proc.errors import (
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import (
+    ROLES,
     CertSettings,
     ChildSpec,
     ChngSettings,
@@ -52,8 +53,6 @@ from acme_conf.proc.spec import (
     Settings,
 )
 
-# netproc first: it has the most to import and is on the critical path.
-START_ORDER = ("netproc", "revokeproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc")
 CHANNELS = (
     ("netproc", "revokeproc"),
     ("netproc", "dnsproc"),
@@ -273,14 +272,14 @@ def spawn_chain(
     job: DomainJob, options: RunOptions, import_path: tuple[str, ...]
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends."""
-    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in START_ORDER}
+    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in ROLES}
     for left, right in CHANNELS:
         left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ends[left].append((right, left_end))
         ends[right].append((left, right_end))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for role in START_ORDER:
+        for role in ROLES:
             spec = ChildSpec(
                 role=role,
                 handle=job.handle,
@@ -328,7 +327,7 @@ def child_import_path() -> tuple[str, ...]:
 def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP, spec.role, spec.to_json(), *import_path],
-        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # children report on stderr only; the sandbox points stdin at /dev/null
         pass_fds=[fd for _, fd in spec.channels],
         close_fds=True,
         env={},  # nothing from the caller's environment reaches a child

@@ -65,7 +65,6 @@ from acme_conf.proc.child import NOTICE, run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, NetSettings
 
-ROLE = "netproc"
 USER_AGENT = f"acme-client-python/{__version__}"
 SYSTEM_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine

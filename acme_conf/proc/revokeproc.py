@@ -33,7 +33,6 @@ from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
-ROLE = "revokeproc"
 MAX_CERTIFICATE_FILE = 1024 * 1024
 
 log = logging.getLogger("acme_conf")

@@ -16,15 +16,17 @@ immutable all the same.
 import json
 from typing import NamedTuple
 
+# Every role, in the order the parent starts them: netproc first, as it has
+# the most to import and is on the critical path.
 ROLES = (
     "netproc",
+    "revokeproc",
     "dnsproc",
     "acctproc",
     "keyproc",
     "chngproc",
     "certproc",
     "fileproc",
-    "revokeproc",
 )
 
 

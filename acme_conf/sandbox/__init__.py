@@ -23,12 +23,11 @@ from __future__ import annotations
 from .apply import enter
 from .errors import MechanismUnavailable, PolicyError, SandboxError, SetupError
 from .grants import Grants
-from .policy import POLICIES, ROLES
+from .policy import POLICIES
 from .report import Report, Shortfall, Step
 
 __all__ = [
     "POLICIES",
-    "ROLES",
     "Grants",
     "MechanismUnavailable",
     "PolicyError",

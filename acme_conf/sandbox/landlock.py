@@ -139,8 +139,7 @@ class Ruleset(NamedTuple):
     handled_net: int  # NET_* bits
     scoped: int  # SCOPE_* bits
     paths: tuple[PathRule, ...] = ()
-    connect_ports: tuple[int, ...] = ()
-    bind_ports: tuple[int, ...] = ()
+    connect_ports: tuple[int, ...] = ()  # bind is handled with no rule: denied to every role
 
 
 def restrict_self(ruleset: Ruleset, abi: int) -> None:
@@ -159,8 +158,6 @@ def restrict_self(ruleset: Ruleset, abi: int) -> None:
             _add_path_rule(ruleset_fd, path)
         for port in ruleset.connect_ports:
             _add_port_rule(ruleset_fd, NET_CONNECT_TCP, port)
-        for port in ruleset.bind_ports:
-            _add_port_rule(ruleset_fd, NET_BIND_TCP, port)
         _check(_libc.syscall(ctypes.c_long(_SYS_RESTRICT_SELF), ctypes.c_int(ruleset_fd), ctypes.c_uint32(0)), "restrict_self")
     finally:
         os.close(ruleset_fd)

@@ -210,3 +210,9 @@ def test_no_child_learns_another_childs_key() -> None:
             assert "pebble.key" not in text, role
         if role != "keyproc":
             assert "private/example.com.key" not in text, role
+
+
+def test_the_sandbox_has_a_policy_for_every_role_and_no_other() -> None:
+    from acme_conf.sandbox import POLICIES
+
+    assert set(POLICIES) == set(ROLES)
