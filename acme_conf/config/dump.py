@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 
 from .plan import Authority, DomainJob, Plan
+from .terminals import SPELLING
 
 # A subset of the grammar's unquoted words (tests check it against the
 # grammar): host names, IP addresses and simple names.
 _BARE = re.compile(r"[A-Za-z0-9_:][A-Za-z0-9_.:-]*")
 
-# The grammar's one-word keywords, which a bare word must not be.
-KEYWORDS = frozenset(
-    ("authority", "challengedir", "contact", "domain", "ecdsa", "include", "insecure", "profile", "rsa")
-)
+# Every word of every keyword, which a bare word must not be: `domain name {`
+# would read as the keyword "domain name", not as a block with handle "name".
+KEYWORDS = frozenset(word for spelling in SPELLING.values() for word in spelling.split() if word.isalpha())
 
 
 def dump(plan: Plan) -> str:
