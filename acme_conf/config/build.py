@@ -8,7 +8,6 @@ checking of the others.  The plan is only made if there is no error at all.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -21,7 +20,6 @@ from .plan import DEFAULT_CHALLENGEDIR, Authority, DomainJob, KeyType, Location,
 from .source import Reading
 from .statements import Block, Option
 
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
 
@@ -514,14 +512,11 @@ def api_url_problem(url: str) -> str | None:
 
 
 def _is_host(host: str) -> bool:
-    """Whether `host` (lower case, not in brackets) is a host name or an IPv4 address."""
-    if not _HOST_NAME.fullmatch(host):
+    """Whether `host` (not in brackets) is a host name or an IPv4 address, by the rules domain names follow."""
+    try:
+        canonical_name(host.removesuffix("."))
+    except BadName:
         return False
-    if host.replace(".", "").isdigit():
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            return False
     return True
 
 

@@ -310,6 +310,7 @@ def test_linked_key_that_points_to_a_directory_is_an_error(tmp_path: Path) -> No
         ("https:acme.example/dir", "no host"),
         ("https://acme!.example/dir", "host acme!.example: not a host name or an IP address"),
         ("https://10.0.0/dir", "host 10.0.0: not a host name or an IP address"),
+        (f"https://{'a' * 64}.example/dir", f"host {'a' * 64}.example: not a host name or an IP address"),
         ("https://acme.example/a dir", "not a URL (it holds a blank or a control character)"),
         ("https://acme.example/\tdir", "not a URL (it holds a blank or a control character)"),
         ("https://bücher.example/dir", "not ASCII (%-encode other characters; write an international host name in its xn-- form)"),
