@@ -1,10 +1,37 @@
-"""File helpers shared by the processes that write: keys (acctproc, keyproc), chngproc, fileproc."""
+"""File helpers: reading a file that must be a regular one, and what the writing processes share."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from acme_conf.proc.errors import ProcessFailure
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most `limit` + 1 bytes of the file at `path` (one more tells the caller it is too big).
+
+    A link is followed; a directory is refused with EISDIR, a FIFO or device
+    with EINVAL "not a regular file" (reading one could never end).
+    Opened non-blocking, so that a FIFO does not wait for a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks = bytearray()
+        while len(chunks) <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - len(chunks)))
+            if not chunk:
+                break
+            chunks += chunk
+        return bytes(chunks)
+    finally:
+        os.close(fd)
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -8,13 +8,12 @@ is complete, and an existing key is never replaced.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acme_conf.files import temporary_name, write_all
+from acme_conf.files import read_regular_file, temporary_name, write_all
 from acme_conf.proc.errors import ProcessFailure
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -82,21 +81,13 @@ def check_key_type(key: PrivateKey, keytype: str, path: Path) -> None:
 def _read_key_file(path: Path) -> bytes:
     """The key file's bytes; a link is followed (as upstream), a FIFO or device refused."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        data = read_regular_file(path, MAX_KEY_FILE)
     except FileNotFoundError:
         if os.path.lexists(path):
             raise KeyFileError(f"{path}: symbolic link to a missing file") from None
         raise
     except OSError as error:
-        raise KeyFileError(f"{path}: cannot open key: {error.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise KeyFileError(f"{path}: not a regular file")
-        data = os.read(fd, MAX_KEY_FILE + 1)
-    except OSError as error:
         raise KeyFileError(f"{path}: cannot read key: {error.strerror}") from None
-    finally:
-        os.close(fd)
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(f"{path}: file is too large to be a key")
     if not data:

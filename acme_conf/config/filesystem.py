@@ -11,8 +11,11 @@ Symbolic links are followed, as the run follows them when it reads.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+
+from acme_conf.files import read_regular_file
 
 
 class Finding:
@@ -90,26 +93,21 @@ class FileChecks:
         this user may not read, since the run may have other rights.
         """
         try:
-            info = os.stat(path)
+            bundle = read_regular_file(path, MAX_CA_FILE)
         except FileNotFoundError:
             return Finding(False, f"ca file {path} does not exist (it must exist at run time)")
         except PermissionError:
             return Finding(False, f"cannot check ca file {path}: permission denied")
         except OSError as error:
+            if error.errno in (errno.EINVAL, errno.EISDIR):
+                return Finding(True, f"ca file {_named(path)}: not a regular file")
             return Finding(True, f"cannot stat ca file {path}: {error.strerror}")
-        if not stat.S_ISREG(info.st_mode):
-            return Finding(True, f"ca file {_named(path)}: not a regular file")
-        try:
-            has_certificate = _holds(path, _PEM_CERTIFICATE)
-        except PermissionError:
-            return Finding(False, f"cannot check ca file {path}: permission denied")
-        except OSError as error:
-            return Finding(True, f"cannot read ca file {path}: {error.strerror}")
-        if not has_certificate:
+        if _PEM_CERTIFICATE not in bundle:
             return Finding(True, f"ca file {_named(path)}: contains no PEM certificate")
         return None
 
 
+MAX_CA_FILE = 16 * 2**20  # the system bundle is ~0.2 MiB; a certificate after this is not looked for
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 
 
@@ -119,19 +117,3 @@ def _named(path: str) -> str:
         return f"{path} (a link to {os.path.realpath(path)})"
     return path
 
-
-def _holds(path: str, marker: bytes) -> bool:
-    """Whether the file at `path` contains `marker` (read in pieces, up to the first)."""
-    piece = 1 << 16
-    # Non-blocking: were the file swapped for a FIFO since it was checked,
-    # reading it would not wait for a writer.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as file:
-        tail = b""
-        while True:
-            data = file.read(piece)
-            if not data:
-                return False
-            if marker in tail + data:
-                return True
-            tail = data[-(len(marker) - 1) :]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 
 from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
+
+from acme_conf.files import read_regular_file
 
 from .cache import load_parser
 from .errors import ConfigError
@@ -119,15 +120,10 @@ def _read_regular_file(path: str) -> bytes:
 
     (Reading /dev/zero or a FIFO would never end.)
     """
-    # Non-blocking, so that opening a FIFO does not wait for a writer.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        if info.st_size > MAX_FILE_SIZE:
-            raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE // 2**20} MiB")
-        return file.read(MAX_FILE_SIZE + 1)
+    data = read_regular_file(path, MAX_FILE_SIZE)
+    if len(data) > MAX_FILE_SIZE:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE // 2**20} MiB")
+    return data
 
 
 def _build_parser(grammar: str) -> Lark:

@@ -8,10 +8,7 @@ no certificate yet, renewal due, current (stop: nothing to do), or revoke
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
-import stat
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -21,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from acme_conf import sandbox
 from acme_conf.acme.renewal import renewal_decision
 from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.files import read_regular_file
 from acme_conf.ipc import Channel
 from acme_conf.messages import (
     VERDICT_CURRENT,
@@ -62,23 +60,8 @@ def acquire(spec: ChildSpec) -> Held:
 
 
 def read_certificate_file(path: str) -> bytes:
-    """The file's bytes, at most one byte over the limit; a link is followed, as upstream does.
-
-    O_NONBLOCK: a FIFO put in its place must not hang the run.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        chunks = bytearray()
-        while len(chunks) <= MAX_CERTIFICATE_FILE:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks += chunk
-        return bytes(chunks)
-    finally:
-        os.close(fd)
+    """The file's bytes, at most one byte over the limit; a link is followed, as upstream does."""
+    return read_regular_file(path, MAX_CERTIFICATE_FILE)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:

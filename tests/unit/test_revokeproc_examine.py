@@ -218,7 +218,7 @@ def test_acquire_reports_a_file_it_may_not_open(tmp_path: Path, monkeypatch: pyt
         raise PermissionError(errno.EACCES, "Permission denied")
 
     ours, theirs = socket.socketpair()
-    monkeypatch.setattr(revokeproc.os, "open", denied)
+    monkeypatch.setattr(os, "open", denied)
     held = revokeproc.acquire(_spec(str(tmp_path / "cert.pem"), theirs.detach()))
     try:
         assert held.contents is None
