@@ -14,6 +14,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from platformdirs import user_config_dir
+
 from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
 
@@ -131,8 +133,6 @@ def default_config_path() -> str:
     """/etc/acme-client.conf for root; for others their own, if they have one."""
     if os.geteuid() == 0:
         return SYSTEM_CONFIG
-    from platformdirs import user_config_dir  # only needed here, in the parent
-
     own = os.path.join(user_config_dir("acme-client"), "acme-client.conf")
     if os.path.exists(own):
         return own
