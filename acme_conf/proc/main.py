@@ -307,7 +307,11 @@ def spawn_chain(
 # which would run every .pth file in site-packages (arbitrary code, and
 # 16 ms per process here).  sys.path gets exactly the directories holding
 # acme_conf and the libraries the roles import.
-CHILD_BOOTSTRAP = "import sys; sys.path[:0] = sys.argv[3:]; from acme_conf.proc.__main__ import start; start()"
+# gc.disable(): see acme_conf.proc.__main__.import_role, which turns it back on.
+CHILD_BOOTSTRAP = (
+    "import gc; gc.disable(); import sys; sys.path[:0] = sys.argv[3:]; "
+    "from acme_conf.proc.__main__ import start; start()"
+)
 
 
 def child_import_path() -> tuple[str, ...]:
