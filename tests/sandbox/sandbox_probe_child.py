@@ -34,7 +34,7 @@ from typing import Any
 
 from cryptography import x509
 
-from acme_conf import sandbox
+from acme_conf import certstatus, sandbox
 from acme_conf.acme import jws
 from acme_conf.messages import WriteCertificate
 from acme_conf.net.transport import Transport
@@ -293,7 +293,7 @@ def parse_chain(ctx: Context) -> None:
 
 
 def parse_read_certificate(ctx: Context) -> None:
-    ctx.role_module.parse_leaf(ctx.held.contents, "certificate")
+    certstatus.parse_leaf(ctx.held.contents, "certificate")
 
 
 def publish_challenge(ctx: Context) -> None:

@@ -55,7 +55,8 @@ def run(tmp_path: Path, channel: Channel) -> Iterator[Examine]:
         if content is not None:
             path.write_bytes(content)
         read = read_certificate_file(str(path)) if content is not None else None
-        return examine(Held(channel, read, ""), RevokeSettings(str(path), names, force, revoke), NOW)
+        judge = revokeproc.load_judge() if read is not None else None
+        return examine(Held(channel, read, "", judge), RevokeSettings(str(path), names, force, revoke), NOW)
 
     yield run
 
