@@ -2,7 +2,9 @@
 
 The only process that ever sees the account key.  It loads the key (or
 creates it when missing) before the jail; afterwards it has no file system
-and no network, and signs whatever netproc asks it to sign.
+and no network, and signs whatever netproc asks it to sign.  One acctproc
+serves the netprocs of every domain of one authority in a run: they share
+the account, so none can have signed by it what another could not.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from acme_conf.messages import (
     Thumbprint,
     ThumbprintRequest,
 )
-from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.child import answer_all_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
 log = logging.getLogger("acme_conf")
@@ -33,9 +35,9 @@ log = logging.getLogger("acme_conf")
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """What acctproc holds after acquiring: its channel to netproc and the account key."""
+    """What acctproc holds after acquiring: its channels, one to each netproc, and the account key."""
 
-    net: Channel
+    nets: tuple[Channel, ...]
     key: PrivateKey
 
 
@@ -49,15 +51,18 @@ def acquire(spec: ChildSpec) -> Held:
         jws.sign(key, "https://dry-run.invalid/", "nonce", "", b"{}")  # loads what signing needs
     except jws.UnsupportedKeyError as error:
         raise KeyFileError(f"{settings.key_path}: {error}") from None
-    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), key)
+    nets = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    return Held(nets, key)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
+    return sandbox.Grants(channels=tuple(net.fileno() for net in held.nets), strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed(held.net, lambda request: _answer(held.key, request), ThumbprintRequest, SignRequest)
+    return answer_all_until_closed(
+        held.nets, lambda request: _answer(held.key, request), ThumbprintRequest, SignRequest
+    )
 
 
 def _answer(key: PrivateKey, request: ThumbprintRequest | SignRequest) -> Message:

@@ -11,16 +11,17 @@ Failures become one line on stderr and an exit status; a neighbour's death
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import TypeVar
 
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
-from acme_conf.ipc import Channel, ChannelClosed, ChannelError
+from acme_conf.ipc import Channel, ChannelClosed, ChannelError, close_all
 from acme_conf.messages import Message
 from acme_conf.proc.errors import (
     EXIT_FAILED,
@@ -35,6 +36,7 @@ H = TypeVar("H")
 M = TypeVar("M", bound=Message)
 
 LOGGER_NAME = "acme_conf"
+log = logging.getLogger(LOGGER_NAME)
 NOTICE = 25  # shown without -v: an account created, a certificate revoked
 
 
@@ -132,3 +134,35 @@ def answer_until_closed(channel: Channel, answer: Callable[[M], Message], *expec
             channel.send(answer(request))
     finally:
         channel.close()
+
+
+def answer_all_until_closed(channels: Sequence[Channel], answer: Callable[[M], Message], *expected: type[M]) -> int:
+    """answer_until_closed for a role that serves several netprocs (one per domain of an authority).
+
+    A channel that closes, or sends what it may not, is dropped without
+    disturbing the others; the role fails at the end if any misbehaved.
+    A request is answered whole before the next is read.
+    """
+    open_channels = {channel.fileno(): channel for channel in channels}
+    poller = select.poll()
+    for fd in open_channels:
+        poller.register(fd, select.POLLIN)
+    misbehaved = 0
+    try:
+        while open_channels:
+            for fd, _ in poller.poll():
+                channel = open_channels[fd]
+                try:
+                    channel.send(answer(channel.recv(*expected)))
+                    continue
+                except ChannelClosed:
+                    pass
+                except ChannelError as error:
+                    log.error("bad message from %s on channel %d: %s", channel.peer, fd, printable(error))
+                    misbehaved += 1
+                poller.unregister(fd)
+                del open_channels[fd]
+                channel.close()
+    finally:
+        close_all(open_channels.values())
+    return EXIT_FAILED if misbehaved else EXIT_OK

@@ -1,13 +1,16 @@
 """The parent: one isolated process chain per domain job.
 
-For each job it takes the domain's lock, creates the socketpairs, starts
-the eight children (fork and exec of a fresh interpreter each, with only
-their own channel descriptors and an empty environment), then reaps them.
-It never touches a key, the network, or anything the CA sent.
+First it starts each authority's dnsproc and acctproc, with a channel for
+every domain of that authority.  Then, for each job, it takes the domain's
+lock, creates the socketpairs and starts the chain's six children; every
+child is a fork and exec of a fresh interpreter, with only its own channel
+descriptors and an empty environment.  It reaps them all.  It never
+touches a key, the network, or anything the CA sent.
 
 When a child fails, the rest of its chain is asked to stop (SIGTERM: they
 clean up, chngproc removes its files) and killed after a grace period, so
-no process outlives the run.
+no process outlives the run.  When the last chain is over, the authority's
+processes see their channels close and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
 changed, else 2.
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from acme_conf.config.plan import DomainJob
+from acme_conf.config.plan import Authority, DomainJob
 from acme_conf.proc.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -53,10 +56,16 @@ from acme_conf.proc.spec import (
     Settings,
 )
 
-CHANNELS = (
+# A domain's chain: its own netproc, revokeproc, keyproc, chngproc, certproc
+# and fileproc.  dnsproc and acctproc are the authority's: one of each per
+# authority in a run, serving the netproc of every chain of that authority
+# over a channel of its own.  They hold nothing one domain could take from
+# another (the account is shared anyway), and sharing them saves two fresh
+# interpreters per domain.
+AUTHORITY_ROLES = ("dnsproc", "acctproc")
+CHAIN_ROLES = tuple(role for role in ROLES if role not in AUTHORITY_ROLES)
+CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
-    ("netproc", "dnsproc"),
-    ("netproc", "acctproc"),
     ("netproc", "keyproc"),
     ("netproc", "chngproc"),
     ("netproc", "certproc"),
@@ -67,6 +76,7 @@ GRACE_SECONDS = 5.0
 # minutes, so this only ends a hang (a CA that trickles bytes, say), and
 # frees the domain's lock for the next run.
 CHAIN_DEADLINE_SECONDS = 20 * 60.0
+NO_DEADLINE = float("inf")
 
 log = logging.getLogger("acme_conf")
 
@@ -92,19 +102,22 @@ class _Stop(Exception):
 
 
 @dataclass
-class Chain:
-    """The processes of one domain job while they run."""
+class ProcessGroup:
+    """Children that are stopped together: a domain's chain, or an authority's dnsproc and acctproc."""
 
-    job: DomainJob
-    lock: DomainLock
+    name: str  # the domain's handle, or "authority NAME": it starts every message about the group
     processes: dict[str, subprocess.Popen[bytes]]
+    give_up_at: float
     status: dict[str, int] = field(default_factory=dict)
     kill_at: float | None = None
-    give_up_at: float = field(default_factory=lambda: time.monotonic() + CHAIN_DEADLINE_SECONDS)
 
     @property
     def done(self) -> bool:
         return len(self.status) == len(self.processes)
+
+    @property
+    def failed(self) -> bool:
+        return any(not _acceptable(role, code) for role, code in self.status.items())
 
     def reaped(self, role: str) -> None:
         process = self.processes[role]
@@ -113,12 +126,12 @@ class Chain:
         process.returncode = code  # reaped here, to read its CPU time
         self.status[role] = code
         cpu_ms = round((usage.ru_utime + usage.ru_stime) * 1000)
-        log.debug("%s: %s exited %d after %d ms of CPU", self.job.handle, role, code, cpu_ms)
+        log.debug("%s: %s exited %d after %d ms of CPU", self.name, role, code, cpu_ms)
         if code == EXIT_PEER_GONE:
             return  # a neighbour failed; it reports and stops the chain itself
         if not _acceptable(role, code):
             if not (self.kill_at is not None and code in (-signal.SIGTERM, -signal.SIGKILL)):
-                _report(self.job.handle, role, code)  # not a child this parent stopped itself
+                _report(self.name, role, code)  # not a child this parent stopped itself
             self.stop()
 
     def stop(self) -> None:
@@ -130,7 +143,7 @@ class Chain:
 
     def enforce_deadlines(self, now: float) -> None:
         if self.kill_at is None and now >= self.give_up_at:
-            log.error("%s: still running after %d minutes; stopping it", self.job.handle, CHAIN_DEADLINE_SECONDS // 60)
+            log.error("%s: still running at its deadline; stopping it", self.name)
             self.stop()
         elif self.kill_at is not None and now >= self.kill_at:
             self._signal_unreaped(signal.SIGKILL)
@@ -145,10 +158,40 @@ class Chain:
             if role not in self.status:
                 os.kill(process.pid, signum)
 
+
+@dataclass
+class Chain:
+    """The processes of one domain job while they run."""
+
+    job: DomainJob
+    lock: DomainLock
+    group: ProcessGroup
+
     def result(self) -> ChainResult:
-        failed = any(not _acceptable(role, code) for role, code in self.status.items())
-        changed = not failed and self.status.get("fileproc") == EXIT_OK
+        failed = self.group.failed
+        changed = not failed and self.group.status.get("fileproc") == EXIT_OK
         return ChainResult(self.job.handle, failed, changed)
+
+
+@dataclass
+class AuthorityServices:
+    """An authority's dnsproc and acctproc, and the netproc ends of their channels not yet handed out."""
+
+    group: ProcessGroup
+    netproc_ends: dict[str, list[tuple[str, socket.socket]]]  # domain handle -> (role, end)
+
+    def take_ends(self, handle: str) -> list[tuple[str, socket.socket]]:
+        """The ends for `handle`'s netproc; the caller closes them once netproc has them."""
+        return self.netproc_ends.pop(handle, [])
+
+    def release(self, handle: str) -> None:
+        """A domain whose netproc will never run: its channels close, and the services stop serving it."""
+        for _, end in self.take_ends(handle):
+            end.close()
+
+    def release_all(self) -> None:
+        for handle in list(self.netproc_ends):
+            self.release(handle)
 
 
 def configure_logging(verbosity: int) -> None:
@@ -168,97 +211,161 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
-    results = _run_chains(jobs, options, import_path)
+    results, services_failed = _run_chains(jobs, options, import_path)
     done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
         log.info("%s: %s", result.handle, outcome)
-    if any(result.failed for result in results):
+    if services_failed or any(result.failed for result in results):
         return EXIT_FAILED
     if any(result.changed for result in results):
         return EXIT_OK
     return EXIT_UNCHANGED
 
 
-def _run_chains(jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]) -> list[ChainResult]:
+@dataclass
+class _Run:
+    """What the parent tracks while chains run."""
+
+    options: RunOptions
+    import_path: tuple[str, ...]
+    waiting: deque[DomainJob]
+    services: dict[str, AuthorityServices]  # authority name -> its running services
+    running: list[Chain] = field(default_factory=list)
+    results: dict[str, ChainResult] = field(default_factory=dict)
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+
+    @property
+    def finished(self) -> bool:
+        return not self.waiting and not self.running and all(s.group.done for s in self.services.values())
+
+    def groups(self) -> list[ProcessGroup]:
+        return [chain.group for chain in self.running] + [s.group for s in self.services.values() if not s.group.done]
+
+
+def _run_chains(
+    jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]
+) -> tuple[list[ChainResult], bool]:
     """Start chains up to the bound, reap their children, and stop them all on ^C or SIGTERM.
 
     Children run in process groups of their own, so a ^C at the terminal
     reaches only this parent, which then stops them in order.  A job that
-    did not finish (interrupted, or never started) counts as failed.
+    did not finish (interrupted, or never started) counts as failed.  Also
+    says whether an authority's dnsproc or acctproc failed (the chains it
+    served fail by themselves; one that had finished keeps its result).
     """
-    waiting = deque(jobs)
-    running: list[Chain] = []
-    results: dict[str, ChainResult] = {}
-    selector = selectors.DefaultSelector()
+    state = _Run(options, import_path, deque(jobs), {})
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     stopping = False
     try:
-        while waiting or running:
+        with signals_held(signal.SIGINT, signal.SIGTERM):  # started services must be recorded
+            _start_services(state, jobs)
+        while not state.finished:
             try:
                 with signals_held(signal.SIGINT, signal.SIGTERM):  # a started chain must be recorded
-                    _start_chains(waiting, running, results, selector, options, import_path)
-                _reap_chains(running, results, selector)
+                    _start_chains(state)
+                _reap(state)
             except (KeyboardInterrupt, _Stop):
                 if not stopping:
                     log.error("stopping on request")
                     stopping = True
-                waiting.clear()
-                for chain in running:
-                    chain.stop()
+                for job in state.waiting:
+                    _release_services(state, job)
+                state.waiting.clear()
+                for group in state.groups():
+                    group.stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for key in list(selector.get_map().values()):
+        for services in state.services.values():
+            services.release_all()
+        for key in list(state.selector.get_map().values()):
             os.close(key.data[2])
-        selector.close()
-    return [results.get(job.handle, ChainResult(job.handle, True, False)) for job in jobs]
+        state.selector.close()
+    services_failed = any(services.group.failed for services in state.services.values())
+    results = [state.results.get(job.handle, ChainResult(job.handle, True, False)) for job in jobs]
+    return results, services_failed
 
 
-def _start_chains(
-    waiting: deque[DomainJob],
-    running: list[Chain],
-    results: dict[str, ChainResult],
-    selector: selectors.BaseSelector,
-    options: RunOptions,
-    import_path: tuple[str, ...],
-) -> None:
-    while waiting and len(running) < max(1, options.max_chains):
-        job = waiting.popleft()
-        chain = _start_or_fail(job, options, import_path)
-        if chain is None:
-            results[job.handle] = ChainResult(job.handle, True, False)
+def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
+    """Start each authority's dnsproc and acctproc, with one channel for every domain of it."""
+    by_authority: dict[str, list[DomainJob]] = {}
+    for job in jobs:
+        by_authority.setdefault(job.authority.name, []).append(job)
+    for name, authority_jobs in by_authority.items():
+        try:
+            services = spawn_services(authority_jobs, state.options, state.import_path)
+        except ProcessFailure as error:
+            log.error("authority %s: %s", name, error)
+            for job in authority_jobs:
+                state.waiting.remove(job)
+                state.results[job.handle] = ChainResult(job.handle, True, False)
             continue
-        running.append(chain)
-        _watch(selector, chain)
-        log.debug("%s: chain started (%d running)", job.handle, len(running))
+        state.services[name] = services
+        _watch(state.selector, services.group)
 
 
-def _reap_chains(running: list[Chain], results: dict[str, ChainResult], selector: selectors.BaseSelector) -> None:
-    if not running:
+def _start_chains(state: _Run) -> None:
+    while state.waiting and len(state.running) < max(1, state.options.max_chains):
+        job = state.waiting.popleft()
+        chain = _start_or_fail(job, state)
+        if chain is None:
+            state.results[job.handle] = ChainResult(job.handle, True, False)
+            continue
+        state.running.append(chain)
+        _watch(state.selector, chain.group)
+        log.debug("%s: chain started (%d running)", job.handle, len(state.running))
+
+
+def _reap(state: _Run) -> None:
+    groups = state.groups()
+    if not groups:
         return  # every chain so far failed to start: nothing to wait for
-    events = selector.select(_next_timeout(running))  # where ^C and SIGTERM arrive
+    events = state.selector.select(_next_timeout(groups))  # where ^C and SIGTERM arrive
     with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
         for key, _ in events:
-            chain, role, pidfd = key.data
-            selector.unregister(pidfd)
+            group, role, pidfd = key.data
+            state.selector.unregister(pidfd)
             os.close(pidfd)
-            chain.reaped(role)
+            group.reaped(role)
         now = time.monotonic()
-        for chain in [chain for chain in running if chain.done]:
-            running.remove(chain)
+        for chain in [chain for chain in state.running if chain.group.done]:
+            state.running.remove(chain)
             chain.lock.release()
-            results[chain.job.handle] = chain.result()
+            state.results[chain.job.handle] = chain.result()
             log.debug("%s: chain finished", chain.job.handle)
-        for chain in running:
-            chain.enforce_deadlines(now)
+        if not state.waiting and not state.running:
+            _services_wind_down(state, now)
+        for group in state.groups():
+            group.enforce_deadlines(now)
 
 
-def _start_or_fail(job: DomainJob, options: RunOptions, import_path: tuple[str, ...]) -> Chain | None:
+def _services_wind_down(state: _Run, now: float) -> None:
+    """Every chain is over: the services see their last channel close and exit; a grace period bounds that."""
+    for services in state.services.values():
+        services.release_all()
+        if services.group.give_up_at == NO_DEADLINE:
+            services.group.give_up_at = now + GRACE_SECONDS
+
+
+def _release_services(state: _Run, job: DomainJob) -> None:
+    services = state.services.get(job.authority.name)
+    if services is not None:
+        services.release(job.handle)
+
+
+def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
+    services = state.services.get(job.authority.name)
+    if services is None or services.group.kill_at is not None:
+        log.error("%s: the services of authority %s are not running", job.handle, job.authority.name)
+        _release_services(state, job)
+        return None
     lock = DomainLock(lock_directory(), job.handle)
+    netproc_ends = services.take_ends(job.handle)
     try:
         lock.acquire()
-        return Chain(job, lock, spawn_chain(job, options, import_path))
+        processes = spawn_chain(job, state.options, state.import_path, netproc_ends)
+        return Chain(job, lock, ProcessGroup(job.handle, processes, time.monotonic() + CHAIN_DEADLINE_SECONDS))
     except ProcessFailure as error:
         lock.release()
         log.error("%s: %s", job.handle, error)
@@ -266,20 +373,69 @@ def _start_or_fail(job: DomainJob, options: RunOptions, import_path: tuple[str, 
     except BaseException:
         lock.release()
         raise
+    finally:
+        for _, end in netproc_ends:
+            end.close()
+
+
+def spawn_services(
+    jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]
+) -> AuthorityServices:
+    """Start one authority's dnsproc and acctproc with a channel for each of its domains' netprocs."""
+    authority = jobs[0].authority
+    netproc_ends: dict[str, list[tuple[str, socket.socket]]] = {job.handle: [] for job in jobs}
+    service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in AUTHORITY_ROLES}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for job in jobs:
+            for role in AUTHORITY_ROLES:
+                netproc_end, service_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                netproc_ends[job.handle].append((role, netproc_end))
+                service_ends[role].append(("netproc", service_end))
+        for role in AUTHORITY_ROLES:
+            spec = ChildSpec(
+                role=role,
+                handle=f"authority {authority.name}",
+                verbosity=options.verbosity,
+                strict_sandbox=options.strict_sandbox,
+                channels=tuple((peer, end.fileno()) for peer, end in service_ends[role]),
+                settings=authority_settings(role, authority),
+            )
+            processes[role] = _spawn(spec, import_path)
+    except BaseException as error:
+        _kill_started(processes)
+        for ends in netproc_ends.values():
+            for _, end in ends:
+                end.close()
+        if isinstance(error, (OSError, ProcessFailure)):
+            raise ProcessFailure(f"cannot start dnsproc and acctproc: {error}") from None
+        raise
+    finally:
+        for ends in service_ends.values():
+            for _, end in ends:
+                end.close()
+    return AuthorityServices(ProcessGroup(f"authority {authority.name}", processes, NO_DEADLINE), netproc_ends)
 
 
 def spawn_chain(
-    job: DomainJob, options: RunOptions, import_path: tuple[str, ...]
+    job: DomainJob,
+    options: RunOptions,
+    import_path: tuple[str, ...],
+    netproc_ends: Sequence[tuple[str, socket.socket]],
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """Create the channels and start the children; each gets only its own ends."""
-    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in ROLES}
-    for left, right in CHANNELS:
+    """Create the channels and start the children; each gets only its own ends.
+
+    `netproc_ends` are netproc's ends of its channels to the authority's dnsproc and acctproc.
+    """
+    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
+    ends["netproc"].extend(netproc_ends)
+    for left, right in CHAIN_CHANNELS:
         left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         ends[left].append((right, left_end))
         ends[right].append((left, right_end))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for role in ROLES:
+        for role in CHAIN_ROLES:
             spec = ChildSpec(
                 role=role,
                 handle=job.handle,
@@ -290,17 +446,22 @@ def spawn_chain(
             )
             processes[role] = _spawn(spec, import_path)
     except BaseException as error:
-        for process in processes.values():
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        _kill_started(processes)
         if isinstance(error, (OSError, ProcessFailure)):
             raise ProcessFailure(f"cannot start the process chain: {error}") from None
         raise
     finally:
-        for role_ends in ends.values():
-            for _, end in role_ends:
-                end.close()
+        for role, role_ends in ends.items():
+            for peer, end in role_ends:
+                if not (role == "netproc" and peer in AUTHORITY_ROLES):  # the caller closes those
+                    end.close()
     return processes
+
+
+def _kill_started(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # Children start with -I -S: no environment, no user site, and no site.py,
@@ -353,10 +514,6 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             profile=job.profile or "",
             revoke=options.revoke,
         )
-    if role == "dnsproc":
-        return DnsSettings()
-    if role == "acctproc":
-        return KeySettings(str(authority.account_key), authority.account_keytype.value, ())
     if role == "keyproc":
         return KeySettings(str(job.domain_key), job.keytype.value, job.names)
     if role == "chngproc":
@@ -379,6 +536,15 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
     raise ProcessFailure(f"unknown role {role}")
 
 
+def authority_settings(role: str, authority: Authority) -> Settings:
+    """What an authority's dnsproc or acctproc needs to know."""
+    if role == "dnsproc":
+        return DnsSettings()
+    if role == "acctproc":
+        return KeySettings(str(authority.account_key), authority.account_keytype.value, ())
+    raise ProcessFailure(f"unknown role {role}")
+
+
 def _name_in(directory: Path, path: Path | None) -> str:
     """The file name of `path`, which must lie directly in `directory` (fileproc writes nowhere else)."""
     if path is None:
@@ -388,14 +554,15 @@ def _name_in(directory: Path, path: Path | None) -> str:
     return path.name
 
 
-def _watch(selector: selectors.BaseSelector, chain: Chain) -> None:
-    for role, process in chain.processes.items():
+def _watch(selector: selectors.BaseSelector, group: ProcessGroup) -> None:
+    for role, process in group.processes.items():
         pidfd = os.pidfd_open(process.pid)
-        selector.register(pidfd, selectors.EVENT_READ, (chain, role, pidfd))
+        selector.register(pidfd, selectors.EVENT_READ, (group, role, pidfd))
 
 
-def _next_timeout(running: list[Chain]) -> float:
-    return max(0.0, min(chain.next_deadline() for chain in running) - time.monotonic())
+def _next_timeout(groups: list[ProcessGroup]) -> float | None:
+    deadline = min(group.next_deadline() for group in groups)
+    return None if deadline == NO_DEADLINE else max(0.0, deadline - time.monotonic())
 
 
 def _acceptable(role: str, code: int) -> bool:

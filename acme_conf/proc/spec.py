@@ -127,6 +127,13 @@ class ChildSpec(NamedTuple):
                 return fd
         raise KeyError(f"{self.role} has no channel to {peer}")
 
+    def channel_fds(self, peer: str) -> tuple[int, ...]:
+        """Every channel to `peer`: an authority's dnsproc and acctproc serve one netproc per domain."""
+        fds = tuple(fd for name, fd in self.channels if name == peer)
+        if not fds:
+            raise KeyError(f"{self.role} has no channel to {peer}")
+        return fds
+
 
 def _tuple_if_list(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value

@@ -179,7 +179,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             _Peer("dnsproc", dns, peer_errors),
             _Peer("chngproc", chng, peer_errors),
             _Peer("certproc", cert, peer_errors),
-            _Peer("acctproc", lambda: acctproc.serve(acct_spec, acctproc.Held(theirs["acct"], account_key)), peer_errors),
+            _Peer("acctproc", lambda: acctproc.serve(acct_spec, acctproc.Held((theirs["acct"],), account_key)), peer_errors),
             _Peer(
                 "keyproc",
                 lambda: keyproc.serve(key_spec, keyproc.Held(theirs["key"], keyproc.build_csr(domain_key, names))),

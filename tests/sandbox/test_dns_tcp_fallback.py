@@ -39,7 +39,7 @@ held = dnsproc.acquire(spec)
 sandbox.enter("dnsproc", dnsproc.grants(spec, held))
 sys.stdout.write(repr(dnsproc.answer("big.example.test")) + "\\n")
 sys.stdout.flush()
-held.net.close()  # our end went with the descriptors the sandbox closed
+held.nets[0].close()  # our end went with the descriptors the sandbox closed
 os._exit(0)  # as a real child ends: no interpreter teardown
 """
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acme_conf.acme import jws
-from acme_conf.ipc import Channel, ChannelError
+from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import (
     Addresses,
     Csr,
@@ -55,7 +55,7 @@ def serving(serve: Callable[[Channel], int]) -> tuple[Channel, threading.Thread,
 
 def acct_serve(channel: Channel) -> int:
     spec = ChildSpec("acctproc", "t", 0, False, (), KeySettings("", "ecdsa", ()))
-    return acctproc.serve(spec, acctproc.Held(channel, KEY))
+    return acctproc.serve(spec, acctproc.Held((channel,), KEY))
 
 
 def test_acctproc_signs_and_gives_the_thumbprint_until_end_of_file() -> None:
@@ -79,12 +79,26 @@ def test_acctproc_refuses_to_sign_for_a_non_https_url(url: str) -> None:
     thread.join(timeout=5)
 
 
-def test_acctproc_stops_on_an_unexpected_message() -> None:
-    channel, thread, outcome = serving(acct_serve)
-    channel.send(CsrRequest())
+def test_acctproc_drops_a_netproc_that_sends_an_unexpected_message(caplog: pytest.LogCaptureFixture) -> None:
+    # One acctproc serves every domain of an authority: a confused or hostile
+    # netproc loses its own channel, the others are still served, and the
+    # process fails at the end so that the run says so.
+    ours = [socket.socketpair() for _ in range(2)]
+    spec = ChildSpec("acctproc", "t", 0, False, (), KeySettings("", "ecdsa", ()))
+    held = acctproc.Held(tuple(Channel(theirs, "netproc") for _, theirs in ours), KEY)
+    outcome: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: outcome.update(status=acctproc.serve(spec, held)), daemon=True)
+    thread.start()
+    bad, good = (Channel(mine, "acctproc") for mine, _ in ours)
+    bad.send(CsrRequest())
+    with pytest.raises(ChannelClosed):
+        bad.recv(Thumbprint)  # dropped: its channel is closed, nothing is answered
+    assert good.request(ThumbprintRequest(), Thumbprint).value == jws.thumbprint(KEY)
+    good.close()
     thread.join(timeout=5)
-    assert isinstance(outcome.get("error"), ChannelError)
-    channel.close()
+    assert outcome == {"status": 1}
+    assert "bad message from netproc" in caplog.text and "CsrRequest" in caplog.text
+    bad.close()
 
 
 def test_keyproc_hands_out_its_csr_until_end_of_file() -> None:

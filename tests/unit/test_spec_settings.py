@@ -11,7 +11,7 @@ import pytest
 from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
 from acme_conf.proc import main
 from acme_conf.proc.errors import ProcessFailure
-from acme_conf.proc.main import RunOptions, settings_for
+from acme_conf.proc.main import AUTHORITY_ROLES, RunOptions, authority_settings, settings_for
 from acme_conf.proc.spec import (
     ROLES,
     SETTINGS_TYPES,
@@ -23,6 +23,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    Settings,
 )
 
 AUTHORITY = Authority(
@@ -88,9 +89,16 @@ def test_spec_json_round_trip(role: str) -> None:
     assert again.channel_fd("fileproc") == 9
 
 
+def real_settings(role: str, options: RunOptions) -> Settings:
+    """What main tells `role` about JOB: dnsproc and acctproc are the authority's."""
+    if role in AUTHORITY_ROLES:
+        return authority_settings(role, JOB.authority)
+    return settings_for(role, JOB, options)
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_spec_from_the_real_settings_round_trips(role: str) -> None:
-    spec = ChildSpec(role, JOB.handle, 0, False, (), settings_for(role, JOB, RunOptions(force=True)))
+    spec = ChildSpec(role, JOB.handle, 0, False, (), real_settings(role, RunOptions(force=True)))
     assert ChildSpec.from_json(spec.to_json()) == spec
 
 
@@ -136,14 +144,14 @@ def test_netproc_settings_without_optional_values() -> None:
 
 
 def test_key_settings_name_only_their_own_key() -> None:
-    assert settings_for("acctproc", JOB, RunOptions()) == KeySettings("/etc/acme/pebble.key", "rsa", ())
+    assert authority_settings("acctproc", JOB.authority) == KeySettings("/etc/acme/pebble.key", "rsa", ())
     assert settings_for("keyproc", JOB, RunOptions()) == KeySettings(
         "/etc/ssl/private/example.com.key", "ecdsa", JOB.names
     )
 
 
 def test_other_settings() -> None:
-    assert settings_for("dnsproc", JOB, RunOptions()) == DnsSettings()
+    assert authority_settings("dnsproc", JOB.authority) == DnsSettings()
     assert settings_for("chngproc", JOB, RunOptions()) == ChngSettings("/var/www/acme")
     assert settings_for("certproc", JOB, RunOptions()) == CertSettings(JOB.names)
 
@@ -198,6 +206,14 @@ def test_revokeproc_needs_a_certificate_or_full_chain() -> None:
         settings_for("revokeproc", replace(JOB, certificate=None, fullchain=None), RunOptions())
 
 
+def test_the_authority_roles_are_not_a_chain_role() -> None:
+    for role in AUTHORITY_ROLES:
+        with pytest.raises(ProcessFailure, match="unknown role"):
+            settings_for(role, JOB, RunOptions())
+    with pytest.raises(ProcessFailure, match="unknown role"):
+        authority_settings("keyproc", JOB.authority)
+
+
 def test_unknown_role() -> None:
     with pytest.raises(ProcessFailure, match="unknown role"):
         settings_for("evilproc", JOB, RunOptions())
@@ -205,7 +221,7 @@ def test_unknown_role() -> None:
 
 def test_no_child_learns_another_childs_key() -> None:
     for role in ROLES:
-        text = ChildSpec(role, JOB.handle, 0, False, (), settings_for(role, JOB, RunOptions())).to_json()
+        text = ChildSpec(role, JOB.handle, 0, False, (), real_settings(role, RunOptions())).to_json()
         if role != "acctproc":
             assert "pebble.key" not in text, role
         if role != "keyproc":

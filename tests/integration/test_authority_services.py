@@ -1,0 +1,105 @@
+"""One dnsproc and one acctproc per authority in a run, serving every domain of it (real pebble)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes
+
+
+def second_authority(testbed, workdir, account_key: Path, handle: str) -> str:
+    """A second authority block (the same pebble, another account) and one domain signed by it."""
+    return testbed.authority_block("second", account_key, "ecdsa") + f"""
+domain {handle} {{
+	domain key "{workdir.domain_key(handle)}" ecdsa
+	domain certificate "{workdir.certificate(handle)}"
+	sign with second
+	challengedir "{testbed.challenge_dir}"
+}}
+"""
+
+
+def exits(stderr: str, name: str, role: str) -> int:
+    """How many times -vv said that `name`'s `role` exited with status 0."""
+    return len(re.findall(rf"acme-client: {re.escape(name)}: {role} exited 0 after", stderr))
+
+
+def authority_processes() -> list[int]:
+    """Live dnsproc and acctproc processes of any run (their spec names the authority)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"acme_conf.proc" in cmdline and b'"handle":"authority ' in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_each_authority_has_one_dnsproc_and_one_acctproc_for_all_its_domains(
+    testbed, workdir, write_conf, run_client
+):
+    domains = ("one.shared.example.test", "two.shared.example.test", "three.shared.example.test")
+    extra = second_authority(testbed, workdir, workdir.account_key("second"), "other.shared.example.test")
+    conf = write_conf(*domains, extra=extra)
+
+    result = run_client("-vv", "-j", "4", conf=conf)
+
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    for handle in (*domains, "other.shared.example.test"):
+        assert workdir.certificate(handle).exists()
+        assert exits(result.stderr, handle, "netproc") == 1
+        assert exits(result.stderr, handle, "acctproc") == 0  # not the chain's own
+    for authority in ("pebble", "second"):
+        assert exits(result.stderr, f"authority {authority}", "dnsproc") == 1, result.stderr
+        assert exits(result.stderr, f"authority {authority}", "acctproc") == 1, result.stderr
+    assert workdir.account_key("pebble").exists() and workdir.account_key("second").exists()
+    assert authority_processes() == []
+
+
+def test_an_unusable_account_key_fails_only_that_authoritys_domains(testbed, workdir, write_conf, run_client):
+    broken = workdir.account_key("second")
+    broken.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    broken.chmod(0o400)
+    extra = second_authority(testbed, workdir, broken, "unsigned.example.test")
+    conf = write_conf("signed.example.test", extra=extra)
+
+    result = run_client(conf=conf)
+
+    assert result.returncode == EXIT_FAILED
+    assert workdir.certificate("signed.example.test").exists()
+    assert not workdir.certificate("unsigned.example.test").exists()
+    assert "authority second: acctproc:" in result.stderr and str(broken) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert broken.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\nnot a key")  # left as it was
+    assert authority_processes() == []
+
+
+def test_interrupt_stops_the_authority_processes_too(make_testbed, workdir, write_conf):
+    slow = make_testbed(va_sleep=5)  # the CA takes 5 s before it fetches the challenge
+    conf = write_conf("first.stopped.example.test", "second.stopped.example.test", testbed=slow)
+    assert slow.challenge_dir is not None
+    client = subprocess.Popen(
+        [sys.executable, "-m", "acme_conf", "-j", "1", "-f", str(conf)],
+        stderr=subprocess.PIPE, text=True, cwd=workdir.root,
+    )
+    deadline = time.monotonic() + 20
+    while not any(slow.challenge_dir.iterdir()):  # the first chain is mid-protocol, the second waits
+        assert time.monotonic() < deadline, "the chain never published its challenge"
+        time.sleep(0.01)
+    assert authority_processes() != []
+    client.send_signal(signal.SIGINT)
+    _, stderr = client.communicate(timeout=30)
+    assert client.returncode == EXIT_FAILED, stderr
+    assert "Traceback" not in stderr
+    assert chain_processes("first.stopped.example.test") == []
+    assert authority_processes() == []
+    assert list(slow.challenge_dir.iterdir()) == []
