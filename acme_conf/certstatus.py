@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from acme_conf.acme.renewal import renewal_decision
 from acme_conf.certnames import certificate_names, configured_names
-from acme_conf.messages import VERDICT_CURRENT, VERDICT_DUE, VERDICT_REVOKE, CertStatus
+from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_REVOKE, CertStatus
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.spec import RevokeSettings
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from acme_conf.messages import MESSAGE_TYPES, Message
+from acme_conf.messages import Message
 
 HEADER = struct.Struct("!IH")
 LENGTH = struct.Struct("!I")
@@ -69,9 +69,9 @@ def _append_field(body: bytearray, data: bytes) -> None:
     body += data
 
 
-def decode(op: int, body: bytes) -> Message:
-    """The message a frame carries; ChannelError when it does not parse exactly."""
-    cls = MESSAGE_TYPES.get(op)
+def decode(op: int, body: bytes, types: Mapping[int, type[M]]) -> M:
+    """The message a frame carries, one of `types` (by op code); ChannelError when it does not parse exactly."""
+    cls = types.get(op)
     if cls is None:
         raise ChannelError(f"unknown message op {op}")
     reader = _BodyReader(body)
@@ -148,19 +148,16 @@ class Channel:
             raise ChannelClosed(f"{self.peer} has stopped") from error
 
     def recv(self, *expected: type[M]) -> M:
-        """The next message, which must be one of `expected`."""
-        message = self.recv_any()
-        if not isinstance(message, expected):
-            names = " or ".join(cls.__name__ for cls in expected)
-            raise ChannelError(f"{self.peer} sent {type(message).__name__}, expected {names}")
-        return message
-
-    def recv_any(self) -> Message:
+        """The next message, which must be one of `expected`: nothing else is decoded."""
         header = self._read_exactly(HEADER.size, at_frame_start=True)
         length, op = HEADER.unpack(header)
         if length > MAX_FRAME:
             raise ChannelError(f"{self.peer} sent a frame of {length} bytes, over the limit")
-        return decode(op, self._read_exactly(length, at_frame_start=False))
+        types = {cls.OP: cls for cls in expected}
+        if op not in types:
+            names = " or ".join(cls.__name__ for cls in expected)
+            raise ChannelError(f"{self.peer} sent message op {op}, expected {names}")
+        return decode(op, self._read_exactly(length, at_frame_start=False), types)
 
     def request(self, message: Message, *expected: type[M]) -> M:
         """Send a message and return the reply, which must be one of `expected`."""

@@ -15,7 +15,8 @@ import re
 from acme_conf.acme.resources import Directory, Problem, ProtocolError, parse_problem
 from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel
-from acme_conf.messages import Failure, Signed, SignRequest
+from acme_conf.messages import Failure
+from acme_conf.messages.account import SignRequest, Signed
 from acme_conf.net.transport import Response, Transport
 from acme_conf.proc.errors import ProcessFailure
 

@@ -19,14 +19,8 @@ from acme_conf import sandbox
 from acme_conf.acme import jws
 from acme_conf.ipc import Channel
 from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
-from acme_conf.messages import (
-    Failure,
-    Message,
-    Signed,
-    SignRequest,
-    Thumbprint,
-    ThumbprintRequest,
-)
+from acme_conf.messages import Failure, Message
+from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
 from acme_conf.proc.child import answer_all_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 

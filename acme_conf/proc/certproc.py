@@ -21,7 +21,7 @@ from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.ipc import Channel, ChannelClosed
-from acme_conf.messages import CertBundle, RemoveCertificate, WriteCertificate
+from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
 from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import CertSettings, ChildSpec

@@ -18,7 +18,7 @@ from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token
 from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel
-from acme_conf.messages import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held

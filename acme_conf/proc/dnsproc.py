@@ -15,7 +15,8 @@ from typing import NamedTuple
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel
-from acme_conf.messages import Addresses, Failure, Message, Resolve
+from acme_conf.messages import Failure, Message
+from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.proc.child import answer_all_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from acme_conf import sandbox
 from acme_conf.files import open_directory, temporary_name, write_all
 from acme_conf.ipc import Channel, ChannelClosed
-from acme_conf.messages import RemoveCertificate, WriteCertificate
+from acme_conf.messages.certificate import RemoveCertificate, WriteCertificate
 from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
 from acme_conf.proc.signals import signals_held

@@ -19,7 +19,7 @@ from acme_conf import sandbox
 from acme_conf.acme.identifiers import is_ip
 from acme_conf.ipc import Channel
 from acme_conf.keys import PrivateKey, load_or_create_key
-from acme_conf.messages import Csr, CsrRequest
+from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 

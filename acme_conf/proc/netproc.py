@@ -41,24 +41,13 @@ from acme_conf.acme.resources import (
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token, key_authorization
 from acme_conf.ipc import Channel, close_all
-from acme_conf.messages import (
-    VERDICT_CURRENT,
-    VERDICT_DUE,
-    VERDICT_MISSING,
-    VERDICT_REVOKE,
-    Addresses,
-    CertBundle,
-    CertStatus,
-    ChallengeWrite,
-    ChallengeWritten,
-    Csr,
-    CsrRequest,
-    Failure,
-    RemoveCertificate,
-    Resolve,
-    Thumbprint,
-    ThumbprintRequest,
-)
+from acme_conf.messages import Failure
+from acme_conf.messages.account import Thumbprint, ThumbprintRequest
+from acme_conf.messages.certificate import CertBundle, RemoveCertificate
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.dns import Addresses, Resolve
+from acme_conf.messages.key import Csr, CsrRequest
+from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.net.session import AcmeError, AcmeSession
 from acme_conf.net.transport import Response, Transport, TransportError
 from acme_conf.proc.child import NOTICE, run_role

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from acme_conf import sandbox
 from acme_conf.files import read_regular_file
 from acme_conf.ipc import Channel
-from acme_conf.messages import VERDICT_DUE, VERDICT_MISSING, CertStatus
+from acme_conf.messages.revoke import VERDICT_DUE, VERDICT_MISSING, CertStatus
 from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, RevokeSettings

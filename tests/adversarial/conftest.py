@@ -31,17 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))  # pki.py,
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from acme_conf.ipc import Channel, ChannelClosed  # noqa: E402
-from acme_conf.messages import (  # noqa: E402
-    VERDICT_MISSING,
-    VERDICT_REVOKE,
-    Addresses,
-    CertStatus,
-    ChallengeWrite,
-    ChallengeWritten,
-    Failure,
-    Message,
-    Resolve,
-)
+from acme_conf.messages import Failure, Message
+from acme_conf.messages.certificate import CertBundle, RemoveCertificate
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.dns import Addresses, Resolve
+from acme_conf.messages.revoke import VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.net import transport  # noqa: E402
 from acme_conf.proc import acctproc, chngproc, keyproc, netproc  # noqa: E402
 from acme_conf.proc.errors import ProcessFailure  # noqa: E402
@@ -171,7 +165,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
 
         def cert() -> None:
             while True:
-                to_cert.append(theirs["cert"].recv_any())
+                to_cert.append(theirs["cert"].recv(CertBundle, RemoveCertificate))
 
         acct_spec = ChildSpec("acctproc", "test", 0, False, (), KeySettings("", "ecdsa", ()))
         key_spec = ChildSpec("keyproc", "test", 0, False, (), KeySettings("", "ecdsa", names))

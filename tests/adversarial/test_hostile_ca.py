@@ -16,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from acme_conf.acme.polling import MAX_RETRY_AFTER
-from acme_conf.messages import VERDICT_CURRENT, VERDICT_REVOKE, CertBundle, CertStatus, RemoveCertificate
+from acme_conf.messages.certificate import CertBundle, RemoveCertificate
+from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_REVOKE, CertStatus
 from acme_conf.net.session import MAX_BAD_NONCE_RETRIES
 from acme_conf.net.transport import MAX_BODY
 from acme_conf.proc import netproc

@@ -36,7 +36,7 @@ from cryptography import x509
 
 from acme_conf import certstatus, sandbox
 from acme_conf.acme import jws
-from acme_conf.messages import WriteCertificate
+from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.net.transport import Transport
 from acme_conf.proc import spec as specs
 

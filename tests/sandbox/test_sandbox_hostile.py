@@ -27,7 +27,7 @@ import pytest
 
 import sandbox_harness as harness
 from acme_conf.ipc import Channel
-from acme_conf.messages import CertBundle
+from acme_conf.messages.certificate import CertBundle
 
 CHILD = Path(__file__).with_name("sandbox_hostile_child.py")
 KILLED = -31

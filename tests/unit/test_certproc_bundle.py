@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from acme_conf.messages import WriteCertificate
+from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.proc.certproc import MAX_CERTIFICATES, CertificateCheckError, check_bundle
 
 import pki

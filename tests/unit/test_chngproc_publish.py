@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acme_conf.ipc import Channel
-from acme_conf.messages import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc import chngproc
 from acme_conf.proc.chngproc import Held, publish, remove_all
 from acme_conf.proc.errors import ProcessFailure

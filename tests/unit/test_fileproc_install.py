@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from acme_conf.ipc import Channel
-from acme_conf.messages import WriteCertificate
+from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.proc import fileproc
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acme_conf import ipc, messages
+from acme_conf import ipc
 from acme_conf.ipc import HEADER, LENGTH, MAX_FRAME, Channel, ChannelClosed, ChannelError, decode, encode
-from acme_conf.messages import MESSAGE_TYPES, Message
+from acme_conf.messages import Failure, Message
+from acme_conf.messages.account import Signed, SignRequest, Thumbprint
+from acme_conf.messages.certificate import CertBundle
+from acme_conf.messages.dns import Addresses
+from acme_conf.messages.key import Csr, CsrRequest
+from acme_conf.messages.table import MESSAGE_TYPES
 
 _FIELD_STRATEGIES = {
     bytes: st.binary(max_size=512),
@@ -61,12 +66,17 @@ def test_every_message_type_has_a_unique_op_and_frameable_fields() -> None:
 
 
 def test_every_message_subclass_is_registered() -> None:
-    defined = {
-        value
-        for value in vars(messages).values()
-        if isinstance(value, type) and issubclass(value, Message) and value is not Message
-    }
-    assert defined == set(MESSAGE_TYPES.values())
+    def subclasses(cls: type[Message]) -> set[type[Message]]:
+        return {sub for direct in cls.__subclasses__() for sub in (direct, *subclasses(direct))}
+
+    assert subclasses(Message) == set(MESSAGE_TYPES.values())
+
+
+def test_a_channel_decodes_only_what_it_expects(pair: tuple[socket.socket, socket.socket]) -> None:
+    left, right = pair
+    Channel(left, "x").send(Thumbprint("abc"))  # well formed, but not for this exchange
+    with pytest.raises(ChannelError, match=f"dnsproc sent message op {Thumbprint.OP}, expected Addresses or Failure"):
+        Channel(right, "dnsproc").recv(Addresses, Failure)
 
 
 # round trips -----------------------------------------------------------------------
@@ -79,7 +89,7 @@ def test_round_trip_of_every_message_type(message: Message) -> None:
     length, op, body = _split(frame)
     assert length == len(body)
     assert op == message.OP
-    decoded = decode(op, body)
+    decoded = decode(op, body, MESSAGE_TYPES)
     assert decoded == message
     assert type(decoded) is type(message)
 
@@ -90,13 +100,13 @@ def test_each_type_round_trips_with_awkward_values(cls: type[Message]) -> None:
     values = {field.name: awkward[kind] for field, kind in zip(dataclasses.fields(cls), cls.field_kinds())}
     message = cls(**values)
     _, op, body = _split(encode(message))
-    assert decode(op, body) == message
+    assert decode(op, body, MESSAGE_TYPES) == message
 
 
 def test_empty_fields_round_trip() -> None:
-    message = messages.SignRequest(url="", nonce="", kid="", payload=b"")
+    message = SignRequest(url="", nonce="", kid="", payload=b"")
     _, op, body = _split(encode(message))
-    assert decode(op, body) == message
+    assert decode(op, body, MESSAGE_TYPES) == message
 
 
 def test_false_and_true_are_distinct_on_the_wire() -> None:
@@ -118,7 +128,7 @@ def test_malformed_boolean_is_rejected() -> None:
 @settings(max_examples=500)
 def test_random_frames_decode_or_raise_channel_error_only(op: int, body: bytes) -> None:
     try:
-        message = decode(op, body)
+        message = decode(op, body, MESSAGE_TYPES)
     except ChannelError:
         return
     # Anything accepted must be exactly what encoding the message gives back.
@@ -133,7 +143,7 @@ def test_truncated_frames_raise_channel_error(message: Message, data: st.DataObj
         return
     cut = data.draw(st.integers(min_value=0, max_value=len(body) - 1))
     with pytest.raises(ChannelError):
-        decode(op, body[:cut])
+        decode(op, body[:cut], MESSAGE_TYPES)
 
 
 @given(message=ANY_MESSAGE, garbage=st.binary(min_size=1, max_size=64))
@@ -141,7 +151,7 @@ def test_truncated_frames_raise_channel_error(message: Message, data: st.DataObj
 def test_trailing_garbage_raises_channel_error(message: Message, garbage: bytes) -> None:
     _, op, body = _split(encode(message))
     with pytest.raises(ChannelError):
-        decode(op, body + garbage)
+        decode(op, body + garbage, MESSAGE_TYPES)
 
 
 @given(message=ANY_MESSAGE, data=st.data())
@@ -155,7 +165,7 @@ def test_corrupted_frames_never_raise_anything_but_channel_error(message: Messag
         index = data.draw(st.integers(min_value=0, max_value=len(mutated) - 1))
         mutated[index] = data.draw(st.integers(min_value=0, max_value=255))
     try:
-        decode(op, bytes(mutated))
+        decode(op, bytes(mutated), MESSAGE_TYPES)
     except ChannelError:
         pass
 
@@ -163,57 +173,57 @@ def test_corrupted_frames_never_raise_anything_but_channel_error(message: Messag
 @pytest.mark.parametrize("op", [0, 2, 89, 91, 0xFFFF])
 def test_unknown_op_is_rejected(op: int) -> None:
     with pytest.raises(ChannelError, match=f"unknown message op {op}"):
-        decode(op, b"")
+        decode(op, b"", MESSAGE_TYPES)
 
 
 def test_bad_utf8_in_a_text_field_is_rejected() -> None:
     body = LENGTH.pack(2) + b"\xc3\x28"
     with pytest.raises(ChannelError, match="UTF-8"):
-        decode(messages.Thumbprint.OP, body)
+        decode(Thumbprint.OP, body, MESSAGE_TYPES)
 
 
 def test_bad_utf8_in_a_list_item_is_rejected() -> None:
     body = LENGTH.pack(1) + LENGTH.pack(1) + b"\xff"
     with pytest.raises(ChannelError, match="UTF-8"):
-        decode(messages.Addresses.OP, body)
+        decode(Addresses.OP, body, MESSAGE_TYPES)
 
 
 def test_field_length_beyond_the_body_is_rejected() -> None:
     body = LENGTH.pack(0xFFFFFFFF) + b"x"
     with pytest.raises(ChannelError, match="truncated"):
-        decode(messages.Thumbprint.OP, body)
+        decode(Thumbprint.OP, body, MESSAGE_TYPES)
 
 
 def test_list_count_beyond_the_body_is_rejected_before_looping() -> None:
     body = LENGTH.pack(0xFFFFFFFF)
     with pytest.raises(ChannelError, match="list count"):
-        decode(messages.Addresses.OP, body)
+        decode(Addresses.OP, body, MESSAGE_TYPES)
 
 
 def test_list_count_too_large_for_its_items_is_rejected() -> None:
     body = LENGTH.pack(3) + LENGTH.pack(1) + b"a"
     with pytest.raises(ChannelError, match="truncated"):
-        decode(messages.Addresses.OP, body)
+        decode(Addresses.OP, body, MESSAGE_TYPES)
 
 
 def test_message_without_fields_rejects_any_body() -> None:
     with pytest.raises(ChannelError, match="trailing"):
-        decode(messages.CsrRequest.OP, LENGTH.pack(0))
+        decode(CsrRequest.OP, LENGTH.pack(0), MESSAGE_TYPES)
 
 
 def test_oversized_message_is_refused_when_encoding() -> None:
     with pytest.raises(ChannelError, match="over the frame limit"):
-        encode(messages.CertBundle(pem=b"x" * MAX_FRAME, csr_der=b""))
+        encode(CertBundle(pem=b"x" * MAX_FRAME, csr_der=b""))
 
 
 def test_largest_allowed_frame_round_trips_over_a_channel(pair: tuple[socket.socket, socket.socket]) -> None:
     payload = b"p" * (MAX_FRAME - 2 * LENGTH.size)
-    message = messages.CertBundle(pem=payload, csr_der=b"")
+    message = CertBundle(pem=payload, csr_der=b"")
     assert len(encode(message)) == HEADER.size + MAX_FRAME
     left, right = pair
     sender = threading.Thread(target=Channel(left, "a").send, args=(message,))
     sender.start()
-    received = Channel(right, "b").recv(messages.CertBundle)
+    received = Channel(right, "b").recv(CertBundle)
     sender.join()
     assert received == message
 
@@ -227,46 +237,46 @@ def test_request_and_reply_over_a_socketpair(pair: tuple[socket.socket, socket.s
     server = Channel(right, "netproc")
 
     def serve() -> None:
-        request = server.recv(messages.SignRequest)
-        server.send(messages.Signed(jws=request.payload[::-1]))
+        request = server.recv(SignRequest)
+        server.send(Signed(jws=request.payload[::-1]))
 
     thread = threading.Thread(target=serve)
     thread.start()
-    reply = client.request(messages.SignRequest("https://ca/x", "n", "", b"abc"), messages.Signed, messages.Failure)
+    reply = client.request(SignRequest("https://ca/x", "n", "", b"abc"), Signed, Failure)
     thread.join()
-    assert reply == messages.Signed(jws=b"cba")
+    assert reply == Signed(jws=b"cba")
 
 
 def test_recv_rejects_an_unexpected_message_type(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
-    Channel(left, "x").send(messages.Failure("no"))
-    with pytest.raises(ChannelError, match="keyproc sent Failure, expected Csr"):
-        Channel(right, "keyproc").recv(messages.Csr)
+    Channel(left, "x").send(Failure("no"))
+    with pytest.raises(ChannelError, match=f"keyproc sent message op {Failure.OP}, expected Csr"):
+        Channel(right, "keyproc").recv(Csr)
 
 
 def test_eof_at_frame_start_is_channel_closed(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
     left.close()
     with pytest.raises(ChannelClosed, match="dnsproc has stopped"):
-        Channel(right, "dnsproc").recv_any()
+        Channel(right, "dnsproc").recv(*MESSAGE_TYPES.values())
 
 
 def test_eof_inside_the_header_is_an_error_not_a_close(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
-    left.sendall(HEADER.pack(10, messages.Thumbprint.OP)[:3])
+    left.sendall(HEADER.pack(10, Thumbprint.OP)[:3])
     left.close()
     with pytest.raises(ChannelError, match="middle of a frame") as raised:
-        Channel(right, "acctproc").recv_any()
+        Channel(right, "acctproc").recv(*MESSAGE_TYPES.values())
     assert not isinstance(raised.value, ChannelClosed)
 
 
 def test_eof_inside_the_body_is_an_error_not_a_close(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
-    frame = encode(messages.Thumbprint("abcdef"))
+    frame = encode(Thumbprint("abcdef"))
     left.sendall(frame[:-2])
     left.close()
     with pytest.raises(ChannelError, match="middle of a frame") as raised:
-        Channel(right, "acctproc").recv_any()
+        Channel(right, "acctproc").recv(*MESSAGE_TYPES.values())
     assert not isinstance(raised.value, ChannelClosed)
 
 
@@ -276,11 +286,11 @@ def test_over_limit_length_header_is_rejected_without_reading_or_allocating(
     left, right = pair
     # Only the header is sent: a reader that waited for the body would block
     # (the socket timeout would turn that into a different error).
-    left.sendall(HEADER.pack(0xFFFFFFFF, messages.CertBundle.OP))
+    left.sendall(HEADER.pack(0xFFFFFFFF, CertBundle.OP))
     tracemalloc.start()
     try:
         with pytest.raises(ChannelError, match="over the limit"):
-            Channel(right, "netproc").recv_any()
+            Channel(right, "netproc").recv(*MESSAGE_TYPES.values())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -289,16 +299,16 @@ def test_over_limit_length_header_is_rejected_without_reading_or_allocating(
 
 def test_frame_just_over_the_limit_is_rejected(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
-    left.sendall(HEADER.pack(MAX_FRAME + 1, messages.CertBundle.OP))
+    left.sendall(HEADER.pack(MAX_FRAME + 1, CertBundle.OP))
     with pytest.raises(ChannelError, match="over the limit"):
-        Channel(right, "netproc").recv_any()
+        Channel(right, "netproc").recv(*MESSAGE_TYPES.values())
 
 
 def test_send_to_a_stopped_peer_is_channel_closed(pair: tuple[socket.socket, socket.socket]) -> None:
     left, right = pair
     right.close()
     with pytest.raises(ChannelClosed, match="certproc has stopped"):
-        Channel(left, "certproc").send(messages.CsrRequest())
+        Channel(left, "certproc").send(CsrRequest())
 
 
 @given(st.lists(ANY_MESSAGE, min_size=1, max_size=6), st.integers(min_value=1, max_value=7))
@@ -316,9 +326,9 @@ def test_messages_survive_arbitrary_write_boundaries(batch: list[Message], step:
         thread = threading.Thread(target=trickle)
         thread.start()
         channel = Channel(right, "peer")
-        received = [channel.recv_any() for _ in batch]
+        received = [channel.recv(*MESSAGE_TYPES.values()) for _ in batch]
         with pytest.raises(ChannelClosed):
-            channel.recv_any()
+            channel.recv(*MESSAGE_TYPES.values())
         thread.join()
         assert received == batch
     finally:
@@ -332,16 +342,16 @@ def test_from_fd_adopts_the_descriptor() -> None:
     channel = Channel.from_fd(fd, "peer")
     try:
         assert channel.fileno() == fd
-        Channel(left, "x").send(messages.Thumbprint("t"))
-        assert channel.recv(messages.Thumbprint).value == "t"
+        Channel(left, "x").send(Thumbprint("t"))
+        assert channel.recv(Thumbprint).value == "t"
     finally:
         channel.close()
         left.close()
 
 
 def test_header_layout_is_length_then_op() -> None:
-    frame = encode(messages.Thumbprint("ab"))
-    assert frame == struct.pack("!IH", 6, messages.Thumbprint.OP) + struct.pack("!I", 2) + b"ab"
+    frame = encode(Thumbprint("ab"))
+    assert frame == struct.pack("!IH", 6, Thumbprint.OP) + struct.pack("!I", 2) + b"ab"
 
 
 @pytest.mark.parametrize("data", [b"0", b"42", b"-7", b"18446744073709551615"])

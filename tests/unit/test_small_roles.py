@@ -19,16 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from acme_conf.acme import jws
 from acme_conf.ipc import Channel, ChannelClosed
-from acme_conf.messages import (
-    Addresses,
-    Csr,
-    CsrRequest,
-    Failure,
-    Signed,
-    SignRequest,
-    Thumbprint,
-    ThumbprintRequest,
-)
+from acme_conf.messages import Failure
+from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
+from acme_conf.messages.dns import Addresses
+from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.proc import acctproc, dnsproc, keyproc
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.locks import DomainLock, LockBusy
@@ -97,7 +91,7 @@ def test_acctproc_drops_a_netproc_that_sends_an_unexpected_message(caplog: pytes
     good.close()
     thread.join(timeout=5)
     assert outcome == {"status": 1}
-    assert "bad message from netproc" in caplog.text and "CsrRequest" in caplog.text
+    assert "bad message from netproc" in caplog.text and f"sent message op {CsrRequest.OP}" in caplog.text
     bad.close()
 
 

@@ -1,0 +1,25 @@
+"""netproc <-> chngproc: http-01 challenge files."""
+
+# No `from __future__ import annotations` here: field types must be real
+# types at run time, because the frame codec reads them.
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from acme_conf.messages import Message
+
+
+@dataclass(frozen=True, repr=False, match_args=False)
+class ChallengeWrite(Message):
+    """netproc -> chngproc: publish a key authorization under its token."""
+
+    OP: ClassVar[int] = 30
+    token: str
+    key_authorization: str
+
+
+@dataclass(frozen=True, repr=False, match_args=False)
+class ChallengeWritten(Message):
+    """chngproc -> netproc: the file is in place; the CA may fetch it."""
+
+    OP: ClassVar[int] = 31
