@@ -1,28 +1,7 @@
 #!/bin/sh
-# Install what the tests need, fetch pebble (Debian's, into .testbed/), run every test.
-# Extra arguments go to pytest, e.g. tools/test.sh tests/config -x
+# The README's test command: install what the tests need (tools/test-deps.sh),
+# then run every test. Extra arguments go to pytest, e.g. tools/test.sh tests/config -x
 set -eu
 cd "$(dirname "$0")/.."
-tools/bootstrap.sh
-if ! command -v mandoc >/dev/null 2>&1; then
-	# the manual pages are checked with mandoc -T lint
-	if [ "$(id -u)" -eq 0 ]; then
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mandoc >/dev/null
-	else
-		echo "test: please install mandoc (the man page tests need it)" >&2
-	fi
-fi
-.venv/bin/python tools/testbed.py fetch
-if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ]; then
-	# The unprivileged-user tests need an interpreter that user may run; .venv's
-	# may live under a private home (pyenv in /root). Debian's python3 serves.
-	if [ ! -x .testbed/unprivileged-venv/bin/python ]; then
-		if ! /usr/bin/python3 -m venv .testbed/unprivileged-venv >/dev/null 2>&1; then
-			rm -rf .testbed/unprivileged-venv
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-			/usr/bin/python3 -m venv .testbed/unprivileged-venv
-		fi
-	fi
-	.testbed/unprivileged-venv/bin/python -m pip install -q --disable-pip-version-check -e .
-fi
+tools/test-deps.sh
 exec .venv/bin/python -m pytest "$@"
