@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -77,6 +78,10 @@ GRACE_SECONDS = 5.0
 # frees the domain's lock for the next run.
 CHAIN_DEADLINE_SECONDS = 20 * 60.0
 NO_DEADLINE = float("inf")
+# Descriptors the parent needs besides the channel ends of the authorities'
+# processes (see allow_descriptors): stdio, the lock, pidfds and the
+# channels of the running chains.
+DESCRIPTOR_HEADROOM = 64
 
 log = logging.getLogger("acme_conf")
 
@@ -208,6 +213,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
     try:
         import_path = child_import_path()
+        allow_descriptors(len(jobs))
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
@@ -221,6 +227,28 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     if any(result.changed for result in results):
         return EXIT_OK
     return EXIT_UNCHANGED
+
+
+def allow_descriptors(domains: int) -> None:
+    """Raise the soft limit on open descriptors so that every domain's channels fit.
+
+    While it starts an authority's dnsproc and acctproc the parent holds both
+    ends of two socketpairs per domain, and later two ends for each domain
+    not yet started; each authority process holds one per domain (it
+    inherits this limit; its sandbox lowers it again).  The usual soft limit
+    of 1024 would end a run of some 250 domains; the hard limit is the real
+    bound.
+    """
+    needed = 4 * domains + DESCRIPTOR_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ProcessFailure(
+            f"{domains} domains in one run need {needed} open descriptors, over the limit of {hard}: "
+            "raise it (ulimit -n) or name fewer domains per run"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 @dataclass

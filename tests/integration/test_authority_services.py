@@ -103,3 +103,47 @@ def test_interrupt_stops_the_authority_processes_too(make_testbed, workdir, writ
     assert chain_processes("first.stopped.example.test") == []
     assert authority_processes() == []
     assert list(slow.challenge_dir.iterdir()) == []
+
+
+def test_many_domains_fit_under_a_low_descriptor_limit(workdir, write_conf):
+    # The parent holds two channel ends for every domain not yet started, and
+    # each authority process one per domain: a run of many domains must not die
+    # of EMFILE under a soft limit of 64 (1024 is the usual default, with
+    # a far higher hard limit). -r with no certificates keeps it quick: every
+    # chain starts, and each stops at revokeproc's "no certificate to revoke".
+    handles = [f"d{i}.many.example.test" for i in range(48)]
+    conf = write_conf(*handles)
+
+    def low_limit() -> None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "acme_conf", "-r", "-j", "4", "-f", str(conf)],
+        capture_output=True, text=True, cwd=workdir.root, timeout=300, preexec_fn=low_limit, check=False,
+    )
+    assert done.returncode == EXIT_FAILED
+    assert done.stderr.count("no certificate to revoke") == len(handles), done.stderr
+    assert "Too many open files" not in done.stderr
+    assert authority_processes() == []
+
+
+def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, write_conf):
+    handles = [f"d{i}.capped.example.test" for i in range(48)]
+    conf = write_conf(*handles)
+
+    def capped() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "acme_conf", "-f", str(conf)],
+        capture_output=True, text=True, cwd=workdir.root, timeout=60, preexec_fn=capped, check=False,
+    )
+    assert done.returncode == EXIT_FAILED
+    assert "48 domains in one run need 256 open descriptors, over the limit of 64" in done.stderr, done.stderr
+    assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
+    assert list(workdir.key_dir.iterdir()) == []  # nothing was started
