@@ -18,8 +18,6 @@ from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_REVO
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.spec import RevokeSettings
 
-MAX_CERTIFICATE_FILE = 1024 * 1024
-
 
 def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatus:
     """Revoke, renew or keep the certificate in `contents`; ProcessFailure when it does not parse."""
@@ -43,8 +41,6 @@ def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatu
 
 def parse_leaf(contents: bytes, path: str) -> x509.Certificate:
     """The first certificate in the file's contents (the leaf of a full chain)."""
-    if len(contents) > MAX_CERTIFICATE_FILE:
-        raise ProcessFailure(f"{path}: too large to be a certificate")
     if not contents.strip():
         raise ProcessFailure(f"{path}: certificate file is empty")
     try:

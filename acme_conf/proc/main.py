@@ -297,9 +297,7 @@ def _run_chains(
                 if not stopping:
                     log.error("stopping on request")
                     stopping = True
-                for job in state.waiting:
-                    _release_services(state, job)
-                state.waiting.clear()
+                state.waiting.clear()  # their channels close with the others, below
                 for group in state.groups():
                     group.stop()
     finally:
@@ -375,18 +373,13 @@ def _services_wind_down(state: _Run, now: float) -> None:
             services.group.give_up_at = now + GRACE_SECONDS
 
 
-def _release_services(state: _Run, job: DomainJob) -> None:
-    services = state.services.get(job.authority.name)
-    if services is not None:
-        services.release(job.handle)
-
-
 def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
     services = state.services.get(job.authority.name)
     if services is None or services.group.kill_at is not None:
         log.error("%s: the services of authority %s are not running", job.handle, job.authority.name)
-        _release_services(state, job)
+        if services is not None:
+            services.release(job.handle)
         return None
     lock = DomainLock(lock_directory(), job.handle)
     netproc_ends = services.take_ends(job.handle)

@@ -22,7 +22,7 @@ from acme_conf.proc.child import run_role
 from acme_conf.proc.errors import EXIT_OK, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
-MAX_CERTIFICATE_FILE = 1024 * 1024  # acme_conf.certstatus refuses larger contents
+MAX_CERTIFICATE_FILE = 1024 * 1024
 
 log = logging.getLogger("acme_conf")
 
@@ -91,6 +91,8 @@ def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
         if settings.revoke:
             raise ProcessFailure(f"{path}: no certificate to revoke")
         return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b"")
+    if len(held.contents) > MAX_CERTIFICATE_FILE:  # read_certificate_file reads one byte over
+        return _unusable(settings, f"{path}: too large to be a certificate")
     assert held.judge is not None, "acquire loads the judge with the contents"
     try:
         return held.judge(held.contents, settings, now)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes
+from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes, child_processes
 
 
 def second_authority(testbed, workdir, account_key: Path, handle: str) -> str:
@@ -31,17 +31,7 @@ def exits(stderr: str, name: str, role: str) -> int:
 
 def authority_processes() -> list[int]:
     """Live dnsproc and acctproc processes of any run (their spec names the authority)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"acme_conf.proc" in cmdline and b'"handle":"authority ' in cmdline:
-            found.append(int(entry.name))
-    return found
+    return child_processes('"handle":"authority ')
 
 
 def test_each_authority_has_one_dnsproc_and_one_acctproc_for_all_its_domains(

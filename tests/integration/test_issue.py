@@ -33,8 +33,8 @@ def san(certificate: x509.Certificate) -> set[str]:
     return {*names.get_values_for_type(x509.DNSName), *(str(ip) for ip in names.get_values_for_type(x509.IPAddress))}
 
 
-def chain_processes(handle: str) -> list[int]:
-    """Live processes of a chain for `handle` (their command line carries the spec)."""
+def child_processes(spec_text: str) -> list[int]:
+    """Live acme-client children whose command line (it carries the spec) contains `spec_text`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -43,9 +43,14 @@ def chain_processes(handle: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"acme_conf.proc" in cmdline and f'"handle":"{handle}"'.encode() in cmdline:
+        if b"acme_conf.proc" in cmdline and spec_text.encode() in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def chain_processes(handle: str) -> list[int]:
+    """Live processes of the chain for `handle`."""
+    return child_processes(f'"handle":"{handle}"')
 
 
 @pytest.mark.parametrize("keytype", ["ecdsa", "rsa"])
