@@ -21,7 +21,7 @@ from acme_conf.ipc import Channel
 from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
-from acme_conf.proc.child import answer_all_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
 log = logging.getLogger("acme_conf")
@@ -54,7 +54,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_all_until_closed(
+    return answer_until_closed(
         held.nets, lambda request: _answer(held.key, request), ThumbprintRequest, SignRequest
     )
 

@@ -120,28 +120,14 @@ def _frames(tb: TracebackType | None) -> str:
     )
 
 
-def answer_until_closed(channel: Channel, answer: Callable[[M], Message], *expected: type[M]) -> int:
-    """The serve loop of a role that only answers: reply to each request until the peer closes.
+def answer_until_closed(channels: Sequence[Channel], answer: Callable[[M], Message], *expected: type[M]) -> int:
+    """The serve loop of a role that only answers: reply to each request until every peer closes.
 
-    End of file between requests is the normal end of the conversation.
-    """
-    try:
-        while True:
-            try:
-                request = channel.recv(*expected)
-            except ChannelClosed:
-                return EXIT_OK
-            channel.send(answer(request))
-    finally:
-        channel.close()
-
-
-def answer_all_until_closed(channels: Sequence[Channel], answer: Callable[[M], Message], *expected: type[M]) -> int:
-    """answer_until_closed for a role that serves several netprocs (one per domain of an authority).
-
-    A channel that closes, or sends what it may not, is dropped without
-    disturbing the others; the role fails at the end if any misbehaved.
-    A request is answered whole before the next is read.
+    End of file between requests is the normal end of a conversation.  An
+    authority's dnsproc and acctproc serve several netprocs (one per domain):
+    a channel that sends what it may not is dropped without disturbing the
+    others, and the role fails at the end.  A request is answered whole
+    before the next is read.
     """
     open_channels = {channel.fileno(): channel for channel in channels}
     poller = select.poll()
@@ -158,7 +144,7 @@ def answer_all_until_closed(channels: Sequence[Channel], answer: Callable[[M], M
                 except ChannelClosed:
                     pass
                 except ChannelError as error:
-                    log.error("bad message from %s on channel %d: %s", channel.peer, fd, printable(error))
+                    log.error("bad message from %s: %s", channel.peer, printable(error))
                     misbehaved += 1
                 poller.unregister(fd)
                 del open_channels[fd]

@@ -57,7 +57,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 def serve(spec: ChildSpec, held: Held) -> int:
     try:
-        return answer_until_closed(held.net, lambda request: _publish(held, request), ChallengeWrite)
+        return answer_until_closed((held.net,), lambda request: _publish(held, request), ChallengeWrite)
     finally:
         with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
             remove_all(held)

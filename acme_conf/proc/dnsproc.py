@@ -17,7 +17,7 @@ from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.dns import Addresses, Resolve
-from acme_conf.proc.child import answer_all_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.spec import ChildSpec
 
 MAX_ADDRESSES = 16
@@ -46,7 +46,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_all_until_closed(held.nets, _resolve, Resolve)
+    return answer_until_closed(held.nets, _resolve, Resolve)
 
 
 def _resolve(request: Resolve) -> Message:
