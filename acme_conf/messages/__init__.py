@@ -4,7 +4,8 @@ Each message is a frozen dataclass with a unique op code; its fields are
 bytes, str, int, bool or tuple[str, ...], framed by acme_conf.ipc.  The
 messages of each channel live in a module of their own here, so that a
 process creates only the classes of its own channels (each costs ~0.4 ms
-at start-up); tests/unit/test_ipc_frames.py checks that op codes are unique.
+at start-up); tests/unit/test_ipc_frames.py lists them all and checks that
+op codes are unique.
 They leave out what nobody uses: no generated repr (Message has one for
 all) and no match_args.
 """

@@ -395,7 +395,7 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
         lock.release()
         raise
     finally:
-        for _, end in netproc_ends:
+        for _, end in netproc_ends:  # when spawn_chain was not reached; closing twice is harmless
             end.close()
 
 
@@ -446,7 +446,8 @@ def spawn_chain(
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
-    `netproc_ends` are netproc's ends of its channels to the authority's dnsproc and acctproc.
+    `netproc_ends` are netproc's ends of its channels to the authority's
+    dnsproc and acctproc; like every end, they are closed here once passed on.
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
     ends["netproc"].extend(netproc_ends)
@@ -472,10 +473,9 @@ def spawn_chain(
             raise ProcessFailure(f"cannot start the process chain: {error}") from None
         raise
     finally:
-        for role, role_ends in ends.items():
-            for peer, end in role_ends:
-                if not (role == "netproc" and peer in AUTHORITY_ROLES):  # the caller closes those
-                    end.close()
+        for role_ends in ends.values():  # the children have theirs now
+            for _, end in role_ends:
+                end.close()
     return processes
 
 

@@ -15,11 +15,21 @@ from hypothesis import strategies as st
 from acme_conf import ipc
 from acme_conf.ipc import HEADER, LENGTH, MAX_FRAME, Channel, ChannelClosed, ChannelError, decode, encode
 from acme_conf.messages import Failure, Message
-from acme_conf.messages.account import Signed, SignRequest, Thumbprint
-from acme_conf.messages.certificate import CertBundle
-from acme_conf.messages.dns import Addresses
+from acme_conf.messages.account import Signed, SignRequest, Thumbprint, ThumbprintRequest
+from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.key import Csr, CsrRequest
-from acme_conf.messages.table import MESSAGE_TYPES
+from acme_conf.messages.revoke import CertStatus
+
+# Every message type, from every channel's module, by op code.
+MESSAGE_TYPES: dict[int, type[Message]] = {
+    cls.OP: cls
+    for cls in (
+        CertStatus, CsrRequest, Csr, ThumbprintRequest, Thumbprint, SignRequest, Signed, ChallengeWrite,
+        ChallengeWritten, Resolve, Addresses, CertBundle, RemoveCertificate, WriteCertificate, Failure,
+    )
+}
 
 _FIELD_STRATEGIES = {
     bytes: st.binary(max_size=512),
