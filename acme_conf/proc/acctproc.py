@@ -55,7 +55,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 def serve(spec: ChildSpec, held: Held) -> int:
     return answer_until_closed(
-        held.nets, lambda request: _answer(held.key, request), ThumbprintRequest, SignRequest
+        held.nets, lambda _, request: _answer(held.key, request), ThumbprintRequest, SignRequest
     )
 
 

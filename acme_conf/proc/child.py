@@ -120,13 +120,20 @@ def _frames(tb: TracebackType | None) -> str:
     )
 
 
-def answer_until_closed(channels: Sequence[Channel], answer: Callable[[M], Message], *expected: type[M]) -> int:
+def answer_until_closed(
+    channels: Sequence[Channel],
+    answer: Callable[[Channel, M], Message],
+    *expected: type[M],
+    closed: Callable[[Channel], None] | None = None,
+) -> int:
     """The serve loop of a role that only answers: reply to each request until every peer closes.
 
-    End of file between requests is the normal end of a conversation.  An
-    authority's dnsproc and acctproc serve several netprocs (one per domain):
-    a channel that sends what it may not is dropped without disturbing the
-    others, and the role fails at the end.  A request is answered whole
+    End of file between requests is the normal end of a conversation.  The
+    roles a run shares (an authority's dnsproc and acctproc, a challenge
+    directory's chngproc) serve several netprocs, one per domain: a channel
+    that sends what it may not is dropped without disturbing the others, and
+    the role fails at the end.  `closed` hears of every channel dropped, for
+    the clean-up that belongs to its domain.  A request is answered whole
     before the next is read.
     """
     open_channels = {channel.fileno(): channel for channel in channels}
@@ -139,7 +146,7 @@ def answer_until_closed(channels: Sequence[Channel], answer: Callable[[M], Messa
             for fd, _ in poller.poll():
                 channel = open_channels[fd]
                 try:
-                    channel.send(answer(channel.recv(*expected)))
+                    channel.send(answer(channel, channel.recv(*expected)))
                     continue
                 except ChannelClosed:
                     pass
@@ -148,6 +155,8 @@ def answer_until_closed(channels: Sequence[Channel], answer: Callable[[M], Messa
                     misbehaved += 1
                 poller.unregister(fd)
                 del open_channels[fd]
+                if closed is not None:
+                    closed(channel)
                 channel.close()
     finally:
         close_all(open_channels.values())

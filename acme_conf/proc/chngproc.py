@@ -1,8 +1,11 @@
 """chngproc: publishes http-01 key authorizations in the challenge directory.
 
-It holds one descriptor, the challenge directory, and creates and removes
-files only relative to it.  Every file it created is removed before it
-exits, whether the chain succeeded, failed, or was stopped.
+One chngproc per challenge directory in a run serves the netproc of every
+domain that uses that directory, over a channel of its own.  It holds one
+descriptor, the directory, and creates and removes files only relative to
+it.  The files written for a domain are removed when that domain's netproc
+closes its channel, whether its chain succeeded, failed or was stopped,
+and whatever is left when chngproc itself exits.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token
 from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel
+from acme_conf.messages import Failure, Message
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import ProcessFailure
@@ -31,24 +35,25 @@ log = logging.getLogger("acme_conf")
 
 @dataclass
 class Held:
-    """chngproc's channel, the challenge directory, and the tokens it has written there."""
+    """chngproc's channels, the challenge directory, and the tokens written there for each channel."""
 
-    net: Channel
+    nets: tuple[Channel, ...]
     directory_fd: int
     directory: str
-    written: list[str] = field(default_factory=list)  # tokens to remove at exit
+    written: dict[int, list[str]] = field(default_factory=dict)  # channel fd -> its tokens, removed at its end
 
 
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, ChngSettings)
     directory_fd = open_directory(settings.challengedir, "challengedir")
-    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), directory_fd, settings.challengedir)
+    nets = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    return Held(nets, directory_fd, settings.challengedir)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     return sandbox.Grants(
-        channels=(held.net.fileno(),),
+        channels=tuple(net.fileno() for net in held.nets),
         files=(held.directory_fd,),
         write_dir=held.directory,
         strict=spec.strict_sandbox,
@@ -57,32 +62,41 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 def serve(spec: ChildSpec, held: Held) -> int:
     try:
-        return answer_until_closed((held.net,), lambda request: _publish(held, request), ChallengeWrite)
+        return answer_until_closed(
+            held.nets,
+            lambda net, request: _publish(held, net.fileno(), request),
+            ChallengeWrite,
+            closed=lambda net: remove_written(held, net.fileno()),
+        )
     finally:
         with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
             remove_all(held)
 
 
-def _publish(held: Held, request: ChallengeWrite) -> ChallengeWritten:
-    publish(held, request.token, request.key_authorization)
+def _publish(held: Held, net_fd: int, request: ChallengeWrite) -> Message:
+    """Publish for the netproc on `net_fd`; a refusal goes back to it alone, the others are still served."""
+    try:
+        publish(held, request.token, request.key_authorization, net_fd)
+    except ProcessFailure as error:
+        return Failure(str(error))
     return ChallengeWritten()
 
 
-def publish(held: Held, token: str, key_authorization: str) -> None:
-    """Write `key_authorization` to challengedir/TOKEN, mode 0444."""
+def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None:
+    """Write `key_authorization` to challengedir/TOKEN, mode 0444, on behalf of the netproc on `net_fd`."""
     if not is_valid_token(token):
         raise ProcessFailure(f"refusing challenge token {printable(token, 80)!r}: not base64url")
     token_part, _, thumbprint = key_authorization.partition(".")
     if token_part != token or not is_valid_token(thumbprint):
         raise ProcessFailure("malformed key authorization: not TOKEN.THUMBPRINT")
     try:
-        _write_file(held, token, key_authorization.encode("ascii"))
+        _write_file(held, token, key_authorization.encode("ascii"), held.written.setdefault(net_fd, []))
     except OSError as error:
         raise ProcessFailure(f"cannot write {held.directory}/{token}: {error.strerror}") from None
     log.debug("wrote %s/%s", held.directory, token)
 
 
-def _write_file(held: Held, token: str, content: bytes) -> None:
+def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> None:
     _remove(held, token)  # a file a killed run left behind
     fd = os.open(
         token,
@@ -90,7 +104,7 @@ def _write_file(held: Held, token: str, content: bytes) -> None:
         FILE_MODE,
         dir_fd=held.directory_fd,
     )
-    held.written.append(token)
+    written.append(token)
     try:
         os.fchmod(fd, FILE_MODE)
         write_all(fd, content)
@@ -98,15 +112,22 @@ def _write_file(held: Held, token: str, content: bytes) -> None:
         os.close(fd)
 
 
-def remove_all(held: Held) -> None:
-    while held.written:
-        token = held.written.pop()
+def remove_written(held: Held, net_fd: int) -> None:
+    """Remove the files written for the netproc on `net_fd`: its domain is done with them."""
+    tokens = held.written.pop(net_fd, [])
+    while tokens:
+        token = tokens.pop()
         try:
             _remove(held, token)
         except OSError as error:
             log.warning("cannot remove %s/%s: %s", held.directory, token, error.strerror)
         else:
             log.debug("removed %s/%s", held.directory, token)
+
+
+def remove_all(held: Held) -> None:
+    for net_fd in list(held.written):
+        remove_written(held, net_fd)
 
 
 def _remove(held: Held, token: str) -> None:

@@ -46,7 +46,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed(held.nets, _resolve, Resolve)
+    return answer_until_closed(held.nets, lambda _, request: _resolve(request), Resolve)
 
 
 def _resolve(request: Resolve) -> Message:

@@ -72,7 +72,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed((held.net,), lambda _: Csr(held.csr_der), CsrRequest)
+    return answer_until_closed((held.net,), lambda _, __: Csr(held.csr_der), CsrRequest)
 
 
 def main(spec: ChildSpec) -> int:

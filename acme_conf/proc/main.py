@@ -1,16 +1,17 @@
 """The parent: one isolated process chain per domain job.
 
-First it starts each authority's dnsproc and acctproc, with a channel for
-every domain of that authority.  Then, for each job, it takes the domain's
-lock, creates the socketpairs and starts the chain's six children; every
-child is a fork and exec of a fresh interpreter, with only its own channel
-descriptors and an empty environment.  It reaps them all.  It never
-touches a key, the network, or anything the CA sent.
+First it starts the processes a run shares: each authority's dnsproc and
+acctproc, and each challenge directory's chngproc, with a channel for every
+domain they serve.  Then, for each job, it takes the domain's lock, creates
+the socketpairs and starts the chain's five children; every child is a fork
+and exec of a fresh interpreter, with only its own channel descriptors and
+an empty environment.  It reaps them all.  It never touches a key, the
+network, or anything the CA sent.
 
 When a child fails, the rest of its chain is asked to stop (SIGTERM: they
-clean up, chngproc removes its files) and killed after a grace period, so
-no process outlives the run.  When the last chain is over, the authority's
-processes see their channels close and exit.
+clean up) and killed after a grace period, so no process outlives the run.
+When the last chain is over, the shared processes see their channels close
+and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
 changed, else 2.
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from acme_conf.config.plan import Authority, DomainJob
+from acme_conf.config.plan import DomainJob
 from acme_conf.proc.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -57,18 +58,19 @@ from acme_conf.proc.spec import (
     Settings,
 )
 
-# A domain's chain: its own netproc, revokeproc, keyproc, chngproc, certproc
-# and fileproc.  dnsproc and acctproc are the authority's: one of each per
-# authority in a run, serving the netproc of every chain of that authority
-# over a channel of its own.  They hold nothing one domain could take from
-# another (the account is shared anyway), and sharing them saves two fresh
-# interpreters per domain.
-AUTHORITY_ROLES = ("dnsproc", "acctproc")
-CHAIN_ROLES = tuple(role for role in ROLES if role not in AUTHORITY_ROLES)
+# A domain's chain: its own netproc, revokeproc, keyproc, certproc and
+# fileproc.  The other roles are shared in a run: one dnsproc and one
+# acctproc per authority, one chngproc per challenge directory, each serving
+# the netproc of every domain it concerns over a channel of its own.  A
+# shared process holds nothing one of its domains could take from another:
+# dnsproc holds nothing, the account key is the authority's anyway, and the
+# challenge directory is the same for all of them.  Sharing saves three
+# fresh interpreters per domain.
+SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
+CHAIN_ROLES = tuple(role for role in ROLES if role not in SHARED_ROLES)
 CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
     ("netproc", "keyproc"),
-    ("netproc", "chngproc"),
     ("netproc", "certproc"),
     ("certproc", "fileproc"),
 )
@@ -78,7 +80,7 @@ GRACE_SECONDS = 5.0
 # frees the domain's lock for the next run.
 CHAIN_DEADLINE_SECONDS = 20 * 60.0
 NO_DEADLINE = float("inf")
-# Descriptors the parent needs besides the channel ends of the authorities'
+# Descriptors the parent needs besides the channel ends of the shared
 # processes (see allow_descriptors): stdio, the lock, pidfds and the
 # channels of the running chains.
 DESCRIPTOR_HEADROOM = 64
@@ -108,9 +110,9 @@ class _Stop(Exception):
 
 @dataclass
 class ProcessGroup:
-    """Children that are stopped together: a domain's chain, or an authority's dnsproc and acctproc."""
+    """Children that are stopped together: a domain's chain, or shared processes (see shared_name)."""
 
-    name: str  # the domain's handle, or "authority NAME": it starts every message about the group
+    name: str  # the domain's handle, or the shared processes' name: it starts every message about the group
     processes: dict[str, subprocess.Popen[bytes]]
     give_up_at: float
     status: dict[str, int] = field(default_factory=dict)
@@ -178,9 +180,18 @@ class Chain:
         return ChainResult(self.job.handle, failed, changed)
 
 
+@dataclass(frozen=True)
+class SharedPlan:
+    """Processes the run shares among domains, before they start."""
+
+    name: str  # see shared_name
+    settings: dict[str, Settings]  # role -> what it is told
+    jobs: tuple[DomainJob, ...]  # the domains it serves
+
+
 @dataclass
-class AuthorityServices:
-    """An authority's dnsproc and acctproc, and the netproc ends of their channels not yet handed out."""
+class SharedServices:
+    """Running shared processes, and the netproc ends of their channels not yet handed out."""
 
     group: ProcessGroup
     netproc_ends: dict[str, list[tuple[str, socket.socket]]]  # domain handle -> (role, end)
@@ -232,14 +243,14 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
 def allow_descriptors(domains: int) -> None:
     """Raise the soft limit on open descriptors so that every domain's channels fit.
 
-    While it starts an authority's dnsproc and acctproc the parent holds both
-    ends of two socketpairs per domain, and later two ends for each domain
-    not yet started; each authority process holds one per domain (it
-    inherits this limit; its sandbox lowers it again).  The usual soft limit
-    of 1024 would end a run of some 250 domains; the hard limit is the real
-    bound.
+    While it starts the shared processes the parent holds both ends of one
+    socketpair per domain and shared role, and later one end for each
+    domain not yet started; each shared process holds one per domain of its
+    own (it inherits this limit; its sandbox lowers it again).  The usual
+    soft limit of 1024 would end a run of some 170 domains; the hard limit
+    is the real bound.
     """
-    needed = 4 * domains + DESCRIPTOR_HEADROOM
+    needed = 2 * len(SHARED_ROLES) * domains + DESCRIPTOR_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -258,7 +269,7 @@ class _Run:
     options: RunOptions
     import_path: tuple[str, ...]
     waiting: deque[DomainJob]
-    services: dict[str, AuthorityServices]  # authority name -> its running services
+    services: dict[str, SharedServices]  # shared_name -> the running shared processes
     running: list[Chain] = field(default_factory=list)
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
@@ -313,21 +324,44 @@ def _run_chains(
 
 
 def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
-    """Start each authority's dnsproc and acctproc, with one channel for every domain of it."""
-    by_authority: dict[str, list[DomainJob]] = {}
-    for job in jobs:
-        by_authority.setdefault(job.authority.name, []).append(job)
-    for name, authority_jobs in by_authority.items():
-        try:
-            services = spawn_services(authority_jobs, state.options, state.import_path)
-        except ProcessFailure as error:
-            log.error("authority %s: %s", name, error)
-            for job in authority_jobs:
-                state.waiting.remove(job)
-                state.results[job.handle] = ChainResult(job.handle, True, False)
+    """Start the shared processes, each with one channel for every domain it serves.
+
+    When some cannot start, their domains fail, and the others started for
+    those domains stop serving them.
+    """
+    for plan in shared_plans(jobs):
+        served = tuple(job for job in plan.jobs if job in state.waiting)
+        if not served:
             continue
-        state.services[name] = services
+        try:
+            services = spawn_services(plan.name, plan.settings, served, state.options, state.import_path)
+        except ProcessFailure as error:
+            log.error("%s: %s", plan.name, error)
+            for job in served:
+                _fail_unstarted(state, job)
+            continue
+        state.services[plan.name] = services
         _watch(state.selector, services.group)
+
+
+def _fail_unstarted(state: _Run, job: DomainJob) -> None:
+    state.waiting.remove(job)
+    state.results[job.handle] = ChainResult(job.handle, True, False)
+    for services in state.services.values():
+        services.release(job.handle)
+
+
+def shared_plans(jobs: Sequence[DomainJob]) -> list[SharedPlan]:
+    """The processes a run shares, in the order they start, with the domains each serves."""
+    settings: dict[str, dict[str, Settings]] = {}
+    served: dict[str, list[DomainJob]] = {}
+    for job in jobs:
+        for role in SHARED_ROLES:
+            name = shared_name(role, job)
+            settings.setdefault(name, {})[role] = shared_settings(role, job)
+            if job not in served.setdefault(name, []):
+                served[name].append(job)
+    return [SharedPlan(name, settings[name], tuple(served[name])) for name in settings]
 
 
 def _start_chains(state: _Run) -> None:
@@ -375,14 +409,16 @@ def _services_wind_down(state: _Run, now: float) -> None:
 
 def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
-    services = state.services.get(job.authority.name)
-    if services is None or services.group.kill_at is not None:
-        log.error("%s: the services of authority %s are not running", job.handle, job.authority.name)
-        if services is not None:
-            services.release(job.handle)
+    names = tuple(dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES))
+    stopped = [name for name in names if name not in state.services or state.services[name].group.kill_at is not None]
+    if stopped:
+        log.error("%s: the processes of %s are not running", job.handle, " and ".join(stopped))
+        for name in names:
+            if name in state.services:
+                state.services[name].release(job.handle)
         return None
     lock = DomainLock(lock_directory(), job.handle)
-    netproc_ends = services.take_ends(job.handle)
+    netproc_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
     try:
         lock.acquire()
         processes = spawn_chain(job, state.options, state.import_path, netproc_ends)
@@ -400,27 +436,31 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
 
 
 def spawn_services(
-    jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]
-) -> AuthorityServices:
-    """Start one authority's dnsproc and acctproc with a channel for each of its domains' netprocs."""
-    authority = jobs[0].authority
+    name: str,
+    settings: dict[str, Settings],
+    jobs: Sequence[DomainJob],
+    options: RunOptions,
+    import_path: tuple[str, ...],
+) -> SharedServices:
+    """Start shared processes (`settings` names their roles) with a channel for each domain's netproc."""
+    roles = tuple(settings)
     netproc_ends: dict[str, list[tuple[str, socket.socket]]] = {job.handle: [] for job in jobs}
-    service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in AUTHORITY_ROLES}
+    service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for job in jobs:
-            for role in AUTHORITY_ROLES:
+            for role in roles:
                 netproc_end, service_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 netproc_ends[job.handle].append((role, netproc_end))
                 service_ends[role].append(("netproc", service_end))
-        for role in AUTHORITY_ROLES:
+        for role in roles:
             spec = ChildSpec(
                 role=role,
-                handle=f"authority {authority.name}",
+                handle=name,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in service_ends[role]),
-                settings=authority_settings(role, authority),
+                settings=settings[role],
             )
             processes[role] = _spawn(spec, import_path)
     except BaseException as error:
@@ -429,13 +469,13 @@ def spawn_services(
             for _, end in ends:
                 end.close()
         if isinstance(error, (OSError, ProcessFailure)):
-            raise ProcessFailure(f"cannot start dnsproc and acctproc: {error}") from None
+            raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error}") from None
         raise
     finally:
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
-    return AuthorityServices(ProcessGroup(f"authority {authority.name}", processes, NO_DEADLINE), netproc_ends)
+    return SharedServices(ProcessGroup(name, processes, NO_DEADLINE), netproc_ends)
 
 
 def spawn_chain(
@@ -446,8 +486,8 @@ def spawn_chain(
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
-    `netproc_ends` are netproc's ends of its channels to the authority's
-    dnsproc and acctproc; like every end, they are closed here once passed on.
+    `netproc_ends` are netproc's ends of its channels to the shared
+    processes; like every end, they are closed here once passed on.
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
     ends["netproc"].extend(netproc_ends)
@@ -537,8 +577,6 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
         )
     if role == "keyproc":
         return KeySettings(str(job.domain_key), job.keytype.value, job.names)
-    if role == "chngproc":
-        return ChngSettings(str(job.challengedir))
     if role == "certproc":
         return CertSettings(job.names)
     if role == "fileproc":
@@ -557,12 +595,24 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
     raise ProcessFailure(f"unknown role {role}")
 
 
-def authority_settings(role: str, authority: Authority) -> Settings:
-    """What an authority's dnsproc or acctproc needs to know."""
+def shared_name(role: str, job: DomainJob) -> str:
+    """Which of the run's shared processes serve `job` in `role`; the name starts their messages."""
+    if role in ("dnsproc", "acctproc"):
+        return f"authority {job.authority.name}"
+    if role == "chngproc":
+        return f"challengedir {job.challengedir}"
+    raise ProcessFailure(f"{role} is not shared")
+
+
+def shared_settings(role: str, job: DomainJob) -> Settings:
+    """What a shared process needs to know: the same for every domain with the same shared_name."""
     if role == "dnsproc":
         return DnsSettings()
     if role == "acctproc":
+        authority = job.authority
         return KeySettings(str(authority.account_key), authority.account_keytype.value, ())
+    if role == "chngproc":
+        return ChngSettings(str(job.challengedir))
     raise ProcessFailure(f"unknown role {role}")
 
 

@@ -287,7 +287,11 @@ def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint
         raise ProcessFailure(f"{name}: the CA offers no http-01 challenge (offered: {offered})")
     if challenge.token is None or not is_valid_token(challenge.token):
         raise ProcessFailure(f"{name}: the CA sent a malformed http-01 token")
-    chng.request(ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten)
+    written = chng.request(
+        ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
+    )
+    if isinstance(written, Failure):
+        raise ProcessFailure(f"{name}: chngproc: {printable(written.reason)}")
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: http-01 challenge")
     log.info("%s: http-01 challenge answered", name)

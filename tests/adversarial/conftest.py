@@ -151,14 +151,14 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
                 theirs["dns"].send(Addresses(addresses) if addresses else Failure(f"cannot resolve {request.host}"))
 
         chng_fd = os.open(challenge_dir, os.O_RDONLY | os.O_DIRECTORY)
-        chng_held = chngproc.Held(theirs["chng"], chng_fd, str(challenge_dir))
+        chng_held = chngproc.Held((theirs["chng"],), chng_fd, str(challenge_dir))
 
         def chng() -> None:
             try:
                 while True:
                     request = theirs["chng"].recv(ChallengeWrite)
                     writes.append(request)
-                    chngproc.publish(chng_held, request.token, request.key_authorization)
+                    chngproc.publish(chng_held, request.token, request.key_authorization, theirs["chng"].fileno())
                     theirs["chng"].send(ChallengeWritten())
             finally:
                 chngproc.remove_all(chng_held)

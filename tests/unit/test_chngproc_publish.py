@@ -14,14 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acme_conf.ipc import Channel
+from acme_conf.messages import Failure
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.key import CsrRequest
 from acme_conf.proc import chngproc
-from acme_conf.proc.chngproc import Held, publish, remove_all
+from acme_conf.proc.chngproc import Held, publish, remove_all, remove_written
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+OTHER_TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+NET = 7  # the descriptor of the netproc channel a file is published for
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ def webroot(tmp_path: Path) -> Path:
 def held(webroot: Path) -> Iterator[Held]:
     ours, theirs = socket.socketpair()
     fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield Held(Channel(ours, "netproc"), fd, str(webroot))
+    yield Held((Channel(ours, "netproc"),), fd, str(webroot))
     os.close(fd)
     ours.close()
     theirs.close()
@@ -48,18 +52,18 @@ def all_files(root: Path) -> dict[str, bytes]:
 
 
 def test_publish_writes_the_key_authorization_mode_0444(held: Held, webroot: Path) -> None:
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}")
+    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
     path = webroot / TOKEN
     assert path.read_bytes() == f"{TOKEN}.{THUMBPRINT}".encode()
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
-    assert held.written == [TOKEN]
+    assert held.written == {NET: [TOKEN]}
 
 
 @pytest.mark.parametrize("umask", [0o077, 0o777, 0o000])
 def test_mode_is_0444_regardless_of_umask(held: Held, webroot: Path, umask: int) -> None:
     previous = os.umask(umask)
     try:
-        publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}")
+        publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
     finally:
         os.umask(previous)
     assert stat.S_IMODE((webroot / TOKEN).stat().st_mode) == 0o444
@@ -68,7 +72,7 @@ def test_mode_is_0444_regardless_of_umask(held: Held, webroot: Path, umask: int)
 def test_stale_file_from_a_killed_run_is_replaced(held: Held, webroot: Path) -> None:
     (webroot / TOKEN).write_text("stale")
     os.chmod(webroot / TOKEN, 0o600)
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}")
+    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
     assert (webroot / TOKEN).read_text() == f"{TOKEN}.{THUMBPRINT}"
     assert stat.S_IMODE((webroot / TOKEN).stat().st_mode) == 0o444
 
@@ -77,7 +81,7 @@ def test_symlink_planted_at_the_token_is_not_followed(held: Held, webroot: Path,
     victim = tmp_path / "victim"
     victim.write_text("precious")
     (webroot / TOKEN).symlink_to(victim)
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}")
+    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
     assert victim.read_text() == "precious"
     assert not (webroot / TOKEN).is_symlink()
 
@@ -107,14 +111,14 @@ def test_symlink_planted_at_the_token_is_not_followed(held: Held, webroot: Path,
 def test_bad_tokens_are_refused_and_nothing_is_written(held: Held, webroot: Path, token: str) -> None:
     before = all_files(webroot.parents[1])
     with pytest.raises(ProcessFailure, match="refusing challenge token"):
-        publish(held, token, f"{token}.{THUMBPRINT}")
+        publish(held, token, f"{token}.{THUMBPRINT}", NET)
     assert all_files(webroot.parents[1]) == before
-    assert held.written == []
+    assert held.written == {}
 
 
 def test_refusal_message_is_sanitised(held: Held) -> None:
     with pytest.raises(ProcessFailure) as raised:
-        publish(held, "\x1b[2J\n../" + "x" * 500, "k")
+        publish(held, "\x1b[2J\n../" + "x" * 500, "k", NET)
     message = str(raised.value)
     assert "\x1b" not in message and "\n" not in message
     assert len(message) < 200
@@ -137,7 +141,7 @@ def test_refusal_message_is_sanitised(held: Held) -> None:
 )
 def test_malformed_key_authorizations_are_refused(held: Held, webroot: Path, key_authorization: str) -> None:
     with pytest.raises(ProcessFailure, match="malformed key authorization"):
-        publish(held, TOKEN, key_authorization)
+        publish(held, TOKEN, key_authorization, NET)
     assert os.listdir(webroot) == []
 
 
@@ -153,63 +157,102 @@ def test_any_token_is_a_plain_name_inside_challengedir_or_refused(token: str) ->
 def test_remove_all_removes_every_published_file(held: Held, webroot: Path) -> None:
     tokens = [TOKEN, TOKEN[::-1], "A" * 43]
     for token in tokens:
-        publish(held, token, f"{token}.{THUMBPRINT}")
+        publish(held, token, f"{token}.{THUMBPRINT}", NET)
     (webroot / "not-ours").write_text("keep")
     assert len(os.listdir(webroot)) == 4
     remove_all(held)
     assert os.listdir(webroot) == ["not-ours"]
-    assert held.written == []
+    assert held.written == {}
+
+
+def test_remove_written_removes_only_that_netprocs_files(held: Held, webroot: Path) -> None:
+    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
+    publish(held, OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}", NET + 1)
+    remove_written(held, NET)
+    assert os.listdir(webroot) == [OTHER_TOKEN]
+    assert held.written == {NET + 1: [OTHER_TOKEN]}
 
 
 def test_remove_all_tolerates_files_already_gone(held: Held, webroot: Path) -> None:
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}")
+    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
     (webroot / TOKEN).unlink()
     remove_all(held)
     assert os.listdir(webroot) == []
 
 
+class Serving:
+    """chngproc.serve in a thread, serving `count` netprocs; `nets` are their ends."""
+
+    def __init__(self, webroot: Path, count: int) -> None:
+        pairs = [socket.socketpair() for _ in range(count)]
+        self.nets = [Channel(ours, "chngproc") for ours, _ in pairs]
+        self._fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        held = Held(tuple(Channel(theirs, "netproc") for _, theirs in pairs), self._fd, str(webroot))
+        spec = ChildSpec("chngproc", "challengedir test", 0, False, (), ChngSettings(str(webroot)))
+        self._result: dict[str, int] = {}
+        self._thread = threading.Thread(target=lambda: self._result.setdefault("status", chngproc.serve(spec, held)))
+        self._thread.start()
+
+    def status(self) -> int:
+        """Close every netproc end, wait for chngproc to finish, and give its exit status."""
+        for net in self.nets:
+            net.close()
+        self._thread.join(timeout=5)
+        os.close(self._fd)
+        return self._result["status"]
+
+
 def test_serve_publishes_then_removes_everything_at_end_of_file(webroot: Path) -> None:
-    ours, theirs = socket.socketpair()
-    fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    held = Held(Channel(theirs, "netproc"), fd, str(webroot))
-    spec = ChildSpec("chngproc", "test", 0, False, (), ChngSettings(str(webroot)))
-    result: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: result.setdefault("status", chngproc.serve(spec, held)))
-    thread.start()
-    netproc = Channel(ours, "chngproc")
+    serving = Serving(webroot, 1)
     try:
-        netproc.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        serving.nets[0].request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
         assert (webroot / TOKEN).exists()  # published while the exchange goes on
     finally:
-        netproc.close()
-        thread.join(timeout=5)
-        os.close(fd)
-    assert result["status"] == 0
+        status = serving.status()
+    assert status == 0
     assert os.listdir(webroot) == []
 
 
-def test_serve_removes_what_it_wrote_when_refusing_a_later_token(webroot: Path) -> None:
-    ours, theirs = socket.socketpair()
-    fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    held = Held(Channel(theirs, "netproc"), fd, str(webroot))
-    spec = ChildSpec("chngproc", "test", 0, False, (), ChngSettings(str(webroot)))
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            chngproc.serve(spec, held)
-        except ProcessFailure as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    netproc = Channel(ours, "chngproc")
+def test_serve_refuses_a_bad_token_to_its_sender_and_goes_on(webroot: Path) -> None:
+    serving = Serving(webroot, 1)
     try:
-        netproc.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
-        netproc.send(ChallengeWrite("../../etc/passwd", "x"))
-        thread.join(timeout=5)
+        net = serving.nets[0]
+        net.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        refusal = net.request(ChallengeWrite("../../etc/passwd", "x"), ChallengeWritten, Failure)
+        assert isinstance(refusal, Failure) and "refusing challenge token" in refusal.reason
+        assert os.listdir(webroot) == [TOKEN]  # its domain is not done with it yet
+        net.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
     finally:
-        netproc.close()
-        os.close(fd)
-    assert errors and "refusing challenge token" in str(errors[0])
+        status = serving.status()
+    assert status == 0
+    assert os.listdir(webroot) == []
+
+
+def test_a_domains_files_go_when_its_netproc_closes_while_others_stay(webroot: Path) -> None:
+    serving = Serving(webroot, 2)
+    try:
+        first, second = serving.nets
+        first.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        second.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        first.close()
+        # poll reports channels in the order they were registered: the first's end comes before this request
+        second.request(ChallengeWrite("A" * 43, f"{'A' * 43}.{THUMBPRINT}"), ChallengeWritten)
+        assert sorted(os.listdir(webroot)) == sorted([OTHER_TOKEN, "A" * 43])
+    finally:
+        status = serving.status()
+    assert status == 0
+    assert os.listdir(webroot) == []
+
+
+def test_a_netproc_sending_what_it_may_not_is_dropped_and_its_files_removed(webroot: Path) -> None:
+    serving = Serving(webroot, 2)
+    try:
+        rogue, honest = serving.nets
+        rogue.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        rogue.send(CsrRequest())
+        honest.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        assert os.listdir(webroot) == [OTHER_TOKEN]
+    finally:
+        status = serving.status()
+    assert status == 1  # served the others, then failed
     assert os.listdir(webroot) == []

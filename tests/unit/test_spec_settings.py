@@ -11,7 +11,7 @@ import pytest
 from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
 from acme_conf.proc import main
 from acme_conf.proc.errors import ProcessFailure
-from acme_conf.proc.main import AUTHORITY_ROLES, RunOptions, authority_settings, settings_for
+from acme_conf.proc.main import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
 from acme_conf.proc.spec import (
     ROLES,
     SETTINGS_TYPES,
@@ -90,9 +90,9 @@ def test_spec_json_round_trip(role: str) -> None:
 
 
 def real_settings(role: str, options: RunOptions) -> Settings:
-    """What main tells `role` about JOB: dnsproc and acctproc are the authority's."""
-    if role in AUTHORITY_ROLES:
-        return authority_settings(role, JOB.authority)
+    """What main tells `role` about JOB: the shared roles' settings are not the domain's own."""
+    if role in SHARED_ROLES:
+        return shared_settings(role, JOB)
     return settings_for(role, JOB, options)
 
 
@@ -144,15 +144,15 @@ def test_netproc_settings_without_optional_values() -> None:
 
 
 def test_key_settings_name_only_their_own_key() -> None:
-    assert authority_settings("acctproc", JOB.authority) == KeySettings("/etc/acme/pebble.key", "rsa", ())
+    assert shared_settings("acctproc", JOB) == KeySettings("/etc/acme/pebble.key", "rsa", ())
     assert settings_for("keyproc", JOB, RunOptions()) == KeySettings(
         "/etc/ssl/private/example.com.key", "ecdsa", JOB.names
     )
 
 
 def test_other_settings() -> None:
-    assert authority_settings("dnsproc", JOB.authority) == DnsSettings()
-    assert settings_for("chngproc", JOB, RunOptions()) == ChngSettings("/var/www/acme")
+    assert shared_settings("dnsproc", JOB) == DnsSettings()
+    assert shared_settings("chngproc", JOB) == ChngSettings("/var/www/acme")
     assert settings_for("certproc", JOB, RunOptions()) == CertSettings(JOB.names)
 
 
@@ -206,12 +206,35 @@ def test_revokeproc_needs_a_certificate_or_full_chain() -> None:
         settings_for("revokeproc", replace(JOB, certificate=None, fullchain=None), RunOptions())
 
 
-def test_the_authority_roles_are_not_a_chain_role() -> None:
-    for role in AUTHORITY_ROLES:
+def test_the_shared_roles_are_not_a_chain_role() -> None:
+    for role in SHARED_ROLES:
         with pytest.raises(ProcessFailure, match="unknown role"):
             settings_for(role, JOB, RunOptions())
     with pytest.raises(ProcessFailure, match="unknown role"):
-        authority_settings("keyproc", JOB.authority)
+        shared_settings("keyproc", JOB)
+    with pytest.raises(ProcessFailure, match="keyproc is not shared"):
+        shared_name("keyproc", JOB)
+
+
+def test_shared_processes_are_per_authority_and_per_challenge_directory() -> None:
+    other_authority = replace(AUTHORITY, name="other", account_key=Path("/etc/acme/other.key"))
+    same_dir = replace(JOB, handle="b.example.com")
+    other_dir = replace(JOB, handle="c.example.com", challengedir=Path("/srv/acme"))
+    elsewhere = replace(JOB, handle="d.example.com", authority=other_authority)
+
+    plans = {plan.name: plan for plan in shared_plans([JOB, same_dir, other_dir, elsewhere])}
+
+    assert set(plans) == {"authority pebble", "authority other", "challengedir /var/www/acme", "challengedir /srv/acme"}
+    assert [job.handle for job in plans["authority pebble"].jobs] == ["example.com", "b.example.com", "c.example.com"]
+    assert [job.handle for job in plans["challengedir /var/www/acme"].jobs] == [
+        "example.com", "b.example.com", "d.example.com"
+    ]
+    assert [job.handle for job in plans["challengedir /srv/acme"].jobs] == ["c.example.com"]
+    assert plans["authority other"].settings == {
+        "dnsproc": DnsSettings(),
+        "acctproc": KeySettings("/etc/acme/other.key", "rsa", ()),
+    }
+    assert plans["challengedir /srv/acme"].settings == {"chngproc": ChngSettings("/srv/acme")}
 
 
 def test_unknown_role() -> None:

@@ -1,4 +1,5 @@
-"""One dnsproc and one acctproc per authority in a run, serving every domain of it (real pebble)."""
+"""The processes a run shares (real pebble): one dnsproc and one acctproc per authority, one
+chngproc per challenge directory, each serving every domain it concerns."""
 
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ def exits(stderr: str, name: str, role: str) -> int:
     return len(re.findall(rf"acme-client: {re.escape(name)}: {role} exited 0 after", stderr))
 
 
-def authority_processes() -> list[int]:
-    """Live dnsproc and acctproc processes of any run (their spec names the authority)."""
-    return child_processes('"handle":"authority ')
+def shared_processes() -> list[int]:
+    """Live shared processes of any run (their spec names the authority or the challenge directory)."""
+    return child_processes('"handle":"authority ') + child_processes('"handle":"challengedir ')
 
 
-def test_each_authority_has_one_dnsproc_and_one_acctproc_for_all_its_domains(
+def test_each_authority_and_challenge_directory_has_one_set_of_processes_for_all_its_domains(
     testbed, workdir, write_conf, run_client
 ):
     domains = ("one.shared.example.test", "two.shared.example.test", "three.shared.example.test")
@@ -47,12 +48,16 @@ def test_each_authority_has_one_dnsproc_and_one_acctproc_for_all_its_domains(
     for handle in (*domains, "other.shared.example.test"):
         assert workdir.certificate(handle).exists()
         assert exits(result.stderr, handle, "netproc") == 1
-        assert exits(result.stderr, handle, "acctproc") == 0  # not the chain's own
+        for shared in ("dnsproc", "acctproc", "chngproc"):
+            assert exits(result.stderr, handle, shared) == 0  # not the chain's own
     for authority in ("pebble", "second"):
         assert exits(result.stderr, f"authority {authority}", "dnsproc") == 1, result.stderr
         assert exits(result.stderr, f"authority {authority}", "acctproc") == 1, result.stderr
+    # both authorities' domains publish in the one challenge directory the testbed serves
+    assert exits(result.stderr, f"challengedir {testbed.challenge_dir}", "chngproc") == 1, result.stderr
+    assert list(testbed.challenge_dir.iterdir()) == []
     assert workdir.account_key("pebble").exists() and workdir.account_key("second").exists()
-    assert authority_processes() == []
+    assert shared_processes() == []
 
 
 def test_an_unusable_account_key_fails_only_that_authoritys_domains(testbed, workdir, write_conf, run_client):
@@ -70,10 +75,35 @@ def test_an_unusable_account_key_fails_only_that_authoritys_domains(testbed, wor
     assert "authority second: acctproc:" in result.stderr and str(broken) in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert broken.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\nnot a key")  # left as it was
-    assert authority_processes() == []
+    assert shared_processes() == []
 
 
-def test_interrupt_stops_the_authority_processes_too(make_testbed, workdir, write_conf):
+def test_a_missing_challenge_directory_fails_only_its_domains(testbed, workdir, write_conf, run_client):
+    missing = workdir.root / "no-such-webroot"
+    lost = f"""
+domain lost.example.test {{
+	domain key "{workdir.domain_key('lost.example.test')}" ecdsa
+	domain certificate "{workdir.certificate('lost.example.test')}"
+	sign with pebble
+	challengedir "{missing}"
+}}
+"""
+    conf = write_conf("found.example.test", extra=lost)
+
+    result = run_client("-vv", conf=conf)
+
+    assert result.returncode == EXIT_FAILED
+    assert workdir.certificate("found.example.test").exists()
+    assert not workdir.certificate("lost.example.test").exists()
+    assert f"challengedir {missing}: chngproc: " in result.stderr and "No such file" in result.stderr, result.stderr
+    assert exits(result.stderr, f"challengedir {testbed.challenge_dir}", "chngproc") == 1
+    assert "lost.example.test: failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not missing.exists()  # nothing created in its place
+    assert shared_processes() == []
+
+
+def test_interrupt_stops_the_shared_processes_too(make_testbed, workdir, write_conf):
     slow = make_testbed(va_sleep=5)  # the CA takes 5 s before it fetches the challenge
     conf = write_conf("first.stopped.example.test", "second.stopped.example.test", testbed=slow)
     assert slow.challenge_dir is not None
@@ -85,19 +115,19 @@ def test_interrupt_stops_the_authority_processes_too(make_testbed, workdir, writ
     while not any(slow.challenge_dir.iterdir()):  # the first chain is mid-protocol, the second waits
         assert time.monotonic() < deadline, "the chain never published its challenge"
         time.sleep(0.01)
-    assert authority_processes() != []
+    assert shared_processes() != []
     client.send_signal(signal.SIGINT)
     _, stderr = client.communicate(timeout=30)
     assert client.returncode == EXIT_FAILED, stderr
     assert "Traceback" not in stderr
     assert chain_processes("first.stopped.example.test") == []
-    assert authority_processes() == []
+    assert shared_processes() == []
     assert list(slow.challenge_dir.iterdir()) == []
 
 
 def test_many_domains_fit_under_a_low_descriptor_limit(workdir, write_conf):
-    # The parent holds two channel ends for every domain not yet started, and
-    # each authority process one per domain: a run of many domains must not die
+    # The parent holds three channel ends for every domain not yet started,
+    # and each shared process one per domain: a run of many domains must not die
     # of EMFILE under a soft limit of 64 (1024 is the usual default, with
     # a far higher hard limit). -r with no certificates keeps it quick: every
     # chain starts, and each stops at revokeproc's "no certificate to revoke".
@@ -117,7 +147,7 @@ def test_many_domains_fit_under_a_low_descriptor_limit(workdir, write_conf):
     assert done.returncode == EXIT_FAILED
     assert done.stderr.count("no certificate to revoke") == len(handles), done.stderr
     assert "Too many open files" not in done.stderr
-    assert authority_processes() == []
+    assert shared_processes() == []
 
 
 def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, write_conf):
@@ -134,6 +164,6 @@ def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, w
         capture_output=True, text=True, cwd=workdir.root, timeout=60, preexec_fn=capped, check=False,
     )
     assert done.returncode == EXIT_FAILED
-    assert "48 domains in one run need 256 open descriptors, over the limit of 64" in done.stderr, done.stderr
+    assert "48 domains in one run need 352 open descriptors, over the limit of 64" in done.stderr, done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
     assert list(workdir.key_dir.iterdir()) == []  # nothing was started
