@@ -11,6 +11,7 @@ Failures become one line on stderr and an exit status; a neighbour's death
 from __future__ import annotations
 
 import logging
+import os
 import select
 import signal
 import sys
@@ -81,6 +82,8 @@ def run_role(
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         held = acquire(spec)
+        if spec.startup_fd >= 0:
+            os.close(spec.startup_fd)  # started up: the parent may start the next chain
         sandbox.enter(spec.role, grants(spec, held))
         return serve(spec, held)
     except BaseException as error:

@@ -80,6 +80,13 @@ GRACE_SECONDS = 5.0
 # frees the domain's lock for the next run.
 CHAIN_DEADLINE_SECONDS = 20 * 60.0
 NO_DEADLINE = float("inf")
+# The next chain starts only when the last one has started up: its children
+# have imported, loaded their keys and entered their jails.  Start-up is
+# nearly all CPU, the protocol that follows mostly waits for the CA, so
+# chains that start one after another overlap work with waiting instead of
+# all waiting at once.  A chain slower than this to start up (an RSA key
+# being generated, a slow disk) no longer holds the next one back.
+STARTUP_WAIT_SECONDS = 1.0
 # Descriptors the parent needs besides the channel ends of the shared
 # processes (see allow_descriptors): stdio, the lock, pidfds and the
 # channels of the running chains.
@@ -173,6 +180,22 @@ class Chain:
     job: DomainJob
     lock: DomainLock
     group: ProcessGroup
+    startup_fd: int | None  # read end of the start-up pipe (see spawn_chain); None once started up
+    started_at: float
+
+    def starting(self, now: float) -> bool:
+        """Still starting up, and not for longer than the next chain waits for it."""
+        return self.startup_fd is not None and now < self.startup_until
+
+    @property
+    def startup_until(self) -> float:
+        return self.started_at + STARTUP_WAIT_SECONDS
+
+    def started_up(self, selector: selectors.BaseSelector) -> None:
+        if self.startup_fd is not None:
+            selector.unregister(self.startup_fd)
+            os.close(self.startup_fd)
+            self.startup_fd = None
 
     def result(self) -> ChainResult:
         failed = self.group.failed
@@ -315,6 +338,8 @@ def _run_chains(
         signal.signal(signal.SIGTERM, previous)
         for services in state.services.values():
             services.release_all()
+        for chain in state.running:
+            chain.started_up(state.selector)
         for key in list(state.selector.get_map().values()):
             os.close(key.data[2])
         state.selector.close()
@@ -365,7 +390,13 @@ def shared_plans(jobs: Sequence[DomainJob]) -> list[SharedPlan]:
 
 
 def _start_chains(state: _Run) -> None:
-    while state.waiting and len(state.running) < max(1, state.options.max_chains):
+    """Start waiting chains while fewer than the bound run and none is still starting up."""
+    now = time.monotonic()
+    while (
+        state.waiting
+        and len(state.running) < max(1, state.options.max_chains)
+        and not any(chain.starting(now) for chain in state.running)
+    ):
         job = state.waiting.popleft()
         chain = _start_or_fail(job, state)
         if chain is None:
@@ -373,6 +404,8 @@ def _start_chains(state: _Run) -> None:
             continue
         state.running.append(chain)
         _watch(state.selector, chain.group)
+        if chain.startup_fd is not None:
+            state.selector.register(chain.startup_fd, selectors.EVENT_READ, chain)
         log.debug("%s: chain started (%d running)", job.handle, len(state.running))
 
 
@@ -380,9 +413,15 @@ def _reap(state: _Run) -> None:
     groups = state.groups()
     if not groups:
         return  # every chain so far failed to start: nothing to wait for
-    events = state.selector.select(_next_timeout(groups))  # where ^C and SIGTERM arrive
+    events = state.selector.select(_next_timeout(state, groups))  # where ^C and SIGTERM arrive
     with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
         for key, _ in events:
+            if isinstance(key.data, Chain):  # every child has closed its end of the start-up pipe
+                chain = key.data
+                chain.started_up(state.selector)
+                took = (time.monotonic() - chain.started_at) * 1000
+                log.debug("%s: chain started up in %d ms", chain.job.handle, took)
+                continue
             group, role, pidfd = key.data
             state.selector.unregister(pidfd)
             os.close(pidfd)
@@ -390,6 +429,7 @@ def _reap(state: _Run) -> None:
         now = time.monotonic()
         for chain in [chain for chain in state.running if chain.group.done]:
             state.running.remove(chain)
+            chain.started_up(state.selector)
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
             log.debug("%s: chain finished", chain.job.handle)
@@ -419,20 +459,26 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
         return None
     lock = DomainLock(lock_directory(), job.handle)
     netproc_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
+    startup_read, startup_write = os.pipe()
     try:
         lock.acquire()
-        processes = spawn_chain(job, state.options, state.import_path, netproc_ends)
-        return Chain(job, lock, ProcessGroup(job.handle, processes, time.monotonic() + CHAIN_DEADLINE_SECONDS))
+        processes = spawn_chain(job, state.options, state.import_path, netproc_ends, startup_write)
+        now = time.monotonic()
+        group = ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS)
+        return Chain(job, lock, group, startup_read, now)
     except ProcessFailure as error:
         lock.release()
+        os.close(startup_read)
         log.error("%s: %s", job.handle, error)
         return None
     except BaseException:
         lock.release()
+        os.close(startup_read)
         raise
     finally:
         for _, end in netproc_ends:  # when spawn_chain was not reached; closing twice is harmless
             end.close()
+        os.close(startup_write)  # the children have theirs
 
 
 def spawn_services(
@@ -483,11 +529,16 @@ def spawn_chain(
     options: RunOptions,
     import_path: tuple[str, ...],
     netproc_ends: Sequence[tuple[str, socket.socket]],
+    startup_fd: int,
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
     `netproc_ends` are netproc's ends of its channels to the shared
     processes; like every end, they are closed here once passed on.
+    `startup_fd` is the write end of the chain's start-up pipe, which the
+    caller keeps and closes: every child gets a copy and closes it before
+    its jail, so the read end sees end of file once the whole chain has
+    started up.
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
     ends["netproc"].extend(netproc_ends)
@@ -505,6 +556,7 @@ def spawn_chain(
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in ends[role]),
                 settings=settings_for(role, job, options),
+                startup_fd=startup_fd,
             )
             processes[role] = _spawn(spec, import_path)
     except BaseException as error:
@@ -554,7 +606,7 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
     return subprocess.Popen(
         [sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP, spec.role, spec.to_json(), *import_path],
         stdout=subprocess.DEVNULL,  # children report on stderr only; the sandbox points stdin at /dev/null
-        pass_fds=[fd for _, fd in spec.channels],
+        pass_fds=[fd for _, fd in spec.channels] + ([spec.startup_fd] if spec.startup_fd >= 0 else []),
         close_fds=True,
         env={},  # nothing from the caller's environment reaches a child
         cwd="/",
@@ -631,8 +683,11 @@ def _watch(selector: selectors.BaseSelector, group: ProcessGroup) -> None:
         selector.register(pidfd, selectors.EVENT_READ, (group, role, pidfd))
 
 
-def _next_timeout(groups: list[ProcessGroup]) -> float | None:
+def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:
+    """Until the next deadline, or until a chain starting up no longer holds a waiting one back."""
     deadline = min(group.next_deadline() for group in groups)
+    if state.waiting:
+        deadline = min([deadline] + [chain.startup_until for chain in state.running if chain.startup_fd is not None])
     return None if deadline == NO_DEADLINE else max(0.0, deadline - time.monotonic())
 
 

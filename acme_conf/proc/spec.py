@@ -108,6 +108,7 @@ class ChildSpec(NamedTuple):
     strict_sandbox: bool
     channels: tuple[tuple[str, int], ...]  # (peer role, descriptor)
     settings: Settings
+    startup_fd: int = -1  # a chain's child closes it once started up, before its jail; -1: none
 
     def to_json(self) -> str:
         return json.dumps({**self._asdict(), "settings": self.settings._asdict()}, separators=(",", ":"))
@@ -119,7 +120,15 @@ class ChildSpec(NamedTuple):
         settings_type = SETTINGS_TYPES[role]
         settings = settings_type(**{name: _tuple_if_list(raw["settings"][name]) for name in settings_type._fields})
         channels = tuple((str(peer), int(fd)) for peer, fd in raw["channels"])
-        return cls(role, str(raw["handle"]), int(raw["verbosity"]), bool(raw["strict_sandbox"]), channels, settings)
+        return cls(
+            role,
+            str(raw["handle"]),
+            int(raw["verbosity"]),
+            bool(raw["strict_sandbox"]),
+            channels,
+            settings,
+            int(raw["startup_fd"]),
+        )
 
     def channel_fd(self, peer: str) -> int:
         for name, fd in self.channels:

@@ -80,6 +80,7 @@ def test_spec_json_round_trip(role: str) -> None:
         strict_sandbox=True,
         channels=(("netproc", 5), ("fileproc", 9)),
         settings=SAMPLE_SETTINGS[role],
+        startup_fd=11,
     )
     text = spec.to_json()
     json.loads(text)  # plain JSON, nothing executable
@@ -87,6 +88,12 @@ def test_spec_json_round_trip(role: str) -> None:
     assert again == spec
     assert type(again.settings) is SETTINGS_TYPES[role]
     assert again.channel_fd("fileproc") == 9
+    assert again.startup_fd == 11
+
+
+def test_a_spec_has_no_startup_pipe_unless_given_one() -> None:
+    spec = ChildSpec("dnsproc", "authority pebble", 0, False, (("netproc", 3),), DnsSettings())
+    assert ChildSpec.from_json(spec.to_json()).startup_fd == -1
 
 
 def real_settings(role: str, options: RunOptions) -> Settings:
