@@ -298,8 +298,9 @@ def parse_read_certificate(ctx: Context) -> None:
 
 def publish_challenge(ctx: Context) -> None:
     token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
-    ctx.role_module.publish(ctx.held, token, f"{token}.thumbprintThumbprint_-0123456789")
-    ctx.role_module.remove_all(ctx.held)
+    net_fd = ctx.held.nets[0].fileno()
+    ctx.role_module.publish(ctx.held, token, f"{token}.thumbprintThumbprint_-0123456789", net_fd)
+    ctx.role_module.remove_written(ctx.held, net_fd)
 
 
 def install_certificate(ctx: Context) -> None:
