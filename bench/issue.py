@@ -38,7 +38,9 @@ from testbed import Testbed  # noqa: E402 (after the path)
 ACME_CLIENT = Path(sys.executable).parent / "acme-client"
 TARGETS = {"a": 0.6, "b": 0.8, "c": 2.4}
 MEMORY_TARGET_MB = 150
-AUTHORITY_PREFIX = "authority "  # the handle in the spec of an authority's dnsproc and acctproc
+# The handles in the specs of the shared processes: an authority's dnsproc and
+# acctproc, a challenge directory's chngproc.
+SHARED_PREFIXES = ("authority ", "challengedir ")
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,8 @@ def run_once(testbed: Testbed, scenario: Scenario, jobs: int | None) -> float:
 class MemorySampler:
     """Polls /proc for the chain processes (their command line names acme_conf.proc).
 
-    A chain's figures include the authority's dnsproc and acctproc, which serve it
-    (and the other chains of the run) from processes of their own.
+    A chain's figures include the shared dnsproc, acctproc and chngproc, which
+    serve it (and the other chains of the run) from processes of their own.
     """
 
     interval: float = 0.002
@@ -127,10 +129,10 @@ class MemorySampler:
                     self.peak_rss_kb[pid] = max(self.peak_rss_kb.get(pid, 0), hwm)
                     self.handle_of[pid] = handle
                 pss_by_handle[handle] = pss_by_handle.get(handle, 0) + pss
-            # The authority's dnsproc and acctproc serve every chain: each chain counts them whole.
-            shared = sum(pss for handle, pss in pss_by_handle.items() if handle.startswith(AUTHORITY_PREFIX))
+            # The shared processes serve every chain: each chain counts them whole.
+            shared = sum(pss for handle, pss in pss_by_handle.items() if handle.startswith(SHARED_PREFIXES))
             for handle, total in pss_by_handle.items():
-                if not handle.startswith(AUTHORITY_PREFIX):
+                if not handle.startswith(SHARED_PREFIXES):
                     self.peak_pss_sum_kb[handle] = max(self.peak_pss_sum_kb.get(handle, 0), total + shared)
             time.sleep(self.interval)
 
@@ -151,8 +153,8 @@ class MemorySampler:
         per_handle: dict[str, int] = {}
         for pid, kb in self.peak_rss_kb.items():
             per_handle[self.handle_of[pid]] = per_handle.get(self.handle_of[pid], 0) + kb
-        shared = sum(kb for handle, kb in per_handle.items() if handle.startswith(AUTHORITY_PREFIX))
-        chains = [kb + shared for handle, kb in per_handle.items() if not handle.startswith(AUTHORITY_PREFIX)]
+        shared = sum(kb for handle, kb in per_handle.items() if handle.startswith(SHARED_PREFIXES))
+        chains = [kb + shared for handle, kb in per_handle.items() if not handle.startswith(SHARED_PREFIXES)]
         return max(chains, default=0) / 1024
 
     def peak_pss_mb(self) -> float:
