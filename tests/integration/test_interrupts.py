@@ -19,6 +19,15 @@ def wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def interrupt(client: subprocess.Popen[str]) -> str:
+    """^C to a client that is still running; its signal masks (from /proc), for failure messages."""
+    status = Path(f"/proc/{client.pid}/status").read_text()
+    masks = " ".join(line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    assert client.poll() is None, f"the run ended before the interrupt ({masks})"
+    client.send_signal(signal.SIGINT)  # ^C: the terminal signals the parent's process group
+    return masks
+
+
 def test_interrupt_while_the_ca_validates(make_testbed, workdir, write_conf):
     slow = make_testbed(va_sleep=5)  # the CA takes 5 s before it fetches the challenge
     handle = "interrupted.example.test"
@@ -29,9 +38,9 @@ def test_interrupt_while_the_ca_validates(make_testbed, workdir, write_conf):
         stderr=subprocess.PIPE, text=True, cwd=workdir.root,
     )
     wait_for(lambda: any(slow.challenge_dir.iterdir()))  # the chain is mid-protocol
-    client.send_signal(signal.SIGINT)  # ^C: the terminal signals the parent's process group
+    masks = interrupt(client)
     _, stderr = client.communicate(timeout=30)
-    assert client.returncode == EXIT_FAILED, stderr
+    assert client.returncode == EXIT_FAILED, (masks, stderr)
     assert "stopping on request" in stderr
     assert "Traceback" not in stderr
     assert list(slow.challenge_dir.iterdir()) == []  # chngproc cleaned up
