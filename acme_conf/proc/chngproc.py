@@ -66,11 +66,16 @@ def serve(spec: ChildSpec, held: Held) -> int:
             held.nets,
             lambda net, request: _publish(held, net.fileno(), request),
             ChallengeWrite,
-            closed=lambda net: remove_written(held, net.fileno()),
+            closed=lambda net: _domain_done(held, net.fileno()),
         )
     finally:
         with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
             remove_all(held)
+
+
+def _domain_done(held: Held, net_fd: int) -> None:
+    with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
+        remove_written(held, net_fd)
 
 
 def _publish(held: Held, net_fd: int, request: ChallengeWrite) -> Message:
@@ -113,16 +118,22 @@ def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> N
 
 
 def remove_written(held: Held, net_fd: int) -> None:
-    """Remove the files written for the netproc on `net_fd`: its domain is done with them."""
-    tokens = held.written.pop(net_fd, [])
+    """Remove the files written for the netproc on `net_fd`: its domain is done with them.
+
+    A token leaves the list only once its file is gone, so that whatever
+    interrupts this leaves the rest for remove_all.
+    """
+    tokens = held.written.get(net_fd, [])
     while tokens:
-        token = tokens.pop()
+        token = tokens[-1]
         try:
             _remove(held, token)
         except OSError as error:
             log.warning("cannot remove %s/%s: %s", held.directory, token, error.strerror)
         else:
             log.debug("removed %s/%s", held.directory, token)
+        tokens.pop()
+    held.written.pop(net_fd, None)
 
 
 def remove_all(held: Held) -> None:

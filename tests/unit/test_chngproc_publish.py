@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import threading
@@ -19,7 +20,7 @@ from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.key import CsrRequest
 from acme_conf.proc import chngproc
 from acme_conf.proc.chngproc import Held, publish, remove_all, remove_written
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.errors import ProcessFailure, Terminated
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
@@ -213,19 +214,80 @@ def test_serve_publishes_then_removes_everything_at_end_of_file(webroot: Path) -
     assert os.listdir(webroot) == []
 
 
-def test_serve_refuses_a_bad_token_to_its_sender_and_goes_on(webroot: Path) -> None:
-    serving = Serving(webroot, 1)
+def test_serve_refuses_a_bad_token_to_its_sender_alone_and_goes_on(webroot: Path) -> None:
+    serving = Serving(webroot, 2)
     try:
-        net = serving.nets[0]
-        net.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
-        refusal = net.request(ChallengeWrite("../../etc/passwd", "x"), ChallengeWritten, Failure)
+        sender, other = serving.nets
+        sender.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        refusal = sender.request(ChallengeWrite("../../etc/passwd", "x"), ChallengeWritten, Failure)
         assert isinstance(refusal, Failure) and "refusing challenge token" in refusal.reason
-        assert os.listdir(webroot) == [TOKEN]  # its domain is not done with it yet
-        net.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        other.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        assert sorted(os.listdir(webroot)) == sorted([TOKEN, OTHER_TOKEN])  # nobody is done with them yet
+        sender.request(ChallengeWrite("A" * 43, f"{'A' * 43}.{THUMBPRINT}"), ChallengeWritten)
     finally:
         status = serving.status()
     assert status == 0
     assert os.listdir(webroot) == []
+
+
+def test_a_failed_write_is_reported_to_its_sender_alone(webroot: Path) -> None:
+    (webroot / TOKEN).mkdir()  # in the way: it cannot be replaced by a file
+    serving = Serving(webroot, 2)
+    try:
+        sender, other = serving.nets
+        failure = sender.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten, Failure)
+        assert isinstance(failure, Failure)
+        assert failure.reason == f"cannot write {webroot}/{TOKEN}: Is a directory"
+        other.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        assert (webroot / OTHER_TOKEN).is_file()
+    finally:
+        status = serving.status()
+    assert status == 0
+    assert os.listdir(webroot) == [TOKEN]  # not ours: left alone
+
+
+def test_a_domains_clean_up_holds_sigterm(webroot: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked_during_clean_up: list[bool] = []
+    real_remove_written = chngproc.remove_written
+
+    def remove_written(held: Held, net_fd: int) -> None:
+        blocked_during_clean_up.append(signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        real_remove_written(held, net_fd)
+
+    monkeypatch.setattr(chngproc, "remove_written", remove_written)
+    serving = Serving(webroot, 2)
+    try:
+        first, second = serving.nets
+        first.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        first.close()
+        second.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+    finally:
+        serving.status()
+    assert blocked_during_clean_up[0] is True  # the first channel's end, inside serve
+    assert os.listdir(webroot) == []
+
+
+def test_an_interrupted_clean_up_leaves_the_rest_for_remove_all(
+    held: Held, webroot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for token in (TOKEN, OTHER_TOKEN, "A" * 43):
+        publish(held, token, f"{token}.{THUMBPRINT}", NET)
+    real_remove = chngproc._remove
+    calls: list[str] = []
+
+    def remove_then_stop(held: Held, token: str) -> None:
+        calls.append(token)
+        real_remove(held, token)
+        if len(calls) == 1:
+            raise Terminated("stopped by signal 15")
+
+    monkeypatch.setattr(chngproc, "_remove", remove_then_stop)
+    with pytest.raises(Terminated):
+        remove_written(held, NET)
+    monkeypatch.setattr(chngproc, "_remove", real_remove)
+    remove_all(held)
+    assert os.listdir(webroot) == []
+    assert held.written == {}
 
 
 def test_a_domains_files_go_when_its_netproc_closes_while_others_stay(webroot: Path) -> None:
