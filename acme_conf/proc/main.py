@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import NamedTuple
 
 from acme_conf.config.plan import DomainJob
 from acme_conf.proc.errors import (
@@ -88,8 +89,8 @@ NO_DEADLINE = float("inf")
 # being generated, a slow disk) no longer holds the next one back.
 STARTUP_WAIT_SECONDS = 1.0
 # Descriptors the parent needs besides the channel ends of the shared
-# processes (see allow_descriptors): stdio, the lock, pidfds and the
-# channels of the running chains.
+# processes (see allow_descriptors): stdio, the lock, pidfds, and the
+# channels and start-up pipes of the running chains.
 DESCRIPTOR_HEADROOM = 64
 
 log = logging.getLogger("acme_conf")
@@ -180,7 +181,7 @@ class Chain:
     job: DomainJob
     lock: DomainLock
     group: ProcessGroup
-    startup_fd: int | None  # read end of the start-up pipe (see spawn_chain); None once started up
+    startup_fd: int | None  # read end of the start-up pipe (see spawn_chain); None once it has closed
     started_at: float
 
     def starting(self, now: float) -> bool:
@@ -191,16 +192,26 @@ class Chain:
     def startup_until(self) -> float:
         return self.started_at + STARTUP_WAIT_SECONDS
 
-    def started_up(self, selector: selectors.BaseSelector) -> None:
-        if self.startup_fd is not None:
+    def close_startup_pipe(self, selector: selectors.BaseSelector) -> None:
+        if self.startup_fd is None:
+            return
+        if self.startup_fd in selector.get_map():
             selector.unregister(self.startup_fd)
-            os.close(self.startup_fd)
-            self.startup_fd = None
+        os.close(self.startup_fd)
+        self.startup_fd = None
 
     def result(self) -> ChainResult:
         failed = self.group.failed
         changed = not failed and self.group.status.get("fileproc") == EXIT_OK
         return ChainResult(self.job.handle, failed, changed)
+
+
+class _ChildExit(NamedTuple):
+    """A child's pidfd in the selector: readable once the child has exited."""
+
+    group: ProcessGroup
+    role: str
+    pidfd: int
 
 
 @dataclass(frozen=True)
@@ -339,9 +350,9 @@ def _run_chains(
         for services in state.services.values():
             services.release_all()
         for chain in state.running:
-            chain.started_up(state.selector)
+            chain.close_startup_pipe(state.selector)
         for key in list(state.selector.get_map().values()):
-            os.close(key.data[2])
+            os.close(key.data.pidfd)  # only pidfds are left
         state.selector.close()
     services_failed = any(services.group.failed for services in state.services.values())
     results = [state.results.get(job.handle, ChainResult(job.handle, True, False)) for job in jobs]
@@ -355,7 +366,8 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
     those domains stop serving them.
     """
     for plan in shared_plans(jobs):
-        served = tuple(job for job in plan.jobs if job in state.waiting)
+        waiting = {job.handle for job in state.waiting}
+        served = tuple(job for job in plan.jobs if job.handle in waiting)
         if not served:
             continue
         try:
@@ -379,14 +391,13 @@ def _fail_unstarted(state: _Run, job: DomainJob) -> None:
 def shared_plans(jobs: Sequence[DomainJob]) -> list[SharedPlan]:
     """The processes a run shares, in the order they start, with the domains each serves."""
     settings: dict[str, dict[str, Settings]] = {}
-    served: dict[str, list[DomainJob]] = {}
+    served: dict[str, dict[str, DomainJob]] = {}  # name -> handle -> job, in the jobs' order
     for job in jobs:
         for role in SHARED_ROLES:
             name = shared_name(role, job)
             settings.setdefault(name, {})[role] = shared_settings(role, job)
-            if job not in served.setdefault(name, []):
-                served[name].append(job)
-    return [SharedPlan(name, settings[name], tuple(served[name])) for name in settings]
+            served.setdefault(name, {})[job.handle] = job
+    return [SharedPlan(name, settings[name], tuple(served[name].values())) for name in settings]
 
 
 def _start_chains(state: _Run) -> None:
@@ -403,9 +414,9 @@ def _start_chains(state: _Run) -> None:
             state.results[job.handle] = ChainResult(job.handle, True, False)
             continue
         state.running.append(chain)
+        assert chain.startup_fd is not None  # just opened
+        state.selector.register(chain.startup_fd, selectors.EVENT_READ, chain)
         _watch(state.selector, chain.group)
-        if chain.startup_fd is not None:
-            state.selector.register(chain.startup_fd, selectors.EVENT_READ, chain)
         log.debug("%s: chain started (%d running)", job.handle, len(state.running))
 
 
@@ -416,20 +427,17 @@ def _reap(state: _Run) -> None:
     events = state.selector.select(_next_timeout(state, groups))  # where ^C and SIGTERM arrive
     with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
         for key, _ in events:
-            if isinstance(key.data, Chain):  # every child has closed its end of the start-up pipe
-                chain = key.data
-                chain.started_up(state.selector)
-                took = (time.monotonic() - chain.started_at) * 1000
-                log.debug("%s: chain started up in %d ms", chain.job.handle, took)
+            if isinstance(key.data, Chain):
+                _startup_pipe_readable(key.data, key.fd, state.selector)
                 continue
-            group, role, pidfd = key.data
-            state.selector.unregister(pidfd)
-            os.close(pidfd)
-            group.reaped(role)
+            exited: _ChildExit = key.data
+            state.selector.unregister(exited.pidfd)
+            os.close(exited.pidfd)
+            exited.group.reaped(exited.role)
         now = time.monotonic()
         for chain in [chain for chain in state.running if chain.group.done]:
             state.running.remove(chain)
-            chain.started_up(state.selector)
+            chain.close_startup_pipe(state.selector)
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
             log.debug("%s: chain finished", chain.job.handle)
@@ -437,6 +445,14 @@ def _reap(state: _Run) -> None:
             _services_wind_down(state, now)
         for group in state.groups():
             group.enforce_deadlines(now)
+
+
+def _startup_pipe_readable(chain: Chain, fd: int, selector: selectors.BaseSelector) -> None:
+    """End of file: every child of the chain has started up (or died) and closed its end."""
+    if os.read(fd, 64):
+        return  # no child writes to it; nothing but end of file counts
+    chain.close_startup_pipe(selector)
+    log.debug("%s: chain started up in %d ms", chain.job.handle, (time.monotonic() - chain.started_at) * 1000)
 
 
 def _services_wind_down(state: _Run, now: float) -> None:
@@ -457,28 +473,35 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
             if name in state.services:
                 state.services[name].release(job.handle)
         return None
-    lock = DomainLock(lock_directory(), job.handle)
     netproc_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
-    startup_read, startup_write = os.pipe()
+    try:
+        return _start_chain(job, state, netproc_ends)
+    except ProcessFailure as error:
+        log.error("%s: %s", job.handle, error)
+        return None
+    finally:
+        for _, end in netproc_ends:  # spawn_chain closes them once passed on; closing twice is harmless
+            end.close()
+
+
+def _start_chain(job: DomainJob, state: _Run, netproc_ends: Sequence[tuple[str, socket.socket]]) -> Chain:
+    """Take the domain's lock and start its chain, with a start-up pipe whose read end the chain keeps."""
+    try:
+        startup_read, startup_write = os.pipe()
+    except OSError as error:
+        raise ProcessFailure(f"cannot start the process chain: {error.strerror}") from None
+    lock = DomainLock(lock_directory(), job.handle)
     try:
         lock.acquire()
         processes = spawn_chain(job, state.options, state.import_path, netproc_ends, startup_write)
-        now = time.monotonic()
-        group = ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS)
-        return Chain(job, lock, group, startup_read, now)
-    except ProcessFailure as error:
-        lock.release()
-        os.close(startup_read)
-        log.error("%s: %s", job.handle, error)
-        return None
     except BaseException:
         lock.release()
         os.close(startup_read)
         raise
     finally:
-        for _, end in netproc_ends:  # when spawn_chain was not reached; closing twice is harmless
-            end.close()
         os.close(startup_write)  # the children have theirs
+    now = time.monotonic()
+    return Chain(job, lock, ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS), startup_read, now)
 
 
 def spawn_services(
@@ -680,15 +703,16 @@ def _name_in(directory: Path, path: Path | None) -> str:
 def _watch(selector: selectors.BaseSelector, group: ProcessGroup) -> None:
     for role, process in group.processes.items():
         pidfd = os.pidfd_open(process.pid)
-        selector.register(pidfd, selectors.EVENT_READ, (group, role, pidfd))
+        selector.register(pidfd, selectors.EVENT_READ, _ChildExit(group, role, pidfd))
 
 
 def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:
     """Until the next deadline, or until a chain starting up no longer holds a waiting one back."""
+    now = time.monotonic()
     deadline = min(group.next_deadline() for group in groups)
     if state.waiting:
-        deadline = min([deadline] + [chain.startup_until for chain in state.running if chain.startup_fd is not None])
-    return None if deadline == NO_DEADLINE else max(0.0, deadline - time.monotonic())
+        deadline = min([deadline] + [chain.startup_until for chain in state.running if chain.starting(now)])
+    return None if deadline == NO_DEADLINE else max(0.0, deadline - now)
 
 
 def _acceptable(role: str, code: int) -> bool:

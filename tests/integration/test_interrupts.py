@@ -21,9 +21,9 @@ def wait_for(condition, timeout: float = 20.0) -> None:
 
 def interrupt(client: subprocess.Popen[str]) -> str:
     """^C to a client that is still running; its signal masks (from /proc), for failure messages."""
-    status = Path(f"/proc/{client.pid}/status").read_text()
+    assert client.poll() is None, f"the run ended with status {client.returncode} before the interrupt"
+    status = Path(f"/proc/{client.pid}/status").read_text()  # still there: not reaped yet
     masks = " ".join(line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
-    assert client.poll() is None, f"the run ended before the interrupt ({masks})"
     client.send_signal(signal.SIGINT)  # ^C: the terminal signals the parent's process group
     return masks
 

@@ -1,0 +1,76 @@
+"""The parent's gate: at most -j chains run, and the next starts once the last has started up."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from acme_conf.proc import main
+from acme_conf.proc.main import (
+    CHAIN_DEADLINE_SECONDS,
+    STARTUP_WAIT_SECONDS,
+    Chain,
+    ProcessGroup,
+    RunOptions,
+    _next_timeout,
+    _Run,
+    _start_chains,
+)
+
+
+def chain_for(job: SimpleNamespace, started_at: float) -> Chain:
+    read_end, write_end = os.pipe()
+    os.close(write_end)  # its children are long gone; the pipe is only read for end of file here
+    group = ProcessGroup(job.handle, {}, started_at + CHAIN_DEADLINE_SECONDS)
+    return Chain(job, None, group, read_end, started_at)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Run]:
+    """Three waiting jobs, -j 2; starting a chain makes one whose start-up pipe is still open."""
+    jobs = [SimpleNamespace(handle=f"d{i}.example") for i in range(3)]
+    run = _Run(RunOptions(max_chains=2), (), deque(jobs), {})  # type: ignore[arg-type]
+    monkeypatch.setattr(main, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
+    monkeypatch.setattr(main, "_watch", lambda selector, group: None)
+    yield run
+    for chain in run.running:
+        chain.close_startup_pipe(run.selector)
+    run.selector.close()
+
+
+def test_one_chain_starts_and_the_next_waits_for_its_start_up(state: _Run) -> None:
+    _start_chains(state)
+    assert [chain.job.handle for chain in state.running] == ["d0.example"]
+    _start_chains(state)
+    assert len(state.running) == 1  # d0 is still starting up
+    state.running[0].close_startup_pipe(state.selector)
+    _start_chains(state)
+    assert [chain.job.handle for chain in state.running] == ["d0.example", "d1.example"]
+    state.running[1].close_startup_pipe(state.selector)
+    _start_chains(state)
+    assert len(state.running) == 2  # the bound: d2 waits for a chain to finish
+    assert [job.handle for job in state.waiting] == ["d2.example"]
+
+
+def test_a_chain_slow_to_start_up_holds_the_next_back_only_so_long(state: _Run) -> None:
+    state.running.append(chain_for(SimpleNamespace(handle="slow.example"), time.monotonic() - STARTUP_WAIT_SECONDS))
+    _start_chains(state)
+    assert [chain.job.handle for chain in state.running] == ["slow.example", "d0.example"]
+
+
+def test_the_parent_sleeps_until_a_starting_chain_stops_holding_the_next_back(state: _Run) -> None:
+    state.running.append(chain_for(SimpleNamespace(handle="d0.example"), time.monotonic()))
+    timeout = _next_timeout(state, state.groups())
+    assert timeout is not None and 0.9 * STARTUP_WAIT_SECONDS < timeout <= STARTUP_WAIT_SECONDS
+
+
+def test_a_chain_past_its_start_up_wait_does_not_wake_the_parent(state: _Run) -> None:
+    # it no longer holds anything back, so waking for it would only spin
+    state.running.append(chain_for(SimpleNamespace(handle="d0.example"), time.monotonic() - 2 * STARTUP_WAIT_SECONDS))
+    timeout = _next_timeout(state, state.groups())
+    assert timeout is not None and timeout > 60  # the chain's own deadline, twenty minutes away
