@@ -4,7 +4,7 @@ from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_UNCHANGED = 2  # fileproc only: nothing was written
+EXIT_UNCHANGED = 2  # fileproc: nothing was written; revokeproc alone: the certificate is current
 EXIT_PEER_GONE = 3  # a neighbour stopped mid-exchange: not this process's fault
 
 

@@ -1,12 +1,14 @@
 """The parent: one isolated process chain per domain job.
 
-First it starts the processes a run shares: each authority's dnsproc and
-acctproc, and each challenge directory's chngproc, with a channel for every
-domain they serve.  Then, for each job, it takes the domain's lock, creates
-the socketpairs and starts the chain's five children; every child is a fork
-and exec of a fresh interpreter, with only its own channel descriptors and
-an empty environment.  It reaps them all.  It never touches a key, the
-network, or anything the CA sent.
+First, for each domain whose certificate exists, a revokeproc alone says
+with its exit status whether renewal is due; most runs end there.  Then, for
+the domains due, it starts the processes a run shares: each authority's
+dnsproc and acctproc, and each challenge directory's chngproc, with a
+channel for every domain they serve.  Then, for each of those jobs, it takes
+the domain's lock, creates the socketpairs and starts the chain's five
+children; every child is a fork and exec of a fresh interpreter, with only
+its own channel descriptors and an empty environment.  It reaps them all.
+It never touches a key, the network, or anything the CA sent.
 
 When a child fails, the rest of its chain is asked to stop (SIGTERM: they
 clean up) and killed after a grace period, so no process outlives the run.
@@ -298,51 +300,76 @@ def allow_descriptors(domains: int) -> None:
 
 @dataclass
 class _Run:
-    """What the parent tracks while chains run."""
+    """What the parent tracks while checks and chains run."""
 
     options: RunOptions
     import_path: tuple[str, ...]
-    waiting: deque[DomainJob]
+    waiting: deque[DomainJob]  # due for a chain
     services: dict[str, SharedServices]  # shared_name -> the running shared processes
+    unchecked: deque[DomainJob] = field(default_factory=deque)  # a certificate to check first
+    checks: dict[str, tuple[DomainJob, ProcessGroup]] = field(default_factory=dict)  # handle -> its check
+    services_started: bool = False
+    stopping: bool = False  # ^C or SIGTERM: nothing more starts
     running: list[Chain] = field(default_factory=list)
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
 
     @property
+    def checking(self) -> bool:
+        return bool(self.unchecked or self.checks)
+
+    @property
     def finished(self) -> bool:
-        return not self.waiting and not self.running and all(s.group.done for s in self.services.values())
+        return (
+            not self.checking
+            and not self.waiting
+            and not self.running
+            and all(s.group.done for s in self.services.values())
+        )
 
     def groups(self) -> list[ProcessGroup]:
-        return [chain.group for chain in self.running] + [s.group for s in self.services.values() if not s.group.done]
+        return (
+            [group for _, group in self.checks.values()]
+            + [chain.group for chain in self.running]
+            + [s.group for s in self.services.values() if not s.group.done]
+        )
 
 
 def _run_chains(
     jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]
 ) -> tuple[list[ChainResult], bool]:
-    """Start chains up to the bound, reap their children, and stop them all on ^C or SIGTERM.
+    """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
+    A domain whose certificate exists is checked first by a revokeproc of
+    its own (see _start_checks); the shared processes and the chains start
+    once every check is over, and only for the domains that are due.
     Children run in process groups of their own, so a ^C at the terminal
     reaches only this parent, which then stops them in order.  A job that
     did not finish (interrupted, or never started) counts as failed.  Also
-    says whether an authority's dnsproc or acctproc failed (the chains it
-    served fail by themselves; one that had finished keeps its result).
+    says whether a shared process failed (the chains it served fail by
+    themselves; one that had finished keeps its result).
     """
-    state = _Run(options, import_path, deque(jobs), {})
+    state = _Run(options, import_path, deque(), {})
+    for job in jobs:
+        (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
-    stopping = False
     try:
-        with signals_held(signal.SIGINT, signal.SIGTERM):  # started services must be recorded
-            _start_services(state, jobs)
         while not state.finished:
             try:
-                with signals_held(signal.SIGINT, signal.SIGTERM):  # a started chain must be recorded
+                with signals_held(signal.SIGINT, signal.SIGTERM):  # a started process must be recorded
+                    _start_checks(state)
+                    if not state.checking and not state.services_started:
+                        state.services_started = True
+                        _start_services(state, list(state.waiting))
                     _start_chains(state)
                 _reap(state)
             except (KeyboardInterrupt, _Stop):
-                if not stopping:
+                if not state.stopping:
                     log.error("stopping on request")
-                    stopping = True
+                    state.stopping = True
+                state.unchecked.clear()
                 state.waiting.clear()  # their channels close with the others, below
+                state.services_started = True  # nothing is left to start them for
                 for group in state.groups():
                     group.stop()
     finally:
@@ -404,7 +431,8 @@ def _start_chains(state: _Run) -> None:
     """Start waiting chains while fewer than the bound run and none is still starting up."""
     now = time.monotonic()
     while (
-        state.waiting
+        state.services_started
+        and state.waiting
         and len(state.running) < max(1, state.options.max_chains)
         and not any(chain.starting(now) for chain in state.running)
     ):
@@ -434,6 +462,7 @@ def _reap(state: _Run) -> None:
             state.selector.unregister(exited.pidfd)
             os.close(exited.pidfd)
             exited.group.reaped(exited.role)
+        _checks_done(state)
         now = time.monotonic()
         for chain in [chain for chain in state.running if chain.group.done]:
             state.running.remove(chain)
@@ -441,10 +470,48 @@ def _reap(state: _Run) -> None:
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
             log.debug("%s: chain finished", chain.job.handle)
-        if not state.waiting and not state.running:
+        if state.services_started and not state.waiting and not state.running:
             _services_wind_down(state, now)
         for group in state.groups():
             group.enforce_deadlines(now)
+
+
+def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
+    """A certificate to renew only when due: check it before starting a chain (not with -F or -r)."""
+    inspected = job.certificate or job.fullchain
+    # os.path.exists: a file it may not see goes to the chain, whose revokeproc says why
+    return not options.force and not options.revoke and inspected is not None and os.path.exists(inspected)
+
+
+def _start_checks(state: _Run) -> None:
+    """Start a revokeproc of its own for each domain with a certificate, up to the bound."""
+    while state.unchecked and len(state.checks) < max(1, state.options.max_chains):
+        job = state.unchecked.popleft()
+        options = state.options
+        try:
+            settings = revoke_settings(job, options, alone=True)
+            spec = ChildSpec("revokeproc", job.handle, options.verbosity, options.strict_sandbox, (), settings)
+            process = _spawn(spec, state.import_path)
+        except (OSError, ProcessFailure) as error:
+            log.error("%s: cannot check the certificate: %s", job.handle, error)
+            state.results[job.handle] = ChainResult(job.handle, True, False)
+            continue
+        group = ProcessGroup(job.handle, {"revokeproc": process}, time.monotonic() + CHAIN_DEADLINE_SECONDS)
+        state.checks[job.handle] = (job, group)
+        _watch(state.selector, group)
+
+
+def _checks_done(state: _Run) -> None:
+    """Revokeproc alone answers with its exit status: 0 due (the domain waits for its chain), 2 current."""
+    for handle, (job, group) in list(state.checks.items()):
+        if not group.done:
+            continue
+        del state.checks[handle]
+        code = group.status["revokeproc"]
+        if code == EXIT_OK and not state.stopping:
+            state.waiting.append(job)
+        else:
+            state.results[handle] = ChainResult(handle, code != EXIT_UNCHANGED, False)
 
 
 def _startup_pipe_readable(chain: Chain, fd: int, selector: selectors.BaseSelector) -> None:
@@ -663,11 +730,16 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke=options.revoke,
         )
     if role == "revokeproc":
-        inspected = job.certificate or job.fullchain
-        if inspected is None:
-            raise ProcessFailure("neither a certificate nor a full chain is configured")
-        return RevokeSettings(str(inspected), job.names, options.force, options.revoke)
+        return revoke_settings(job, options, alone=False)
     raise ProcessFailure(f"unknown role {role}")
+
+
+def revoke_settings(job: DomainJob, options: RunOptions, *, alone: bool) -> RevokeSettings:
+    """revokeproc's: in a chain, or `alone`, checking before any chain starts."""
+    inspected = job.certificate or job.fullchain
+    if inspected is None:
+        raise ProcessFailure("neither a certificate nor a full chain is configured")
+    return RevokeSettings(str(inspected), job.names, options.force, options.revoke, alone)
 
 
 def shared_name(role: str, job: DomainJob) -> str:
@@ -716,7 +788,8 @@ def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:
 
 
 def _acceptable(role: str, code: int) -> bool:
-    return code == EXIT_OK or (role == "fileproc" and code == EXIT_UNCHANGED)
+    # 2: fileproc wrote nothing; revokeproc checking alone found the certificate current
+    return code == EXIT_OK or (role in ("fileproc", "revokeproc") and code == EXIT_UNCHANGED)
 
 
 def _report(handle: str, role: str, code: int) -> None:

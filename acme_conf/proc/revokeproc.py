@@ -5,6 +5,10 @@ afterwards has neither file system nor network.  It tells netproc one of:
 no certificate yet, renewal due, current (stop: nothing to do), or revoke
 (with -r).  The file is read before the jail; only when there is one does
 revokeproc load acme_conf.certstatus (and cryptography.x509) to judge it.
+
+Before a domain's chain starts, a revokeproc runs alone (no channel at
+all) when the certificate exists, and answers with its exit status: 0 due,
+2 current.  Most runs from cron then start nothing else.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from typing import NamedTuple
 from acme_conf import sandbox
 from acme_conf.files import read_regular_file
 from acme_conf.ipc import Channel
-from acme_conf.messages.revoke import VERDICT_DUE, VERDICT_MISSING, CertStatus
+from acme_conf.messages.revoke import (
+    VERDICT_CURRENT,
+    VERDICT_DUE,
+    VERDICT_MISSING,
+    CertStatus,
+)
 from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
 MAX_CERTIFICATE_FILE = 1024 * 1024
@@ -31,9 +40,9 @@ Judge = Callable[[bytes, RevokeSettings, datetime], CertStatus]
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """revokeproc's channel to netproc and what it read of the certificate file."""
+    """revokeproc's channel to netproc (none when it runs alone) and what it read of the certificate file."""
 
-    net: Channel
+    net: Channel | None
     contents: bytes | None  # None when there is no file
     unreadable: str  # why an existing file cannot be read; "" when it was read, or is missing
     judge: Judge | None = None  # acme_conf.certstatus.judge, loaded when there are contents
@@ -44,7 +53,7 @@ def acquire(spec: ChildSpec) -> Held:
     revokeproc holds no descriptor but its channel, and parses only bytes."""
     settings = spec.settings
     assert isinstance(settings, RevokeSettings)
-    net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
+    net = None if settings.alone else Channel.from_fd(spec.channel_fd("netproc"), "netproc")
     try:
         contents = read_certificate_file(settings.certificate)
     except FileNotFoundError:
@@ -67,7 +76,8 @@ def load_judge() -> Judge:
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
+    channels = () if held.net is None else (held.net.fileno(),)
+    return sandbox.Grants(channels=channels, strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
@@ -76,9 +86,12 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         status = examine(held, settings, datetime.now(timezone.utc))
         log.info("%s", status.reason)
+        if held.net is None:
+            return EXIT_UNCHANGED if status.verdict == VERDICT_CURRENT else EXIT_OK
         held.net.send(status)
     finally:
-        held.net.close()
+        if held.net is not None:
+            held.net.close()
     return EXIT_OK
 
 

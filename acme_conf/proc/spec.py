@@ -77,12 +77,13 @@ class FileSettings(NamedTuple):
 
 
 class RevokeSettings(NamedTuple):
-    """revokeproc: the certificate to inspect, the configured names, -F and -r."""
+    """revokeproc: the certificate to inspect, the configured names, -F and -r, and whether it runs alone."""
 
     certificate: str  # absolute path of the certificate (or full chain) to inspect
     names: tuple[str, ...]
     force: bool
     revoke: bool
+    alone: bool = False  # no chain yet: it answers with its exit status, 0 due or 2 current
 
 
 Settings = NetSettings | DnsSettings | KeySettings | ChngSettings | CertSettings | FileSettings | RevokeSettings

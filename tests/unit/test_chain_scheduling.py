@@ -34,7 +34,7 @@ def chain_for(job: SimpleNamespace, started_at: float) -> Chain:
 def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Run]:
     """Three waiting jobs, -j 2; starting a chain makes one whose start-up pipe is still open."""
     jobs = [SimpleNamespace(handle=f"d{i}.example") for i in range(3)]
-    run = _Run(RunOptions(max_chains=2), (), deque(jobs), {})  # type: ignore[arg-type]
+    run = _Run(RunOptions(max_chains=2), (), deque(jobs), {}, services_started=True)  # type: ignore[arg-type]
     monkeypatch.setattr(main, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
     monkeypatch.setattr(main, "_watch", lambda selector, group: None)
     yield run
@@ -74,3 +74,43 @@ def test_a_chain_past_its_start_up_wait_does_not_wake_the_parent(state: _Run) ->
     state.running.append(chain_for(SimpleNamespace(handle="d0.example"), time.monotonic() - 2 * STARTUP_WAIT_SECONDS))
     timeout = _next_timeout(state, state.groups())
     assert timeout is not None and timeout > 60  # the chain's own deadline, twenty minutes away
+
+
+def test_only_an_existing_certificate_is_checked_first(tmp_path) -> None:
+    certificate = tmp_path / "example.crt"
+    job = SimpleNamespace(certificate=certificate, fullchain=None)
+    assert not main.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]  # none yet: issue
+    certificate.write_text("")
+    assert main.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]
+    assert not main.worth_checking_first(job, RunOptions(force=True))  # type: ignore[arg-type]
+    assert not main.worth_checking_first(job, RunOptions(revoke=True))  # type: ignore[arg-type]
+    only_fullchain = SimpleNamespace(certificate=None, fullchain=certificate)
+    assert main.worth_checking_first(only_fullchain, RunOptions())  # type: ignore[arg-type]
+
+
+def checked(state: _Run, handle: str, code: int) -> None:
+    """A check of `handle` whose revokeproc has exited with `code`."""
+    group = ProcessGroup(handle, {"revokeproc": None}, time.monotonic() + CHAIN_DEADLINE_SECONDS)  # type: ignore[dict-item]
+    group.status["revokeproc"] = code
+    state.checks[handle] = (SimpleNamespace(handle=handle), group)  # type: ignore[assignment]
+
+
+def test_a_check_decides_whether_its_domain_waits_for_a_chain(state: _Run) -> None:
+    state.waiting.clear()
+    checked(state, "due.example", 0)
+    checked(state, "current.example", 2)
+    checked(state, "broken.example", 1)
+    main._checks_done(state)
+    assert [job.handle for job in state.waiting] == ["due.example"]
+    assert state.results["current.example"] == main.ChainResult("current.example", False, False)
+    assert state.results["broken.example"] == main.ChainResult("broken.example", True, False)
+    assert state.checks == {}
+
+
+def test_a_check_that_finds_renewal_due_after_an_interrupt_starts_nothing(state: _Run) -> None:
+    state.waiting.clear()
+    state.stopping = True
+    checked(state, "due.example", 0)
+    main._checks_done(state)
+    assert not state.waiting
+    assert state.results["due.example"].failed  # interrupted before it could renew

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from acme_conf.ipc import Channel
 from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.proc import revokeproc
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
 from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine, read_certificate_file
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
@@ -242,3 +242,30 @@ def test_a_fifo_in_place_of_the_certificate_does_not_hang(tmp_path: Path) -> Non
     finally:
         held.net.close()
         ours.close()
+
+
+# alone: checked before any chain starts, the verdict as exit status --------------------------------------
+
+
+def _alone(path: Path) -> ChildSpec:
+    return ChildSpec("revokeproc", "test", 0, False, (), RevokeSettings(str(path), NAMES, False, False, alone=True))
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [(timedelta(days=1), EXIT_UNCHANGED), (timedelta(days=80), EXIT_OK)],
+    ids=["current", "due"],
+)
+def test_alone_it_answers_with_its_exit_status(tmp_path: Path, ca, domain_key, age: timedelta, status: int) -> None:
+    path = tmp_path / "fullchain.pem"
+    path.write_bytes(fullchain(ca, domain_key, age=age)[0])
+    spec = _alone(path)
+    held = revokeproc.acquire(spec)
+    assert held.net is None  # no channel at all
+    assert revokeproc.grants(spec, held).channels == ()
+    assert revokeproc.serve(spec, held) == status
+
+
+def test_alone_without_a_certificate_it_says_due(tmp_path: Path) -> None:
+    spec = _alone(tmp_path / "gone.pem")  # removed since the parent saw it
+    assert revokeproc.serve(spec, revokeproc.acquire(spec)) == EXIT_OK
