@@ -90,6 +90,11 @@ NO_DEADLINE = float("inf")
 # all waiting at once.  A chain slower than this to start up (an RSA key
 # being generated, a slow disk) no longer holds the next one back.
 STARTUP_WAIT_SECONDS = 1.0
+# A check reads one file of at most 1 MB and parses it: it takes a tenth of
+# a second.  Every chain waits until all checks are over, so one that hangs
+# (a stuck disk, a certificate crafted to take a revokeproc over) is stopped
+# long before a chain's deadline.
+CHECK_DEADLINE_SECONDS = 60.0
 # Descriptors the parent needs besides the channel ends of the shared
 # processes (see allow_descriptors): stdio, the lock, pidfds, and the
 # channels and start-up pipes of the running chains.
@@ -127,6 +132,9 @@ class ProcessGroup:
     give_up_at: float
     status: dict[str, int] = field(default_factory=dict)
     kill_at: float | None = None
+    # roles whose status 2 is an answer, not a failure: a chain's fileproc (it
+    # wrote nothing), a check's revokeproc (the certificate is current)
+    unchanged_ok: frozenset[str] = frozenset({"fileproc"})
 
     @property
     def done(self) -> bool:
@@ -134,7 +142,10 @@ class ProcessGroup:
 
     @property
     def failed(self) -> bool:
-        return any(not _acceptable(role, code) for role, code in self.status.items())
+        return any(not self.acceptable(role, code) for role, code in self.status.items())
+
+    def acceptable(self, role: str, code: int) -> bool:
+        return code == EXIT_OK or (code == EXIT_UNCHANGED and role in self.unchanged_ok)
 
     def reaped(self, role: str) -> None:
         process = self.processes[role]
@@ -146,7 +157,7 @@ class ProcessGroup:
         log.debug("%s: %s exited %d after %d ms of CPU", self.name, role, code, cpu_ms)
         if code == EXIT_PEER_GONE:
             return  # a neighbour failed; it reports and stops the chain itself
-        if not _acceptable(role, code):
+        if not self.acceptable(role, code):
             if not (self.kill_at is not None and code in (-signal.SIGTERM, -signal.SIGKILL)):
                 _report(self.name, role, code)  # not a child this parent stopped itself
             self.stop()
@@ -308,7 +319,7 @@ class _Run:
     services: dict[str, SharedServices]  # shared_name -> the running shared processes
     unchecked: deque[DomainJob] = field(default_factory=deque)  # a certificate to check first
     checks: dict[str, tuple[DomainJob, ProcessGroup]] = field(default_factory=dict)  # handle -> its check
-    services_started: bool = False
+    checks_over: bool = False  # every check is done (or abandoned): shared processes and chains may start
     stopping: bool = False  # ^C or SIGTERM: nothing more starts
     running: list[Chain] = field(default_factory=list)
     results: dict[str, ChainResult] = field(default_factory=dict)
@@ -358,9 +369,9 @@ def _run_chains(
             try:
                 with signals_held(signal.SIGINT, signal.SIGTERM):  # a started process must be recorded
                     _start_checks(state)
-                    if not state.checking and not state.services_started:
-                        state.services_started = True
-                        _start_services(state, list(state.waiting))
+                    if not state.checking and not state.checks_over:
+                        state.checks_over = True
+                        _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
             except (KeyboardInterrupt, _Stop):
@@ -369,7 +380,7 @@ def _run_chains(
                     state.stopping = True
                 state.unchecked.clear()
                 state.waiting.clear()  # their channels close with the others, below
-                state.services_started = True  # nothing is left to start them for
+                state.checks_over = True  # abandoned: nothing more starts
                 for group in state.groups():
                     group.stop()
     finally:
@@ -431,7 +442,7 @@ def _start_chains(state: _Run) -> None:
     """Start waiting chains while fewer than the bound run and none is still starting up."""
     now = time.monotonic()
     while (
-        state.services_started
+        state.checks_over
         and state.waiting
         and len(state.running) < max(1, state.options.max_chains)
         and not any(chain.starting(now) for chain in state.running)
@@ -470,7 +481,7 @@ def _reap(state: _Run) -> None:
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
             log.debug("%s: chain finished", chain.job.handle)
-        if state.services_started and not state.waiting and not state.running:
+        if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
         for group in state.groups():
             group.enforce_deadlines(now)
@@ -485,9 +496,9 @@ def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
 
 def _start_checks(state: _Run) -> None:
     """Start a revokeproc of its own for each domain with a certificate, up to the bound."""
-    while state.unchecked and len(state.checks) < max(1, state.options.max_chains):
+    options = state.options
+    while state.unchecked and len(state.checks) < max(1, options.max_chains):
         job = state.unchecked.popleft()
-        options = state.options
         try:
             settings = revoke_settings(job, options, alone=True)
             spec = ChildSpec("revokeproc", job.handle, options.verbosity, options.strict_sandbox, (), settings)
@@ -496,9 +507,11 @@ def _start_checks(state: _Run) -> None:
             log.error("%s: cannot check the certificate: %s", job.handle, error)
             state.results[job.handle] = ChainResult(job.handle, True, False)
             continue
-        group = ProcessGroup(job.handle, {"revokeproc": process}, time.monotonic() + CHAIN_DEADLINE_SECONDS)
+        deadline = time.monotonic() + CHECK_DEADLINE_SECONDS
+        group = ProcessGroup(job.handle, {"revokeproc": process}, deadline, unchanged_ok=frozenset({"revokeproc"}))
         state.checks[job.handle] = (job, group)
         _watch(state.selector, group)
+        log.debug("%s: checking the certificate first", job.handle)
 
 
 def _checks_done(state: _Run) -> None:
@@ -510,7 +523,7 @@ def _checks_done(state: _Run) -> None:
         code = group.status["revokeproc"]
         if code == EXIT_OK and not state.stopping:
             state.waiting.append(job)
-        else:
+        else:  # current (2) is done; anything else failed, a renewal due but interrupted too
             state.results[handle] = ChainResult(handle, code != EXIT_UNCHANGED, False)
 
 
@@ -785,11 +798,6 @@ def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:
     if state.waiting:
         deadline = min([deadline] + [chain.startup_until for chain in state.running if chain.starting(now)])
     return None if deadline == NO_DEADLINE else max(0.0, deadline - now)
-
-
-def _acceptable(role: str, code: int) -> bool:
-    # 2: fileproc wrote nothing; revokeproc checking alone found the certificate current
-    return code == EXIT_OK or (role in ("fileproc", "revokeproc") and code == EXIT_UNCHANGED)
 
 
 def _report(handle: str, role: str, code: int) -> None:

@@ -83,16 +83,26 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 def serve(spec: ChildSpec, held: Held) -> int:
     settings = spec.settings
     assert isinstance(settings, RevokeSettings)
+    if held.net is None:
+        return verdict_as_status(examine(held, settings, datetime.now(timezone.utc)))
     try:
         status = examine(held, settings, datetime.now(timezone.utc))
         log.info("%s", status.reason)
-        if held.net is None:
-            return EXIT_UNCHANGED if status.verdict == VERDICT_CURRENT else EXIT_OK
         held.net.send(status)
     finally:
-        if held.net is not None:
-            held.net.close()
+        held.net.close()
     return EXIT_OK
+
+
+def verdict_as_status(status: CertStatus) -> int:
+    """Alone: 2 current, said once; 0 due, whose reason the chain's own revokeproc will give."""
+    if status.verdict == VERDICT_CURRENT:
+        log.info("%s", status.reason)
+        return EXIT_UNCHANGED
+    if status.verdict in (VERDICT_DUE, VERDICT_MISSING):
+        log.debug("%s", status.reason)
+        return EXIT_OK
+    raise ProcessFailure(f"no exit status for the verdict {status.verdict!r}")
 
 
 def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:

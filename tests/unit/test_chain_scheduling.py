@@ -6,6 +6,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -34,7 +35,7 @@ def chain_for(job: SimpleNamespace, started_at: float) -> Chain:
 def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Run]:
     """Three waiting jobs, -j 2; starting a chain makes one whose start-up pipe is still open."""
     jobs = [SimpleNamespace(handle=f"d{i}.example") for i in range(3)]
-    run = _Run(RunOptions(max_chains=2), (), deque(jobs), {}, services_started=True)  # type: ignore[arg-type]
+    run = _Run(RunOptions(max_chains=2), (), deque(jobs), {}, checks_over=True)  # type: ignore[arg-type]
     monkeypatch.setattr(main, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
     monkeypatch.setattr(main, "_watch", lambda selector, group: None)
     yield run
@@ -76,7 +77,7 @@ def test_a_chain_past_its_start_up_wait_does_not_wake_the_parent(state: _Run) ->
     assert timeout is not None and timeout > 60  # the chain's own deadline, twenty minutes away
 
 
-def test_only_an_existing_certificate_is_checked_first(tmp_path) -> None:
+def test_only_an_existing_certificate_is_checked_first(tmp_path: Path) -> None:
     certificate = tmp_path / "example.crt"
     job = SimpleNamespace(certificate=certificate, fullchain=None)
     assert not main.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]  # none yet: issue

@@ -269,3 +269,16 @@ def test_alone_it_answers_with_its_exit_status(tmp_path: Path, ca, domain_key, a
 def test_alone_without_a_certificate_it_says_due(tmp_path: Path) -> None:
     spec = _alone(tmp_path / "gone.pem")  # removed since the parent saw it
     assert revokeproc.serve(spec, revokeproc.acquire(spec)) == EXIT_OK
+
+
+def test_alone_a_certificate_it_cannot_judge_is_a_failure_not_an_answer(tmp_path: Path) -> None:
+    path = tmp_path / "fullchain.pem"
+    path.write_text("not a certificate\n")
+    spec = _alone(path)
+    with pytest.raises(ProcessFailure, match="not a PEM certificate; run acme-client -F"):
+        revokeproc.serve(spec, revokeproc.acquire(spec))
+
+
+def test_alone_no_verdict_but_due_or_current_has_an_exit_status() -> None:
+    with pytest.raises(ProcessFailure, match="no exit status"):
+        revokeproc.verdict_as_status(CertStatus(VERDICT_REVOKE, "revoke", b""))
