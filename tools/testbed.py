@@ -456,8 +456,9 @@ class ChallengeServer:
     link) directly in the directory. Every request is logged, found or not.
     """
 
-    def __init__(self, challenge_dir: Path, host: str = LOOPBACK, port: int = 0) -> None:
+    def __init__(self, challenge_dir: Path, host: str = LOOPBACK, port: int = 0, delay: float = 0.0) -> None:
         self.challenge_dir = challenge_dir
+        self.delay = delay  # seconds to wait before each answer
         self._requests: list[ChallengeRequest] = []
         self._lock = threading.Lock()
         handler = _make_challenge_handler(self)
@@ -519,6 +520,7 @@ def _make_challenge_handler(owner: ChallengeServer) -> type[http.server.BaseHTTP
         timeout = 10
 
         def do_GET(self) -> None:
+            time.sleep(owner.delay)
             body = owner.lookup(self.path)
             status = 404 if body is None else 200
             owner.record(ChallengeRequest(host=self.headers.get("Host", ""), path=self.path, status=status))
@@ -625,7 +627,9 @@ class Testbed:
     tests about something other than validation), `nonce_reject` (percent of good
     nonces rejected as bad; None keeps pebble's default of 5), `authz_reuse`
     (percent; pebble's default 50), `chain_length`, `alternate_roots`,
-    `va_sleep` (False: PEBBLE_VA_NOSLEEP; an int: PEBBLE_VA_SLEEPTIME),
+    `va_sleep` (False: PEBBLE_VA_NOSLEEP; an int: PEBBLE_VA_SLEEPTIME, a random
+    0 to N whole seconds, so sometimes none), `answer_delay` (seconds the
+    http-01 responder waits before each answer: a CA slow to validate, always),
     `eab_keys` (kid -> base64url MAC key; makes EAB required), `retry_after_*`
     (seconds; 0 sends no Retry-After), `profiles` (name -> (description, seconds)),
     `key_algorithm` ("rsa", pebble's default, or "ecdsa": the issuing CA's keys;
@@ -644,6 +648,7 @@ class Testbed:
         chain_length: int | None = None,
         alternate_roots: int | None = None,
         va_sleep: bool | int = False,
+        answer_delay: float = 0.0,
         eab_keys: Mapping[str, str] | None = None,
         retry_after_authz: int = 1,
         retry_after_order: int = 1,
@@ -659,6 +664,7 @@ class Testbed:
             chain_length=chain_length, alternate_roots=alternate_roots, va_sleep=va_sleep, strict=strict,
         )
         self._given_challenge_dir = Path(challenge_dir).resolve() if challenge_dir is not None else None
+        self.answer_delay = answer_delay
         self.eab_keys: dict[str, str] = dict(eab_keys or {})
         self.retry_after = {"authz": retry_after_authz, "order": retry_after_order}
         self.profiles: dict[str, tuple[str, int]] = dict(profiles if profiles is not None else DEFAULT_PROFILES)
@@ -703,7 +709,7 @@ class Testbed:
             self.challenge_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
             self.tls = make_tls_files(self.state_dir)
             self._ssl = ssl.create_default_context(cafile=str(self.tls.ca_cert))
-            self._http = ChallengeServer(self.challenge_dir)
+            self._http = ChallengeServer(self.challenge_dir, delay=self.answer_delay)
             self._http.start()
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:

@@ -19,17 +19,14 @@ def wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
-def interrupt(client: subprocess.Popen[str]) -> str:
-    """^C to a client that is still running; its signal masks (from /proc), for failure messages."""
+def interrupt(client: subprocess.Popen[str]) -> None:
+    """^C to a client that must still be running (else the test proves nothing)."""
     assert client.poll() is None, f"the run ended with status {client.returncode} before the interrupt"
-    status = Path(f"/proc/{client.pid}/status").read_text()  # still there: not reaped yet
-    masks = " ".join(line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
     client.send_signal(signal.SIGINT)  # ^C: the terminal signals the parent's process group
-    return masks
 
 
 def test_interrupt_while_the_ca_validates(make_testbed, workdir, write_conf):
-    slow = make_testbed(va_sleep=5)  # the CA takes 5 s before it fetches the challenge
+    slow = make_testbed(answer_delay=5)  # the CA's validation takes 5 s (pebble's own sleep may be 0)
     handle = "interrupted.example.test"
     conf = write_conf(handle, testbed=slow)
     assert slow.challenge_dir is not None
@@ -38,9 +35,9 @@ def test_interrupt_while_the_ca_validates(make_testbed, workdir, write_conf):
         stderr=subprocess.PIPE, text=True, cwd=workdir.root,
     )
     wait_for(lambda: any(slow.challenge_dir.iterdir()))  # the chain is mid-protocol
-    masks = interrupt(client)
+    interrupt(client)
     _, stderr = client.communicate(timeout=30)
-    assert client.returncode == EXIT_FAILED, (masks, stderr)
+    assert client.returncode == EXIT_FAILED, stderr
     assert "stopping on request" in stderr
     assert "Traceback" not in stderr
     assert list(slow.challenge_dir.iterdir()) == []  # chngproc cleaned up

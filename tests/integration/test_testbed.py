@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 from testbed import (
+    ChallengeServer,
     PebbleBinaries,
     Testbed,
     TestbedError,
@@ -272,6 +273,20 @@ def test_challenge_file_is_served_and_logged(testbed: Testbed, challenge_dir: Pa
     assert testbed.http_requests == [f"/.well-known/acme-challenge/{token}"]
     assert testbed.http_log[0].host == "x.example.test:1"
     assert testbed.http_log[0].status == 200
+
+
+def test_the_responder_can_be_slow_on_purpose(tmp_path: Path) -> None:
+    (tmp_path / "tok_EN-slow").write_bytes(b"tok_EN-slow.thumbprint")
+    server = ChallengeServer(tmp_path, delay=0.3)
+    server.start()
+    try:
+        started = time.monotonic()
+        answer = raw_get(server.port, "/.well-known/acme-challenge/tok_EN-slow")
+        waited = time.monotonic() - started
+    finally:
+        server.stop()
+    assert answer == (200, b"tok_EN-slow.thumbprint")
+    assert waited >= 0.3
 
 
 def test_missing_token_and_other_paths_are_404(testbed: Testbed, challenge_dir: Path) -> None:
