@@ -33,7 +33,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import NamedTuple
@@ -117,6 +117,7 @@ class ChainResult:
     handle: str
     failed: bool
     changed: bool
+    failed_shared: tuple[str, ...] = ()  # the shared processes serving it that failed (their names)
 
 
 class _Stop(Exception):
@@ -279,6 +280,8 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
+        if result.failed and result.failed_shared:
+            outcome += f" (the processes of {' and '.join(result.failed_shared)} failed)"
         log.info("%s: %s", result.handle, outcome)
     if services_failed or any(result.failed for result in results):
         return EXIT_FAILED
@@ -392,9 +395,20 @@ def _run_chains(
         for key in list(state.selector.get_map().values()):
             os.close(key.data.pidfd)  # only pidfds are left
         state.selector.close()
-    services_failed = any(services.group.failed for services in state.services.values())
-    results = [state.results.get(job.handle, ChainResult(job.handle, True, False)) for job in jobs]
-    return results, services_failed
+    failed_shared = {name for name, services in state.services.items() if services.group.failed}
+    results = [
+        _with_failed_shared(state.results.get(job.handle, ChainResult(job.handle, True, False)), job, failed_shared)
+        for job in jobs
+    ]
+    return results, bool(failed_shared)
+
+
+def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[str]) -> ChainResult:
+    """A failed domain's result, naming the shared processes serving it that failed (they said why)."""
+    if not result.failed or not failed_shared:
+        return result
+    serving = dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES)
+    return replace(result, failed_shared=tuple(name for name in serving if name in failed_shared))
 
 
 def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:

@@ -67,12 +67,14 @@ def test_an_unusable_account_key_fails_only_that_authoritys_domains(testbed, wor
     extra = second_authority(testbed, workdir, broken, "unsigned.example.test")
     conf = write_conf("signed.example.test", extra=extra)
 
-    result = run_client(conf=conf)
+    result = run_client("-v", conf=conf)
 
     assert result.returncode == EXIT_FAILED
     assert workdir.certificate("signed.example.test").exists()
     assert not workdir.certificate("unsigned.example.test").exists()
     assert "authority second: acctproc:" in result.stderr and str(broken) in result.stderr, result.stderr
+    assert "unsigned.example.test: failed (the processes of authority second failed)" in result.stderr
+    assert "signed.example.test: certificate updated" in result.stderr
     assert "Traceback" not in result.stderr
     assert broken.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\nnot a key")  # left as it was
     assert shared_processes() == []
@@ -97,7 +99,7 @@ domain lost.example.test {{
     assert not workdir.certificate("lost.example.test").exists()
     assert f"challengedir {missing}: chngproc: " in result.stderr and "No such file" in result.stderr, result.stderr
     assert exits(result.stderr, f"challengedir {testbed.challenge_dir}", "chngproc") == 1
-    assert "lost.example.test: failed" in result.stderr
+    assert f"lost.example.test: failed (the processes of challengedir {missing} failed)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not missing.exists()  # nothing created in its place
     assert shared_processes() == []
