@@ -6,16 +6,9 @@ revokeproc, not a chain and the shared processes.
 
 from __future__ import annotations
 
-import re
-
-from test_issue import EXIT_CHANGED, EXIT_FAILED, EXIT_UNCHANGED
+from test_issue import EXIT_CHANGED, EXIT_FAILED, EXIT_UNCHANGED, exited
 
 from acme_conf.proc.main import CHAIN_ROLES, SHARED_ROLES
-
-
-def exited(stderr: str) -> list[tuple[str, str]]:
-    """(name, role) of every child that -vv says exited, in order."""
-    return re.findall(r"acme-client: (.+?): (\w+proc) exited -?\d+ after", stderr)
 
 
 def test_a_run_with_nothing_due_starts_one_revokeproc_per_domain(write_conf, run_client):

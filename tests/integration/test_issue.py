@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -46,6 +47,11 @@ def child_processes(spec_text: str) -> list[int]:
         if b"acme_conf.proc" in cmdline and spec_text.encode() in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def exited(stderr: str, status: str = r"-?\d+") -> list[tuple[str, str]]:
+    """(name, role) of every child that -vv says exited (with `status`, a pattern), in order."""
+    return re.findall(rf"acme-client: (.+?): (\w+proc) exited {status} after", stderr)
 
 
 def chain_processes(handle: str) -> list[int]:

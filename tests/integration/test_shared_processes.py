@@ -3,14 +3,13 @@ chngproc per challenge directory, each serving every domain it concerns."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from test_interrupts import interrupt
-from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes, child_processes
+from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes, child_processes, exited
 
 
 def second_authority(testbed, workdir, account_key: Path, handle: str) -> str:
@@ -27,7 +26,7 @@ domain {handle} {{
 
 def exits(stderr: str, name: str, role: str) -> int:
     """How many times -vv said that `name`'s `role` exited with status 0."""
-    return len(re.findall(rf"acme-client: {re.escape(name)}: {role} exited 0 after", stderr))
+    return exited(stderr, "0").count((name, role))
 
 
 def shared_processes() -> list[int]:
