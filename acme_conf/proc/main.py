@@ -209,8 +209,7 @@ class Chain:
     def close_startup_pipe(self, selector: selectors.BaseSelector) -> None:
         if self.startup_fd is None:
             return
-        if self.startup_fd in selector.get_map():
-            selector.unregister(self.startup_fd)
+        selector.unregister(self.startup_fd)
         os.close(self.startup_fd)
         self.startup_fd = None
 

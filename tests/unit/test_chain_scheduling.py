@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -29,6 +30,12 @@ def chain_for(job: SimpleNamespace, started_at: float) -> Chain:
     os.close(write_end)  # its children are long gone; the pipe is only read for end of file here
     group = ProcessGroup(job.handle, {}, started_at + CHAIN_DEADLINE_SECONDS)
     return Chain(job, None, group, read_end, started_at)  # type: ignore[arg-type]
+
+
+def add_running(state: _Run, chain: Chain) -> None:
+    """A chain as _start_chains leaves it: running, its start-up pipe watched."""
+    state.running.append(chain)
+    state.selector.register(chain.startup_fd, selectors.EVENT_READ, chain)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -59,20 +66,20 @@ def test_one_chain_starts_and_the_next_waits_for_its_start_up(state: _Run) -> No
 
 
 def test_a_chain_slow_to_start_up_holds_the_next_back_only_so_long(state: _Run) -> None:
-    state.running.append(chain_for(SimpleNamespace(handle="slow.example"), time.monotonic() - STARTUP_WAIT_SECONDS))
+    add_running(state, chain_for(SimpleNamespace(handle="slow.example"), time.monotonic() - STARTUP_WAIT_SECONDS))
     _start_chains(state)
     assert [chain.job.handle for chain in state.running] == ["slow.example", "d0.example"]
 
 
 def test_the_parent_sleeps_until_a_starting_chain_stops_holding_the_next_back(state: _Run) -> None:
-    state.running.append(chain_for(SimpleNamespace(handle="d0.example"), time.monotonic()))
+    add_running(state, chain_for(SimpleNamespace(handle="d0.example"), time.monotonic()))
     timeout = _next_timeout(state, state.groups())
     assert timeout is not None and 0.9 * STARTUP_WAIT_SECONDS < timeout <= STARTUP_WAIT_SECONDS
 
 
 def test_a_chain_past_its_start_up_wait_does_not_wake_the_parent(state: _Run) -> None:
     # it no longer holds anything back, so waking for it would only spin
-    state.running.append(chain_for(SimpleNamespace(handle="d0.example"), time.monotonic() - 2 * STARTUP_WAIT_SECONDS))
+    add_running(state, chain_for(SimpleNamespace(handle="d0.example"), time.monotonic() - 2 * STARTUP_WAIT_SECONDS))
     timeout = _next_timeout(state, state.groups())
     assert timeout is not None and timeout > 60  # the chain's own deadline, twenty minutes away
 
