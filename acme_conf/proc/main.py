@@ -535,7 +535,7 @@ def _checks_done(state: _Run) -> None:
         del state.checks[handle]
         code = group.status["revokeproc"]
         if code == EXIT_OK and not state.stopping:
-            state.waiting.append(job)
+            state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
         else:  # current (2) is done; anything else failed, a renewal due but interrupted too
             state.results[handle] = ChainResult(handle, code != EXIT_UNCHANGED, False)
 
