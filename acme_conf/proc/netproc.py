@@ -188,8 +188,10 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
         return
     order = new_order(acme, settings)
     authorize_all(acme, order, held)
+    held.chng.close()  # authorized: chngproc removes this domain's challenge files now, not at the end
     order = wait_for_order(acme, order, "pending")
     csr = held.key.request(CsrRequest(), Csr).der
+    held.key.close()  # keyproc has given all it had to: it exits, and the domain key with it
     if order.status == "ready":
         order = finalize(acme, order, csr)
     order = wait_for_order(acme, order, "processing")

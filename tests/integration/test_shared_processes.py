@@ -168,3 +168,22 @@ def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, w
     assert "48 domains in one run need 352 open descriptors, over the limit of 64" in done.stderr, done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
     assert list(workdir.key_dir.iterdir()) == []  # nothing was started
+
+
+def test_a_domain_lets_go_of_its_challenge_files_and_key_once_it_no_longer_needs_them(
+    testbed, write_conf, run_client
+):
+    handle = "prompt.example.test"
+    result = run_client("-vv", conf=write_conf(handle))
+
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    lines = result.stderr.splitlines()
+
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    downloaded = first(f"acme-client: {handle}: certificate downloaded")
+    removed = first(f"challengedir {testbed.challenge_dir}: removed ")
+    key_gone = first(f"{handle}: keyproc exited 0")
+    assert removed < downloaded, result.stderr  # authorized: the files go before the certificate comes
+    assert key_gone < downloaded, result.stderr  # the CSR given, keyproc and its key are gone
