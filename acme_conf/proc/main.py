@@ -573,7 +573,7 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
         log.error("%s: %s", job.handle, error)
         return None
     finally:
-        for _, end in netproc_ends:  # spawn_chain closes them once passed on; closing twice is harmless
+        for _, end in netproc_ends:  # netproc has its copies, or never will
             end.close()
 
 
@@ -650,27 +650,27 @@ def spawn_chain(
     """Create the channels and start the children; each gets only its own ends.
 
     `netproc_ends` are netproc's ends of its channels to the shared
-    processes; like every end, they are closed here once passed on.
-    `startup_fd` is the write end of the chain's start-up pipe, which the
-    caller keeps and closes: every child gets a copy and closes it before
-    its jail, so the read end sees end of file once the whole chain has
-    started up.
+    processes, and `startup_fd` is the write end of the chain's start-up
+    pipe; the caller keeps both and closes them.  Every child gets a copy of
+    the pipe and closes it before its jail, so the read end sees end of file
+    once the whole chain has started up.  The channels made here are closed
+    here once passed on.
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
-    ends["netproc"].extend(netproc_ends)
-    for left, right in CHAIN_CHANNELS:
-        left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        ends[left].append((right, left_end))
-        ends[right].append((left, right_end))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        for left, right in CHAIN_CHANNELS:
+            left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ends[left].append((right, left_end))
+            ends[right].append((left, right_end))
         for role in CHAIN_ROLES:
+            channels = [*ends[role], *netproc_ends] if role == "netproc" else ends[role]
             spec = ChildSpec(
                 role=role,
                 handle=job.handle,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
-                channels=tuple((peer, end.fileno()) for peer, end in ends[role]),
+                channels=tuple((peer, end.fileno()) for peer, end in channels),
                 settings=settings_for(role, job, options),
                 startup_fd=startup_fd,
             )
