@@ -502,7 +502,7 @@ def _reap(state: _Run) -> None:
 
 def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
     """A certificate to renew only when due: check it before starting a chain (not with -F or -r)."""
-    inspected = job.certificate or job.fullchain
+    inspected = inspected_certificate(job)
     # os.path.exists: a file it may not see goes to the chain, whose revokeproc says why
     return not options.force and not options.revoke and inspected is not None and os.path.exists(inspected)
 
@@ -762,10 +762,15 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
 
 def revoke_settings(job: DomainJob, options: RunOptions, *, alone: bool) -> RevokeSettings:
     """revokeproc's: in a chain, or `alone`, checking before any chain starts."""
-    inspected = job.certificate or job.fullchain
+    inspected = inspected_certificate(job)
     if inspected is None:
         raise ProcessFailure("neither a certificate nor a full chain is configured")
     return RevokeSettings(str(inspected), job.names, options.force, options.revoke, alone)
+
+
+def inspected_certificate(job: DomainJob) -> Path | None:
+    """The file revokeproc judges: the certificate, else the full chain (its first certificate is the leaf)."""
+    return job.certificate or job.fullchain
 
 
 def shared_name(role: str, job: DomainJob) -> str:

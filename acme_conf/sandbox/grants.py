@@ -10,7 +10,7 @@ class Grants(NamedTuple):
     """What one child was given at run time; its role's policy says what it may do with it."""
 
     channels: tuple[int, ...]  # socketpair descriptors the role serves
-    files: tuple[int, ...] = ()  # descriptors acquired before the jail (a certificate, a directory)
+    files: tuple[int, ...] = ()  # descriptors acquired before the jail (a directory)
     write_dir: str | None = None  # chngproc: challengedir; fileproc: certificate directory
     connect_ports: tuple[int, ...] = ()  # netproc only: TCP ports of the CA's URLs
     strict: bool = False  # a mechanism the role's policy needs but cannot get is fatal

@@ -292,7 +292,7 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
         ),
         "revokeproc": Policy(
             role="revokeproc",
-            purpose="reads the current certificate through a descriptor, decides on renewal",
+            purpose="judges the current certificate, read before the jail; decides on renewal",
             syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL,
         ),
         "chngproc": Policy(
