@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from acme_conf.proc.spec import ROLES
+
 REPO = Path(__file__).resolve().parents[1]
-ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc")
 
 _ENTER_CHILD = """
 import json, os, socket, sys, tempfile
@@ -40,8 +41,6 @@ channels = tuple(socket.socketpair()[0].detach() for _ in range({"netproc": 6, "
 files, write_dir, ports = (), None, ()
 if role in ("chngproc", "fileproc"):
     files, write_dir = (os.open(work, os.O_RDONLY | os.O_DIRECTORY),), work
-elif role == "revokeproc":
-    files = (os.open("/etc/hostname", os.O_RDONLY),)
 elif role == "netproc":
     ports = (443,)
 report = enter(role, Grants(channels=channels, files=files, write_dir=write_dir, connect_ports=ports, strict=True))
