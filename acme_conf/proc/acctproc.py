@@ -21,7 +21,7 @@ from acme_conf.ipc import Channel
 from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
-from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
 log = logging.getLogger("acme_conf")
@@ -45,7 +45,7 @@ def acquire(spec: ChildSpec) -> Held:
         jws.sign(key, "https://dry-run.invalid/", "nonce", "", b"{}")  # loads what signing needs
     except jws.UnsupportedKeyError as error:
         raise KeyFileError(f"{settings.key_path}: {error}") from None
-    nets = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    nets = netproc_channels(spec)
     return Held(nets, key)
 
 

@@ -123,6 +123,11 @@ def _frames(tb: TracebackType | None) -> str:
     )
 
 
+def netproc_channels(spec: ChildSpec) -> tuple[Channel, ...]:
+    """A shared role's channels: one to the netproc of each domain it serves."""
+    return tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+
+
 def answer_until_closed(
     channels: Sequence[Channel],
     answer: Callable[[Channel, M], Message],

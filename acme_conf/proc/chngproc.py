@@ -23,7 +23,7 @@ from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
-from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
@@ -47,7 +47,7 @@ def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, ChngSettings)
     directory_fd = open_directory(settings.challengedir, "challengedir")
-    nets = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    nets = netproc_channels(spec)
     return Held(nets, directory_fd, settings.challengedir)
 
 

@@ -17,7 +17,7 @@ from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.dns import Addresses, Resolve
-from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import ChildSpec
 
 MAX_ADDRESSES = 16
@@ -34,7 +34,7 @@ class Held(NamedTuple):
 
 
 def acquire(spec: ChildSpec) -> Held:
-    nets = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    nets = netproc_channels(spec)
     # A dry lookup loads the resolver configuration, the name-service
     # modules and the idna codec now, while the process may still open files.
     answer("localhost")

@@ -132,10 +132,7 @@ class ChildSpec(NamedTuple):
         )
 
     def channel_fd(self, peer: str) -> int:
-        for name, fd in self.channels:
-            if name == peer:
-                return fd
-        raise KeyError(f"{self.role} has no channel to {peer}")
+        return self.channel_fds(peer)[0]
 
     def channel_fds(self, peer: str) -> tuple[int, ...]:
         """Every channel to `peer`: an authority's dnsproc and acctproc serve one netproc per domain."""
