@@ -22,7 +22,7 @@ from acme_conf.proc.spec import RevokeSettings
 def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatus:
     """Revoke, renew or keep the certificate in `contents`; ProcessFailure when it does not parse."""
     path = settings.certificate
-    leaf = parse_leaf(contents, path)
+    leaf, names = parse_leaf(contents, path)
     der = leaf.public_bytes(serialization.Encoding.DER)
     if settings.revoke:
         return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {leaf.serial_number:x}", der)
@@ -30,7 +30,7 @@ def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatu
         leaf.not_valid_before_utc,
         leaf.not_valid_after_utc,
         now,
-        certificate_names(leaf),
+        names,
         configured_names(settings.names),
     )
     if settings.force:
@@ -39,13 +39,12 @@ def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatu
     return CertStatus(verdict, f"{path}: {decision.reason}", der)
 
 
-def parse_leaf(contents: bytes, path: str) -> x509.Certificate:
-    """The first certificate in the file's contents (the leaf of a full chain)."""
+def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[str]]:
+    """The first certificate in the file's contents (the leaf of a full chain), and its names."""
     if not contents.strip():
         raise ProcessFailure(f"{path}: certificate file is empty")
     try:
         certificate = x509.load_pem_x509_certificates(contents)[0]
-        certificate_names(certificate)  # a malformed subjectAltName fails here, not later
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return certificate, certificate_names(certificate)
+    except ValueError:
         raise ProcessFailure(f"{path}: not a PEM certificate") from None
-    return certificate
