@@ -1,10 +1,14 @@
 #!/bin/sh
 # Make .venv/ with acme-client and its test tools installed (editable), on a
 # fresh Debian machine too: as root, missing system packages are installed.
+# PYTHON, VENV and EXTRAS choose the interpreter, the directory and the extras
+# (tools/test-deps.sh makes a second venv on Debian's python3 with them).
 set -eu
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+EXTRAS=${EXTRAS-[test]}
 
 need_packages() {
 	# need_packages PACKAGE...: install Debian packages that are missing (root only)
@@ -24,11 +28,11 @@ need_packages() {
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
 	need_packages python3
 fi
-if [ ! -x .venv/bin/python ]; then
-	if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
-		rm -rf .venv
+if [ ! -x "$VENV/bin/python" ]; then
+	if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+		rm -rf "$VENV"
 		need_packages python3-venv
-		"$PYTHON" -m venv .venv
+		"$PYTHON" -m venv "$VENV"
 	fi
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$EXTRAS"

@@ -17,12 +17,5 @@ fi
 if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ]; then
 	# The unprivileged-user tests need an interpreter that user may run; .venv's
 	# may live under a private home (pyenv in /root). Debian's python3 serves.
-	if [ ! -x .testbed/unprivileged-venv/bin/python ]; then
-		if ! /usr/bin/python3 -m venv .testbed/unprivileged-venv >/dev/null 2>&1; then
-			rm -rf .testbed/unprivileged-venv
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-			/usr/bin/python3 -m venv .testbed/unprivileged-venv
-		fi
-	fi
-	.testbed/unprivileged-venv/bin/python -m pip install -q --disable-pip-version-check -e .
+	PYTHON=/usr/bin/python3 VENV=.testbed/unprivileged-venv EXTRAS= tools/bootstrap.sh
 fi
