@@ -1,42 +1,39 @@
-"""The verdict on a certificate already on disk: parsed with cryptography.x509.
+"""What a certificate already on disk says: parsed with cryptography.x509.
 
 revokeproc imports this only when there is a certificate file to judge, and
 always before its jail: importing cryptography.x509 costs ~40 ms of start-up
 that a chain with no certificate yet (a first issuance) need not pay.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
 
 from datetime import datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from acme_conf.acme.renewal import renewal_decision
+from acme_conf.acme.renewal import RenewalDecision, renewal_decision
 from acme_conf.certnames import certificate_names, configured_names
-from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_REVOKE, CertStatus
-from acme_conf.proc.errors import ProcessFailure
-from acme_conf.proc.spec import RevokeSettings
+from acme_conf.errors import ProcessFailure
 
 
-def judge(contents: bytes, settings: RevokeSettings, now: datetime) -> CertStatus:
-    """Revoke, renew or keep the certificate in `contents`; ProcessFailure when it does not parse."""
-    path = settings.certificate
-    leaf, names = parse_leaf(contents, path)
-    der = leaf.public_bytes(serialization.Encoding.DER)
-    if settings.revoke:
-        return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {leaf.serial_number:x}", der)
+class Examined(NamedTuple):
+    """The leaf of a certificate file: its DER form, serial number, and whether renewal is due."""
+
+    der: bytes
+    serial: int
+    decision: RenewalDecision
+
+
+def examine_certificate(contents: bytes, path: str, names: tuple[str, ...], now: datetime) -> Examined:
+    """The leaf in `contents` judged against the configured `names`; ProcessFailure when it does not parse."""
+    leaf, found = parse_leaf(contents, path)
     decision = renewal_decision(
-        leaf.not_valid_before_utc,
-        leaf.not_valid_after_utc,
-        now,
-        names,
-        configured_names(settings.names),
+        leaf.not_valid_before_utc, leaf.not_valid_after_utc, now, found, configured_names(names)
     )
-    if settings.force:
-        return CertStatus(VERDICT_DUE, f"{path}: {decision.reason}; renewing as -F asks", der)
-    verdict = VERDICT_DUE if decision.due else VERDICT_CURRENT
-    return CertStatus(verdict, f"{path}: {decision.reason}", der)
+    return Examined(leaf.public_bytes(serialization.Encoding.DER), leaf.serial_number, decision)
 
 
 def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[str]]:

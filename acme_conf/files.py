@@ -6,7 +6,7 @@ import errno
 import os
 import stat
 
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 
 def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:

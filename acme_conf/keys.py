@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acme_conf.files import read_regular_file, temporary_name, write_all
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

@@ -18,7 +18,7 @@ from acme_conf.ipc import Channel
 from acme_conf.messages import Failure
 from acme_conf.messages.account import SignRequest, Signed
 from acme_conf.net.transport import Response, Transport
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 MAX_BAD_NONCE_RETRIES = 20
 _NONCE = re.compile(r"[A-Za-z0-9_-]{1,512}")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from acme_conf.acme.identifiers import is_ip
 from acme_conf.acme.text import printable
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 MAX_BODY = 1024 * 1024
 TIMEOUT = 30.0

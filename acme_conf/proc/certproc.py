@@ -23,7 +23,8 @@ from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
 from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import CertSettings, ChildSpec
 
 MAX_CERTIFICATES = 16

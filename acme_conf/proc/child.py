@@ -24,11 +24,11 @@ from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel, ChannelClosed, ChannelError, close_all
 from acme_conf.messages import Message
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PEER_GONE,
-    ProcessFailure,
     Terminated,
 )
 from acme_conf.proc.spec import ChildSpec

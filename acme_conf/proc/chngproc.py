@@ -24,7 +24,7 @@ from acme_conf.ipc import Channel
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 

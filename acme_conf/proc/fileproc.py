@@ -22,7 +22,8 @@ from acme_conf.files import open_directory, temporary_name, write_all
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages.certificate import RemoveCertificate, WriteCertificate
 from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, FileSettings
 

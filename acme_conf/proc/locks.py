@@ -8,7 +8,7 @@ from pathlib import Path
 
 import platformdirs
 
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 SYSTEM_LOCK_DIR = Path("/run/acme-client")
 

@@ -39,12 +39,12 @@ from types import FrameType
 from typing import NamedTuple
 
 from acme_conf.config.plan import DomainJob
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PEER_GONE,
     EXIT_UNCHANGED,
-    ProcessFailure,
 )
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held

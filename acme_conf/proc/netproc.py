@@ -51,7 +51,8 @@ from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISS
 from acme_conf.net.session import AcmeError, AcmeSession
 from acme_conf.net.transport import Response, Transport, TransportError
 from acme_conf.proc.child import NOTICE, run_role
-from acme_conf.proc.errors import EXIT_OK, ProcessFailure
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import ChildSpec, NetSettings
 
 USER_AGENT = f"acme-client-python/{__version__}"

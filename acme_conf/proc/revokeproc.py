@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.files import read_regular_file
@@ -25,17 +25,23 @@ from acme_conf.messages.revoke import (
     VERDICT_CURRENT,
     VERDICT_DUE,
     VERDICT_MISSING,
+    VERDICT_REVOKE,
     CertStatus,
 )
 from acme_conf.proc.child import run_role
-from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
 MAX_CERTIFICATE_FILE = 1024 * 1024
 
 log = logging.getLogger("acme_conf")
 
-Judge = Callable[[bytes, RevokeSettings, datetime], CertStatus]
+if TYPE_CHECKING:
+    from acme_conf.certstatus import Examined
+
+# acme_conf.certstatus.examine_certificate: (contents, path, configured names, now)
+Judge = Callable[[bytes, str, tuple[str, ...], datetime], "Examined"]
 
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
@@ -45,7 +51,7 @@ class Held(NamedTuple):
     net: Channel | None
     contents: bytes | None  # None when there is no file
     unreadable: str  # why an existing file cannot be read; "" when it was read, or is missing
-    judge: Judge | None = None  # acme_conf.certstatus.judge, loaded when there are contents
+    judge: Judge | None = None  # acme_conf.certstatus.examine_certificate, loaded when there are contents
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -69,10 +75,10 @@ def read_certificate_file(path: str) -> bytes:
 
 
 def load_judge() -> Judge:
-    """acme_conf.certstatus.judge, imported here, before the jail, and only when needed."""
+    """acme_conf.certstatus.examine_certificate, imported here, before the jail, and only when needed."""
     from acme_conf import certstatus
 
-    return certstatus.judge
+    return certstatus.examine_certificate
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
@@ -118,9 +124,16 @@ def examine(held: Held, settings: RevokeSettings, now: datetime) -> CertStatus:
         return _unusable(settings, f"{path}: too large to be a certificate")
     assert held.judge is not None, "acquire loads the judge with the contents"
     try:
-        return held.judge(held.contents, settings, now)
+        examined = held.judge(held.contents, path, settings.names, now)
     except ProcessFailure as error:
         return _unusable(settings, str(error))
+    if settings.revoke:
+        return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {examined.serial:x}", examined.der)
+    reason = examined.decision.reason
+    if settings.force:
+        return CertStatus(VERDICT_DUE, f"{path}: {reason}; renewing as -F asks", examined.der)
+    verdict = VERDICT_DUE if examined.decision.due else VERDICT_CURRENT
+    return CertStatus(verdict, f"{path}: {reason}", examined.der)
 
 
 def _unusable(settings: RevokeSettings, reason: str) -> CertStatus:

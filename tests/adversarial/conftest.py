@@ -38,7 +38,7 @@ from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.revoke import VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.net import transport  # noqa: E402
 from acme_conf.proc import acctproc, chngproc, keyproc, netproc  # noqa: E402
-from acme_conf.proc.errors import ProcessFailure  # noqa: E402
+from acme_conf.errors import ProcessFailure  # noqa: E402
 from acme_conf.proc.spec import ChildSpec, KeySettings, NetSettings  # noqa: E402
 
 from hostile_ca import HostileCA  # noqa: E402

@@ -22,7 +22,7 @@ from acme_conf.net.session import MAX_BAD_NONCE_RETRIES
 from acme_conf.net.transport import MAX_BODY
 from acme_conf.proc import netproc
 from acme_conf.proc.certproc import CertificateCheckError, check_bundle
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 
 import pki
 from hostile_ca import ERROR, HostileCA, Reply, Seen, json_reply, problem

@@ -20,7 +20,8 @@ from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.key import CsrRequest
 from acme_conf.proc import chngproc
 from acme_conf.proc.chngproc import Held, publish, remove_all, remove_written
-from acme_conf.proc.errors import ProcessFailure, Terminated
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import Terminated
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"

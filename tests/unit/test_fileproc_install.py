@@ -14,7 +14,7 @@ import pytest
 from acme_conf.ipc import Channel
 from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.proc import fileproc
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate
 from acme_conf.proc.spec import FileSettings
 

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from acme_conf.ipc import Channel
 from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.proc import revokeproc
-from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED, ProcessFailure
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED
 from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine, read_certificate_file
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 

@@ -24,7 +24,7 @@ from acme_conf.messages.account import SignRequest, Signed, Thumbprint, Thumbpri
 from acme_conf.messages.dns import Addresses
 from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.proc import acctproc, dnsproc, keyproc
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.locks import DomainLock, LockBusy
 from acme_conf.proc.spec import ChildSpec, KeySettings
 

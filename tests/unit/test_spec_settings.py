@@ -10,7 +10,7 @@ import pytest
 
 from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
 from acme_conf.proc import main
-from acme_conf.proc.errors import ProcessFailure
+from acme_conf.errors import ProcessFailure
 from acme_conf.proc.main import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
 from acme_conf.proc.spec import (
     ROLES,
