@@ -78,20 +78,39 @@ def run_role(
     grants: Callable[[ChildSpec, H], sandbox.Grants],
     serve: Callable[[ChildSpec, H], int],
 ) -> int:
+    """Acquire (and warm up), jail, serve; the exit status, a failure said in one line.
+
+    Once jailed, nothing may be imported (sandbox/imports.py): an attempt
+    fails the role, and so does a module found loaded at the end.
+    """
     logger = setup_logging(spec)
     signal.signal(signal.SIGTERM, _raise_terminated)
+    guard: sandbox.ImportGuard | None = None
     try:
         held = acquire(spec)
         if spec.startup_fd >= 0:
             os.close(spec.startup_fd)  # started up: the parent may start the next chain
-        sandbox.enter(spec.role, grants(spec, held))
-        return serve(spec, held)
+        guard = sandbox.enter(spec.role, grants(spec, held)).imports
+        status = serve(spec, held)
     except BaseException as error:
         # The work is over: a stop request must not cut the report short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        return report_failure(logger, spec.role, error)
+        status = report_failure(logger, spec.role, error)
+        if isinstance(error, sandbox.ImportAfterJail):
+            return status  # said: the first late import is the cause
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return status if guard is None else imports_checked(logger, guard, status)
+
+
+def imports_checked(logger: logging.Logger, guard: sandbox.ImportGuard, status: int) -> int:
+    """`status`, unless a module was tried or loaded after the jail (an attempt something swallowed)."""
+    late = guard.violations()
+    if late:
+        logger.error("internal error: %s imported %s after its jail", guard.role, ", ".join(late))
+        return EXIT_FAILED
+    logger.debug("%s: nothing imported after the jail", guard.role)
+    return status
 
 
 def report_failure(logger: logging.Logger, role: str, error: BaseException) -> int:
@@ -108,10 +127,12 @@ def report_failure(logger: logging.Logger, role: str, error: BaseException) -> i
         logger.error("%s", error)
     elif isinstance(error, sandbox.SandboxError):
         logger.error("sandbox: %s", error)
+    elif isinstance(error, sandbox.ImportAfterJail):  # a warm-up missed it: ours to fix, never the input's fault
+        logger.error("internal error: %s", error)
     else:  # the last line of defence: report, never hang
         logger.error("internal error: %s: %s", type(error).__name__, printable(error))
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s", _frames(error.__traceback__))
+    if not isinstance(error, (ProcessFailure, ChannelError, sandbox.SandboxError)) and logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", _frames(error.__traceback__))
     return EXIT_FAILED
 
 

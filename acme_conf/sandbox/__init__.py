@@ -10,7 +10,8 @@ is logged (INFO for extra depth only, WARNING when the role runs with less than
 its policy); `Grants(strict=True)` turns the latter into `MechanismUnavailable`.
 
 Importing this package imports everything the jail needs (pyseccomp included):
-import it before acquiring, never lazily.
+import it before acquiring, never lazily.  Once `enter` begins, nothing more
+may be imported (see imports.py): a role warms up before it.
 
 Every process of a chain imports it, so its records (Grants, Report, the
 table's Policy and Syscall entries) are NamedTuples rather than frozen
@@ -23,12 +24,15 @@ from __future__ import annotations
 from .apply import enter
 from .errors import MechanismUnavailable, PolicyError, SandboxError, SetupError
 from .grants import Grants
+from .imports import ImportAfterJail, ImportGuard
 from .policy import POLICIES
 from .report import Report, Shortfall, Step
 
 __all__ = [
     "POLICIES",
     "Grants",
+    "ImportAfterJail",
+    "ImportGuard",
     "MechanismUnavailable",
     "PolicyError",
     "Report",

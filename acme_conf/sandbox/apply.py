@@ -2,9 +2,10 @@
 
 Order (each step needs the privileges the later ones give up):
 prepare (look-ups, rule descriptors, the seccomp filter built but not loaded)
--> close descriptors -> limits -> private network namespace -> chroot
--> identity (uid/gid, capabilities, not dumpable) -> no_new_privs -> Landlock
--> descriptor limit -> seccomp, last, so that its list needs none of the calls above.
+-> no more imports (imports.forbid_imports) -> close descriptors -> limits
+-> private network namespace -> chroot -> identity (uid/gid, capabilities,
+not dumpable) -> no_new_privs -> Landlock -> descriptor limit -> seccomp,
+last, so that its list needs none of the calls above.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import landlock, process, seccomp
+from .imports import forbid_imports
 from .errors import MechanismUnavailable, PolicyError, SetupError
 from .grants import Grants
 from .policy import POLICIES, Connect, Identity, Policy
@@ -61,6 +63,8 @@ def enter(role: str, grants: Grants) -> Report:
     try:
         _check_single_threaded(run)
         _prepare(run)
+        guard = forbid_imports(run.policy.role)  # from here on, anything imported would be read in the jail
+        run.record("imports", f"none from now on ({len(guard.at_jail)} modules loaded)")
         _close_descriptors(run)
         _limit_core_and_processes(run)
         _private_network(run)
@@ -73,7 +77,7 @@ def enter(role: str, grants: Grants) -> Report:
             os.close(fd)
     _limit_descriptors(run)
     _seccomp(run)
-    report = Report(role, run.privileged, tuple(run.steps), (time.perf_counter() - started) * 1000)
+    report = Report(role, run.privileged, tuple(run.steps), (time.perf_counter() - started) * 1000, guard)
     _announce(report)
     return report
 

@@ -6,6 +6,8 @@
 import enum
 from typing import NamedTuple
 
+from .imports import ImportGuard
+
 
 class Shortfall(enum.Enum):
     """How much a missing piece matters."""
@@ -30,6 +32,7 @@ class Report(NamedTuple):
     privileged: bool
     steps: tuple[Step, ...]
     elapsed_ms: float
+    imports: ImportGuard  # what was imported after the jail: nothing, unless a warm-up missed it
 
     def shortfalls(self, level: Shortfall) -> tuple[Step, ...]:
         return tuple(step for step in self.steps if step.shortfall is level)

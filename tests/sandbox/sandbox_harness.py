@@ -133,9 +133,10 @@ PROBES: tuple[Probe, ...] = (
     Probe("setuid_root", "setuid(0)", _every(KILLED)),
     Probe("user_namespace", "unshare a new user namespace", _every(KILLED)),
     Probe("chroot_escape", "chroot", _every(KILLED)),
+    Probe("import_module", "import a module not loaded before the jail", _every("ImportAfterJail")),
     Probe(
-        "import_module",
-        "import a module not loaded before the jail",
+        "import_module_past_the_guard",
+        "import a module with the import guard removed: the jail refuses the files",
         _every("EPERM", dnsproc="EACCES", chngproc="ModuleNotFoundError", fileproc="ModuleNotFoundError"),
     ),
     Probe("exec_memory", "map executable memory", _every("EPERM")),

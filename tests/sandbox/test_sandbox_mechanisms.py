@@ -144,7 +144,7 @@ def test_enter_imports_nothing_and_returns_its_report() -> None:
     facts = last_json(result)
     assert facts["imported"] == []
     assert facts["steps"] == [
-        "descriptors", "network namespace", "identity", "no_new_privs", "landlock", "limits", "seccomp",
+        "imports", "descriptors", "network namespace", "identity", "no_new_privs", "landlock", "limits", "seccomp",
     ]
 
 
