@@ -2,7 +2,10 @@
 
 revokeproc imports this only when there is a certificate file to judge, and
 always before its jail: importing cryptography.x509 costs ~40 ms of start-up
-that a chain with no certificate yet (a first issuance) need not pay.
+that a chain with no certificate yet (a first issuance) need not pay.  Then
+it calls warm_up, which judges a sample leaf of every key type and a file
+that is no certificate, so that whatever cryptography loads on the way is
+loaded before the jail.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile each
@@ -14,6 +17,7 @@ from typing import NamedTuple
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from acme_conf import samples
 from acme_conf.acme.renewal import RenewalDecision, renewal_decision
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.errors import ProcessFailure
@@ -45,3 +49,14 @@ def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[
         return certificate, certificate_names(certificate)
     except ValueError:
         raise ProcessFailure(f"{path}: not a PEM certificate") from None
+
+
+def warm_up() -> None:
+    """Judge every sample leaf, and a file that is no certificate, as a real file is judged."""
+    for sample in samples.SAMPLES:
+        examine_certificate(sample.bundle, "sample", samples.NAMES, samples.NOW)
+    try:
+        examine_certificate(b"not a certificate", "sample", samples.NAMES, samples.NOW)
+    except ProcessFailure:
+        return
+    raise ProcessFailure("warm-up: a file that is no certificate was judged")

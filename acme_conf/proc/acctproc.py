@@ -13,8 +13,6 @@ import logging
 from pathlib import Path
 from typing import NamedTuple
 
-import cryptography.hazmat.backends.openssl.backend  # noqa: F401  ec.ECDSA loads it lazily
-
 from acme_conf import sandbox
 from acme_conf.acme import jws
 from acme_conf.ipc import Channel
@@ -42,11 +40,24 @@ def acquire(spec: ChildSpec) -> Held:
     if created:
         log.info("created account key %s", settings.key_path)
     try:
-        jws.sign(key, "https://dry-run.invalid/", "nonce", "", b"{}")  # loads what signing needs
+        warm_up(key)
     except jws.UnsupportedKeyError as error:
         raise KeyFileError(f"{settings.key_path}: {error}") from None
     nets = netproc_channels(spec)
     return Held(nets, key)
+
+
+def warm_up(key: PrivateKey) -> None:
+    """Answer each kind of request once with the real key, before the jail.
+
+    The key's type is fixed from here on, so this runs every path its
+    requests can take (ECDSA signing loads cryptography's OpenSSL backend
+    module on first use).
+    """
+    _answer(key, ThumbprintRequest())
+    for kid in ("", "https://dry-run.invalid/account/1"):  # the JWK in the header, or the account URL
+        _answer(key, SignRequest("https://dry-run.invalid/new-order", "nonce", kid, b"{}"))
+    _answer(key, SignRequest("http://dry-run.invalid/", "nonce", "", b""))  # refused
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:

@@ -5,6 +5,11 @@ no file system and no network.  It must hold at least one certificate; the
 first (the leaf) must carry the domain key's public key and exactly the
 configured names; each certificate must be issued by the next.  Only then
 are leaf, chain and full chain handed to fileproc.
+
+Before its jail it checks a built-in sample bundle for every signature
+algorithm a CA may use, and a few bad ones (warm_up): the real check, so
+that everything cryptography loads for any of them is loaded while it still
+can be.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from acme_conf import sandbox
+from acme_conf import samples, sandbox
 from acme_conf.acme.text import printable
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.ipc import Channel, ChannelClosed
@@ -46,6 +51,7 @@ class Held(NamedTuple):
 
 
 def acquire(spec: ChildSpec) -> Held:
+    warm_up()
     return Held(
         Channel.from_fd(spec.channel_fd("netproc"), "netproc"),
         Channel.from_fd(spec.channel_fd("fileproc"), "fileproc"),
@@ -67,7 +73,10 @@ def serve(spec: ChildSpec, held: Held) -> int:
         if isinstance(request, RemoveCertificate):
             held.file.send(request)
         else:
-            held.file.send(check_bundle(request.pem, request.csr_der, settings.names, datetime.now(timezone.utc)))
+            checked = check_bundle(request.pem, request.csr_der, settings.names, datetime.now(timezone.utc))
+            leaf = x509.load_pem_x509_certificate(checked.certificate)
+            log.info("certificate checked: serial %x, valid until %s", leaf.serial_number, leaf.not_valid_after_utc)
+            held.file.send(checked)
     finally:
         held.file.close()
         held.net.close()
@@ -89,7 +98,6 @@ def check_bundle(pem: bytes, csr_der: bytes, names: tuple[str, ...], now: dateti
             f"certificate is not valid now (valid {leaf.not_valid_before_utc} to {leaf.not_valid_after_utc})"
         )
     encoded = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
-    log.info("certificate checked: serial %x, valid until %s", leaf.serial_number, leaf.not_valid_after_utc)
     return WriteCertificate(certificate=encoded[0], chain=b"".join(encoded[1:]), fullchain=b"".join(encoded))
 
 
@@ -128,6 +136,33 @@ def _check_issuers(certificates: list[x509.Certificate]) -> None:
             child.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature):
             raise CertificateCheckError(f"certificate {index} of the bundle is not issued by certificate {index + 1}") from None
+
+
+def warm_up() -> None:
+    """Check every sample bundle, and refuse a few broken ones, as a real bundle is checked.
+
+    Each CA signature algorithm takes its own path through cryptography
+    (ECDSA loads the OpenSSL backend module on first use), so each is run
+    once here, before the jail, where a module can still be loaded.
+    """
+    csrs = [x509.load_pem_x509_csr(sample.csr).public_bytes(serialization.Encoding.DER) for sample in samples.SAMPLES]
+    for sample, csr_der in zip(samples.SAMPLES, csrs):
+        check_bundle(sample.bundle, csr_der, samples.NAMES, samples.NOW)
+    first, second = samples.SAMPLES[0], samples.SAMPLES[1]
+    leaf_of_first = x509.load_pem_x509_certificates(first.bundle)[0].public_bytes(serialization.Encoding.PEM)
+    refused = (
+        (b"not a certificate", csrs[0], samples.NAMES, samples.NOW),
+        (first.bundle, csrs[1], samples.NAMES, samples.NOW),  # another key
+        (first.bundle, csrs[0], samples.NAMES[:1], samples.NOW),  # other names
+        (leaf_of_first + second.bundle, csrs[0], samples.NAMES, samples.NOW),  # another issuer
+        (first.bundle, csrs[0], samples.NAMES, samples.NOW + timedelta(days=3650)),  # expired
+    )
+    for pem, csr_der, names, now in refused:
+        try:
+            check_bundle(pem, csr_der, names, now)
+        except CertificateCheckError:
+            continue
+        raise ProcessFailure("warm-up: a broken sample bundle passed the checks")
 
 
 def main(spec: ChildSpec) -> int:

@@ -75,9 +75,10 @@ def read_certificate_file(path: str) -> bytes:
 
 
 def load_judge() -> Judge:
-    """acme_conf.certstatus.examine_certificate, imported here, before the jail, and only when needed."""
+    """acme_conf.certstatus.examine_certificate, imported and warmed up here, before the jail, and only when needed."""
     from acme_conf import certstatus
 
+    certstatus.warm_up()
     return certstatus.examine_certificate
 
 

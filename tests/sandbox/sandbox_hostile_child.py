@@ -3,9 +3,11 @@
 Run by test_sandbox_hostile.py as `python -I sandbox_hostile_child.py REQUEST-JSON`.
 The role runs its real `main` (acquire, sandbox.enter, serve, error handling).
 Before that, `cryptography.x509.load_pem_x509_certificates` is replaced by a
-wrapper that first performs one attack: what code execution inside the parser
-(a memory-safety bug reached by a crafted certificate) would try.  The parser
-only runs on input from the CA, after the jail, so the attack runs jailed.
+wrapper that, once the role is jailed, first performs one attack: what code
+execution inside the parser (a memory-safety bug reached by a crafted
+certificate) would try.  Before the jail the role parses only its built-in
+warm-up samples; input from the CA is parsed after it, so the attack runs
+jailed.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import signal
 import socket
 import sys
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
 
+import acme_conf.sandbox
 from acme_conf.proc import spec as specs
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -91,18 +95,26 @@ def main() -> int:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
         _libc.prctl(ctypes.c_int(4), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    jailed: list[bool] = []
+    enter = acme_conf.sandbox.enter
+    if request.get("control_without_sandbox"):  # the negative control: the same attack, unjailed
+        enter = lambda role, grants: types.SimpleNamespace(imports=None)  # noqa: E731
+
+    def enter_and_note(role: str, grants: Any) -> Any:
+        report = enter(role, grants)
+        jailed.append(True)
+        return report
+
+    acme_conf.sandbox.enter = enter_and_note  # type: ignore[assignment]
     if attack != "none":
         genuine = x509.load_pem_x509_certificates
 
         def hijacked(data: bytes) -> list[x509.Certificate]:
-            ATTACKS[attack](bed, channels)
+            if jailed:  # what the CA sent, not a warm-up sample
+                ATTACKS[attack](bed, channels)
             return genuine(data)
 
         x509.load_pem_x509_certificates = hijacked  # type: ignore[assignment]
-    if request.get("control_without_sandbox"):  # the negative control: the same attack, unjailed
-        import acme_conf.sandbox
-
-        acme_conf.sandbox.enter = lambda role, grants: None  # type: ignore[assignment]
     spec = specs.ChildSpec(role, "hostile", 0, True, tuple(channels.items()), _settings(role, bed))
     return int(role_module.main(spec))
 

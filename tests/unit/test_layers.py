@@ -3,7 +3,7 @@
 From the top: the command (cli.py, __main__.py); the executor (proc/); the
 configuration language (config/); the pieces the executor's processes use
 (net/, keys.py, certstatus.py, files.py, certnames.py, ipc.py, messages/,
-sandbox/); the protocol with no I/O (acme/); errors.py at the bottom.  A
+sandbox/); the protocol with no I/O (acme/); errors.py and samples.py at the bottom.  A
 layer may import its own and those below it, never one above: the wire and
 the helpers never import the executor.
 """
@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("protocol", ("acme_conf.acme",)),
-    ("bottom", ("acme_conf.errors", "acme_conf")),
+    ("bottom", ("acme_conf.errors", "acme_conf.samples", "acme_conf")),
 )
 
 
