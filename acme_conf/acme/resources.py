@@ -89,11 +89,21 @@ class Authorization(NamedTuple):
         return None
 
 
+def _json(body: bytes) -> object:
+    """The JSON value in `body`, which must be UTF-8.
+
+    RFC 8259 (section 8.1) makes JSON between systems UTF-8; json.loads would
+    also guess UTF-16 and UTF-32, each through a codec no other response uses.
+    ValueError (UnicodeDecodeError is one) or RecursionError when it is not JSON.
+    """
+    return json.loads(body.decode("utf-8"))
+
+
 def parse_json(body: bytes, what: str) -> dict[str, object]:
     """A JSON object from a response body."""
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        value = _json(body)
+    except (ValueError, RecursionError) as error:
         raise ProtocolError(f"{what}: response is not JSON ({printable(error, 80)})") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what}: response is not a JSON object")
@@ -103,8 +113,8 @@ def parse_json(body: bytes, what: str) -> dict[str, object]:
 def parse_problem(body: bytes) -> Problem | None:
     """The problem document in an error response, or None when there is none."""
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        value = _json(body)
+    except (ValueError, RecursionError):
         return None
     if not isinstance(value, dict):
         return None
@@ -150,7 +160,7 @@ def parse_order(url: str, body: bytes) -> Order:
     return Order(
         url=url,
         status=_str(obj, "status", "order"),
-        authorizations=tuple(_checked_url(a, "order authorization") for a in authorizations),
+        authorizations=tuple(checked_url(a, "order authorization") for a in authorizations),
         finalize=_url(obj, "finalize", "order"),
         certificate=_optional_url(obj, "certificate", "order"),
         error=_optional_problem(obj),
@@ -228,15 +238,15 @@ def _optional_str(obj: dict[str, object], key: str, what: str) -> str | None:
 
 
 def _url(obj: dict[str, object], key: str, what: str) -> str:
-    return _checked_url(_str(obj, key, what), f"{what} `{key}`")
+    return checked_url(_str(obj, key, what), f"{what} `{key}`")
 
 
 def _optional_url(obj: dict[str, object], key: str, what: str) -> str | None:
     value = _optional_str(obj, key, what)
-    return None if value is None else _checked_url(value, f"{what} `{key}`")
+    return None if value is None else checked_url(value, f"{what} `{key}`")
 
 
-def _checked_url(value: str, what: str) -> str:
+def checked_url(value: str, what: str) -> str:
     """An https URL of printable ASCII (RFC 3986 allows nothing else), at most 2048 characters."""
     if not value.startswith("https://") or len(value) > 2048 or not all("!" <= ch <= "~" for ch in value):
         raise ProtocolError(f"{what} is not an https URL: {printable(value, 120)}")

@@ -93,7 +93,7 @@ class Transport:
         return self.request("POST", url, body, content_type)
 
     def request(self, method: str, url: str, body: bytes | None, content_type: str | None) -> Response:
-        host, port, target = self._split(url)
+        host, port, target = split_url(url, self._ports)
         headers = {"User-Agent": self._user_agent, "Accept-Encoding": "identity"}
         if content_type is not None:
             headers["Content-Type"] = content_type
@@ -104,7 +104,7 @@ class Transport:
             try:
                 connection.request(method, target, body=body, headers=headers)
                 raw = connection.getresponse()
-                response = self._read(url, raw)
+                response = read_response(url, raw)
             except (
                 http.client.RemoteDisconnected,
                 ConnectionResetError,
@@ -131,19 +131,6 @@ class Transport:
     def close(self) -> None:
         for key in list(self._connections):
             self._drop(key)
-
-    def _split(self, url: str) -> tuple[str, int, str]:
-        try:
-            parts = urlsplit(url)
-            port = parts.port or 443
-        except ValueError:
-            raise TransportError(f"malformed URL {printable(url)}") from None
-        if parts.scheme != "https" or not parts.hostname:
-            raise TransportError(f"refusing non-https URL {printable(url)}")
-        if port not in self._ports:
-            raise TransportError(f"{printable(url)}: port {port} is not the CA's (allowed: {', '.join(map(str, self._ports))})")
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return parts.hostname, port, target
 
     def _connection(self, host: str, port: int) -> http.client.HTTPSConnection:
         key = (host, port)
@@ -181,16 +168,32 @@ class Transport:
         if connection is not None:
             connection.close()
 
-    @staticmethod
-    def _read(url: str, raw: http.client.HTTPResponse) -> Response:
-        declared = raw.getheader("Content-Length")
-        if declared is not None and declared.isascii() and declared.isdigit():
-            if len(declared) > 12 or int(declared) > MAX_BODY:
-                raise TransportError(f"{printable(url)}: response of {printable(declared, 20)} bytes is over the {MAX_BODY} byte limit")
-        body = raw.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise TransportError(f"{printable(url)}: response is over the {MAX_BODY} byte limit")
-        if raw.length:  # http.client counts down Content-Length; what is left never came
-            raise TransportError(f"{printable(url)}: response cut short ({raw.length} bytes missing)")
-        headers = tuple((name.lower(), value) for name, value in raw.getheaders())
-        return Response(url, raw.status, headers, body)
+
+def split_url(url: str, ports: tuple[int, ...]) -> tuple[str, int, str]:
+    """Host, port and request target of an https URL on one of `ports`; TransportError otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:
+        raise TransportError(f"malformed URL {printable(url)}") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise TransportError(f"refusing non-https URL {printable(url)}")
+    if port not in ports:
+        raise TransportError(f"{printable(url)}: port {port} is not the CA's (allowed: {', '.join(map(str, ports))})")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, target
+
+
+def read_response(url: str, raw: http.client.HTTPResponse) -> Response:
+    """The whole response, within MAX_BODY; TransportError for one too large or cut short."""
+    declared = raw.getheader("Content-Length")
+    if declared is not None and declared.isascii() and declared.isdigit():
+        if len(declared) > 12 or int(declared) > MAX_BODY:
+            raise TransportError(f"{printable(url)}: response of {printable(declared, 20)} bytes is over the {MAX_BODY} byte limit")
+    body = raw.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise TransportError(f"{printable(url)}: response is over the {MAX_BODY} byte limit")
+    if raw.length:  # http.client counts down Content-Length; what is left never came
+        raise TransportError(f"{printable(url)}: response cut short ({raw.length} bytes missing)")
+    headers = tuple((name.lower(), value) for name, value in raw.getheaders())
+    return Response(url, raw.status, headers, body)

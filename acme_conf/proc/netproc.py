@@ -34,6 +34,7 @@ from acme_conf.acme.resources import (
     Authorization,
     Order,
     ProtocolError,
+    checked_url,
     parse_authorization,
     parse_directory,
     parse_order,
@@ -50,6 +51,7 @@ from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.net.session import AcmeError, AcmeSession
 from acme_conf.net.transport import Response, Transport, TransportError
+from acme_conf.net.warm_up import warm_up
 from acme_conf.proc.child import NOTICE, run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK
@@ -91,7 +93,7 @@ def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, NetSettings)
     tls = tls_context(settings)
-    "ca.example".encode("idna")  # ssl encodes server names with this codec: load it now
+    warm_up()  # every parser of the CA's answers, once, while modules can still be loaded
 
     def channel(peer: str) -> Channel:
         return Channel.from_fd(spec.channel_fd(peer), peer)
@@ -405,9 +407,9 @@ def _checked(response: Response, what: str) -> Response:
 
 def _location(response: Response, what: str) -> str:
     url = response.header("location")
-    if url is None or not url.startswith("https://"):
+    if url is None:
         raise ProcessFailure(f"{what}: the CA sent no https Location")
-    return url
+    return checked_url(url, f"{what}: the CA's Location")
 
 
 def _order_problem(order: Order) -> str:

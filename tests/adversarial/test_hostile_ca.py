@@ -487,7 +487,9 @@ def test_order_location_on_another_port_is_refused(drive, hostile_ca: HostileCA,
     assert _nobody_connected(other_port)
 
 
-@pytest.mark.parametrize("location", [None, "http://localhost/order/0", "/order/0", "ftp://x/"])
+@pytest.mark.parametrize(
+    "location", [None, "http://localhost/order/0", "/order/0", "ftp://x/", "https://b\u00fccher.example/order/0"]
+)
 def test_new_order_without_an_https_location(drive, hostile_ca: HostileCA, location: str | None) -> None:
     def no_location(ca: HostileCA, seen: Seen) -> Reply:
         reply = HostileCA.new_order(ca, seen)
@@ -495,7 +497,11 @@ def test_new_order_without_an_https_location(drive, hostile_ca: HostileCA, locat
         return Reply(201, reply.body, headers=headers)
 
     hostile_ca.routes["/order/new"] = no_location
-    assert "new order: the CA sent no https Location" in drive().raised()
+    message = drive().raised()
+    if location is None:
+        assert "new order: the CA sent no https Location" in message
+    else:
+        assert "new order: the CA's Location is not an https URL" in message
 
 
 def test_unresolvable_host(drive, hostile_ca: HostileCA) -> None:

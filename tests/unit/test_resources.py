@@ -403,3 +403,12 @@ def test_printable_output_is_safe_and_bounded(text: str, limit: int) -> None:
     assert shown.isascii()
     assert all(" " <= ch <= "~" for ch in shown)
     assert len(shown) <= limit + 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32-be", "utf-8-sig"])
+def test_json_in_another_encoding_than_utf8_is_refused(encoding: str) -> None:
+    """RFC 8259 section 8.1: UTF-8 only (json.loads would guess the others, each through its own codec)."""
+    body = '{"newNonce": "https://ca.example/nonce"}'.encode(encoding)
+    with pytest.raises(ProtocolError, match="not JSON"):
+        parse_json(body, "directory")
+    assert parse_problem('{"type": "urn:ietf:params:acme:error:badNonce"}'.encode(encoding)) is None
