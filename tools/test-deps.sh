@@ -2,9 +2,12 @@
 # Install everything the tests need, on a fresh Debian machine too: .venv/ with
 # acme-client and pytest, mandoc, pebble (Debian's, into .testbed/), and as root
 # a venv on Debian's python3 for the unprivileged-user tests. Safe to run again.
+# With ACME_DEPS=newest or oldest, both venvs get those releases instead, in
+# directories of their own (tools/deps-profile.sh).
 set -eu
 cd "$(dirname "$0")/.."
-tools/bootstrap.sh
+. tools/deps-profile.sh
+VENV=.venv$DEPS_SUFFIX EXTRAS='[test]' tools/bootstrap.sh
 if ! command -v mandoc >/dev/null 2>&1; then
 	# the manual pages are checked with mandoc -T lint
 	if [ "$(id -u)" -eq 0 ]; then
@@ -13,9 +16,9 @@ if ! command -v mandoc >/dev/null 2>&1; then
 		echo "test: please install mandoc (the man page tests need it)" >&2
 	fi
 fi
-.venv/bin/python tools/testbed.py fetch
+".venv$DEPS_SUFFIX/bin/python" tools/testbed.py fetch
 if [ "$(id -u)" -eq 0 ] && [ -x /usr/bin/python3 ]; then
 	# The unprivileged-user tests need an interpreter that user may run; .venv's
 	# may live under a private home (pyenv in /root). Debian's python3 serves.
-	PYTHON=/usr/bin/python3 VENV=.testbed/unprivileged-venv EXTRAS= tools/bootstrap.sh
+	PYTHON=/usr/bin/python3 VENV=.testbed/unprivileged-venv$DEPS_SUFFIX EXTRAS= tools/bootstrap.sh
 fi
