@@ -76,7 +76,15 @@ def _sign(builder: x509.CertificateBuilder, key: Key, algorithm: hashes.HashAlgo
     return builder.sign(key, algorithm)
 
 
-def sample(name: str, issuer_key: Key, algorithm: hashes.HashAlgorithm | None, pad: object, leaf_key: Key) -> tuple[str, bytes, bytes]:
+def sample(
+    name: str,
+    issuer_key: Key,
+    algorithm: hashes.HashAlgorithm | None,
+    pad: object,
+    leaf_key: Key,
+    now: datetime = NOW,
+) -> tuple[str, bytes, bytes]:
+    """(name, leaf and issuer PEM, the leaf key's CSR PEM), the leaf valid around `now`; tests make fresh ones."""
     issuer_name = _name(f"Warm-up sample issuer {name}")
     issuer = _sign(
         x509.CertificateBuilder()
@@ -84,8 +92,8 @@ def sample(name: str, issuer_key: Key, algorithm: hashes.HashAlgorithm | None, p
         .issuer_name(issuer_name)
         .public_key(issuer_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=365))
-        .not_valid_after(NOW + timedelta(days=365))
+        .not_valid_before(now - timedelta(days=365))
+        .not_valid_after(now + timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True),
         issuer_key,
         algorithm,
@@ -97,8 +105,8 @@ def sample(name: str, issuer_key: Key, algorithm: hashes.HashAlgorithm | None, p
         .issuer_name(issuer_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW - timedelta(days=1) + LIFETIME)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now - timedelta(days=1) + LIFETIME)
         .add_extension(x509.SubjectAlternativeName(_general_names()), critical=False),
         issuer_key,
         algorithm,

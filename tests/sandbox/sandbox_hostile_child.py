@@ -76,10 +76,10 @@ ATTACKS: dict[str, Callable[[dict[str, Any], dict[str, int]], None]] = {
 }
 
 
-def _settings(role: str, bed: dict[str, Any]) -> Any:
+def _settings(role: str, bed: dict[str, Any], names: tuple[str, ...]) -> Any:
     if role == "certproc":
-        return specs.CertSettings(("localhost",))
-    return specs.RevokeSettings(bed["certificate"], ("localhost",), False, False)
+        return specs.CertSettings(names)
+    return specs.RevokeSettings(bed["certificate"], names, False, False)
 
 
 def main() -> int:
@@ -88,6 +88,11 @@ def main() -> int:
     channels: dict[str, int] = request["channels"]
     role_module = importlib.import_module(f"acme_conf.proc.{role}")
     import mmap  # noqa: F401 - an attack's module, loaded like everything else before the jail
+
+    if not request.get("warm_up", True):  # the control: what the warm-up spares the role
+        from acme_conf import certstatus
+
+        role_module.warm_up = certstatus.warm_up = lambda *args: None
 
     if request.get("drop_to"):
         uid, gid = request["drop_to"]
@@ -115,7 +120,8 @@ def main() -> int:
             return genuine(data)
 
         x509.load_pem_x509_certificates = hijacked  # type: ignore[assignment]
-    spec = specs.ChildSpec(role, "hostile", 0, True, tuple(channels.items()), _settings(role, bed))
+    names = tuple(request.get("names", ("localhost",)))
+    spec = specs.ChildSpec(role, "hostile", 0, True, tuple(channels.items()), _settings(role, bed, names))
     return int(role_module.main(spec))
 
 

@@ -21,15 +21,21 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 import sandbox_harness as harness
 from acme_conf.ipc import Channel
 from acme_conf.messages.certificate import CertBundle
 
 CHILD = Path(__file__).with_name("sandbox_hostile_child.py")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import make_samples  # noqa: E402  (tools/: the generator of acme_conf/samples.py)
+
 KILLED = -31
 DENIED = 1  # the role's own error handling: "internal error: PermissionError ..."
 
@@ -64,7 +70,17 @@ def bed(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
         yield made
 
 
-def run_role(bed: harness.Bed, role: str, attack: str, pem: bytes, control: bool = False) -> Outcome:
+def run_role(
+    bed: harness.Bed,
+    role: str,
+    attack: str,
+    pem: bytes,
+    control: bool = False,
+    *,
+    csr_der: bytes = b"\x30\x00",
+    names: tuple[str, ...] = ("localhost",),
+    warm_up: bool = True,
+) -> Outcome:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     certificate = bed.root / f"certificate-{role}-{attack}.pem"
@@ -86,6 +102,8 @@ def run_role(bed: harness.Bed, role: str, attack: str, pem: bytes, control: bool
         "channels": {peer: theirs.fileno() for peer, (_, theirs) in pairs.items()},
         "drop_to": [bed.uid, bed.gid] if bed.values["unprivileged"] and os.getuid() == 0 else None,
         "control_without_sandbox": control,
+        "names": names,
+        "warm_up": warm_up,
     }
     child = subprocess.Popen(
         [sys.executable, "-I", str(CHILD), json.dumps(request)],
@@ -100,7 +118,7 @@ def run_role(bed: harness.Bed, role: str, attack: str, pem: bytes, control: bool
     received = bytearray()
     try:
         if role == "certproc":
-            Channel(pairs["netproc"][0], "certproc").send(CertBundle(pem=pem, csr_der=b"\x30\x00"))
+            Channel(pairs["netproc"][0], "certproc").send(CertBundle(pem=pem, csr_der=csr_der))
         for mine, _ in pairs.values():
             mine.settimeout(30)
             while chunk := mine.recv(65536):
@@ -176,3 +194,54 @@ def test_too_many_certificates_are_refused(bed: harness.Bed) -> None:
     outcome = run_role(bed, "certproc", "none", pem)
     assert outcome.returncode == 1, outcome.stderr
     assert "18 certificates; at most 16 expected" in outcome.stderr
+
+
+# ---------------------------------------------------------------------------
+# Every signature algorithm and key type, checked and judged inside the real jail
+
+
+ALGORITHMS = [signer[0] for signer in make_samples.SIGNERS]
+
+
+@pytest.fixture(scope="module")
+def fresh() -> dict[str, tuple[bytes, bytes]]:
+    """algorithm -> (bundle, CSR DER), valid now, made with new keys (not the built-in warm-up samples)."""
+    made = {}
+    now = datetime.now(timezone.utc)
+    for name, issuer_key, algorithm, pad, leaf_key in make_samples.SIGNERS:
+        _, pem, csr_pem = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key(), now)
+        csr_der = x509.load_pem_x509_csr(csr_pem).public_bytes(serialization.Encoding.DER)
+        made[name] = (pem, csr_der)
+    return made
+
+
+SAMPLE_NAMES = ("sample.invalid", "www.sample.invalid", "192.0.2.1", "2001:db8::1")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_certproc_in_its_jail_checks_a_bundle_signed_with_every_algorithm(bed: harness.Bed, fresh, algorithm: str) -> None:
+    """Seccomp, Landlock and the import guard leave room for every CA signature algorithm and key type."""
+    pem, csr_der = fresh[algorithm]
+    outcome = run_role(bed, "certproc", "none", pem, csr_der=csr_der, names=SAMPLE_NAMES)
+    assert outcome.returncode == 0, outcome.stderr
+    assert b"-----BEGIN CERTIFICATE-----" in outcome.received  # the checked files, on to fileproc
+    assert "after its jail" not in outcome.stderr
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_revokeproc_in_its_jail_judges_a_certificate_of_every_kind(bed: harness.Bed, fresh, algorithm: str) -> None:
+    pem, _ = fresh[algorithm]
+    outcome = run_role(bed, "revokeproc", "none", pem, names=SAMPLE_NAMES)
+    assert outcome.returncode == 0, outcome.stderr
+    assert b"renewal due from" in outcome.received  # the verdict, to netproc
+    assert "after its jail" not in outcome.stderr
+
+
+def test_control_without_its_warm_up_certproc_names_the_module_an_ecdsa_ca_needs(bed: harness.Bed, fresh) -> None:
+    """What every ECDSA-signing CA met: now an error naming module and role, not a PermissionError."""
+    pem, csr_der = fresh["ecdsa-p384-sha384"]
+    outcome = run_role(bed, "certproc", "none", pem, csr_der=csr_der, names=SAMPLE_NAMES, warm_up=False)
+    assert outcome.returncode == 1
+    assert "certproc: internal error: certproc tried to import cryptography.hazmat.backends after its jail" in outcome.stderr
+    assert "PermissionError" not in outcome.stderr
+    assert b"-----BEGIN CERTIFICATE-----" not in outcome.received
