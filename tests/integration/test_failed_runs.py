@@ -23,15 +23,19 @@ with the same key and certificate files:
   with SIGKILL (it cannot: see that test's xfail reason).
 
 The processes a run shares are named by authority and challenge directory:
-an authority name no other test uses (`failing`), and each slow pebble's
-own challenge directory, make them this file's alone; and a process is only
-ever signalled when it is a child of this test's own run.
+an authority name no other run of the suite uses (`failing-TAG`, TAG random
+per pytest process), and each pebble's own challenge directory, make them
+this run's alone; the domain names carry the TAG too, so that another copy
+of the suite running at the same time (CI beside a developer) shares no
+domain lock and no process with this one.  A process is only ever signalled
+when it is a child of this test's own run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -44,7 +48,8 @@ import pytest
 from conftest import PROXY_VARIABLES, Workdir
 from test_issue import EXIT_CHANGED, EXIT_FAILED, child_processes
 
-AUTHORITY = "failing"
+RUN_TAG = secrets.token_hex(3)  # this pytest process's: see the module docstring
+AUTHORITY = f"failing-{RUN_TAG}"
 VALIDATION_DELAY = 5.0  # seconds the slow pebble's http-01 fetch waits before it reads the file
 RUN_TIMEOUT = 180.0  # generous: two cores are shared with other work
 # The roles still running while the CA validates: revokeproc is not among them.
@@ -143,7 +148,7 @@ def run_processes(handle: str, challenge_dir: Path) -> list[int]:
 
 
 def test_certproc_refusing_the_chain_leaves_everything_as_it_was(make_testbed, workdir, write_conf, run_client):
-    handle = "certproc.refused.example.test"
+    handle = f"certproc.refused.{RUN_TAG}.example.test"
     issue_and_renew(handle, workdir, write_conf, run_client)
     long_chain = make_testbed(chain_length=20)  # 20 intermediates: 21 certificates in the bundle
     assert long_chain.challenge_dir is not None
@@ -273,7 +278,7 @@ def shared_name(role: str, challenge_dir: Path) -> str | None:
 def test_a_role_killed_mid_run_leaves_nothing_behind(role, make_testbed, workdir, write_conf, run_client, tmp_path):
     """Each role killed (SIGKILL) while the challenge file is published; revokeproc,
     which is gone by then, as soon as it runs."""
-    handle = f"{role}.killed.example.test"
+    handle = f"{role}.killed.{RUN_TAG}.example.test"
     issue_and_renew(handle, workdir, write_conf, run_client)
     run = SlowRenewal(handle, make_testbed, workdir, write_conf, tmp_path)
     name = shared_name(role, run.challenge_dir) or handle
@@ -309,7 +314,7 @@ def test_a_role_killed_mid_run_leaves_nothing_behind(role, make_testbed, workdir
 def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
     make_testbed, workdir, write_conf, run_client, tmp_path
 ):
-    handle = "chngproc.stopped.example.test"
+    handle = f"chngproc.stopped.{RUN_TAG}.example.test"
     issue_and_renew(handle, workdir, write_conf, run_client)
     run = SlowRenewal(handle, make_testbed, workdir, write_conf, tmp_path)
     name = f"challengedir {run.challenge_dir}"
@@ -352,7 +357,7 @@ def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
     ),
 )
 def test_chngproc_killed_while_the_challenge_is_published(make_testbed, workdir, write_conf, run_client, tmp_path):
-    handle = "chngproc.killed.example.test"
+    handle = f"chngproc.killed.{RUN_TAG}.example.test"
     issue_and_renew(handle, workdir, write_conf, run_client)
     run = SlowRenewal(handle, make_testbed, workdir, write_conf, tmp_path)
     name = f"challengedir {run.challenge_dir}"

@@ -52,6 +52,7 @@ RSA 2048 key the RSA CA.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,6 +66,9 @@ from test_issue import EXIT_CHANGED, exited
 
 CHAIN_ROLES = ("netproc", "revokeproc", "keyproc", "certproc", "fileproc")
 AUTHORITY = "pebble"
+# Domain names carry a tag of this pytest process: another copy of the suite
+# running at the same time (CI beside a developer) then shares no domain lock.
+RUN_TAG = secrets.token_hex(3)
 RUN_TIMEOUT = 180.0  # two cores shared with other work, and an RSA 4096 key to generate
 
 
@@ -200,7 +204,7 @@ def serial(certificate: x509.Certificate) -> str:
 def test_issue_renew_revoke(row, make_testbed, workdir, write_conf, run_client):
     pebble = make_testbed(key_algorithm=row.ca_key, chain_length=row.chain_length, authz_reuse=0)
     assert pebble.challenge_dir is not None
-    handle = f"row{row.number}.matrix.example.test"
+    handle = f"row{row.number}.{RUN_TAG}.matrix.example.test"
     domain_key_path = workdir.domain_key(handle)
     account_key_path = workdir.account_key(AUTHORITY)
     domain_before = account_before = None
@@ -228,6 +232,7 @@ def test_issue_renew_revoke(row, make_testbed, workdir, write_conf, run_client):
     domain_pem = check_key_file(domain_key_path, row.domain_key, domain_before)
     account_pem = check_key_file(account_key_path, row.account_key, account_before)
     first = check_certificate(pebble, workdir, handle, row, domain_pem)
+    # pebble fetched the challenge from the responder: validated over http-01 for real
     assert [r for r in pebble.http_log if r.status == 200 and "/.well-known/acme-challenge/" in r.path]
 
     # renew: a new certificate for the same key, the previous set kept as FILE.1
@@ -239,7 +244,7 @@ def test_issue_renew_revoke(row, make_testbed, workdir, write_conf, run_client):
     assert renewed.serial_number != first.serial_number
     for path, content in previous.items():
         assert Path(f"{path}.1").read_bytes() == content
-    assert [r for r in pebble.http_log if r.status == 200 and "/.well-known/acme-challenge/" in r.path]
+    assert [r for r in pebble.http_log if r.status == 200 and "/.well-known/acme-challenge/" in r.path]  # no reuse
 
     # revoke: the current certificate, and only it, revoked; the files removed
     assert pebble.cert_status(serial(renewed))["Status"] == "Valid"
