@@ -8,11 +8,13 @@ children (sandbox_probe_child.py) that jail themselves with the real role code
 and try the probes; a probe the sandbox kills ends its child with SIGSYS and
 the next probe gets a new child.
 
-Unprivileged runs: when the parent is root, the child drops to the test user
-itself, right after its imports and before the role acquires anything (this
-machine's Python lives under /root, mode 0700, which no other user can
-enter).  When the whole suite runs as an ordinary user, children are simply
-that user.
+Unprivileged runs: when the parent is root, the child is started as the test
+user from exec (setgroups, setgid, setuid between fork and exec), through an
+interpreter that user may run: the venv on Debian's python3 that
+tools/test-deps.sh builds (this checkout's .venv may live under a private home
+such as /root).  Everything the role does, its imports, acquire and enter,
+then happens as that user, as in a real unprivileged run.  When the whole
+suite runs as an ordinary user, children are simply that user.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 CHILD = Path(__file__).with_name("sandbox_probe_child.py")
+REPO = Path(__file__).resolve().parents[2]
 ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc")
 KILLED = "SIGSYS"
 UNPRIVILEGED_USER = "nobody"
@@ -332,6 +335,15 @@ def unprivileged_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def unprivileged_python() -> Path:
+    """An interpreter the unprivileged user may run (see tests/integration/test_unprivileged.py)."""
+    configured = os.environ.get("ACME_UNPRIVILEGED_PYTHON")
+    python = Path(configured) if configured else REPO / ".testbed/unprivileged-venv/bin/python"
+    if not os.access(python, os.X_OK):
+        raise HarnessError(f"{python} is missing: tools/test-deps.sh creates it (or set ACME_UNPRIVILEGED_PYTHON)")
+    return python
+
+
 def _as_user(uid: int, gid: int) -> dict[str, Any]:
     if os.getuid() == 0 and uid != 0:
         return {"user": uid, "group": gid, "extra_groups": []}
@@ -364,11 +376,14 @@ def _start(
         "bed": bed.values,
         "parent_fd": child_end.fileno(),
         "probes": list(probes),
-        "drop_to": [bed.uid, bed.gid] if unprivileged and os.getuid() == 0 else None,
         "no_chroot": no_chroot,
     }
+    # Root starting an unprivileged run: the child is the user from exec on, never root.
+    as_user = unprivileged and os.getuid() == 0
+    python = unprivileged_python() if as_user else Path(sys.executable)
     process = subprocess.Popen(
-        [sys.executable, "-I", str(CHILD), json.dumps(request)],
+        [str(python), "-I", str(CHILD), json.dumps(request)],
+        **(_as_user(bed.uid, bed.gid) if as_user else {}),
         pass_fds=[child_end.fileno()],
         env={},
         stdin=subprocess.DEVNULL,

@@ -13,7 +13,13 @@ A probe the sandbox kills leaves a "start" without a "result", and the
 process ends with SIGSYS; the harness then starts a fresh child for the rest.
 
 Every module a probe needs is imported before the jail, like a role does.
-Only `iniconfig` (a test dependency) is left out on purpose: importing it is a probe.
+Only `pycparser` is left out on purpose: importing it is a probe.  It lies in
+the site-packages of every venv the children run with, the unprivileged
+user's included (cffi's parser, installed with cryptography), where every user
+may read it, and no role loads it.  Not a test dependency, which the
+unprivileged venv lacks, nor the standard library, which may lie under a home
+the role's user cannot enter (pyenv in /root): either would make the import
+fail before the jail has a say.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import ctypes
 import errno
 import fcntl
 import importlib
+import importlib.util
 import json
 import mmap
 import os
@@ -42,6 +49,7 @@ from acme_conf.proc import spec as specs
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PTRACE_SEIZE = 0x4206
+_LATE_MODULE = "pycparser"  # see the module's docstring
 
 
 class ProbeFailed(Exception):
@@ -246,13 +254,13 @@ def chroot_escape(ctx: Context) -> None:
 
 
 def import_module(ctx: Context) -> None:
-    importlib.import_module("iniconfig")  # site-packages: readable by every user
+    importlib.import_module(_LATE_MODULE)
 
 
 def import_module_past_the_guard(ctx: Context) -> None:
     """What the jail itself does to an import, with the import guard taken out of the way."""
     sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, sandbox.ImportGuard)]
-    importlib.import_module("iniconfig")
+    importlib.import_module(_LATE_MODULE)
 
 
 def exec_memory(ctx: Context) -> None:
@@ -319,7 +327,7 @@ PROBES: dict[str, Callable[[Context], None]] = {
     name: value
     for name, value in list(globals().items())
     if callable(value) and getattr(value, "__module__", None) == __name__ and not name.startswith("_")
-    and name not in {"Context", "ProbeFailed", "main", "build_spec", "drop_to", "outcome_of", "report"}
+    and name not in {"Context", "ProbeFailed", "main", "build_spec", "outcome_of", "report"}
 }
 
 
@@ -353,21 +361,6 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
     return specs.ChildSpec(role, "probe", 0, True, tuple(channels), settings)
 
 
-def drop_to(uid: int, gid: int) -> None:
-    """Become an ordinary user before anything else, as if started by one.
-
-    This machine's standard library lies under /root (0700), which the user
-    cannot read: what the roles load lazily in acquire is loaded here first.
-    """
-    for name in ("encodings.idna", "encodings.punycode", "stringprep", "unicodedata"):
-        importlib.import_module(name)
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    # A uid change made the process non-dumpable; one started by the user is dumpable.
-    _libc.prctl(ctypes.c_int(4), ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
-
-
 def outcome_of(probe: Callable[[Context], None], ctx: Context) -> str:
     try:
         probe(ctx)
@@ -388,8 +381,8 @@ def main() -> int:
     request = json.loads(sys.argv[1])
     role, bed, parent_fd = request["role"], request["bed"], request["parent_fd"]
     role_module = importlib.import_module(f"acme_conf.proc.{role}")
-    if request.get("drop_to"):
-        drop_to(*request["drop_to"])
+    if importlib.util.find_spec(_LATE_MODULE) is None:  # else the import probes would prove nothing
+        raise SystemExit(f"{_LATE_MODULE} is not installed beside {sys.executable}: the import probes need it")
     spec = build_spec(role, bed, parent_fd)
     held = role_module.acquire(spec)
     ctx = Context(bed, role_module, spec, held)
