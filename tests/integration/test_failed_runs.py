@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pytest
 
+from acme_conf.proc.locks import lock_directory
 from conftest import PROXY_VARIABLES, Workdir
 from test_issue import EXIT_CHANGED, EXIT_FAILED, child_processes
 
@@ -58,6 +59,15 @@ ALIVE_DURING_VALIDATION = ("netproc", "keyproc", "certproc", "fileproc", "acctpr
 
 class LeftBehind(AssertionError):
     """The disk after a failed run is not as the requirement says (see check_nothing_left_behind)."""
+
+
+@pytest.fixture(autouse=True)
+def _remove_this_runs_lock_files():
+    """The client leaves a lock file per domain in the lock directory; the tagged
+    names are this pytest process's alone, so their lock files go with it."""
+    yield
+    for path in lock_directory().glob(f"*.{RUN_TAG}.*.lock"):
+        path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------
