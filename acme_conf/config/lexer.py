@@ -12,6 +12,9 @@ Like OpenBSD's lexer it also
   - joins a line that ends in a backslash with the next, before anything else
     (inside quotes and comments too), keeping line numbers right;
   - ends the last line if the file does not;
+  - refuses a line longer than MAX_LINE_LENGTH (limits.py): it is reported,
+    then read as an empty line, as OpenBSD's lexer skips the rest of a line
+    whose word does not fit its buffer;
   - runs the preprocessor (acme_conf/config/preprocess.py) when the text uses
     macros or `include`.
 
@@ -29,6 +32,7 @@ from lark import Token
 from lark.common import LexerConf
 from lark.lexer import Lexer, LexerState, PatternRE, PatternStr, TerminalDef
 
+from .limits import MAX_LINE_LENGTH
 from .preprocess import needs_preprocessing, preprocess
 from .source import Source
 from .terminals import MACRO, NEWLINE, STRING, UNEXPECTED, unquote
@@ -119,6 +123,8 @@ class ConfigLexer(Lexer):
         joins: list[int] = []
         if "\\" in text:
             text, joins = _join_continued_lines(text)
+        if len(text) > MAX_LINE_LENGTH:
+            text = _blank_long_lines(text, joins, source)
         tokens = self.scanner.tokens(text, joins=joins, end_line=True)
         if needs_preprocessing(text):
             tokens = preprocess(tokens, source, self.scanner, text)
@@ -138,6 +144,37 @@ def _join_continued_lines(text: str) -> tuple[str, list[int]]:
         last = match.end()
     pieces.append(text[last:])
     return "".join(pieces), joins
+
+
+def _blank_long_lines(text: str, joins: Sequence[int], source: Source) -> str:
+    """`text` with each line longer than MAX_LINE_LENGTH reported and blanked.
+
+    A blanked line keeps its length, in blanks, so that offsets and `joins`
+    stay right.  A line longer than the cap holds a whole aligned piece of
+    half the cap without a newline, so only those pieces are looked at: a few
+    hundred `find`s in C on a large file, not a pass in Python over its lines.
+    """
+    step = MAX_LINE_LENGTH // 2
+    pieces: list[str] = []
+    done = 0  # text[:done] is in pieces
+    newlines = 0  # in text[:done]
+    for piece in range(0, len(text) - step + 1, step):
+        if piece < done or text.find("\n", piece, piece + step) >= 0:
+            continue
+        start = text.rfind("\n", 0, piece) + 1
+        end = text.find("\n", piece + step)
+        end = len(text) if end < 0 else end
+        if end - start <= MAX_LINE_LENGTH:
+            continue
+        newlines += text.count("\n", done, start)
+        line = 1 + newlines + bisect.bisect_right(joins, start)  # as Scanner.tokens counts
+        source.error(line, f"line too long (more than {MAX_LINE_LENGTH} characters)")
+        pieces += (text[done:start], " " * (end - start))
+        done = end
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _fold_keywords(

@@ -21,19 +21,13 @@ from acme_conf.files import read_regular_file
 from .cache import load_parser
 from .errors import ConfigError
 from .lexer import ConfigLexer
-from .source import Reading, Source
+from .limits import MAX_CONFIG_SIZE, MAX_FILES, MAX_INCLUDE_DEPTH
+from .source import Reading, ReadingStopped, Source
 from .statements import Block, Option
 from .syntax import on_syntax_error
 from .terminals import SPELLING
 
 GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "grammar", "acme-client.lark")
-
-# Deeper than any sane configuration; stops runaway include chains.
-MAX_INCLUDE_DEPTH = 16
-
-# Far more than 10,000 domains take; stops reading a runaway file.
-MAX_FILE_SIZE = 64 * 2**20
-
 
 
 def read_config(path: str) -> Reading:
@@ -42,14 +36,16 @@ def read_config(path: str) -> Reading:
     text = reader.read_file(path, None, 0)
     if text is not None:
         reader.reading.open_files.append(os.path.realpath(path))
-        reader.parse(text, path, ())
+        reader.parse_top(text, path)
     return reader.reading
 
 
 def read_config_text(text: str, name: str) -> Reading:
     """Read a configuration given as text; `name` stands for its file in messages."""
     reader = _Reader()
-    reader.parse(text, name, ())
+    reader.reading.files_read = 1
+    reader.reading.bytes_read = len(text)
+    reader.parse_top(text, name)
     return reader.reading
 
 
@@ -57,6 +53,15 @@ class _Reader:
     def __init__(self) -> None:
         self.parser = load_parser(GRAMMAR, _build_parser)
         self.reading = Reading(include=self.include)
+
+    def parse_top(self, text: str, file: str) -> None:
+        """Read the configuration's own file, and so all of it."""
+        try:
+            self.parse(text, file, ())
+        except ReadingStopped:
+            # What was read is cut off mid-block: checking it would give
+            # errors that are not in the file.  The errors found stand.
+            self.reading.blocks.clear()
 
     def parse(self, text: str, file: str, include_lines: tuple[int, ...]) -> None:
         source = Source(text, file, self.reading, include_lines)
@@ -79,6 +84,8 @@ class _Reader:
         if len(reading.open_files) > MAX_INCLUDE_DEPTH:
             source.error(line, f"failed to include file {path}: includes nested too deeply")
             return
+        if reading.files_read >= MAX_FILES:
+            source.stop(line, f"failed to include file {path}: more than {MAX_FILES} files to read")
         real = os.path.realpath(path)
         if real in reading.open_files:
             source.error(line, f"failed to include file {path}: it is already being read")
@@ -96,15 +103,20 @@ class _Reader:
 
     def read_file(self, path: str, including: Source | None, line: int) -> str | None:
         """The text of `path`, or None with the error recorded."""
+        room = MAX_CONFIG_SIZE - self.reading.bytes_read
         try:
-            data = _read_regular_file(path)
+            data = _read_regular_file(path, room)
         except OSError as error:
             reason = error.strerror or str(error)
             if including is None:
                 self.reading.add_error((0,), ConfigError(path, 0, reason))
+            elif error.errno == errno.EFBIG:
+                including.stop(line, f"failed to include file {path}: {reason}")
             else:
                 including.error(line, f"failed to include file {path}: {reason}")
             return None
+        self.reading.files_read += 1
+        self.reading.bytes_read += len(data)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -115,14 +127,19 @@ class _Reader:
             return None
 
 
-def _read_regular_file(path: str) -> bytes:
-    """A configuration file's bytes; a device, pipe or huge file is refused.
+def _read_regular_file(path: str, room: int) -> bytes:
+    """A configuration file's bytes, if they fit in `room`; a device or pipe is refused.
 
-    (Reading /dev/zero or a FIFO would never end.)
+    (Reading /dev/zero or a FIFO would never end.)  `room` is what is left of
+    MAX_CONFIG_SIZE for all the files of the configuration together.
     """
-    data = read_regular_file(path, MAX_FILE_SIZE)
-    if len(data) > MAX_FILE_SIZE:
-        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_SIZE // 2**20} MiB")
+    data = read_regular_file(path, room)
+    if len(data) > room:
+        size = f"{MAX_CONFIG_SIZE // 2**20} MiB"
+        if room == MAX_CONFIG_SIZE:
+            raise OSError(errno.EFBIG, f"larger than {size}")
+        together = f"the files of the configuration would be larger than {size} together"
+        raise OSError(errno.EFBIG, together)
     return data
 
 

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from lark import Token
 
 from .errors import ConfigError
 from .statements import Block
+
+
+class ReadingStopped(Exception):
+    """A cap on the whole configuration was reached (reported): nothing more is read."""
 
 
 @dataclass
@@ -31,6 +36,9 @@ class Macro:
     order: tuple[int, ...]
     line: int
     used: bool = False
+    # Its line met an error (reported there), so it has no value: a line
+    # that uses it is taken as failed by that error, not reported again.
+    failed: bool = False
 
 
 class Source:
@@ -54,6 +62,23 @@ class Source:
         self.reading.add_error(self.order(line), ConfigError(self.file, line, message))
         self.reading.reading_error_lines.add((self.file, line))
 
+    def failed_by_earlier_error(self, line: int) -> None:
+        """`line` cannot be read right because of an error reported before it.
+
+        No second message; like a line with an error of its own, it gives no
+        syntax error, and its block is not checked for what it lacks.
+        """
+        self.reading.reading_error_lines.add((self.file, line))
+
+    def stop(self, line: int, message: str) -> NoReturn:
+        """Report that a cap on the whole configuration is reached at `line`, and read no more.
+
+        (limits.py: the total size, the number of files, the text from
+        macros.)  Past it, every later line could meet it again.
+        """
+        self.error(line, message)
+        raise ReadingStopped
+
     def warning(self, line: int, message: str) -> None:
         self.reading.add_warning(self.order(line), ConfigError(self.file, line, message))
 
@@ -72,6 +97,10 @@ class Reading:
     open_files: list[str] = field(default_factory=list)
     # (file, line) of each error found while reading, before any checking.
     reading_error_lines: set[tuple[str, int]] = field(default_factory=set)
+    # What has been read so far, against the caps of limits.py.
+    files_read: int = 0
+    bytes_read: int = 0
+    expanded: int = 0  # characters of text that macros put in
 
     def add_error(self, order: tuple[int, ...], error: ConfigError) -> None:
         self.errors.append((order, error))
