@@ -290,7 +290,7 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
     for fd in sorted(view.channel_fds() & set(view.descriptors)):
         check(view.descriptors[fd].kind == "socket", f"channel {fd} is {view.descriptors[fd]}")
     pipes = sorted(fd for fd, descriptor in view.descriptors.items() if descriptor.kind == "pipe" and fd != 2)
-    check(not pipes, f"holds pipes {pipes} (the start-up pipe must be closed before the jail)")
+    check(not pipes, f"holds pipes {pipes} besides stderr (stdin must be /dev/null, the start-up pipe closed)")
     extra = opened_after_jail(view)
     check(len(extra) <= policy.spare_fds, f"descriptors beyond its jail: {[view.descriptors[fd] for fd in extra]}")
     directories = [d for d in view.descriptors.values() if d.kind == "directory"]
