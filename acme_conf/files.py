@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
+from typing import NamedTuple
 
 from acme_conf.errors import ProcessFailure
+from acme_conf.paths import Resolved, kind, reopen, resolve, shown
+
+log = logging.getLogger("acme_conf")
+
+
+class OpenDirectory(NamedTuple):
+    """A directory a writing process works in: its descriptor, and where it really is."""
+
+    fd: int
+    real: str  # the configured path with every link resolved: what logs and the sandbox name
 
 
 def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
     """At most `limit` + 1 bytes of the file at `path` (one more tells the caller it is too big).
 
-    A link is followed; a directory is refused with EISDIR, a FIFO or device
-    with EINVAL "not a regular file" (reading one could never end).
-    Opened non-blocking, so that a FIFO does not wait for a writer.
+    The path is resolved by acme_conf.paths: a link is followed unless
+    another user could have placed it (PathRefused).  The type is checked
+    before anything is opened: a directory is refused with EISDIR, a FIFO,
+    device or socket with EINVAL "not a regular file (a FIFO)" and is never
+    opened (opening some devices does something; a FIFO would wait).
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    resolved = resolve(os.fspath(path))
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, "not a regular file")
+        return read_resolved(resolved, limit)
+    finally:
+        os.close(resolved.fd)
+
+
+def read_resolved(resolved: Resolved, limit: int) -> bytes:
+    """read_regular_file for a path already resolved."""
+    require_regular(resolved.info.st_mode)
+    fd = reopen(resolved, os.O_RDONLY | os.O_NONBLOCK)
+    try:
         chunks = bytearray()
         while len(chunks) <= limit:
             chunk = os.read(fd, min(1 << 16, limit + 1 - len(chunks)))
@@ -32,6 +51,14 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
         return bytes(chunks)
     finally:
         os.close(fd)
+
+
+def require_regular(mode: int) -> None:
+    """Refuse anything but a regular file: EISDIR for a directory, EINVAL naming the kind for the rest."""
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, f"not a regular file ({kind(mode)})")
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -49,9 +76,24 @@ def temporary_name(name: str) -> str:
     return f".{name}.{os.urandom(6).hex()}.tmp"
 
 
-def open_directory(path: str, what: str) -> int:
-    """A descriptor of the directory a writing process works in, relative to which it does everything."""
+def open_directory(path: str, what: str) -> OpenDirectory:
+    """The directory a writing process works in, relative to which it does everything.
+
+    Resolved by acme_conf.paths (no link another user could have placed);
+    at -v, a path that a link leads elsewhere is named with where it really is.
+    """
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        resolved = resolve(path)
     except OSError as error:
         raise ProcessFailure(f"{what} {path}: {error.strerror}") from None
+    try:
+        if not stat.S_ISDIR(resolved.info.st_mode):
+            raise ProcessFailure(f"{what} {shown(path, resolved)}: not a directory ({kind(resolved.info.st_mode)})")
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=resolved.fd)
+    except OSError as error:
+        raise ProcessFailure(f"{what} {shown(path, resolved)}: {error.strerror}") from None
+    finally:
+        os.close(resolved.fd)
+    if resolved.links:
+        log.info("%s %s", what, shown(path, resolved))
+    return OpenDirectory(fd, resolved.real)

@@ -46,9 +46,10 @@ class Held:
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, ChngSettings)
-    directory_fd = open_directory(settings.challengedir, "challengedir")
+    directory = open_directory(settings.challengedir, "challengedir")
     nets = netproc_channels(spec)
-    return Held(nets, directory_fd, settings.challengedir)
+    # The real path, links resolved: in logs, and what the sandbox is given.
+    return Held(nets, directory.fd, directory.real)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:

@@ -44,8 +44,9 @@ class Held(NamedTuple):
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, FileSettings)
-    directory_fd = open_directory(settings.cert_dir, "certificate directory")
-    return Held(Channel.from_fd(spec.channel_fd("certproc"), "certproc"), directory_fd, settings.cert_dir)
+    directory = open_directory(settings.cert_dir, "certificate directory")
+    # The real path, links resolved: in logs, and what the sandbox is given.
+    return Held(Channel.from_fd(spec.channel_fd("certproc"), "certproc"), directory.fd, directory.real)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:

@@ -268,13 +268,13 @@ def test_keyword_cannot_be_a_macro_name() -> None:
 def test_include_of_a_device_is_refused(tmp_path: Path, device: str) -> None:
     main = tmp_path / "main.conf"
     main.write_text(f'include "{device}"\n')
-    assert errors_of(main) == [f"{main}:1: failed to include file {device}: not a regular file"]
+    assert errors_of(main) == [f"{main}:1: failed to include file {device}: not a regular file (a character device)"]
 
 
 def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.conf"
     os.mkfifo(fifo)
-    assert errors_of(fifo) == [f"{fifo}: not a regular file"]
+    assert errors_of(fifo) == [f"{fifo}: not a regular file (a FIFO)"]
 
 
 # ---- messages that say what and where ---------------------------------------------

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "acme_conf.keys",
             "acme_conf.certstatus",
             "acme_conf.files",
+            "acme_conf.paths",
             "acme_conf.certnames",
             "acme_conf.ipc",
             "acme_conf.messages",
