@@ -3,18 +3,34 @@
 A new key is written to a temporary file in the key's own directory, flushed
 to disk, then hard-linked into place: the key file either does not exist or
 is complete, and an existing key is never replaced.
+
+Paths are resolved by acme_conf.paths: a link is followed (as upstream)
+unless another user could have placed it.  A key must be a regular file
+(checked before it is opened: a link to a device or FIFO opens nothing),
+owned by root or the running user, with no permission for group or others;
+its directory, and the real one when the key is a link, must belong to root
+or the running user and be writable by no one else.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from acme_conf.files import read_regular_file, temporary_name, write_all
+from acme_conf.files import read_resolved, require_regular, temporary_name, write_all
 from acme_conf.errors import ProcessFailure
+from acme_conf.paths import (
+    Resolved,
+    private_directory_problems,
+    private_file_problems,
+    resolve,
+    resolve_in,
+    shown,
+)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -79,20 +95,65 @@ def check_key_type(key: PrivateKey, keytype: str, path: Path) -> None:
 
 
 def _read_key_file(path: Path) -> bytes:
-    """The key file's bytes; a link is followed (as upstream), a FIFO or device refused."""
+    """The key file's bytes, once the file and its directories passed the checks in the docstring."""
+    directory = _key_directory(path)
     try:
-        data = read_regular_file(path, MAX_KEY_FILE)
-    except FileNotFoundError:
-        if os.path.lexists(path):
-            raise KeyFileError(f"{path}: symbolic link to a missing file") from None
-        raise
-    except OSError as error:
-        raise KeyFileError(f"{path}: cannot read key: {error.strerror}") from None
+        try:
+            resolved = resolve_in(directory, path.name)
+        except FileNotFoundError:
+            if _is_link(directory, path.name):
+                raise KeyFileError(f"{path}: symbolic link to a missing file") from None
+            raise
+        except OSError as error:
+            raise KeyFileError(f"{path}: cannot read key: {error.strerror}") from None
+        try:
+            require_regular(resolved.info.st_mode)
+            _check_private(path, directory, resolved)
+            data = read_resolved(resolved, MAX_KEY_FILE)
+        except OSError as error:
+            raise KeyFileError(f"{shown(str(path), resolved)}: cannot read key: {error.strerror}") from None
+        finally:
+            os.close(resolved.fd)
+    finally:
+        os.close(directory.fd)
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(f"{path}: file is too large to be a key")
     if not data:
         raise KeyFileError(f"{path}: key file is empty")
     return data
+
+
+def _key_directory(path: Path) -> Resolved:
+    """The key's directory, resolved and checked; the caller closes its descriptor."""
+    try:
+        directory = resolve(str(path.parent))
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: cannot create key: directory {path.parent} does not exist") from None
+    except OSError as error:
+        raise KeyFileError(f"{path}: {error.strerror}") from None
+    problems = [] if stat.S_ISDIR(directory.info.st_mode) else ["not a directory"]
+    problems += private_directory_problems(directory.info)
+    if problems:
+        os.close(directory.fd)
+        raise KeyFileError(f"{path}: key directory {shown(str(path.parent), directory)}: {'; '.join(problems)}")
+    return directory
+
+
+def _check_private(path: Path, directory: Resolved, resolved: Resolved) -> None:
+    """The key file is private, and so is the directory it really is in when a link leads elsewhere."""
+    problems = private_file_problems(resolved.info)
+    if (resolved.holder.st_dev, resolved.holder.st_ino) != (directory.info.st_dev, directory.info.st_ino):
+        real_directory = os.path.dirname(resolved.real)
+        problems += [f"key directory {real_directory}: {p}" for p in private_directory_problems(resolved.holder)]
+    if problems:
+        raise KeyFileError(f"{shown(str(path), resolved)}: {'; '.join(problems)}")
+
+
+def _is_link(directory: Resolved, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=directory.fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _install_new_key(path: Path, key: PrivateKey) -> bool:
@@ -102,29 +163,30 @@ def _install_new_key(path: Path, key: PrivateKey) -> bool:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    directory = path.parent
-    if not directory.is_dir():
-        raise KeyFileError(f"{path}: cannot create key: directory {directory} does not exist")
-    temporary = directory / temporary_name(path.name)
+    directory = _key_directory(path)
+    temporary = temporary_name(path.name)
     try:
-        _write_synced(temporary, pem)
+        _write_synced(directory.fd, temporary, pem)
         try:
-            os.link(temporary, path)
+            os.link(temporary, path.name, src_dir_fd=directory.fd, dst_dir_fd=directory.fd)
         except FileExistsError:
             return False
-        _sync_directory(directory)
+        _sync_directory(directory.fd)
     except OSError as error:
         raise KeyFileError(f"{path}: cannot create key: {error.strerror}") from None
     finally:
         try:
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=directory.fd)
         except FileNotFoundError:
             pass
+        os.close(directory.fd)
     return True
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, KEY_MODE)
+def _write_synced(directory_fd: int, name: str, data: bytes) -> None:
+    fd = os.open(
+        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, KEY_MODE, dir_fd=directory_fd
+    )
     try:
         os.fchmod(fd, KEY_MODE)  # whatever the umask
         write_all(fd, data)
@@ -133,8 +195,8 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _sync_directory(directory_fd: int) -> None:
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory_fd)
     try:
         os.fsync(fd)
     finally:

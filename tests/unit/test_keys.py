@@ -6,6 +6,7 @@ import errno
 import multiprocessing
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,12 @@ def directory_listing(directory: Path) -> list[str]:
 
 
 @pytest.fixture
-def key_dir(tmp_path: Path) -> Path:
+def key_dir(tmp_path: Path) -> Iterator[Path]:
     directory = tmp_path / "private"
     directory.mkdir(mode=0o700)
-    return directory
+    previous = os.umask(0o077)  # keys the tests write are private, as a key must be
+    yield directory
+    os.umask(previous)
 
 
 @pytest.fixture(scope="module")
@@ -276,9 +279,9 @@ def test_interrupt_while_writing_leaves_no_files(key_dir: Path, monkeypatch: pyt
 def test_directory_vanishing_mid_creation(key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_write_synced = keys._write_synced
 
-    def vanish_then_write(path: Path, data: bytes) -> None:
+    def vanish_then_write(*args: object) -> None:
         key_dir.rmdir()
-        real_write_synced(path, data)
+        real_write_synced(*args)
 
     monkeypatch.setattr(keys, "_write_synced", vanish_then_write)
     with pytest.raises(KeyFileError, match="cannot create key: No such file or directory"):
