@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.files import read_regular_file
+from acme_conf.paths import PathRefused
 from acme_conf.ipc import Channel
 from acme_conf.messages.revoke import (
     VERDICT_CURRENT,
@@ -70,8 +71,12 @@ def acquire(spec: ChildSpec) -> Held:
 
 
 def read_certificate_file(path: str) -> bytes:
-    """The file's bytes, at most one byte over the limit; a link is followed, as upstream does."""
-    return read_regular_file(path, MAX_CERTIFICATE_FILE)
+    """The file's bytes, at most one byte over the limit; a link is followed, as upstream does,
+    unless another user could have placed it: that is an error, not an unusable certificate."""
+    try:
+        return read_regular_file(path, MAX_CERTIFICATE_FILE)
+    except PathRefused as error:
+        raise ProcessFailure(f"{path}: {error.strerror}") from None
 
 
 def load_judge() -> Judge:

@@ -17,6 +17,8 @@ import stat
 import time
 from dataclasses import dataclass, field
 
+from acme_conf import paths
+
 from . import landlock, process, seccomp
 from .imports import forbid_imports
 from .errors import MechanismUnavailable, PolicyError, SetupError
@@ -131,11 +133,14 @@ def _prepare_write_dir(run: _Run) -> None:
     if not policy.write_dir_rights:
         raise PolicyError(f"{policy.role} may not write anywhere, but was granted {grants.write_dir!r}")
     try:
-        fd = os.open(grants.write_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        resolved = paths.resolve(grants.write_dir)  # no link another user could have placed
     except OSError as exc:
         raise PolicyError(f"{policy.role}: write directory {grants.write_dir!r}: {exc.strerror}") from exc
+    fd, info = resolved.fd, resolved.info
     run.rule_fds.append(fd)
-    info = os.fstat(fd)
+    if not stat.S_ISDIR(info.st_mode):
+        raise PolicyError(f"{policy.role}: write directory {resolved.real}: not a directory")
+    _refuse_root_where_another_decides(run, resolved)
     held = [os.fstat(f) for f in grants.files]
     held_dirs = [(s.st_dev, s.st_ino) for s in held if stat.S_ISDIR(s.st_mode)]
     if held_dirs and (info.st_dev, info.st_ino) not in held_dirs:
@@ -146,6 +151,26 @@ def _prepare_write_dir(run: _Run) -> None:
     run.write_dir_owner = (info.st_uid, info.st_gid)
     run.paths.append(landlock.PathRule(fd, policy.write_dir_rights, True))
     run.path_labels.append(f"{grants.write_dir} ({_rights(policy.write_dir_rights)})")
+
+
+def _refuse_root_where_another_decides(run: _Run, resolved: paths.Resolved) -> None:
+    """No root child in a root-owned directory that another user could have put at its path.
+
+    The role would take root as its identity from the directory's owner, but
+    the user who may write a directory on the way decides what the path
+    names: a root-owned directory they moved or left there would be written
+    to as root.  A directory owned by that user is fine: the role runs as them.
+    """
+    if not run.privileged or run.policy.identity is not Identity.DIRECTORY_OWNER:
+        return
+    if resolved.info.st_uid == 0 and resolved.controlled_by:
+        role = run.policy.role
+        raise PolicyError(
+            f"{role}: {resolved.real} belongs to root, but {resolved.controlled_by}, is on its path:"
+            f" whoever writes there decides what the path names, so {role} will not work in it as root"
+            f" (make every directory on the path root's alone, or give {resolved.real} to the user"
+            " who should write in it)"
+        )
 
 
 def _close_descriptors(run: _Run) -> None:
