@@ -128,15 +128,15 @@ class _PlanBuilder:
         if not self.reading.has_error_within(block.file, block.line, block.end_line):
             self.error(block, block.line, message)
 
-    def finding(self, block: Block, line: int, finding: Finding | None) -> bool:
-        """Report a file check's finding; whether it was an error."""
-        if finding is None:
-            return False
-        if finding.is_error:
-            self.error(block, line, finding.message)
-        else:
-            self.warning(block, line, finding.message)
-        return finding.is_error
+    def finding(self, block: Block, line: int, finding: Finding | tuple[Finding, ...] | None) -> bool:
+        """Report a file check's findings (a key's may be several); whether any was an error."""
+        found = () if finding is None else finding if isinstance(finding, tuple) else (finding,)
+        for each in found:
+            if each.is_error:
+                self.error(block, line, each.message)
+            else:
+                self.warning(block, line, each.message)
+        return any(each.is_error for each in found)
 
     # ---- authorities
 

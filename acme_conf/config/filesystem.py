@@ -4,9 +4,14 @@ The check judges the configuration, not the machine it runs on (as
 upstream): a key that does not exist yet is created at run time, and a
 directory that is missing now only has to exist when certificates are
 issued, so both give at most a warning.  What is wrong already is an error:
-an existing key that group or others may read (upstream's rule), a key or
-CA file path that is not a plain file, a CA file with no certificate in it.
-Symbolic links are followed, as the run follows them when it reads.
+an existing key that group or others may read (upstream's rule), that
+belongs to another user than root or the one checking, or whose directory
+someone else may write; a key or CA file path that is not a plain file, a
+CA file with no certificate in it.  Paths are resolved as the run resolves
+them (acme_conf.paths): a link is followed unless another user could have
+placed it, which is an error for a key and a warning for a directory (the
+run refuses it then, as it refuses to work as root in a root-owned
+challenge or certificate directory that another user decides).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ import os
 import stat
 
 from acme_conf.files import read_regular_file
+from acme_conf.paths import (
+    PathRefused,
+    Resolved,
+    kind,
+    private_directory_problems,
+    private_file_problems,
+    resolve,
+)
 
 
 class Finding:
@@ -35,34 +48,60 @@ class FileChecks:
         self._directories: dict[str, bool] = {}  # path -> whether it exists
         self._listings: dict[str, frozenset[str] | None] = {}
 
-    def private_key(self, path: str) -> Finding | None:
-        """A key file: absent is fine (it is created); present must be private.
+    def private_key(self, path: str) -> tuple[Finding, ...]:
+        """A key file: absent is fine (it is created) if its directory is private; present must be private.
 
-        A link is followed (the run reads the key through it); a link to
-        nothing is worth a warning, since the run does not create a key there.
+        A link is followed (the run reads the key through it) unless another
+        user could have placed it; a link to nothing is worth a warning, since
+        the run does not create a key there.  Each problem is one finding.
         """
         directory, name = os.path.split(path)
         listing = self._listing(directory)
         if listing is not None and name not in listing:
-            return self.directory(directory, "key directory")
+            return self._key_directory(directory)
         try:
-            info = os.stat(path)
+            resolved = resolve(path)
         except FileNotFoundError:
             if os.path.islink(path):
-                return Finding(
-                    False,
-                    f"{_named(path)}, which does not exist (a key is not created through a link)",
+                return (
+                    Finding(False, f"{_named(path)}, which does not exist (a key is not created through a link)"),
                 )
-            return self.directory(directory, "key directory")
+            return self._key_directory(directory)
+        except PathRefused as error:
+            return (Finding(True, f"{path}: {error.strerror}"),)
         except PermissionError:
-            return Finding(False, f"cannot check {path}: permission denied")
+            return (Finding(False, f"cannot check {path}: permission denied"),)
         except OSError as error:
-            return Finding(True, f"cannot stat {path}: {error.strerror}")
-        if not stat.S_ISREG(info.st_mode):
-            return Finding(True, f"{_named(path)}: not a regular file")
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            return Finding(True, f"{_named(path)}: group read/writable or world read/writable")
-        return None
+            return (Finding(True, f"cannot stat {path}: {error.strerror}"),)
+        os.close(resolved.fd)
+        if not stat.S_ISREG(resolved.info.st_mode):
+            return (Finding(True, f"{_named(path)}: not a regular file"),)
+        real_directory = os.path.dirname(resolved.real)
+        found = [Finding(True, f"{_named(path)}: {problem}") for problem in private_file_problems(resolved.info)]
+        found += [
+            Finding(True, f"key directory {real_directory}: {problem}")
+            for problem in private_directory_problems(resolved.holder)
+        ]
+        if real_directory != os.path.normpath(directory):  # a link led elsewhere: the configured one counts too
+            found += self._key_directory(directory)
+        return tuple(found)
+
+    def _key_directory(self, directory: str) -> tuple[Finding, ...]:
+        """The directory of a key: missing is a warning; existing, it must be root's or ours, and ours alone to write."""
+        missing = self.directory(directory, "key directory")
+        if missing is not None or not self._directories.get(directory):
+            return () if missing is None else (missing,)
+        try:
+            resolved = resolve(directory)
+        except PathRefused as error:
+            return (Finding(True, f"key directory {directory}: {error.strerror}"),)
+        except OSError:
+            return ()  # os.path.isdir found it: this user may not walk the whole path, the run may
+        os.close(resolved.fd)
+        return tuple(
+            Finding(True, f"key directory {_shown(directory, resolved)}: {problem}")
+            for problem in private_directory_problems(resolved.info)
+        )
 
     def _listing(self, directory: str) -> frozenset[str] | None:
         """The names in a directory (read once: many keys share one), or None."""
@@ -76,14 +115,34 @@ class FileChecks:
     def directory(self, path: str, what: str) -> Finding | None:
         """A directory that must exist when certificates are issued.
 
-        A missing directory is reported once, where it is first named.
+        A missing directory is reported once, where it is first named; so is
+        a challenge or certificate directory that the run would refuse (a
+        link another user could have placed, or a root-owned directory on a
+        path another user may write: the run works there as its owner).
         """
         if path in self._directories:
             return None
         exists = self._directories[path] = os.path.isdir(path)
-        if exists:
+        if not exists:
+            return Finding(False, f"{what} {path} does not exist (it must exist at run time)")
+        if what not in _WRITTEN_AS_OWNER:
             return None
-        return Finding(False, f"{what} {path} does not exist (it must exist at run time)")
+        try:
+            resolved = resolve(path)
+        except PathRefused as error:
+            return Finding(False, f"{what} {path}: {error.strerror} (the run refuses it)")
+        except OSError:
+            return None  # os.path.isdir found it: this user may not walk the whole path, the run may
+        os.close(resolved.fd)
+        if not stat.S_ISDIR(resolved.info.st_mode):
+            return Finding(False, f"{what} {_shown(path, resolved)}: not a directory ({kind(resolved.info.st_mode)})")
+        if os.geteuid() == 0 and resolved.info.st_uid == 0 and resolved.controlled_by:
+            return Finding(
+                False,
+                f"{what} {_shown(path, resolved)} belongs to root, but {resolved.controlled_by}, is on"
+                " its path: a run as root refuses to write there",
+            )
+        return None
 
     @staticmethod
     def ca_file(path: str) -> Finding | None:
@@ -107,8 +166,15 @@ class FileChecks:
         return None
 
 
+# Directories the run writes in as their owner (chngproc, fileproc).
+_WRITTEN_AS_OWNER = ("challengedir", "certificate directory")
 MAX_CA_FILE = 16 * 2**20  # the system bundle is ~0.2 MiB; a certificate after this is not looked for
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def _shown(path: str, resolved: Resolved) -> str:
+    """A directory's path for a message, with the real one when a link leads elsewhere."""
+    return path if resolved.real == os.path.normpath(path) else f"{path} (really {resolved.real})"
 
 
 def _named(path: str) -> str:
