@@ -31,11 +31,24 @@ class Examined(NamedTuple):
     decision: RenewalDecision
 
 
-def examine_certificate(contents: bytes, path: str, names: tuple[str, ...], now: datetime) -> Examined:
-    """The leaf in `contents` judged against the configured `names`; ProcessFailure when it does not parse."""
+def examine_certificate(
+    contents: bytes, path: str, names: tuple[str, ...], domain_key: bytes, now: datetime
+) -> Examined:
+    """The leaf in `contents` judged against the configured `names` and the domain key.
+
+    `domain_key` is the key's DER SubjectPublicKeyInfo from keyproc (empty:
+    no key yet, so no certificate can be for it).  ProcessFailure when the
+    file does not parse.
+    """
     leaf, found = parse_leaf(contents, path)
+    spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     decision = renewal_decision(
-        leaf.not_valid_before_utc, leaf.not_valid_after_utc, now, found, configured_names(names)
+        leaf.not_valid_before_utc,
+        leaf.not_valid_after_utc,
+        now,
+        found,
+        configured_names(names),
+        key_matches=bool(domain_key) and spki == domain_key,
     )
     return Examined(leaf.public_bytes(serialization.Encoding.DER), leaf.serial_number, decision)
 
@@ -54,9 +67,9 @@ def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[
 def warm_up() -> None:
     """Judge every sample leaf, and a file that is no certificate, as a real file is judged."""
     for sample in samples.SAMPLES:
-        examine_certificate(sample.bundle, "sample", samples.NAMES, samples.NOW)
+        examine_certificate(sample.bundle, "sample", samples.NAMES, b"", samples.NOW)
     try:
-        examine_certificate(b"not a certificate", "sample", samples.NAMES, samples.NOW)
+        examine_certificate(b"not a certificate", "sample", samples.NAMES, b"", samples.NOW)
     except ProcessFailure:
         return
     raise ProcessFailure("warm-up: a file that is no certificate was judged")

@@ -58,6 +58,22 @@ def load_or_create_key(path: Path, keytype: str) -> tuple[PrivateKey, bool]:
     return key, False
 
 
+def load_existing_key(path: Path, keytype: str) -> PrivateKey | None:
+    """The key at `path`, or None when there is none yet; never creates one."""
+    try:
+        data = _read_key_file(path)
+    except FileNotFoundError:
+        return None
+    key = parse_key(data, path)
+    check_key_type(key, keytype, path)
+    return key
+
+
+def public_key_der(key: PrivateKey) -> bytes:
+    """The key's public half as DER SubjectPublicKeyInfo: what a certificate for it carries."""
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def generate_key(keytype: str) -> PrivateKey:
     if keytype == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)

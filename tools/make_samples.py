@@ -7,7 +7,8 @@ One leaf-and-issuer bundle per signature algorithm a CA may sign with (RSA
 PKCS#1 v1.5 and PSS, ECDSA on P-256, P-384 and P-521, Ed25519, Ed448), the
 leaves covering every domain key type acme-client accepts (RSA, ECDSA P-256,
 P-384, P-521) and both kinds of identifier (DNS names, IPv4 and IPv6
-addresses), each with the CSR of its leaf key.  Only public material is
+addresses), each with its leaf's public key (the domain key certproc
+compares the leaf with).  Only public material is
 written: the private keys live in this process and are thrown away.
 
 Run it again when a new key type or signature algorithm is supported;
@@ -84,7 +85,7 @@ def sample(
     leaf_key: Key,
     now: datetime = NOW,
 ) -> tuple[str, bytes, bytes]:
-    """(name, leaf and issuer PEM, the leaf key's CSR PEM), the leaf valid around `now`; tests make fresh ones."""
+    """(name, leaf and issuer PEM, the leaf's public key PEM), the leaf valid around `now`; tests make fresh ones."""
     issuer_name = _name(f"Warm-up sample issuer {name}")
     issuer = _sign(
         x509.CertificateBuilder()
@@ -112,24 +113,21 @@ def sample(
         algorithm,
         pad,
     )
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(_name(NAMES[0]))
-        .add_extension(x509.SubjectAlternativeName(_general_names()), critical=False)
-        .sign(leaf_key, hashes.SHA256())  # type: ignore[arg-type]
+    public_key = leaf_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     pem = leaf.public_bytes(serialization.Encoding.PEM) + issuer.public_bytes(serialization.Encoding.PEM)
-    return name, pem, csr.public_bytes(serialization.Encoding.PEM)
+    return name, pem, public_key
 
 
 def module_text() -> str:
     entries = []
     for name, issuer_key, algorithm, pad, leaf_key in SIGNERS:
-        _, pem, csr = sample(name, issuer_key(), algorithm, pad, leaf_key())
+        _, pem, public_key = sample(name, issuer_key(), algorithm, pad, leaf_key())
         entries.append(
             f"    Sample(\n        {name!r},\n"
             f"        b\"\"\"\\\n{pem.decode()}\"\"\",\n"
-            f"        b\"\"\"\\\n{csr.decode()}\"\"\",\n    ),\n"
+            f"        b\"\"\"\\\n{public_key.decode()}\"\"\",\n    ),\n"
         )
     header = textwrap.dedent(
         f'''\
@@ -137,7 +135,7 @@ def module_text() -> str:
 
         Written by tools/make_samples.py (do not edit by hand).  One bundle (a
         leaf, then its issuer) per signature algorithm a CA may sign with, the
-        leaves covering every domain key type, each with its leaf key's CSR
+        leaves covering every domain key type, each with its leaf's public key
         (PEM).  certproc checks every bundle and revokeproc judges every leaf
         before the jail, so that whatever cryptography loads for one algorithm
         is loaded before nothing more can be (see acme_conf/sandbox/imports.py).
@@ -154,11 +152,11 @@ def module_text() -> str:
 
 
         class Sample(NamedTuple):
-            """A CA's bundle for NAMES, signed with `algorithm`, and the CSR it answers."""
+            """A CA's bundle for NAMES, signed with `algorithm`, and the public key of its leaf."""
 
             algorithm: str
             bundle: bytes
-            csr: bytes
+            public_key: bytes
 
 
         SAMPLES = (

@@ -10,6 +10,10 @@ from acme_conf.acme.text import printable
 
 SHORT_LIFETIME = timedelta(days=10)
 LAST_MOMENT = timedelta(days=3)
+# The CA/Browser Forum's ceiling for a publicly trusted TLS certificate; a
+# longer one (a 100-year certificate from a CA taken over) would put the next
+# renewal decades away.  certproc refuses one; a file holding one is renewed.
+MAX_LIFETIME = timedelta(days=398)
 
 
 class RenewalDecision(NamedTuple):
@@ -25,10 +29,15 @@ def renewal_decision(
     now: datetime,
     certificate_names: frozenset[str],
     configured_names: frozenset[str],
+    *,
+    key_matches: bool,
 ) -> RenewalDecision:
     """Due when less than a third of the lifetime remains (a half for lifetimes of
     ten days or less), always within three days of expiry, and whenever the
-    certificate's names differ from the configured ones."""
+    certificate is not for the domain key, its names differ from the
+    configured ones, or its lifetime is longer than MAX_LIFETIME."""
+    if not key_matches:
+        return RenewalDecision(True, "certificate is not for the domain key")
     if certificate_names != configured_names:
         missing = sorted(configured_names - certificate_names)
         extra = sorted(printable(name, 80) for name in certificate_names - configured_names)  # from the file
@@ -42,6 +51,8 @@ def renewal_decision(
         )
         return RenewalDecision(True, f"certificate names differ from the configuration ({detail})")
     lifetime = not_after - not_before
+    if lifetime > MAX_LIFETIME:
+        return RenewalDecision(True, f"certificate is valid for {lifetime.days} days, longer than {MAX_LIFETIME.days}")
     remaining = not_after - now
     share = 2 if lifetime <= SHORT_LIFETIME else 3
     threshold = max(lifetime / share, LAST_MOMENT)

@@ -57,6 +57,7 @@ class Order(NamedTuple):
 
     url: str
     status: str
+    identifiers: tuple[tuple[str, str], ...]  # (type, value), as the CA lists them
     authorizations: tuple[str, ...]
     finalize: str
     certificate: str | None
@@ -160,11 +161,25 @@ def parse_order(url: str, body: bytes) -> Order:
     return Order(
         url=url,
         status=_str(obj, "status", "order"),
+        identifiers=_identifiers(obj.get("identifiers")),
         authorizations=tuple(checked_url(a, "order authorization") for a in authorizations),
         finalize=_url(obj, "finalize", "order"),
         certificate=_optional_url(obj, "certificate", "order"),
         error=_optional_problem(obj),
     )
+
+
+def _identifiers(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        raise ProtocolError("order: `identifiers` is not a list")
+    found = []
+    for item in value:
+        kind = item.get("type") if isinstance(item, dict) else None
+        name = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or not isinstance(name, str):
+            raise ProtocolError("order: an identifier without a `type` and `value`")
+        found.append((kind, name))
+    return tuple(found)
 
 
 def parse_authorization(url: str, body: bytes) -> Authorization:

@@ -11,11 +11,10 @@ from acme_conf.messages import Message
 
 @dataclass(frozen=True, repr=False, match_args=False)
 class CertBundle(Message):
-    """netproc -> certproc: the PEM the CA returned, and the CSR it answers."""
+    """netproc -> certproc: the PEM the CA returned (certproc checks it against keyproc's key)."""
 
     OP: ClassVar[int] = 50
     pem: bytes
-    csr_der: bytes
 
 
 @dataclass(frozen=True, repr=False, match_args=False)

@@ -1,4 +1,4 @@
-"""netproc <-> keyproc: the certificate signing request."""
+"""keyproc -> netproc: the certificate signing request; keyproc -> certproc, revokeproc: the domain key."""
 
 # No `from __future__ import annotations` here: field types must be real
 # types at run time, because the frame codec reads them.
@@ -22,3 +22,16 @@ class Csr(Message):
 
     OP: ClassVar[int] = 11
     der: bytes
+
+
+@dataclass(frozen=True, repr=False, match_args=False)
+class DomainKey(Message):
+    """keyproc -> certproc and revokeproc, unasked: the domain key's public key.
+
+    DER SubjectPublicKeyInfo; empty when the key does not exist yet (a check
+    before the chain, which creates it).  certproc and revokeproc learn the
+    key from here, never from netproc.
+    """
+
+    OP: ClassVar[int] = 12
+    spki: bytes

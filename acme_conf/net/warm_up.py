@@ -42,7 +42,8 @@ PROBLEM = (
     ' "subproblems": [{"identifier": {"type": "dns", "value": "b\u00fccher.invalid"}, "detail": "no"}]}'
 ).encode("utf-8")
 ORDER = (
-    b'{"status": "valid", "authorizations": ["https://ca.invalid/authz/1"],'
+    b'{"status": "valid", "identifiers": [{"type": "dns", "value": "sample.invalid"}, {"type": "ip", "value": "::1"}],'
+    b' "authorizations": ["https://ca.invalid/authz/1"],'
     b' "finalize": "https://ca.invalid/finalize/1", "certificate": "https://ca.invalid/cert/1",'
     b' "error": ' + PROBLEM + b"}"
 )

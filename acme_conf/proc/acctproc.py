@@ -2,9 +2,11 @@
 
 The only process that ever sees the account key.  It loads the key (or
 creates it when missing) before the jail; afterwards it has no file system
-and no network, and signs whatever netproc asks it to sign.  One acctproc
-serves the netprocs of every domain of one authority in a run: they share
-the account, so none can have signed by it what another could not.
+and no network.  One acctproc serves the netprocs of every domain of one
+authority in a run, each over a channel of its own, and signs for each only
+what that domain's run makes (acme/signing_rules.py: the CA's host, the
+domain's names, a revocation only in a -r run, never a key change): a
+netproc taken over cannot have the account signed away.
 """
 
 from __future__ import annotations
@@ -15,27 +17,34 @@ from typing import NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.acme import jws
+from acme_conf.acme.signing_rules import DomainRun, refusal
+from acme_conf.acme.text import printable
 from acme_conf.ipc import Channel
 from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
-from acme_conf.proc.spec import ChildSpec, KeySettings
+from acme_conf.proc.spec import AccountSettings, ChildSpec
+
+# A domain's whole protocol, polls and badNonce retries included, signs a few
+# hundred requests; a netproc asking for more is stopped.
+MAX_REQUESTS = 10_000
 
 log = logging.getLogger("acme_conf")
 
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """What acctproc holds after acquiring: its channels, one to each netproc, and the account key."""
+    """acctproc's channels (one to each domain's netproc), what each may have signed, and the account key."""
 
     nets: tuple[Channel, ...]
+    runs: dict[int, DomainRun]  # channel descriptor -> its domain's run
     key: PrivateKey
 
 
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
-    assert isinstance(settings, KeySettings)
+    assert isinstance(settings, AccountSettings)
     key, created = load_or_create_key(Path(settings.key_path), settings.keytype)
     if created:
         log.info("created account key %s", settings.key_path)
@@ -44,7 +53,16 @@ def acquire(spec: ChildSpec) -> Held:
     except jws.UnsupportedKeyError as error:
         raise KeyFileError(f"{settings.key_path}: {error}") from None
     nets = netproc_channels(spec)
-    return Held(nets, key)
+    runs = {net.fileno(): run for net, run in zip(nets, domain_runs(settings), strict=True)}
+    return Held(nets, runs, key)
+
+
+def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
+    """What each domain's run may have signed, in the order of the channels."""
+    return tuple(
+        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke)
+        for names, profile in zip(settings.names, settings.profiles, strict=True)
+    )
 
 
 def warm_up(key: PrivateKey) -> None:
@@ -52,12 +70,21 @@ def warm_up(key: PrivateKey) -> None:
 
     The key's type is fixed from here on, so this runs every path its
     requests can take (ECDSA signing loads cryptography's OpenSSL backend
-    module on first use).
+    module on first use), and the rules on requests they refuse.
     """
-    _answer(key, ThumbprintRequest())
-    for kid in ("", "https://dry-run.invalid/account/1"):  # the JWK in the header, or the account URL
-        _answer(key, SignRequest("https://dry-run.invalid/new-order", "nonce", kid, b"{}"))
-    _answer(key, SignRequest("http://dry-run.invalid/", "nonce", "", b""))  # refused
+    run = DomainRun("https://ca.invalid/dir", "mailto:a@ca.invalid", ("ca.invalid", "192.0.2.1"), "", False)
+    _answer(key, run, ThumbprintRequest())
+    for url, kid, payload in (
+        ("https://ca.invalid/acct", "", b'{"onlyReturnExisting": true}'),  # the public key in the header
+        ("https://ca.invalid/order/1", "https://ca.invalid/acct/1", b""),  # the account URL
+        ("https://ca.invalid/order", "https://ca.invalid/acct/1",
+         b'{"identifiers": [{"type": "dns", "value": "ca.invalid"}, {"type": "ip", "value": "192.0.2.1"}]}'),
+        ("https://b\u00fccher.invalid/", "k", b""),  # refused: urllib.parse checks such a host with unicodedata
+        ("https://ca.invalid/order", "k", b'{"identifiers": [{"type": "ip", "value": "::1"}]}'),
+        ("https://ca.invalid/key-change", "k", b'{"protected": "", "payload": "", "signature": ""}'),
+        ("https://ca.invalid/x", "k", b"\xff[" + b"[" * 5000),
+    ):
+        _answer(key, run, SignRequest(url, "nonce", kid, payload))
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
@@ -65,16 +92,21 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed(
-        held.nets, lambda _, request: _answer(held.key, request), ThumbprintRequest, SignRequest
-    )
+    def answer(net: Channel, request: ThumbprintRequest | SignRequest) -> Message:
+        reply = _answer(held.key, held.runs[net.fileno()], request)
+        if isinstance(reply, Failure):
+            log.warning("%s", reply.reason)
+        return reply
+
+    return answer_until_closed(held.nets, answer, ThumbprintRequest, SignRequest, max_requests=MAX_REQUESTS)
 
 
-def _answer(key: PrivateKey, request: ThumbprintRequest | SignRequest) -> Message:
+def _answer(key: PrivateKey, run: DomainRun, request: ThumbprintRequest | SignRequest) -> Message:
     if isinstance(request, ThumbprintRequest):
         return Thumbprint(jws.thumbprint(key))
-    if not request.url.startswith("https://"):
-        return Failure("refusing to sign a request for a non-https URL")
+    refused = refusal(run, request.url, request.kid, request.payload)
+    if refused:
+        return Failure(f"refusing to sign {refused} ({printable(request.url, 120)})")
     return Signed(jws.sign(key, request.url, request.nonce, request.kid, request.payload))
 
 

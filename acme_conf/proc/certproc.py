@@ -2,9 +2,11 @@
 
 The bundle comes from the network, so it is parsed here, in a process with
 no file system and no network.  It must hold at least one certificate; the
-first (the leaf) must carry the domain key's public key and exactly the
-configured names; each certificate must be issued by the next.  Only then
-are leaf, chain and full chain handed to fileproc.
+first (the leaf) must carry the domain key's public key (which keyproc tells
+certproc; never netproc) and exactly the configured names (from the
+parent), be valid now and for no longer than MAX_LIFETIME; each
+certificate must be issued by the next.  Only then are leaf, chain and full
+chain handed to fileproc.
 
 Before its jail it checks a built-in sample bundle for every signature
 algorithm a CA may use, and a few bad ones (warm_up): the real check, so
@@ -23,10 +25,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from acme_conf import samples, sandbox
+from acme_conf.acme.renewal import MAX_LIFETIME
 from acme_conf.acme.text import printable
 from acme_conf.certnames import certificate_names, configured_names
-from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.ipc import Channel, ChannelClosed, close_all
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
+from acme_conf.messages.key import DomainKey
 from acme_conf.proc.child import run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK
@@ -44,22 +48,23 @@ class CertificateCheckError(ProcessFailure):
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """certproc's channels: requests from netproc, checked files to fileproc."""
+    """certproc's channels: the domain key from keyproc, requests from netproc, checked files to fileproc."""
 
+    key: Channel
     net: Channel
     file: Channel
+
+    def channels(self) -> tuple[Channel, ...]:
+        return (self.key, self.net, self.file)
 
 
 def acquire(spec: ChildSpec) -> Held:
     warm_up()
-    return Held(
-        Channel.from_fd(spec.channel_fd("netproc"), "netproc"),
-        Channel.from_fd(spec.channel_fd("fileproc"), "fileproc"),
-    )
+    return Held(*(Channel.from_fd(spec.channel_fd(peer), peer) for peer in ("keyproc", "netproc", "fileproc")))
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    return sandbox.Grants(channels=(held.net.fileno(), held.file.fileno()), strict=spec.strict_sandbox)
+    return sandbox.Grants(channels=tuple(channel.fileno() for channel in held.channels()), strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
@@ -73,30 +78,30 @@ def serve(spec: ChildSpec, held: Held) -> int:
         if isinstance(request, RemoveCertificate):
             held.file.send(request)
         else:
-            checked = check_bundle(request.pem, request.csr_der, settings.names, datetime.now(timezone.utc))
+            domain_key = held.key.recv(DomainKey).spki
+            checked = check_bundle(request.pem, domain_key, settings.names, datetime.now(timezone.utc))
             leaf = x509.load_pem_x509_certificate(checked.certificate)
             log.info("certificate checked: serial %x, valid until %s", leaf.serial_number, leaf.not_valid_after_utc)
             held.file.send(checked)
     finally:
-        held.file.close()
-        held.net.close()
+        close_all(held.channels())
     return EXIT_OK
 
 
-def check_bundle(pem: bytes, csr_der: bytes, names: tuple[str, ...], now: datetime) -> WriteCertificate:
-    """The leaf, chain and full chain of a bundle that passed every check."""
+def check_bundle(pem: bytes, domain_key: bytes, names: tuple[str, ...], now: datetime) -> WriteCertificate:
+    """The leaf, chain and full chain of a bundle that passed every check.
+
+    `domain_key` is the domain key's DER SubjectPublicKeyInfo, from keyproc.
+    """
     certificates = parse_bundle(pem)
     leaf = certificates[0]
     try:
-        _check_key(leaf, csr_der)
+        _check_key(leaf, domain_key)
         _check_names(leaf, names)
         _check_issuers(certificates)
     except ValueError as error:
         raise CertificateCheckError(f"CA sent a malformed certificate: {printable(error, 120)}") from None
-    if leaf.not_valid_before_utc > now + CLOCK_SKEW or leaf.not_valid_after_utc <= now:
-        raise CertificateCheckError(
-            f"certificate is not valid now (valid {leaf.not_valid_before_utc} to {leaf.not_valid_after_utc})"
-        )
+    _check_validity(leaf, now)
     encoded = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
     return WriteCertificate(certificate=encoded[0], chain=b"".join(encoded[1:]), fullchain=b"".join(encoded))
 
@@ -111,15 +116,20 @@ def parse_bundle(pem: bytes) -> list[x509.Certificate]:
     return certificates
 
 
-def _check_key(leaf: x509.Certificate, csr_der: bytes) -> None:
-    try:
-        csr = x509.load_der_x509_csr(csr_der)
-    except ValueError:
-        raise CertificateCheckError("the certificate request passed along is unreadable") from None
+def _check_key(leaf: x509.Certificate, domain_key: bytes) -> None:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    wanted = csr.public_key().public_bytes(serialization.Encoding.DER, spki)
-    if leaf.public_key().public_bytes(serialization.Encoding.DER, spki) != wanted:
+    if not domain_key or leaf.public_key().public_bytes(serialization.Encoding.DER, spki) != domain_key:
         raise CertificateCheckError("certificate's public key is not the domain key's")
+
+
+def _check_validity(leaf: x509.Certificate, now: datetime) -> None:
+    """Valid now (a little clock skew allowed), and not for longer than MAX_LIFETIME."""
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if start > now + CLOCK_SKEW or end <= now:
+        raise CertificateCheckError(f"certificate is not valid now (valid {start} to {end})")
+    if end - start > MAX_LIFETIME:
+        days = (end - start).days
+        raise CertificateCheckError(f"certificate is valid for {days} days, longer than {MAX_LIFETIME.days} allowed")
 
 
 def _check_names(leaf: x509.Certificate, names: tuple[str, ...]) -> None:
@@ -145,21 +155,26 @@ def warm_up() -> None:
     (ECDSA loads the OpenSSL backend module on first use), so each is run
     once here, before the jail, where a module can still be loaded.
     """
-    csrs = [x509.load_pem_x509_csr(sample.csr).public_bytes(serialization.Encoding.DER) for sample in samples.SAMPLES]
-    for sample, csr_der in zip(samples.SAMPLES, csrs):
-        check_bundle(sample.bundle, csr_der, samples.NAMES, samples.NOW)
+    keys = [
+        serialization.load_pem_public_key(sample.public_key).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        for sample in samples.SAMPLES
+    ]
+    for sample, key in zip(samples.SAMPLES, keys):
+        check_bundle(sample.bundle, key, samples.NAMES, samples.NOW)
     first, second = samples.SAMPLES[0], samples.SAMPLES[1]
     leaf_of_first = x509.load_pem_x509_certificates(first.bundle)[0].public_bytes(serialization.Encoding.PEM)
     refused = (
-        (b"not a certificate", csrs[0], samples.NAMES, samples.NOW),
-        (first.bundle, csrs[1], samples.NAMES, samples.NOW),  # another key
-        (first.bundle, csrs[0], samples.NAMES[:1], samples.NOW),  # other names
-        (leaf_of_first + second.bundle, csrs[0], samples.NAMES, samples.NOW),  # another issuer
-        (first.bundle, csrs[0], samples.NAMES, samples.NOW + timedelta(days=3650)),  # expired
+        (b"not a certificate", keys[0], samples.NAMES, samples.NOW),
+        (first.bundle, keys[1], samples.NAMES, samples.NOW),  # another key
+        (first.bundle, keys[0], samples.NAMES[:1], samples.NOW),  # other names
+        (leaf_of_first + second.bundle, keys[0], samples.NAMES, samples.NOW),  # another issuer
+        (first.bundle, keys[0], samples.NAMES, samples.NOW + timedelta(days=3650)),  # expired
     )
-    for pem, csr_der, names, now in refused:
+    for pem, key, names, now in refused:
         try:
-            check_bundle(pem, csr_der, names, now)
+            check_bundle(pem, key, names, now)
         except CertificateCheckError:
             continue
         raise ProcessFailure("warm-up: a broken sample bundle passed the checks")

@@ -153,6 +153,7 @@ def answer_until_closed(
     channels: Sequence[Channel],
     answer: Callable[[Channel, M], Message],
     *expected: type[M],
+    max_requests: int | Callable[[Channel], int],
     closed: Callable[[Channel], None] | None = None,
 ) -> int:
     """The serve loop of a role that only answers: reply to each request until every peer closes.
@@ -160,12 +161,14 @@ def answer_until_closed(
     End of file between requests is the normal end of a conversation.  The
     roles a run shares (an authority's dnsproc and acctproc, a challenge
     directory's chngproc) serve several netprocs, one per domain: a channel
-    that sends what it may not is dropped without disturbing the others, and
-    the role fails at the end.  `closed` hears of every channel dropped, for
-    the clean-up that belongs to its domain.  A request is answered whole
-    before the next is read.
+    that sends what it may not, or more requests than `max_requests` allows
+    it (a number, or one per channel), is dropped without disturbing the
+    others, and the role fails at the end.  `closed` hears of every channel
+    dropped, for the clean-up that belongs to its domain.  A request is
+    answered whole before the next is read.
     """
     open_channels = {channel.fileno(): channel for channel in channels}
+    served = dict.fromkeys(open_channels, 0)
     poller = select.poll()
     for fd in open_channels:
         poller.register(fd, select.POLLIN)
@@ -175,7 +178,12 @@ def answer_until_closed(
             for fd, _ in poller.poll():
                 channel = open_channels[fd]
                 try:
-                    channel.send(answer(channel, channel.recv(*expected)))
+                    request = channel.recv(*expected)
+                    served[fd] += 1
+                    cap = max_requests if isinstance(max_requests, int) else max_requests(channel)
+                    if served[fd] > cap:
+                        raise ChannelError(f"more than {cap} requests")
+                    channel.send(answer(channel, request))
                     continue
                 except ChannelClosed:
                     pass

@@ -6,6 +6,12 @@ descriptor, the directory, and creates and removes files only relative to
 it.  The files written for a domain are removed when that domain's netproc
 closes its channel, whether its chain succeeded, failed or was stopped,
 and whatever is left when chngproc itself exits.
+
+A netproc may be taken over, so each channel gets no more than its domain
+needs: at most one file per name of the domain at a time (ChngSettings.files),
+a bounded number of requests, and files created new only (O_EXCL, no link
+followed): a file that is there already, whatever put it there, is an
+error and is left alone; chngproc removes only what it created in this run.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
 
 FILE_MODE = 0o444  # the web server must read it, whoever it runs as
+# Each name is published once; a refused or repeated request costs one more.
+REQUESTS_PER_NAME = 4
 
 log = logging.getLogger("acme_conf")
 
@@ -40,6 +48,7 @@ class Held:
     nets: tuple[Channel, ...]
     directory_fd: int
     directory: str
+    most_files: dict[int, int] = field(default_factory=dict)  # channel fd -> its domain's number of names
     written: dict[int, list[str]] = field(default_factory=dict)  # channel fd -> its tokens, removed at its end
 
 
@@ -48,8 +57,9 @@ def acquire(spec: ChildSpec) -> Held:
     assert isinstance(settings, ChngSettings)
     directory = open_directory(settings.challengedir, "challengedir")
     nets = netproc_channels(spec)
+    most_files = {net.fileno(): files for net, files in zip(nets, settings.files, strict=True)}
     # The real path, links resolved: in logs, and what the sandbox is given.
-    return Held(nets, directory.fd, directory.real)
+    return Held(nets, directory.fd, directory.real, most_files)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
@@ -67,6 +77,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
             held.nets,
             lambda net, request: _publish(held, net.fileno(), request),
             ChallengeWrite,
+            max_requests=lambda net: REQUESTS_PER_NAME * held.most_files[net.fileno()],
             closed=lambda net: _domain_done(held, net.fileno()),
         )
     finally:
@@ -95,15 +106,20 @@ def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None
     token_part, _, thumbprint = key_authorization.partition(".")
     if token_part != token or not is_valid_token(thumbprint):
         raise ProcessFailure("malformed key authorization: not TOKEN.THUMBPRINT")
+    written = held.written.setdefault(net_fd, [])
+    if len(written) >= held.most_files[net_fd]:
+        raise ProcessFailure(f"refusing a challenge file: the domain has {len(written)} already, one per name")
     try:
-        _write_file(held, token, key_authorization.encode("ascii"), held.written.setdefault(net_fd, []))
+        _write_file(held, token, key_authorization.encode("ascii"), written)
+    except FileExistsError:
+        raise ProcessFailure(f"{held.directory}/{token} exists already: not overwritten, not removed") from None
     except OSError as error:
         raise ProcessFailure(f"cannot write {held.directory}/{token}: {error.strerror}") from None
     log.debug("wrote %s/%s", held.directory, token)
 
 
 def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> None:
-    _remove(held, token)  # a file a killed run left behind
+    """A new file, never one that is there (O_EXCL), never through a link (O_NOFOLLOW)."""
     fd = os.open(
         token,
         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

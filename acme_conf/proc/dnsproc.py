@@ -21,6 +21,9 @@ from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import ChildSpec
 
 MAX_ADDRESSES = 16
+# A netproc resolves the CA's host once per connection it opens, and keeps
+# the answer: a few lookups in a whole run.  More is a netproc taken over.
+MAX_LOOKUPS = 64
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
 
 log = logging.getLogger("acme_conf")
@@ -46,7 +49,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed(held.nets, lambda _, request: _resolve(request), Resolve)
+    return answer_until_closed(held.nets, lambda _, request: _resolve(request), Resolve, max_requests=MAX_LOOKUPS)
 
 
 def _resolve(request: Resolve) -> Message:

@@ -6,6 +6,11 @@ and renamed over the old one, whose previous version stays as FILE.1; the
 directory is flushed last.  A reader sees the old file or the new one,
 never a part.
 
+It installs only what certproc approved, in the shape certproc gives it:
+one PEM certificate, a chain of PEM certificates, and a full chain that is
+exactly the two together (checked as text; certproc parsed them).  Only a
+-r run may remove the files.
+
 Exit status: 0 when files were written or removed, 2 when there was nothing to do.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import signal
 from typing import NamedTuple
 
@@ -28,6 +34,9 @@ from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, FileSettings
 
 FILE_MODE = 0o444
+_PEM_CERTIFICATE = rb"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]{1,65536}-----END CERTIFICATE-----\n"
+_ONE_CERTIFICATE = re.compile(_PEM_CERTIFICATE)
+_CERTIFICATES = re.compile(rb"(?:" + _PEM_CERTIFICATE + rb"){0,16}")
 
 log = logging.getLogger("acme_conf")
 
@@ -87,6 +96,7 @@ def write_certificate(held: Held, settings: FileSettings, files: WriteCertificat
     in place; a failed rename in the last puts back the files already
     replaced, so the set is never half old, half new.
     """
+    _check_shape(files)
     wanted = [
         (name, content)
         for name, content in (
@@ -124,6 +134,16 @@ def write_certificate(held: Held, settings: FileSettings, files: WriteCertificat
     for name, _ in written:
         log.info("wrote %s/%s", held.directory, name)
     _sync(held)
+
+
+def _check_shape(files: WriteCertificate) -> None:
+    """What certproc sends, and nothing else: a file of another shape is refused, whoever made it."""
+    if _ONE_CERTIFICATE.fullmatch(files.certificate) is None:
+        raise ProcessFailure("certproc sent a certificate that is not one PEM certificate: nothing installed")
+    if _CERTIFICATES.fullmatch(files.chain) is None:
+        raise ProcessFailure("certproc sent a chain that is not PEM certificates: nothing installed")
+    if files.fullchain != files.certificate + files.chain:
+        raise ProcessFailure("certproc sent a full chain that is not the certificate and its chain: nothing installed")
 
 
 def remove_certificate(held: Held, settings: FileSettings) -> None:

@@ -1,78 +1,88 @@
 """keyproc: holds the domain key; builds the certificate signing request.
 
 It loads the domain key (or creates it when missing) and builds the CSR
-before the jail, so after it the process only hands that CSR to netproc.
+before the jail.  Afterwards it tells certproc and revokeproc the key's
+public half, unasked (they learn the domain key from here, never from
+netproc), then only hands that CSR to netproc.
+
+Before a chain starts, a keyproc of the domain may run beside the check's
+revokeproc (KeySettings.public_only): it loads the key if there is one,
+creates nothing, builds no CSR, and tells revokeproc the public key (or
+that there is no key yet).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 from typing import NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
-
 from acme_conf import sandbox
-from acme_conf.acme.identifiers import is_ip
-from acme_conf.ipc import Channel
-from acme_conf.keys import PrivateKey, load_or_create_key
-from acme_conf.messages.key import Csr, CsrRequest
+from acme_conf.ipc import Channel, ChannelClosed
+from acme_conf.keys import load_existing_key, load_or_create_key, public_key_der
+from acme_conf.messages.key import Csr, CsrRequest, DomainKey
 from acme_conf.proc.child import answer_until_closed, run_role
+from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
-MAX_COMMON_NAME = 64  # RFC 5280 ub-common-name
+# Whom keyproc tells the domain key, unasked, when they are there.
+KEY_TAKERS = ("certproc", "revokeproc")
+# netproc asks for the CSR once; a few more are harmless, a flood is refused.
+MAX_CSR_REQUESTS = 4
 
 log = logging.getLogger("acme_conf")
 
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """keyproc's channel to netproc and the CSR built before the jail."""
+    """keyproc's channels, the domain key's public half and the CSR built before the jail."""
 
-    net: Channel
-    csr_der: bytes
+    net: Channel | None  # None in a check before the chain
+    takers: tuple[Channel, ...]  # told the public key, then closed
+    spki: bytes  # DER SubjectPublicKeyInfo; empty when there is no key yet (a check only)
+    csr_der: bytes  # empty in a check
 
 
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, KeySettings)
-    key, created = load_or_create_key(Path(settings.key_path), settings.keytype)
+    path = Path(settings.key_path)
+    takers = tuple(Channel.from_fd(fd, peer) for peer, fd in spec.channels if peer in KEY_TAKERS)
+    if settings.public_only:
+        existing = load_existing_key(path, settings.keytype)
+        return Held(None, takers, b"" if existing is None else public_key_der(existing), b"")
+    key, created = load_or_create_key(path, settings.keytype)
     if created:
         log.info("created domain key %s", settings.key_path)
-    csr_der = build_csr(key, settings.names)
-    return Held(Channel.from_fd(spec.channel_fd("netproc"), "netproc"), csr_der)
+    from acme_conf.csr import build_csr  # before the jail, and only where a CSR is built
 
-
-def build_csr(key: PrivateKey, names: tuple[str, ...]) -> bytes:
-    """A DER CSR naming every name as a subjectAltName, signed with SHA-256.
-
-    The first name is also the common name when it is a DNS name that fits.
-    """
-    subject = []
-    if not is_ip(names[0]) and len(names[0]) <= MAX_COMMON_NAME:
-        subject.append(x509.NameAttribute(NameOID.COMMON_NAME, names[0]))
-    alternative_names: list[x509.GeneralName] = [
-        x509.IPAddress(ipaddress.ip_address(name)) if is_ip(name) else x509.DNSName(name)
-        for name in names
-    ]
-    request = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name(subject))
-        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return request.public_bytes(serialization.Encoding.DER)
+    net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
+    return Held(net, takers, public_key_der(key), build_csr(key, settings.names))
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    return sandbox.Grants(channels=(held.net.fileno(),), strict=spec.strict_sandbox)
+    channels = tuple(channel.fileno() for channel in (*held.takers, *([held.net] if held.net else [])))
+    return sandbox.Grants(channels=channels, strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    return answer_until_closed((held.net,), lambda _, __: Csr(held.csr_der), CsrRequest)
+    tell_the_key(held)
+    if held.net is None:
+        return EXIT_OK
+    return answer_until_closed(
+        (held.net,), lambda _, __: Csr(held.csr_der), CsrRequest, max_requests=MAX_CSR_REQUESTS
+    )
+
+
+def tell_the_key(held: Held) -> None:
+    """The public key to certproc and revokeproc; one that has stopped already needs it no more."""
+    for taker in held.takers:
+        try:
+            taker.send(DomainKey(held.spki))
+        except ChannelClosed:
+            log.debug("%s stopped before it was told the domain key", taker.peer)
+        finally:
+            taker.close()
 
 
 def main(spec: ChildSpec) -> int:

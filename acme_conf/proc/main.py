@@ -1,13 +1,14 @@
 """The parent: one isolated process chain per domain job.
 
-First, for each domain whose certificate exists, a revokeproc alone says
-with its exit status whether renewal is due; most runs end there.  Then, for
-the domains due, it starts the processes a run shares: each authority's
-dnsproc and acctproc, and each challenge directory's chngproc, with a
-channel for every domain they serve.  Then, for each of those jobs, it takes
-the domain's lock, creates the socketpairs and starts the chain's five
-children; every child is a fork and exec of a fresh interpreter, with only
-its own channel descriptors and an empty environment.  It reaps them all.
+First, for each domain whose certificate exists, a revokeproc says with
+its exit status whether renewal is due, told the domain key by a keyproc
+beside it; most runs end there.  Then, for the domains due, it starts the
+processes a run shares: each authority's dnsproc and acctproc, and each
+challenge directory's chngproc, with a channel for every domain they serve.
+Then, for each of those jobs, it takes the domain's lock, creates the
+socketpairs and starts the chain's five children; every child is a fork
+and exec of a fresh interpreter, with only its own channel descriptors and
+an empty environment.  It reaps them all.
 It never touches a key, the network, or anything the CA sent.
 
 When a child fails, the rest of its chain is asked to stop (SIGTERM: they
@@ -50,6 +51,7 @@ from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import (
     ROLES,
+    AccountSettings,
     CertSettings,
     ChildSpec,
     ChngSettings,
@@ -76,6 +78,9 @@ CHAIN_CHANNELS = (
     ("netproc", "keyproc"),
     ("netproc", "certproc"),
     ("certproc", "fileproc"),
+    # keyproc tells certproc and revokeproc the domain key: never netproc
+    ("keyproc", "certproc"),
+    ("keyproc", "revokeproc"),
 )
 GRACE_SECONDS = 5.0
 # A chain that runs longer is stopped: the CA's polls give up after 10
@@ -95,9 +100,8 @@ STARTUP_WAIT_SECONDS = 1.0
 # (a stuck disk, a certificate crafted to take a revokeproc over) is stopped
 # long before a chain's deadline.
 CHECK_DEADLINE_SECONDS = 60.0
-# Descriptors the parent needs besides the channel ends of the shared
-# processes (see allow_descriptors): stdio, the lock, pidfds, and the
-# channels and start-up pipes of the running chains.
+# Descriptors the parent needs besides those allow_descriptors counts: stdio,
+# the lock, and the channels and start-up pipes of the running chains.
 DESCRIPTOR_HEADROOM = 64
 
 log = logging.getLogger("acme_conf")
@@ -232,7 +236,7 @@ class SharedPlan:
     """Processes the run shares among domains, before they start."""
 
     name: str  # see shared_name
-    settings: dict[str, Settings]  # role -> what it is told
+    roles: tuple[str, ...]  # the shared roles under that name
     jobs: tuple[DomainJob, ...]  # the domains it serves
 
 
@@ -271,7 +275,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
     try:
         import_path = child_import_path()
-        allow_descriptors(len(jobs))
+        allow_descriptors(jobs, options.max_chains)
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
@@ -289,17 +293,21 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     return EXIT_UNCHANGED
 
 
-def allow_descriptors(domains: int) -> None:
+def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     """Raise the soft limit on open descriptors so that every domain's channels fit.
 
     While it starts the shared processes the parent holds both ends of one
     socketpair per domain and shared role, and later one end for each
     domain not yet started; each shared process holds one per domain of its
-    own (it inherits this limit; its sandbox lowers it again).  The usual
+    own (it inherits this limit; its sandbox lowers it again).  Each child
+    alive costs the parent one more: its pidfd.  The usual
     soft limit of 1024 would end a run of some 170 domains; the hard limit
     is the real bound.
     """
-    needed = 2 * len(SHARED_ROLES) * domains + DESCRIPTOR_HEADROOM
+    domains = len(jobs)
+    shared = len(shared_plans(jobs)) * len(SHARED_ROLES)  # at most: each name serves one or two roles
+    at_once = max(1, max_chains) * (len(CHAIN_ROLES) + 2)  # running chains or checks
+    needed = 2 * len(SHARED_ROLES) * domains + shared + at_once + DESCRIPTOR_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -422,7 +430,8 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
         if not served:
             continue
         try:
-            services = spawn_services(plan.name, plan.settings, served, state.options, state.import_path)
+            settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
+            services = spawn_services(plan.name, settings, served, state.options, state.import_path)
         except ProcessFailure as error:
             log.error("%s: %s", plan.name, error)
             for job in served:
@@ -441,14 +450,14 @@ def _fail_unstarted(state: _Run, job: DomainJob) -> None:
 
 def shared_plans(jobs: Sequence[DomainJob]) -> list[SharedPlan]:
     """The processes a run shares, in the order they start, with the domains each serves."""
-    settings: dict[str, dict[str, Settings]] = {}
+    roles: dict[str, dict[str, None]] = {}  # name -> its roles, in order
     served: dict[str, dict[str, DomainJob]] = {}  # name -> handle -> job, in the jobs' order
     for job in jobs:
         for role in SHARED_ROLES:
             name = shared_name(role, job)
-            settings.setdefault(name, {})[role] = shared_settings(role, job)
+            roles.setdefault(name, {})[role] = None
             served.setdefault(name, {})[job.handle] = job
-    return [SharedPlan(name, settings[name], tuple(served[name].values())) for name in settings]
+    return [SharedPlan(name, tuple(roles[name]), tuple(served[name].values())) for name in roles]
 
 
 def _start_chains(state: _Run) -> None:
@@ -508,36 +517,66 @@ def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
 
 
 def _start_checks(state: _Run) -> None:
-    """Start a revokeproc of its own for each domain with a certificate, up to the bound."""
+    """Start a check (a revokeproc and a keyproc of its own) for each domain with a certificate, up to the bound."""
     options = state.options
     while state.unchecked and len(state.checks) < max(1, options.max_chains):
         job = state.unchecked.popleft()
         try:
-            settings = revoke_settings(job, options, alone=True)
-            spec = ChildSpec("revokeproc", job.handle, options.verbosity, options.strict_sandbox, (), settings)
-            process = _spawn(spec, state.import_path)
-        except (OSError, ProcessFailure) as error:
+            processes = spawn_check(job, options, state.import_path)
+        except ProcessFailure as error:
             log.error("%s: cannot check the certificate: %s", job.handle, error)
             state.results[job.handle] = ChainResult(job.handle, True, False)
             continue
         deadline = time.monotonic() + CHECK_DEADLINE_SECONDS
-        group = ProcessGroup(job.handle, {"revokeproc": process}, deadline, unchanged_ok=frozenset({"revokeproc"}))
+        group = ProcessGroup(job.handle, processes, deadline, unchanged_ok=frozenset({"revokeproc"}))
         state.checks[job.handle] = (job, group)
         _watch(state.selector, group)
         log.debug("%s: checking the certificate first", job.handle)
 
 
+def spawn_check(job: DomainJob, options: RunOptions, import_path: tuple[str, ...]) -> dict[str, subprocess.Popen[bytes]]:
+    """A revokeproc alone, and a keyproc that tells it the domain key (and creates nothing)."""
+    judge_end, key_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        specs = (
+            ChildSpec(
+                "revokeproc", job.handle, options.verbosity, options.strict_sandbox,
+                (("keyproc", judge_end.fileno()),), revoke_settings(job, options, alone=True),
+            ),
+            ChildSpec(
+                "keyproc", job.handle, options.verbosity, options.strict_sandbox,
+                (("revokeproc", key_end.fileno()),),
+                KeySettings(str(job.domain_key), job.keytype.value, job.names, public_only=True),
+            ),
+        )
+        for spec in specs:
+            processes[spec.role] = _spawn(spec, import_path)
+    except BaseException as error:
+        _kill_started(processes)
+        if isinstance(error, (OSError, ProcessFailure)):
+            raise ProcessFailure(str(error)) from None
+        raise
+    finally:
+        judge_end.close()
+        key_end.close()
+    return processes
+
+
 def _checks_done(state: _Run) -> None:
-    """Revokeproc alone answers with its exit status: 0 due (the domain waits for its chain), 2 current."""
+    """A check's revokeproc answers with its exit status: 0 due (the domain waits for its chain), 2 current.
+
+    Its keyproc must have ended well too: a key it could not read fails the domain.
+    """
     for handle, (job, group) in list(state.checks.items()):
         if not group.done:
             continue
         del state.checks[handle]
         code = group.status["revokeproc"]
-        if code == EXIT_OK and not state.stopping:
+        if code == EXIT_OK and not group.failed and not state.stopping:
             state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
         else:  # current (2) is done; anything else failed, a renewal due but interrupted too
-            state.results[handle] = ChainResult(handle, code != EXIT_UNCHANGED, False)
+            state.results[handle] = ChainResult(handle, group.failed or code != EXIT_UNCHANGED, False)
 
 
 def _startup_pipe_readable(chain: Chain, fd: int, selector: selectors.BaseSelector) -> None:
@@ -782,15 +821,28 @@ def shared_name(role: str, job: DomainJob) -> str:
     raise ProcessFailure(f"{role} is not shared")
 
 
-def shared_settings(role: str, job: DomainJob) -> Settings:
-    """What a shared process needs to know: the same for every domain with the same shared_name."""
+def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -> Settings:
+    """What a shared process serving `jobs` (one channel each, in this order) needs to know.
+
+    What is per domain (the names acctproc may order, the challenge files
+    chngproc may keep) is listed in the order of the channels.
+    """
+    job = jobs[0]  # every job shares the authority, or the challenge directory
     if role == "dnsproc":
         return DnsSettings()
     if role == "acctproc":
         authority = job.authority
-        return KeySettings(str(authority.account_key), authority.account_keytype.value, ())
+        return AccountSettings(
+            key_path=str(authority.account_key),
+            keytype=authority.account_keytype.value,
+            api_url=authority.api_url,
+            contact=authority.contact or "",
+            revoke=options.revoke,
+            names=tuple(each.names for each in jobs),
+            profiles=tuple(each.profile or "" for each in jobs),
+        )
     if role == "chngproc":
-        return ChngSettings(str(job.challengedir))
+        return ChngSettings(str(job.challengedir), tuple(len(each.names) for each in jobs))
     raise ProcessFailure(f"unknown role {role}")
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from acme_conf import __version__, sandbox
 from acme_conf.acme.b64 import b64url
-from acme_conf.acme.identifiers import identifier
+from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
 from acme_conf.acme.polling import (
     FIRST_DELAY,
     POLL_DEADLINE,
@@ -190,7 +190,7 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
         held.cert.send(RemoveCertificate())
         return
     order = new_order(acme, settings)
-    authorize_all(acme, order, held)
+    authorize_all(acme, order, held, settings)
     held.chng.close()  # authorized: chngproc removes this domain's challenge files now, not at the end
     order = wait_for_order(acme, order, "pending")
     csr = held.key.request(CsrRequest(), Csr).der
@@ -200,7 +200,7 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
     order = wait_for_order(acme, order, "processing")
     if order.status != "valid" or order.certificate is None:
         raise ProcessFailure(f"order {printable(order.url)} ended {printable(order.status)}{_order_problem(order)}")
-    held.cert.send(CertBundle(download_certificate(acme, order.certificate), csr))
+    held.cert.send(CertBundle(download_certificate(acme, order.certificate)))
 
 
 def _resolver(dns: Channel) -> Callable[[str], tuple[str, ...]]:
@@ -255,11 +255,33 @@ def new_order(acme: AcmeSession, settings: NetSettings) -> Order:
         payload["profile"] = settings.profile
     response = acme.post(acme.directory.new_order, payload, "new order")
     order = parse_order(_location(response, "new order"), response.body)
+    check_order(order, settings.names)
     log.info("order %s: %s", printable(order.url), printable(order.status))
     return order
 
 
-def authorize_all(acme: AcmeSession, order: Order, held: Held) -> None:
+def check_order(order: Order, names: tuple[str, ...]) -> None:
+    """The order is for exactly the names asked for, with no more authorizations than names."""
+    if frozenset(_normal(kind, value) for kind, value in order.identifiers) != requested(names):
+        shown = ", ".join(printable(value, 80) for _, value in order.identifiers[:10]) or "nothing"
+        raise ProcessFailure(f"new order: the CA made an order for {shown}, not for the configured names")
+    if len(order.authorizations) > len(names):
+        raise ProcessFailure(f"new order: {len(order.authorizations)} authorizations for {len(names)} names")
+
+
+def requested(names: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    """The identifiers ordered for `names`, as _normal spells them."""
+    return frozenset(_normal(item["type"], item["value"]) for item in map(identifier, names))
+
+
+def _normal(kind: str, value: str) -> tuple[str, str]:
+    """An identifier as compared: DNS names in lower case, addresses in RFC 5952 form."""
+    if kind == "ip" and is_ip(value):
+        return kind, canonical_ip(value)
+    return kind, value.lower() if kind == "dns" else value
+
+
+def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSettings) -> None:
     """Answer every pending authorization's http-01 challenge, then wait for all.
 
     All challenges are published and answered before the first poll, so the
@@ -267,8 +289,11 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held) -> None:
     """
     thumbprint = held.acct.request(ThumbprintRequest(), Thumbprint).value
     pending: list[Authorization] = []
+    ours = requested(settings.names)
     for url in order.authorizations:
         authorization = fetch_authorization(acme, url)
+        if _normal(authorization.identifier_type, authorization.identifier_value) not in ours:
+            raise ProcessFailure(f"authorization for {printable(authorization.identifier_value, 80)}, which was not ordered")
         if authorization.status == "valid":
             log.info("%s: already authorized", printable(authorization.identifier_value))
         elif authorization.status == "pending":

@@ -4,7 +4,7 @@ The parent serialises a ChildSpec to JSON as the child's last argument; the
 child rebuilds it before doing anything else.  Only plain values cross:
 paths as strings, names as lists.
 
-These records are NamedTuples, not dataclasses: every child creates all eight
+These records are NamedTuples, not dataclasses: every child creates all nine
 classes at start-up, and this module then loads in 1.2 ms instead of 5.5 ms
 (a frozen dataclass costs ~0.5 ms to create, a NamedTuple ~0.1 ms).  They are
 immutable all the same.
@@ -52,12 +52,26 @@ class KeySettings(NamedTuple):
     key_path: str
     keytype: str  # "rsa" or "ecdsa"
     names: tuple[str, ...]  # keyproc only: the CSR's names
+    public_only: bool = False  # keyproc beside a check: tell revokeproc the public key; create and build nothing
+
+
+class AccountSettings(NamedTuple):
+    """acctproc: the account key, and what it may sign for each domain's netproc (acme/signing_rules.py)."""
+
+    key_path: str
+    keytype: str  # "rsa" or "ecdsa"
+    api_url: str  # the CA's directory: requests go to its host and port only
+    contact: str  # "" = none
+    revoke: bool  # -r: revocations, and no orders
+    names: tuple[tuple[str, ...], ...]  # each domain's names, in the order of its netproc channels
+    profiles: tuple[str, ...]  # each domain's profile ("" = the CA's default), in the same order
 
 
 class ChngSettings(NamedTuple):
-    """chngproc: where the http-01 files go."""
+    """chngproc: where the http-01 files go, and how many each domain may have there at once."""
 
     challengedir: str
+    files: tuple[int, ...]  # per netproc channel, in order: the domain's number of names
 
 
 class CertSettings(NamedTuple):
@@ -86,12 +100,15 @@ class RevokeSettings(NamedTuple):
     alone: bool = False  # no chain yet: it answers with its exit status, 0 due or 2 current
 
 
-Settings = NetSettings | DnsSettings | KeySettings | ChngSettings | CertSettings | FileSettings | RevokeSettings
+Settings = (
+    NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
+    | RevokeSettings
+)
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
     "netproc": NetSettings,
     "dnsproc": DnsSettings,
-    "acctproc": KeySettings,
+    "acctproc": AccountSettings,
     "keyproc": KeySettings,
     "chngproc": ChngSettings,
     "certproc": CertSettings,
@@ -119,7 +136,7 @@ class ChildSpec(NamedTuple):
         raw = json.loads(text)
         role = raw["role"]
         settings_type = SETTINGS_TYPES[role]
-        settings = settings_type(**{name: _tuple_if_list(raw["settings"][name]) for name in settings_type._fields})
+        settings = settings_type(**{name: _tuples(raw["settings"][name]) for name in settings_type._fields})
         channels = tuple((str(peer), int(fd)) for peer, fd in raw["channels"])
         return cls(
             role,
@@ -142,5 +159,6 @@ class ChildSpec(NamedTuple):
         return fds
 
 
-def _tuple_if_list(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
+def _tuples(value: object) -> object:
+    """JSON's lists as tuples, at every depth (settings are immutable)."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value

@@ -39,7 +39,10 @@ from acme_conf.messages.revoke import VERDICT_MISSING, VERDICT_REVOKE, CertStatu
 from acme_conf.net import transport  # noqa: E402
 from acme_conf.proc import acctproc, chngproc, keyproc, netproc  # noqa: E402
 from acme_conf.errors import ProcessFailure  # noqa: E402
-from acme_conf.proc.spec import ChildSpec, KeySettings, NetSettings  # noqa: E402
+from acme_conf.proc.spec import AccountSettings, ChildSpec, KeySettings, NetSettings  # noqa: E402
+from acme_conf.acme.signing_rules import DomainRun  # noqa: E402
+from acme_conf.csr import build_csr  # noqa: E402
+from acme_conf.keys import public_key_der  # noqa: E402
 
 from hostile_ca import HostileCA  # noqa: E402
 
@@ -151,7 +154,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
                 theirs["dns"].send(Addresses(addresses) if addresses else Failure(f"cannot resolve {request.host}"))
 
         chng_fd = os.open(challenge_dir, os.O_RDONLY | os.O_DIRECTORY)
-        chng_held = chngproc.Held((theirs["chng"],), chng_fd, str(challenge_dir))
+        chng_held = chngproc.Held((theirs["chng"],), chng_fd, str(challenge_dir), {theirs["chng"].fileno(): len(names)})
 
         def chng() -> None:
             try:
@@ -167,16 +170,27 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             while True:
                 to_cert.append(theirs["cert"].recv(CertBundle, RemoveCertificate))
 
-        acct_spec = ChildSpec("acctproc", "test", 0, False, (), KeySettings("", "ecdsa", ()))
+        run = DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke)
+        acct_settings = AccountSettings("", "ecdsa", run.api_url, run.contact, run.revoke, (names,), (profile,))
+        acct_spec = ChildSpec("acctproc", "test", 0, False, (), acct_settings)
         key_spec = ChildSpec("keyproc", "test", 0, False, (), KeySettings("", "ecdsa", names))
         peers = [
             _Peer("dnsproc", dns, peer_errors),
             _Peer("chngproc", chng, peer_errors),
             _Peer("certproc", cert, peer_errors),
-            _Peer("acctproc", lambda: acctproc.serve(acct_spec, acctproc.Held((theirs["acct"],), account_key)), peer_errors),
+            _Peer(
+                "acctproc",
+                lambda: acctproc.serve(
+                    acct_spec, acctproc.Held((theirs["acct"],), {theirs["acct"].fileno(): run}, account_key)
+                ),
+                peer_errors,
+            ),
             _Peer(
                 "keyproc",
-                lambda: keyproc.serve(key_spec, keyproc.Held(theirs["key"], keyproc.build_csr(domain_key, names))),
+                lambda: keyproc.serve(
+                    key_spec,
+                    keyproc.Held(theirs["key"], (), public_key_der(domain_key), build_csr(domain_key, names)),
+                ),
                 peer_errors,
             ),
         ]

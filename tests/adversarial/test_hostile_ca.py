@@ -21,6 +21,7 @@ from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_REVOKE, CertStatu
 from acme_conf.net.session import MAX_BAD_NONCE_RETRIES
 from acme_conf.net.transport import MAX_BODY
 from acme_conf.proc import netproc
+from acme_conf.keys import public_key_der
 from acme_conf.proc.certproc import CertificateCheckError, check_bundle
 from acme_conf.errors import ProcessFailure
 
@@ -51,21 +52,21 @@ def test_baseline_issuance_passes_every_check(drive, hostile_ca: HostileCA, doma
     assert [type(m) for m in outcome.to_certproc] == [CertBundle]
     bundle = outcome.to_certproc[0]
     assert isinstance(bundle, CertBundle)
-    files = check_bundle(bundle.pem, bundle.csr_der, ("example.com", "www.example.com"), datetime.now(timezone.utc))
+    files = check_bundle(bundle.pem, public_key_der(domain_key), ("example.com", "www.example.com"), datetime.now(timezone.utc))
     assert files.chain == hostile_ca.issuer.pem
     assert list(challenge_dir.iterdir()) == []  # the recorder's chngproc.remove_all ran
     assert all(seen.headers.get("user-agent", "").startswith("acme-client-python/") for seen in hostile_ca.seen)
     assert outcome.resolved == ["localhost"]  # resolved once, then the connection was kept alive
 
 
-def test_certificate_for_another_key_is_refused_by_certproc(drive, hostile_ca: HostileCA) -> None:
+def test_certificate_for_another_key_is_refused_by_certproc(drive, hostile_ca: HostileCA, domain_key) -> None:
     hostile_ca.issue_key_override = pki.new_key().public_key()
     outcome = drive()
-    assert outcome.error is None  # netproc does not judge certificates; certproc does
+    assert outcome.error is None  # netproc does not judge certificates; certproc does, with keyproc's key
     bundle = outcome.to_certproc[0]
     assert isinstance(bundle, CertBundle)
     with pytest.raises(CertificateCheckError, match="public key is not the domain key's"):
-        check_bundle(bundle.pem, bundle.csr_der, NAMES, datetime.now(timezone.utc))
+        check_bundle(bundle.pem, public_key_der(domain_key), NAMES, datetime.now(timezone.utc))
 
 
 # oversized bodies ---------------------------------------------------------------------------------------
@@ -470,6 +471,24 @@ def test_resource_urls_on_another_port_are_refused(drive, hostile_ca: HostileCA,
 
     hostile_ca.routes["/order/new"] = new_order_elsewhere
     message = drive().raised()
+    # acctproc refuses to sign for it before the transport could refuse to send it
+    assert f"refusing to sign a URL that is not on the CA's host and port (https://localhost:{port}/" in message
+    assert _nobody_connected(other_port)
+
+
+def test_a_nonce_url_on_another_port_is_refused_by_the_transport(
+    drive, hostile_ca: HostileCA, other_port: socket.socket
+) -> None:
+    """newNonce is fetched unsigned (HEAD): the transport's own port check is what stops it."""
+    port = other_port.getsockname()[1]
+
+    def directory_elsewhere(ca: HostileCA, seen: Seen) -> Reply:
+        value = json.loads(HostileCA.directory(ca, seen).body)
+        value["newNonce"] = f"https://localhost:{port}/nonce"
+        return json_reply(value)
+
+    hostile_ca.routes["/dir"] = directory_elsewhere
+    message = drive().raised()
     assert f"port {port} is not the CA's (allowed: {hostile_ca.port})" in message
     assert _nobody_connected(other_port)
 
@@ -483,7 +502,7 @@ def test_order_location_on_another_port_is_refused(drive, hostile_ca: HostileCA,
 
     hostile_ca.routes["/order/new"] = new_order_elsewhere
     message = drive().raised()
-    assert f"port {port} is not the CA's" in message
+    assert f"refusing to sign a URL that is not on the CA's host and port (https://localhost:{port}/" in message
     assert _nobody_connected(other_port)
 
 
@@ -530,7 +549,7 @@ def test_certificate_download_cut_short_is_refused(drive, hostile_ca: HostileCA,
     outcome = drive()
     if outcome.error is None:  # show what certproc would have done with it
         bundle = outcome.to_certproc[0]
-        files = check_bundle(bundle.pem, bundle.csr_der, NAMES, datetime.now(timezone.utc))
+        files = check_bundle(bundle.pem, public_key_der(domain_key), NAMES, datetime.now(timezone.utc))
         assert files.chain, "a leaf-only 'full chain' would have been installed"
     assert outcome.to_certproc == []
     assert_clean(outcome.raised())

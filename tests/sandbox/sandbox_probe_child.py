@@ -318,7 +318,8 @@ def publish_challenge(ctx: Context) -> None:
 
 
 def install_certificate(ctx: Context) -> None:
-    files = WriteCertificate(certificate=b"LEAF\n", chain=b"CHAIN\n", fullchain=b"LEAF\nCHAIN\n")
+    leaf, chain = (f"-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n".encode() for text in ("LEAF", "CHAIN"))
+    files = WriteCertificate(certificate=leaf, chain=chain, fullchain=leaf + chain)
     for _ in range(2):  # the second time keeps FILE.1
         ctx.role_module.write_certificate(ctx.held, ctx.spec.settings, files)
 
@@ -338,8 +339,10 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
     """The role's real specification, with its first channel leading to the test parent."""
     peers = {
         "netproc": ("revokeproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc"),
-        "certproc": ("netproc", "fileproc"),
+        "certproc": ("netproc", "keyproc", "fileproc"),
         "fileproc": ("certproc",),
+        "keyproc": ("netproc", "certproc", "revokeproc"),
+        "revokeproc": ("netproc", "keyproc"),
     }.get(role, ("netproc",))
     channels = [(peers[0], parent_fd)]
     for peer in peers[1:]:
@@ -351,9 +354,11 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
             f"https://localhost:{bed['allowed_port']}/directory", bed["ca_file"], False, "", names, "", False
         ),
         "dnsproc": specs.DnsSettings,
-        "acctproc": lambda: specs.KeySettings(bed["account_key"], "ecdsa", names),
+        "acctproc": lambda: specs.AccountSettings(
+            bed["account_key"], "ecdsa", f"https://localhost:{bed['allowed_port']}/directory", "", False, (names,), ("",)
+        ),
         "keyproc": lambda: specs.KeySettings(bed["domain_key"], "ecdsa", names),
-        "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"]),
+        "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"], (len(names),)),
         "certproc": lambda: specs.CertSettings(names),
         "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem", False),
         "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),

@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import sandbox_harness as harness
 from acme_conf.ipc import Channel
 from acme_conf.messages.certificate import CertBundle
+from acme_conf.messages.key import DomainKey
 
 CHILD = Path(__file__).with_name("sandbox_hostile_child.py")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -77,7 +77,7 @@ def run_role(
     pem: bytes,
     control: bool = False,
     *,
-    csr_der: bytes = b"\x30\x00",
+    domain_key: bytes = b"",
     names: tuple[str, ...] = ("localhost",),
     warm_up: bool = True,
 ) -> Outcome:
@@ -86,7 +86,7 @@ def run_role(
     certificate = bed.root / f"certificate-{role}-{attack}.pem"
     certificate.write_bytes(pem)
     os.chown(certificate, bed.uid, bed.gid)
-    peers = ("netproc", "fileproc") if role == "certproc" else ("netproc",)
+    peers = ("netproc", "keyproc", "fileproc") if role == "certproc" else ("netproc", "keyproc")
     pairs = {peer: socket.socketpair() for peer in peers}
     values = {
         **bed.values,
@@ -117,9 +117,12 @@ def run_role(
         theirs.close()
     received = bytearray()
     try:
+        Channel(pairs["keyproc"][0], role).send(DomainKey(domain_key))  # the test is its keyproc
         if role == "certproc":
-            Channel(pairs["netproc"][0], "certproc").send(CertBundle(pem=pem, csr_der=csr_der))
-        for mine, _ in pairs.values():
+            Channel(pairs["netproc"][0], "certproc").send(CertBundle(pem=pem))
+        for peer, (mine, _) in pairs.items():
+            if peer == "keyproc":
+                continue  # told, not telling
             mine.settimeout(30)
             while chunk := mine.recv(65536):
                 received += chunk
@@ -205,13 +208,15 @@ ALGORITHMS = [signer[0] for signer in make_samples.SIGNERS]
 
 @pytest.fixture(scope="module")
 def fresh() -> dict[str, tuple[bytes, bytes]]:
-    """algorithm -> (bundle, CSR DER), valid now, made with new keys (not the built-in warm-up samples)."""
+    """algorithm -> (bundle, its leaf's public key, DER), valid now, made with new keys (not the warm-up samples)."""
     made = {}
     now = datetime.now(timezone.utc)
     for name, issuer_key, algorithm, pad, leaf_key in make_samples.SIGNERS:
-        _, pem, csr_pem = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key(), now)
-        csr_der = x509.load_pem_x509_csr(csr_pem).public_bytes(serialization.Encoding.DER)
-        made[name] = (pem, csr_der)
+        _, pem, public_key = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key(), now)
+        spki = serialization.load_pem_public_key(public_key).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        made[name] = (pem, spki)
     return made
 
 
@@ -221,8 +226,8 @@ SAMPLE_NAMES = ("sample.invalid", "www.sample.invalid", "192.0.2.1", "2001:db8::
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_certproc_in_its_jail_checks_a_bundle_signed_with_every_algorithm(bed: harness.Bed, fresh, algorithm: str) -> None:
     """Seccomp, Landlock and the import guard leave room for every CA signature algorithm and key type."""
-    pem, csr_der = fresh[algorithm]
-    outcome = run_role(bed, "certproc", "none", pem, csr_der=csr_der, names=SAMPLE_NAMES)
+    pem, spki = fresh[algorithm]
+    outcome = run_role(bed, "certproc", "none", pem, domain_key=spki, names=SAMPLE_NAMES)
     assert outcome.returncode == 0, outcome.stderr
     assert b"-----BEGIN CERTIFICATE-----" in outcome.received  # the checked files, on to fileproc
     assert "after its jail" not in outcome.stderr
@@ -230,8 +235,8 @@ def test_certproc_in_its_jail_checks_a_bundle_signed_with_every_algorithm(bed: h
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_revokeproc_in_its_jail_judges_a_certificate_of_every_kind(bed: harness.Bed, fresh, algorithm: str) -> None:
-    pem, _ = fresh[algorithm]
-    outcome = run_role(bed, "revokeproc", "none", pem, names=SAMPLE_NAMES)
+    pem, spki = fresh[algorithm]
+    outcome = run_role(bed, "revokeproc", "none", pem, domain_key=spki, names=SAMPLE_NAMES)
     assert outcome.returncode == 0, outcome.stderr
     assert b"renewal due from" in outcome.received  # the verdict, to netproc
     assert "after its jail" not in outcome.stderr
@@ -239,8 +244,8 @@ def test_revokeproc_in_its_jail_judges_a_certificate_of_every_kind(bed: harness.
 
 def test_control_without_its_warm_up_certproc_names_the_module_an_ecdsa_ca_needs(bed: harness.Bed, fresh) -> None:
     """What every ECDSA-signing CA met: now an error naming module and role, not a PermissionError."""
-    pem, csr_der = fresh["ecdsa-p384-sha384"]
-    outcome = run_role(bed, "certproc", "none", pem, csr_der=csr_der, names=SAMPLE_NAMES, warm_up=False)
+    pem, spki = fresh["ecdsa-p384-sha384"]
+    outcome = run_role(bed, "certproc", "none", pem, domain_key=spki, names=SAMPLE_NAMES, warm_up=False)
     assert outcome.returncode == 1
     assert "certproc: internal error: certproc tried to import cryptography.hazmat.backends after its jail" in outcome.stderr
     assert "PermissionError" not in outcome.stderr

@@ -96,10 +96,13 @@ def test_only_an_existing_certificate_is_checked_first(tmp_path: Path) -> None:
     assert main.worth_checking_first(only_fullchain, RunOptions())  # type: ignore[arg-type]
 
 
-def checked(state: _Run, handle: str, code: int) -> None:
-    """A check of `handle` whose revokeproc has exited with `code`."""
-    group = ProcessGroup(handle, {"revokeproc": None}, time.monotonic() + CHAIN_DEADLINE_SECONDS)  # type: ignore[dict-item]
-    group.status["revokeproc"] = code
+def checked(state: _Run, handle: str, code: int, keyproc: int = 0) -> None:
+    """A check of `handle` whose revokeproc has exited with `code`, its keyproc with `keyproc`."""
+    group = ProcessGroup(
+        handle, {"revokeproc": None, "keyproc": None},  # type: ignore[dict-item]
+        time.monotonic() + CHAIN_DEADLINE_SECONDS, unchanged_ok=frozenset({"revokeproc"}),
+    )
+    group.status.update(revokeproc=code, keyproc=keyproc)
     state.checks[handle] = (SimpleNamespace(handle=handle), group)  # type: ignore[assignment]
 
 
@@ -113,6 +116,15 @@ def test_a_check_decides_whether_its_domain_waits_for_a_chain(state: _Run) -> No
     assert state.results["current.example"] == main.ChainResult("current.example", False, False)
     assert state.results["broken.example"] == main.ChainResult("broken.example", True, False)
     assert state.checks == {}
+
+
+def test_a_check_whose_keyproc_failed_fails_its_domain_whatever_revokeproc_said(state: _Run) -> None:
+    state.waiting.clear()
+    checked(state, "due.example", 0, keyproc=1)
+    checked(state, "current.example", 2, keyproc=1)
+    main._checks_done(state)
+    assert not state.waiting
+    assert state.results["due.example"].failed and state.results["current.example"].failed
 
 
 def test_a_check_that_finds_renewal_due_after_an_interrupt_starts_nothing(state: _Run) -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acme_conf.ipc import Channel
+from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import Failure
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.key import CsrRequest
@@ -28,6 +28,7 @@ TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 OTHER_TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
 THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 NET = 7  # the descriptor of the netproc channel a file is published for
+NAMES = 3  # each test domain has three names: three files at most at a time
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def webroot(tmp_path: Path) -> Path:
 def held(webroot: Path) -> Iterator[Held]:
     ours, theirs = socket.socketpair()
     fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield Held((Channel(ours, "netproc"),), fd, str(webroot))
+    yield Held((Channel(ours, "netproc"),), fd, str(webroot), {NET: NAMES, NET + 1: NAMES})
     os.close(fd)
     ours.close()
     theirs.close()
@@ -71,21 +72,38 @@ def test_mode_is_0444_regardless_of_umask(held: Held, webroot: Path, umask: int)
     assert stat.S_IMODE((webroot / TOKEN).stat().st_mode) == 0o444
 
 
-def test_stale_file_from_a_killed_run_is_replaced(held: Held, webroot: Path) -> None:
-    (webroot / TOKEN).write_text("stale")
+def test_a_file_already_named_like_the_token_is_an_error_and_left_alone(held: Held, webroot: Path) -> None:
+    """A CA that chose the name of a file in the directory cannot have it replaced, nor removed."""
+    (webroot / TOKEN).write_text("someone's file")
     os.chmod(webroot / TOKEN, 0o600)
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
-    assert (webroot / TOKEN).read_text() == f"{TOKEN}.{THUMBPRINT}"
-    assert stat.S_IMODE((webroot / TOKEN).stat().st_mode) == 0o444
+    with pytest.raises(ProcessFailure, match=f"{TOKEN} exists already: not overwritten, not removed"):
+        publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
+    remove_all(held)  # the end of the run: chngproc removes what it created, and that only
+    assert (webroot / TOKEN).read_text() == "someone's file"
+    assert stat.S_IMODE((webroot / TOKEN).stat().st_mode) == 0o600
+    assert held.written == {}
 
 
-def test_symlink_planted_at_the_token_is_not_followed(held: Held, webroot: Path, tmp_path: Path) -> None:
+def test_symlink_planted_at_the_token_is_neither_followed_nor_removed(held: Held, webroot: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("precious")
     (webroot / TOKEN).symlink_to(victim)
-    publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
+    with pytest.raises(ProcessFailure, match="exists already"):
+        publish(held, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
+    remove_all(held)
     assert victim.read_text() == "precious"
-    assert not (webroot / TOKEN).is_symlink()
+    assert (webroot / TOKEN).is_symlink()
+
+
+def test_a_domain_gets_one_file_per_name_at_most(held: Held, webroot: Path) -> None:
+    """A netproc taken over (or a CA with thousands of authorizations) cannot fill the directory."""
+    tokens = [TOKEN, OTHER_TOKEN, "A" * 43]
+    for token in tokens:
+        publish(held, token, f"{token}.{THUMBPRINT}", NET)
+    with pytest.raises(ProcessFailure, match="the domain has 3 already, one per name"):
+        publish(held, "B" * 43, f"{'B' * 43}.{THUMBPRINT}", NET)
+    publish(held, "B" * 43, f"{'B' * 43}.{THUMBPRINT}", NET + 1)  # another domain has its own three
+    assert sorted(os.listdir(webroot)) == sorted([*tokens, "B" * 43])
 
 
 @pytest.mark.parametrize(
@@ -189,8 +207,9 @@ class Serving:
         pairs = [socket.socketpair() for _ in range(count)]
         self.nets = [Channel(ours, "chngproc") for ours, _ in pairs]
         self._fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        held = Held(tuple(Channel(theirs, "netproc") for _, theirs in pairs), self._fd, str(webroot))
-        spec = ChildSpec("chngproc", "challengedir test", 0, False, (), ChngSettings(str(webroot)))
+        theirs = tuple(Channel(end, "netproc") for _, end in pairs)
+        held = Held(theirs, self._fd, str(webroot), {channel.fileno(): NAMES for channel in theirs})
+        spec = ChildSpec("chngproc", "challengedir test", 0, False, (), ChngSettings(str(webroot), (NAMES,) * count))
         self._result: dict[str, int] = {}
         self._thread = threading.Thread(target=lambda: self._result.setdefault("status", chngproc.serve(spec, held)))
         self._thread.start()
@@ -238,7 +257,7 @@ def test_a_failed_write_is_reported_to_its_sender_alone(webroot: Path) -> None:
         sender, other = serving.nets
         failure = sender.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten, Failure)
         assert isinstance(failure, Failure)
-        assert failure.reason == f"cannot write {webroot}/{TOKEN}: Is a directory"
+        assert failure.reason == f"{webroot}/{TOKEN} exists already: not overwritten, not removed"
         other.request(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"), ChallengeWritten)
         assert (webroot / OTHER_TOKEN).is_file()
     finally:
@@ -304,6 +323,24 @@ def test_a_domains_files_go_when_its_netproc_closes_while_others_stay(webroot: P
     finally:
         status = serving.status()
     assert status == 0
+    assert os.listdir(webroot) == []
+
+
+def test_a_netproc_flooding_requests_is_dropped_and_its_files_removed(webroot: Path) -> None:
+    serving = Serving(webroot, 2)
+    try:
+        rogue, honest = serving.nets
+        rogue.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten)
+        for _ in range(chngproc.REQUESTS_PER_NAME * NAMES - 1):  # refused: the same token again and again
+            rogue.request(ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}"), ChallengeWritten, Failure)
+        rogue.send(ChallengeWrite(OTHER_TOKEN, f"{OTHER_TOKEN}.{THUMBPRINT}"))  # one too many
+        with pytest.raises(ChannelClosed):
+            rogue.recv(ChallengeWritten, Failure)
+        honest.request(ChallengeWrite("A" * 43, f"{'A' * 43}.{THUMBPRINT}"), ChallengeWritten)
+        assert os.listdir(webroot) == ["A" * 43]  # the rogue's file went with its channel
+    finally:
+        status = serving.status()
+    assert status == 1
     assert os.listdir(webroot) == []
 
 

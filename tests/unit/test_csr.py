@@ -1,4 +1,4 @@
-"""keyproc.build_csr: the names, the common name, the signature."""
+"""acme_conf.csr.build_csr (keyproc's CSR): the names, the common name, the signature."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from acme_conf.proc.keyproc import MAX_COMMON_NAME, build_csr
+from acme_conf.csr import MAX_COMMON_NAME, build_csr
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import os
 import socket
@@ -21,9 +22,16 @@ from acme_conf.proc.spec import FileSettings
 SETTINGS = FileSettings(cert_dir="", certificate="cert.pem", chain="chain.pem", fullchain="fullchain.pem", revoke=False)
 
 
+def pem_block(text: str) -> bytes:
+    """A PEM certificate block in the shape certproc writes (fileproc checks the shape, not the content)."""
+    body = base64.b64encode(text.encode() * 8).decode()
+    lines = "".join(body[i:i + 64] + "\n" for i in range(0, len(body), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{lines}-----END CERTIFICATE-----\n".encode()
+
+
 def bundle(tag: str) -> WriteCertificate:
-    leaf = f"-----LEAF {tag}-----\n".encode()
-    chain = f"-----CHAIN {tag}-----\n".encode()
+    leaf = pem_block(f"leaf {tag}")
+    chain = pem_block(f"chain {tag}")
     return WriteCertificate(certificate=leaf, chain=chain, fullchain=leaf + chain)
 
 
@@ -250,3 +258,23 @@ def test_remove_certificate_reports_what_it_cannot_remove(held: Held, cert_dir: 
     (cert_dir / "cert.pem").mkdir()  # unlink of a directory fails with EISDIR
     with pytest.raises(ProcessFailure, match="cannot remove .*cert.pem"):
         remove_certificate(held, settings_for(cert_dir))
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        WriteCertificate(b"", b"", b""),
+        WriteCertificate(b"#!/bin/sh\nrm -rf /\n", b"", b"#!/bin/sh\nrm -rf /\n"),
+        WriteCertificate(pem_block("a") + pem_block("b"), b"", pem_block("a") + pem_block("b")),  # two leaves
+        WriteCertificate(pem_block("a"), b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                         pem_block("a") + b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+        WriteCertificate(pem_block("a"), pem_block("b"), pem_block("a")),  # the full chain is not both
+        WriteCertificate(pem_block("a"), pem_block("b"), pem_block("a") + pem_block("b") + b"trailer"),
+    ],
+    ids=["empty", "not-pem", "two-leaves", "a-key-in-the-chain", "short-full-chain", "longer-full-chain"],
+)
+def test_only_what_certproc_sends_is_installed(held: Held, cert_dir: Path, files: WriteCertificate) -> None:
+    """A certproc taken over cannot install a script, a key or a mismatched set: nothing is written."""
+    with pytest.raises(ProcessFailure, match="nothing installed"):
+        write_certificate(held, settings_for(cert_dir), files)
+    assert listing(cert_dir) == []

@@ -19,14 +19,14 @@ from acme_conf.messages.account import Signed, SignRequest, Thumbprint, Thumbpri
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
-from acme_conf.messages.key import Csr, CsrRequest
+from acme_conf.messages.key import Csr, CsrRequest, DomainKey
 from acme_conf.messages.revoke import CertStatus
 
 # Every message type, from every channel's module, by op code.
 MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.OP: cls
     for cls in (
-        CertStatus, CsrRequest, Csr, ThumbprintRequest, Thumbprint, SignRequest, Signed, ChallengeWrite,
+        CertStatus, CsrRequest, Csr, DomainKey, ThumbprintRequest, Thumbprint, SignRequest, Signed, ChallengeWrite,
         ChallengeWritten, Resolve, Addresses, CertBundle, RemoveCertificate, WriteCertificate, Failure,
     )
 }
@@ -223,12 +223,12 @@ def test_message_without_fields_rejects_any_body() -> None:
 
 def test_oversized_message_is_refused_when_encoding() -> None:
     with pytest.raises(ChannelError, match="over the frame limit"):
-        encode(CertBundle(pem=b"x" * MAX_FRAME, csr_der=b""))
+        encode(CertBundle(pem=b"x" * MAX_FRAME))
 
 
 def test_largest_allowed_frame_round_trips_over_a_channel(pair: tuple[socket.socket, socket.socket]) -> None:
-    payload = b"p" * (MAX_FRAME - 2 * LENGTH.size)
-    message = CertBundle(pem=payload, csr_der=b"")
+    payload = b"p" * (MAX_FRAME - LENGTH.size)  # one field: its length, then its bytes
+    message = CertBundle(pem=payload)
     assert len(encode(message)) == HEADER.size + MAX_FRAME
     left, right = pair
     sender = threading.Thread(target=Channel(left, "a").send, args=(message,))

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "acme_conf.net",
             "acme_conf.keys",
+            "acme_conf.csr",
             "acme_conf.certstatus",
             "acme_conf.files",
             "acme_conf.paths",

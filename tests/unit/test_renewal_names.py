@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acme_conf.acme.renewal import renewal_decision
+from acme_conf.acme.renewal import MAX_LIFETIME, renewal_decision
 from acme_conf.certnames import certificate_names, configured_names
 
 import pki
@@ -18,7 +18,7 @@ NAMES = frozenset({"example.com", "www.example.com"})
 
 
 def decide(lifetime: timedelta, elapsed: timedelta, *, cert=NAMES, conf=NAMES):
-    return renewal_decision(START, START + lifetime, START + elapsed, cert, conf)
+    return renewal_decision(START, START + lifetime, START + elapsed, cert, conf, key_matches=True)
 
 
 # a third of the lifetime -------------------------------------------------------------
@@ -90,7 +90,8 @@ def test_rule_as_a_property(lifetime: timedelta, elapsed: timedelta) -> None:
     decision = decide(lifetime, elapsed)
     remaining = lifetime - elapsed
     share = lifetime / 2 if lifetime <= timedelta(days=10) else lifetime / 3
-    assert decision.due == (remaining < max(share, timedelta(days=3)))
+    too_long = lifetime > MAX_LIFETIME  # a 100-year certificate would renew in 67 years
+    assert decision.due == (too_long or remaining < max(share, timedelta(days=3)))
     if remaining < timedelta(days=3):  # exactly three days before expiry is not later than that
         assert decision.due
 
@@ -166,10 +167,26 @@ def test_certificate_and_configuration_agree_for_the_same_names_spelt_differentl
     leaf = ca.issue_leaf(pki.new_key().public_key(), ("example.com", "2001:db8::1"))
     configured = configured_names(("EXAMPLE.com", "2001:0DB8:0000::0001", "example.com"))
     assert certificate_names(leaf) == configured
-    assert not renewal_decision(START, START + timedelta(days=90), START, certificate_names(leaf), configured).due
+    assert not renewal_decision(
+        START, START + timedelta(days=90), START, certificate_names(leaf), configured, key_matches=True
+    ).due
 
 
 def test_certificate_without_subject_alt_name_has_no_names() -> None:
     ca = pki.root_authority()
     leaf = ca.issue_leaf(pki.new_key().public_key(), (), common_name="example.com")
     assert certificate_names(leaf) == frozenset()  # the CN alone does not count
+
+
+# the key, and lifetimes past the ceiling ------------------------------------------------------
+
+
+def test_a_certificate_for_another_key_is_due_whatever_its_dates() -> None:
+    decision = renewal_decision(START, START + timedelta(days=90), START, NAMES, NAMES, key_matches=False)
+    assert decision == (True, "certificate is not for the domain key")
+
+
+def test_a_lifetime_past_the_ceiling_is_due_at_once() -> None:
+    decision = decide(timedelta(days=36500), timedelta(days=1))
+    assert decision.due and "valid for 36500 days, longer than 398" in decision.reason
+    assert not decide(MAX_LIFETIME, timedelta(days=1)).due

@@ -13,6 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from acme_conf.ipc import Channel
+from acme_conf.keys import public_key_der
+from acme_conf.messages.key import DomainKey
 from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
 from acme_conf.proc import revokeproc
 from acme_conf.errors import ProcessFailure
@@ -48,16 +50,21 @@ Examine = Callable[..., CertStatus]
 
 
 @pytest.fixture
-def run(tmp_path: Path, channel: Channel) -> Iterator[Examine]:
-    """examine() on a file with the given content (None: no file), as revokeproc reads it."""
+def run(tmp_path: Path, channel: Channel, domain_key) -> Iterator[Examine]:
+    """examine() on a file with the given content (None: no file), as revokeproc reads it.
 
-    def run(content: bytes | None, *, names=NAMES, force=False, revoke=False) -> CertStatus:
+    `key` is what keyproc told it: the domain key's public half unless a test says otherwise.
+    """
+
+    def run(content: bytes | None, *, names=NAMES, force=False, revoke=False, key: bytes | None = None) -> CertStatus:
         path = tmp_path / "fullchain.pem"
         if content is not None:
             path.write_bytes(content)
         read = read_certificate_file(str(path)) if content is not None else None
         judge = revokeproc.load_judge() if read is not None else None
-        return examine(Held(channel, read, "", judge), RevokeSettings(str(path), names, force, revoke), NOW)
+        told = public_key_der(domain_key) if key is None else key
+        held = Held(channel, channel, read, "", judge)
+        return examine(held, RevokeSettings(str(path), names, force, revoke), told, NOW)
 
     yield run
 
@@ -133,9 +140,9 @@ def test_read_error_is_a_clear_failure(run: Examine, channel: Channel, tmp_path:
     held = revokeproc.acquire(_spec(str(directory), theirs.detach()))  # opening a directory succeeds
     try:
         with pytest.raises(ProcessFailure, match="cert-is-a-directory"):
-            examine(held, RevokeSettings(str(directory), NAMES, False, False), NOW)
+            examine(held, RevokeSettings(str(directory), NAMES, False, False), b"", NOW)
     finally:
-        held.net.close()
+        _close(held)
         ours.close()
 
 
@@ -198,11 +205,35 @@ def test_revoke_wins_over_renewal(run: Examine, ca, domain_key) -> None:
     assert run(content, revoke=True, force=True).verdict == VERDICT_REVOKE
 
 
+def test_a_certificate_for_another_key_is_due(run: Examine, ca, domain_key) -> None:
+    """Installed by other means (or by a netproc taken over): renewed, however long it is valid."""
+    content, _ = fullchain(ca, pki.new_key())
+    status = run(content)
+    assert status.verdict == VERDICT_DUE
+    assert "not for the domain key" in status.reason
+    assert run(content, key=b"").verdict == VERDICT_DUE  # no key yet (a check): nothing can be for it
+
+
+def test_a_certificate_valid_for_a_century_is_due_at_once(run: Examine, ca, domain_key) -> None:
+    content, _ = fullchain(ca, domain_key, lifetime=timedelta(days=36500))
+    status = run(content)
+    assert status.verdict == VERDICT_DUE
+    assert "valid for 36500 days, longer than 398" in status.reason
+
+
 # acquire --------------------------------------------------------------------------------------------------
 
 
 def _spec(path: str, fd: int) -> ChildSpec:
-    return ChildSpec("revokeproc", "test", 0, False, (("netproc", fd),), RevokeSettings(path, NAMES, False, False))
+    """revokeproc in a chain, its channels to netproc and to keyproc both on `fd` (the tests hold the other end)."""
+    channels = (("netproc", fd), ("keyproc", os.dup(fd)))
+    return ChildSpec("revokeproc", "test", 0, False, channels, RevokeSettings(path, NAMES, False, False))
+
+
+def _close(held: Held) -> None:
+    held.key.close()
+    if held.net is not None:
+        held.net.close()
 
 
 def test_acquire_of_a_missing_certificate(tmp_path: Path) -> None:
@@ -211,7 +242,7 @@ def test_acquire_of_a_missing_certificate(tmp_path: Path) -> None:
     try:
         assert held.contents is None
     finally:
-        held.net.close()
+        _close(held)
         ours.close()
 
 
@@ -225,11 +256,11 @@ def test_acquire_reports_a_file_it_may_not_open(tmp_path: Path, monkeypatch: pyt
     try:
         assert held.contents is None
         with pytest.raises(ProcessFailure, match=f"{tmp_path}/cert.pem: Permission denied; run acme-client -F"):
-            examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, False, False), NOW)
-        status = examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, True, False), NOW)
+            examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, False, False), b"", NOW)
+        status = examine(held, RevokeSettings(str(tmp_path / "cert.pem"), NAMES, True, False), b"", NOW)
         assert status.verdict == VERDICT_DUE
     finally:
-        held.net.close()
+        _close(held)
         ours.close()
 
 
@@ -241,15 +272,24 @@ def test_a_fifo_in_place_of_the_certificate_does_not_hang(tmp_path: Path) -> Non
     try:
         assert held.contents is None and "not a regular file" in held.unreadable
     finally:
-        held.net.close()
+        _close(held)
         ours.close()
 
 
 # alone: checked before any chain starts, the verdict as exit status --------------------------------------
 
 
-def _alone(path: Path) -> ChildSpec:
-    return ChildSpec("revokeproc", "test", 0, False, (), RevokeSettings(str(path), NAMES, False, False, alone=True))
+@pytest.fixture
+def keyproc_end() -> Iterator[tuple[Channel, int]]:
+    """The test as the keyproc beside a check: its end, and revokeproc's descriptor."""
+    ours, theirs = socket.socketpair()
+    yield Channel(ours, "revokeproc"), theirs.detach()
+    ours.close()
+
+
+def _alone(path: Path, key_fd: int) -> ChildSpec:
+    settings = RevokeSettings(str(path), NAMES, False, False, alone=True)
+    return ChildSpec("revokeproc", "test", 0, False, (("keyproc", key_fd),), settings)
 
 
 @pytest.mark.parametrize(
@@ -257,25 +297,41 @@ def _alone(path: Path) -> ChildSpec:
     [(timedelta(days=1), EXIT_UNCHANGED), (timedelta(days=80), EXIT_OK)],
     ids=["current", "due"],
 )
-def test_alone_it_answers_with_its_exit_status(tmp_path: Path, ca, domain_key, age: timedelta, status: int) -> None:
+def test_alone_it_answers_with_its_exit_status(
+    tmp_path: Path, ca, domain_key, keyproc_end, age: timedelta, status: int
+) -> None:
     path = tmp_path / "fullchain.pem"
     path.write_bytes(fullchain(ca, domain_key, age=age)[0])
-    spec = _alone(path)
+    keyproc, fd = keyproc_end
+    spec = _alone(path, fd)
     held = revokeproc.acquire(spec)
-    assert held.net is None  # no channel at all
-    assert revokeproc.grants(spec, held).channels == ()
+    assert held.net is None  # no channel to a netproc
+    assert revokeproc.grants(spec, held).channels == (fd,)
+    keyproc.send(DomainKey(public_key_der(domain_key)))
     assert revokeproc.serve(spec, held) == status
 
 
-def test_alone_without_a_certificate_it_says_due(tmp_path: Path) -> None:
-    spec = _alone(tmp_path / "gone.pem")  # removed since the parent saw it
+def test_alone_a_certificate_for_another_key_is_due(tmp_path: Path, ca, domain_key, keyproc_end) -> None:
+    path = tmp_path / "fullchain.pem"
+    path.write_bytes(fullchain(ca, domain_key)[0])  # current, but not for the key keyproc holds
+    keyproc, fd = keyproc_end
+    spec = _alone(path, fd)
+    held = revokeproc.acquire(spec)
+    keyproc.send(DomainKey(public_key_der(pki.new_key())))
+    assert revokeproc.serve(spec, held) == EXIT_OK
+
+
+def test_alone_without_a_certificate_it_says_due_without_waiting_for_the_key(tmp_path: Path, keyproc_end) -> None:
+    spec = _alone(tmp_path / "gone.pem", keyproc_end[1])  # removed since the parent saw it
     assert revokeproc.serve(spec, revokeproc.acquire(spec)) == EXIT_OK
 
 
-def test_alone_a_certificate_it_cannot_judge_is_a_failure_not_an_answer(tmp_path: Path) -> None:
+def test_alone_a_certificate_it_cannot_judge_is_a_failure_not_an_answer(tmp_path: Path, keyproc_end) -> None:
     path = tmp_path / "fullchain.pem"
     path.write_text("not a certificate\n")
-    spec = _alone(path)
+    keyproc, fd = keyproc_end
+    spec = _alone(path, fd)
+    keyproc.send(DomainKey(b""))
     with pytest.raises(ProcessFailure, match="not a PEM certificate; run acme-client -F"):
         revokeproc.serve(spec, revokeproc.acquire(spec))
 

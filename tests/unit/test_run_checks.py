@@ -1,7 +1,8 @@
-"""The parent's first step: a revokeproc alone per certificate, its exit status the verdict.
+"""The parent's first step: a check (revokeproc, and a keyproc beside it) per certificate, its exit status the verdict.
 
 Real processes stand in for revokeproc (`sh -c 'exit N'`, or `sleep` for
-one that hangs); the shared processes and chains are only recorded.
+one that hangs) and for keyproc (`true`); the shared processes and chains
+are only recorded.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def answers(monkeypatch: pytest.MonkeyPatch, recorder: Recorder) -> Iterator[dic
     codes: dict[str, int] = {}
 
     def spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[bytes]:
-        assert spec.role == "revokeproc" and spec.channels == () and spec.settings.alone
+        if spec.role == "keyproc":  # beside the check: tells the key, creates nothing
+            assert spec.settings.public_only and [peer for peer, _ in spec.channels] == ["revokeproc"]
+            return subprocess.Popen(["true"], stderr=subprocess.PIPE)
+        assert spec.role == "revokeproc" and spec.settings.alone
+        assert [peer for peer, _ in spec.channels] == ["keyproc"]  # and no netproc
         recorder.checked.append(spec.handle)
         if spec.handle not in codes:
             raise OSError(24, "Too many open files")
@@ -65,7 +70,9 @@ def answers(monkeypatch: pytest.MonkeyPatch, recorder: Recorder) -> Iterator[dic
             DUE_WHEN_STOPPED: ["sh", "-c", "trap 'exit 0' TERM; sleep 30 & wait"],
         }.get(codes[spec.handle], ["sh", "-c", f"exit {codes[spec.handle]}"])
         # the parent spawns with SIGTERM held; a real child unblocks it first thing, as this one must
-        return subprocess.Popen(argv, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, []))
+        return subprocess.Popen(
+            argv, stderr=subprocess.PIPE, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        )
 
     monkeypatch.setattr(main, "_spawn", spawn)
     yield codes
@@ -75,7 +82,10 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
     path = tmp_path / f"{handle}.crt"
     if certificate:
         path.write_text("a certificate\n")
-    return SimpleNamespace(handle=handle, certificate=path, fullchain=None, names=(handle,))
+    return SimpleNamespace(
+        handle=handle, certificate=path, fullchain=None, names=(handle,), domain_key=tmp_path / f"{handle}.key",
+        keytype=SimpleNamespace(value="ecdsa"),
+    )
 
 
 Run = Callable[..., dict[str, main.ChainResult]]

@@ -18,17 +18,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acme_conf.acme import jws
+from acme_conf.acme.signing_rules import DomainRun
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import Failure
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
 from acme_conf.messages.dns import Addresses
-from acme_conf.messages.key import Csr, CsrRequest
+from acme_conf.messages.key import Csr, CsrRequest, DomainKey
+from acme_conf.csr import build_csr
+from acme_conf.keys import load_existing_key, public_key_der
 from acme_conf.proc import acctproc, dnsproc, keyproc
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.locks import DomainLock, LockBusy
-from acme_conf.proc.spec import ChildSpec, KeySettings
+from acme_conf.proc.spec import AccountSettings, ChildSpec, KeySettings
 
 KEY = ec.generate_private_key(ec.SECP256R1())
+RUN = DomainRun("https://ca.example/dir", "", ("example.com",), "", False)
+ACCOUNT_SETTINGS = AccountSettings("", "ecdsa", RUN.api_url, "", False, (RUN.names,), ("",))
 
 
 def serving(serve: Callable[[Channel], int]) -> tuple[Channel, threading.Thread, dict[str, object]]:
@@ -48,14 +53,14 @@ def serving(serve: Callable[[Channel], int]) -> tuple[Channel, threading.Thread,
 
 
 def acct_serve(channel: Channel) -> int:
-    spec = ChildSpec("acctproc", "t", 0, False, (), KeySettings("", "ecdsa", ()))
-    return acctproc.serve(spec, acctproc.Held((channel,), KEY))
+    spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
+    return acctproc.serve(spec, acctproc.Held((channel,), {channel.fileno(): RUN}, KEY))
 
 
 def test_acctproc_signs_and_gives_the_thumbprint_until_end_of_file() -> None:
     channel, thread, outcome = serving(acct_serve)
     assert channel.request(ThumbprintRequest(), Thumbprint).value == jws.thumbprint(KEY)
-    signed = channel.request(SignRequest("https://ca.example/x", "nonce1", "", b'{"a":1}'), Signed)
+    signed = channel.request(SignRequest("https://ca.example/x", "nonce1", "", b'{"onlyReturnExisting":true}'), Signed)
     body = json.loads(signed.jws)
     header = json.loads(base64.urlsafe_b64decode(body["protected"] + "=="))
     assert header["url"] == "https://ca.example/x" and header["nonce"] == "nonce1" and "jwk" in header
@@ -67,8 +72,9 @@ def test_acctproc_signs_and_gives_the_thumbprint_until_end_of_file() -> None:
 @pytest.mark.parametrize("url", ["http://ca.example/x", "file:///etc/passwd", "", "ftp://x"])
 def test_acctproc_refuses_to_sign_for_a_non_https_url(url: str) -> None:
     channel, thread, _ = serving(acct_serve)
-    reply = channel.request(SignRequest(url, "n", "", b""), Signed, Failure)
-    assert reply == Failure("refusing to sign a request for a non-https URL")
+    reply = channel.request(SignRequest(url, "n", "kid", b""), Signed, Failure)
+    assert isinstance(reply, Failure)
+    assert reply.reason.startswith("refusing to sign a URL that is not plain https")
     channel.close()
     thread.join(timeout=5)
 
@@ -78,8 +84,9 @@ def test_acctproc_drops_a_netproc_that_sends_an_unexpected_message(caplog: pytes
     # netproc loses its own channel, the others are still served, and the
     # process fails at the end so that the run says so.
     ours = [socket.socketpair() for _ in range(2)]
-    spec = ChildSpec("acctproc", "t", 0, False, (), KeySettings("", "ecdsa", ()))
-    held = acctproc.Held(tuple(Channel(theirs, "netproc") for _, theirs in ours), KEY)
+    spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
+    channels = tuple(Channel(theirs, "netproc") for _, theirs in ours)
+    held = acctproc.Held(channels, {channel.fileno(): RUN for channel in channels}, KEY)
     outcome: dict[str, object] = {}
     thread = threading.Thread(target=lambda: outcome.update(status=acctproc.serve(spec, held)), daemon=True)
     thread.start()
@@ -95,10 +102,16 @@ def test_acctproc_drops_a_netproc_that_sends_an_unexpected_message(caplog: pytes
     bad.close()
 
 
-def test_keyproc_hands_out_its_csr_until_end_of_file() -> None:
-    csr = keyproc.build_csr(KEY, ("example.com",))
+def test_keyproc_tells_the_domain_key_then_hands_out_its_csr_until_end_of_file() -> None:
+    csr = build_csr(KEY, ("example.com",))
+    spki = public_key_der(KEY)
     spec = ChildSpec("keyproc", "t", 0, False, (), KeySettings("", "ecdsa", ("example.com",)))
-    channel, thread, outcome = serving(lambda c: keyproc.serve(spec, keyproc.Held(c, csr)))
+    told = [socket.socketpair() for _ in range(2)]
+    takers = tuple(Channel(theirs, peer) for (_, theirs), peer in zip(told, ("certproc", "revokeproc")))
+    channel, thread, outcome = serving(lambda c: keyproc.serve(spec, keyproc.Held(c, takers, spki, csr)))
+    for mine, _ in told:
+        assert Channel(mine, "keyproc").recv(DomainKey).spki == spki
+        mine.close()
     for _ in range(2):
         der = channel.request(CsrRequest(), Csr).der
         assert der == csr
@@ -115,13 +128,23 @@ def test_keyproc_acquire_creates_the_key_and_builds_the_csr(tmp_path: Path) -> N
     held = keyproc.acquire(spec)
     try:
         assert path.exists()
+        assert held.spki == public_key_der(load_existing_key(path, "ecdsa"))
         csr = x509.load_der_x509_csr(held.csr_der)
         assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
             x509.DNSName
         ) == ["a.example"]
     finally:
+        assert held.net is not None
         held.net.close()
         ours.close()
+
+
+def test_keyproc_beside_a_check_tells_the_key_and_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "domain.key"
+    spec = ChildSpec("keyproc", "t", 0, False, (), KeySettings(str(path), "ecdsa", ("a.example",), public_only=True))
+    held = keyproc.acquire(spec)
+    assert held == keyproc.Held(None, (), b"", b"")  # no key yet: nothing to tell but that
+    assert not path.exists()
 
 
 def test_acctproc_acquire_accepts_a_p521_account_key(tmp_path: Path) -> None:
@@ -132,8 +155,10 @@ def test_acctproc_acquire_accepts_a_p521_account_key(tmp_path: Path) -> None:
     path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    path.chmod(0o600)
     ours, theirs = socket.socketpair()
-    spec = ChildSpec("acctproc", "t", 0, False, (("netproc", theirs.fileno()),), KeySettings(str(path), "ecdsa", ()))
+    settings = ACCOUNT_SETTINGS._replace(key_path=str(path))
+    spec = ChildSpec("acctproc", "t", 0, False, (("netproc", theirs.fileno()),), settings)
     try:
         # P-521 passes the key checks and signs as ES512.
         held = acctproc.acquire(spec)

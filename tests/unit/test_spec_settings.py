@@ -15,6 +15,7 @@ from acme_conf.proc.main import SHARED_ROLES, RunOptions, settings_for, shared_n
 from acme_conf.proc.spec import (
     ROLES,
     SETTINGS_TYPES,
+    AccountSettings,
     CertSettings,
     ChildSpec,
     ChngSettings,
@@ -55,9 +56,11 @@ JOB = DomainJob(
 SAMPLE_SETTINGS = {
     "netproc": NetSettings("https://ca/dir", "/ca.pem", False, "mailto:a@b", ("a.example", "192.0.2.1"), "p", True),
     "dnsproc": DnsSettings(),
-    "acctproc": KeySettings("/k/acct.key", "rsa", ()),
-    "keyproc": KeySettings("/k/dom.key", "ecdsa", ("a.example", "b.example")),
-    "chngproc": ChngSettings("/var/www/acme"),
+    "acctproc": AccountSettings(
+        "/k/acct.key", "rsa", "https://ca/dir", "", False, (("a.example", "192.0.2.1"), ("b.example",)), ("p", "")
+    ),
+    "keyproc": KeySettings("/k/dom.key", "ecdsa", ("a.example", "b.example"), public_only=True),
+    "chngproc": ChngSettings("/var/www/acme", (2, 1)),
     "certproc": CertSettings(("a.example",)),
     "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
@@ -99,7 +102,7 @@ def test_a_spec_has_no_startup_pipe_unless_given_one() -> None:
 def real_settings(role: str, options: RunOptions) -> Settings:
     """What main tells `role` about JOB: the shared roles' settings are not the domain's own."""
     if role in SHARED_ROLES:
-        return shared_settings(role, JOB)
+        return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)
 
 
@@ -151,15 +154,27 @@ def test_netproc_settings_without_optional_values() -> None:
 
 
 def test_key_settings_name_only_their_own_key() -> None:
-    assert shared_settings("acctproc", JOB) == KeySettings("/etc/acme/pebble.key", "rsa", ())
+    assert shared_settings("acctproc", [JOB], RunOptions()) == AccountSettings(
+        "/etc/acme/pebble.key", "rsa", AUTHORITY.api_url, AUTHORITY.contact, False, (JOB.names,), ("shortlived",)
+    )
     assert settings_for("keyproc", JOB, RunOptions()) == KeySettings(
         "/etc/ssl/private/example.com.key", "ecdsa", JOB.names
     )
 
 
+def test_acctproc_learns_what_each_domain_may_have_signed_in_the_order_of_its_channels() -> None:
+    other = replace(JOB, handle="b.example.com", names=("b.example.com",), profile=None)
+    settings = shared_settings("acctproc", [JOB, other], RunOptions(revoke=True))
+    assert isinstance(settings, AccountSettings)
+    assert settings.names == (JOB.names, ("b.example.com",))
+    assert settings.profiles == ("shortlived", "")
+    assert settings.revoke
+
+
 def test_other_settings() -> None:
-    assert shared_settings("dnsproc", JOB) == DnsSettings()
-    assert shared_settings("chngproc", JOB) == ChngSettings("/var/www/acme")
+    two = replace(JOB, handle="b.example.com", names=("b.example.com",))
+    assert shared_settings("dnsproc", [JOB], RunOptions()) == DnsSettings()
+    assert shared_settings("chngproc", [JOB, two], RunOptions()) == ChngSettings("/var/www/acme", (3, 1))
     assert settings_for("certproc", JOB, RunOptions()) == CertSettings(JOB.names)
 
 
@@ -218,7 +233,7 @@ def test_the_shared_roles_are_not_a_chain_role() -> None:
         with pytest.raises(ProcessFailure, match="unknown role"):
             settings_for(role, JOB, RunOptions())
     with pytest.raises(ProcessFailure, match="unknown role"):
-        shared_settings("keyproc", JOB)
+        shared_settings("keyproc", [JOB], RunOptions())
     with pytest.raises(ProcessFailure, match="keyproc is not shared"):
         shared_name("keyproc", JOB)
 
@@ -237,11 +252,8 @@ def test_shared_processes_are_per_authority_and_per_challenge_directory() -> Non
         "example.com", "b.example.com", "d.example.com"
     ]
     assert [job.handle for job in plans["challengedir /srv/acme"].jobs] == ["c.example.com"]
-    assert plans["authority other"].settings == {
-        "dnsproc": DnsSettings(),
-        "acctproc": KeySettings("/etc/acme/other.key", "rsa", ()),
-    }
-    assert plans["challengedir /srv/acme"].settings == {"chngproc": ChngSettings("/srv/acme")}
+    assert plans["authority other"].roles == ("dnsproc", "acctproc")
+    assert plans["challengedir /srv/acme"].roles == ("chngproc",)
 
 
 def test_unknown_role() -> None:

@@ -55,8 +55,8 @@ def fresh_bundles() -> list[dict[str, str]]:
     """A bundle for every signature algorithm the samples cover, made with new keys."""
     made = []
     for name, issuer_key, algorithm, pad, leaf_key in make_samples.SIGNERS:
-        _, pem, csr_pem = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key())
-        made.append({"algorithm": name, "bundle": pem.hex(), "csr": csr_pem.hex()})
+        _, pem, public_key = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key())
+        made.append({"algorithm": name, "bundle": pem.hex(), "key": public_key.hex()})
     return made
 
 
@@ -91,10 +91,12 @@ from acme_conf.proc import certproc
 guard = forbid_imports("certproc")
 results = []
 for item in inputs:
-    csr = x509.load_pem_x509_csr(bytes.fromhex(item["csr"])).public_bytes(serialization.Encoding.DER)
+    key = serialization.load_pem_public_key(bytes.fromhex(item["key"])).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     bundle = bytes.fromhex(item["bundle"])
     try:
-        certproc.check_bundle(bundle, csr, samples.NAMES, samples.NOW)
+        certproc.check_bundle(bundle, key, samples.NAMES, samples.NOW)
         results.append("accepted")
     except certproc.CertificateCheckError:
         results.append("refused")
@@ -115,7 +117,7 @@ def hostile_bundles(bundles: list[dict[str, str]]) -> list[dict[str, str]]:
         first.replace(b"\n", b"\r\n"),
         first * 9,  # 18 certificates: over the limit
     ]
-    return [{"bundle": shape.hex(), "csr": bundles[0]["csr"]} for shape in shapes]
+    return [{"bundle": shape.hex(), "key": bundles[0]["key"]} for shape in shapes]
 
 
 def test_certproc_checks_bundles_of_every_algorithm_and_refuses_broken_ones_importing_nothing(
@@ -137,14 +139,22 @@ def test_control_certproc_without_its_warm_up_imports_after_the_jail(tmp_path: P
 # revokeproc ------------------------------------------------------------------------------------
 
 REVOKEPROC = """
+from cryptography.hazmat.primitives import serialization
 from acme_conf import certstatus, samples
 from acme_conf.errors import ProcessFailure
 {warm_up}
+keys = [
+    serialization.load_pem_public_key(bytes.fromhex(item["key"])).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for item in inputs
+]
 guard = forbid_imports("revokeproc")
 results = []
-for item in inputs:
+for item, key in zip(inputs, keys):
     try:
-        examined = certstatus.examine_certificate(bytes.fromhex(item["bundle"]), "cert.pem", samples.NAMES, samples.NOW)
+        bundle = bytes.fromhex(item["bundle"])
+        examined = certstatus.examine_certificate(bundle, "cert.pem", samples.NAMES, key, samples.NOW)
         results.append("due" if examined.decision.due else "current")
     except ProcessFailure:
         results.append("unusable")
@@ -163,19 +173,37 @@ def test_revokeproc_judges_certificates_of_every_kind_importing_nothing(tmp_path
 
 ACCTPROC = """
 from cryptography.hazmat.primitives import serialization
+from acme_conf.acme.signing_rules import DomainRun
 from acme_conf.proc import acctproc
 from acme_conf.messages.account import SignRequest, ThumbprintRequest
 key = serialization.load_pem_private_key(bytes.fromhex(inputs["key"]), password=None)
+run = DomainRun("https://ca.invalid/dir", "", ("example.org",), "", False)
 {warm_up}
 guard = forbid_imports("acctproc")
 results = []
 try:
-    results.append(type(acctproc._answer(key, ThumbprintRequest())).__name__)
-    for kid in ("", "https://ca.invalid/acct/1"):
-        results.append(type(acctproc._answer(key, SignRequest("https://ca.invalid/order", "n", kid, b"{}"))).__name__)
+    results.append(type(acctproc._answer(key, run, ThumbprintRequest())).__name__)
+    for url, kid, payload in inputs["requests"]:
+        reply = acctproc._answer(key, run, SignRequest(url, "n", kid, bytes.fromhex(payload)))
+        results.append(type(reply).__name__)
 except ImportAfterJail as error:
     results.append(error.module)
 """
+
+# What a netproc taken over might ask acctproc to sign, and what an honest one does.
+SIGN_REQUESTS = [
+    ("https://ca.invalid/acct", "", b'{"onlyReturnExisting": true}'),
+    ("https://ca.invalid/order/1", "https://ca.invalid/acct/1", b""),
+    ("https://ca.invalid/chall/1", "https://ca.invalid/acct/1", b"{}"),
+    ("https://\u00e9vil.invalid/", "k", b""),
+    ("https://ca.invalid:444/", "k", b""),
+    ("https://ca.invalid/key-change", "k", b'{"protected": "x", "payload": "y", "signature": "z"}'),
+    ("https://ca.invalid/acct/1", "k", b'{"status": "deactivated"}'),
+    ("https://ca.invalid/order", "k", '{"identifiers": [{"type": "dns", "value": "\u00e9.invalid"}]}'.encode()),
+    ("https://ca.invalid/x", "k", "\u00e9".encode("utf-16")),
+    ("https://ca.invalid/x", "k", b"[" * 100_000),
+]
+HONEST = 3  # the first three are signed
 
 
 def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
@@ -192,15 +220,20 @@ ACCOUNT_KEYS = {
 }
 
 
+def acctproc_inputs(kind: str) -> dict[str, object]:
+    return {"key": _pem(ACCOUNT_KEYS[kind]()), "requests": [(url, kid, body.hex()) for url, kid, body in SIGN_REQUESTS]}
+
+
 @pytest.mark.parametrize("kind", sorted(ACCOUNT_KEYS))
-def test_acctproc_signs_with_every_key_type_importing_nothing(tmp_path: Path, kind: str) -> None:
-    found = run_guarded(tmp_path, ACCTPROC.replace("{warm_up}", "acctproc.warm_up(key)"), {"key": _pem(ACCOUNT_KEYS[kind]())})
-    assert found["results"] == ["Thumbprint", "Signed", "Signed"]
+def test_acctproc_signs_with_every_key_type_and_refuses_the_rest_importing_nothing(tmp_path: Path, kind: str) -> None:
+    found = run_guarded(tmp_path, ACCTPROC.replace("{warm_up}", "acctproc.warm_up(key)"), acctproc_inputs(kind))
+    refused = len(SIGN_REQUESTS) - HONEST
+    assert found["results"] == ["Thumbprint", *["Signed"] * HONEST, *["Failure"] * refused]
     assert found["late"] == []
 
 
 def test_control_acctproc_without_its_warm_up_imports_after_the_jail(tmp_path: Path) -> None:
-    found = run_guarded(tmp_path, ACCTPROC.replace("{warm_up}", ""), {"key": _pem(ACCOUNT_KEYS["ecdsa-p256"]())})
+    found = run_guarded(tmp_path, ACCTPROC.replace("{warm_up}", ""), acctproc_inputs("ecdsa-p256"))
     assert found["late"] != []
 
 

@@ -1,0 +1,136 @@
+"""What acctproc may sign for one domain's netproc: the requests this run makes, and no others.
+
+netproc asks acctproc to sign every request it sends to the CA.  A netproc
+taken over (by the CA's answers, through a parser bug) would ask for more:
+a key change to a key of its own, which hands it the account for good, an
+order for other names, a revocation.  So each request is checked against
+what the configuration and the run allow, learnt from the parent:
+
+- the URL is on the CA's host and port (those of the configured `api url`);
+- the payload is one of the kinds this client sends: POST-as-GET (empty),
+  an empty object (a challenge answered), an account look-up or a new
+  account (the public key in the header, the configured contact only), a
+  new order for exactly the domain's names (and its profile), a finalize,
+  and a revocation only in a -r run (which orders nothing);
+- anything else (a key change, an account deactivation or update, a kind
+  this client never sends) is refused, naming what it looked like.
+
+Pure: no I/O, so it is tested on its own.
+"""
+
+# No `from __future__ import annotations`: typing.NamedTuple would compile each
+# field's annotation text at start-up.
+
+import json
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
+
+# The largest payload this client sends is a finalize: a CSR of 100 names
+# and an RSA 4096 key is ~6 KiB of base64.
+MAX_PAYLOAD = 64 * 1024
+
+
+class DomainRun(NamedTuple):
+    """What one domain's run may have signed: from the configuration and the command line."""
+
+    api_url: str  # the authority's directory: its host and port are the CA's
+    contact: str  # "" = none
+    names: tuple[str, ...]
+    profile: str  # "" = the CA's default
+    revoke: bool  # -r: a revocation, and no order
+
+
+def refusal(run: DomainRun, url: str, kid: str, payload: bytes) -> str:
+    """Why acctproc must not sign this request for `run`; "" when it may."""
+    wrong_place = _not_the_cas(run.api_url, url)
+    if wrong_place:
+        return wrong_place
+    if not payload:
+        return "" if kid else "a POST-as-GET must name the account"
+    if len(payload) > MAX_PAYLOAD:
+        return f"a payload of {len(payload)} bytes (at most {MAX_PAYLOAD})"
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return "a payload that is not JSON"
+    if not isinstance(body, dict):
+        return "a payload that is not a JSON object"
+    kind, why_not = _kind(run, body)
+    if why_not:
+        return why_not
+    embeds_key = kind in ("account look-up", "new account")
+    if embeds_key != (not kid):
+        return f"{kind} {'without' if embeds_key else 'with'} the account's public key in the header"
+    return ""
+
+
+def _not_the_cas(api_url: str, url: str) -> str:
+    try:
+        ca, asked = urlsplit(api_url), urlsplit(url)
+        same_port = (ca.port or 443) == (asked.port or 443)
+    except ValueError:
+        return "a malformed URL"
+    if asked.scheme != "https" or asked.username is not None or asked.password is not None:
+        return "a URL that is not plain https"
+    if asked.hostname is None or asked.hostname != ca.hostname or not same_port:
+        return "a URL that is not on the CA's host and port"
+    return ""
+
+
+def _kind(run: DomainRun, body: dict[str, object]) -> tuple[str, str]:
+    """(what the request is, why it may not be signed: "" when it may)."""
+    keys = frozenset(body)
+    if not keys:
+        return "challenge answer", ""
+    if keys == {"onlyReturnExisting"}:
+        return "account look-up", "" if body["onlyReturnExisting"] is True else "a malformed account look-up"
+    if "termsOfServiceAgreed" in keys and keys <= {"termsOfServiceAgreed", "contact"}:
+        return "new account", _new_account(run, body)
+    if keys in ({"identifiers"}, {"identifiers", "profile"}):
+        return "new order", _new_order(run, body)
+    if keys == {"csr"}:
+        return "finalize", "a finalize in a -r run" if run.revoke else ""
+    if "certificate" in keys and keys <= {"certificate", "reason"}:
+        return "revocation", "" if run.revoke else "a revocation, which only a -r run makes"
+    return "unknown", f"{_looks_like(keys)}, which this run does not make"
+
+
+def _new_account(run: DomainRun, body: dict[str, object]) -> str:
+    if body["termsOfServiceAgreed"] is not True:
+        return "a malformed new account"
+    if "contact" in body and body["contact"] != ([run.contact] if run.contact else []):
+        return "a new account with another contact than the configured one"
+    return ""
+
+
+def _new_order(run: DomainRun, body: dict[str, object]) -> str:
+    if run.revoke:
+        return "a new order in a -r run"
+    wanted = {_normal(item) for item in map(identifier, run.names)}
+    asked = body["identifiers"]
+    if not isinstance(asked, list) or len(asked) != len(wanted) or {_normal(item) for item in asked} != wanted:
+        return "a new order for other names than the configured ones"
+    if body.get("profile", "") != run.profile:
+        return "a new order for another profile than the configured one"
+    return ""
+
+
+def _normal(item: object) -> tuple[str, str]:
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not isinstance(item.get("value"), str):
+        return ("", "")
+    kind, value = item["type"], item["value"]
+    if kind == "ip" and is_ip(value):
+        return kind, canonical_ip(value)
+    return kind, value.lower() if kind == "dns" else value
+
+
+def _looks_like(keys: frozenset[str]) -> str:
+    if keys == {"protected", "payload", "signature"}:
+        return "an account key change"
+    if "status" in keys:
+        return "an account deactivation or status change"
+    if "contact" in keys or "externalAccountBinding" in keys:
+        return "an account update"
+    return "a request of a kind"
