@@ -41,24 +41,10 @@ log = logging.getLogger(LOGGER_NAME)
 NOTICE = 25  # shown without -v: an account created, a certificate revoked
 
 
-class _ChildFormatter(logging.Formatter):
-    """`acme-client: HANDLE: message`, with the role named on warnings and errors."""
-
-    def __init__(self, handle: str, role: str) -> None:
-        super().__init__()
-        self._handle = handle
-        self._role = role
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.levelno >= logging.WARNING:
-            return f"acme-client: {self._handle}: {self._role}: {text}"
-        return f"acme-client: {self._handle}: {text}"
-
-
 def setup_logging(spec: ChildSpec) -> logging.Logger:
+    """Bare messages on stderr: the parent reads them and labels each with the domain and role (proc/voice.py)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ChildFormatter(spec.handle, spec.role))
+    handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers[:] = [handler]
     logger.propagate = False
@@ -109,14 +95,14 @@ def imports_checked(logger: logging.Logger, guard: sandbox.ImportGuard, status: 
     if late:
         logger.error("internal error: %s imported %s after its jail", guard.role, ", ".join(late))
         return EXIT_FAILED
-    logger.debug("%s: nothing imported after the jail", guard.role)
+    logger.debug("nothing imported after the jail")
     return status
 
 
 def report_failure(logger: logging.Logger, role: str, error: BaseException) -> int:
     """Say why the role failed, in one line, and give its exit status."""
     if isinstance(error, (Terminated, KeyboardInterrupt)):
-        logger.debug("%s stopped on request", role)
+        logger.debug("stopped on request")
         return EXIT_FAILED
     if isinstance(error, ChannelClosed):
         logger.debug("%s", error)

@@ -49,6 +49,7 @@ from acme_conf.proc.errors import (
 )
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
+from acme_conf.proc.voice import ChildVoice
 from acme_conf.proc.spec import (
     ROLES,
     AccountSettings,
@@ -229,6 +230,44 @@ class _ChildExit(NamedTuple):
     group: ProcessGroup
     role: str
     pidfd: int
+    speech: "_ChildSpeech"  # its stderr, drained before its exit is reported
+
+
+@dataclass(eq=False)
+class _ChildSpeech:
+    """A child's stderr in the selector: every line it writes, relayed labelled and sanitised (voice.py)."""
+
+    voice: ChildVoice
+    fd: int | None  # None once its end of file has been read and the pipe closed
+
+    def relay(self, selector: selectors.BaseSelector) -> None:
+        """Pass on what the child has written; at its end of file, what is left, and close the pipe."""
+        if self.fd is None:
+            return
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        _say(self.voice.hear(data))
+        if not data:
+            selector.unregister(self.fd)
+            os.close(self.fd)
+            self.fd = None
+
+    def drain(self, selector: selectors.BaseSelector) -> None:
+        """The child has exited: everything it wrote, before anything is said about its end."""
+        while self.fd is not None:
+            os.set_blocking(self.fd, True)  # its writer is gone: end of file comes after the data
+            self.relay(selector)
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except OSError:
+            pass  # a closed stderr must not change the status
 
 
 @dataclass(frozen=True)
@@ -300,14 +339,14 @@ def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     socketpair per domain and shared role, and later one end for each
     domain not yet started; each shared process holds one per domain of its
     own (it inherits this limit; its sandbox lowers it again).  Each child
-    alive costs the parent one more: its pidfd.  The usual
+    alive costs the parent two more: its pidfd and its stderr.  The usual
     soft limit of 1024 would end a run of some 170 domains; the hard limit
     is the real bound.
     """
     domains = len(jobs)
     shared = len(shared_plans(jobs)) * len(SHARED_ROLES)  # at most: each name serves one or two roles
     at_once = max(1, max_chains) * (len(CHAIN_ROLES) + 2)  # running chains or checks
-    needed = 2 * len(SHARED_ROLES) * domains + shared + at_once + DESCRIPTOR_HEADROOM
+    needed = 2 * len(SHARED_ROLES) * domains + 2 * (shared + at_once) + DESCRIPTOR_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -400,7 +439,7 @@ def _run_chains(
         for chain in state.running:
             chain.close_startup_pipe(state.selector)
         for key in list(state.selector.get_map().values()):
-            os.close(key.data.pidfd)  # only pidfds are left
+            os.close(key.fd)  # only pidfds and children's stderr are left
         state.selector.close()
     failed_shared = {name for name, services in state.services.items() if services.group.failed}
     results = [
@@ -491,9 +530,13 @@ def _reap(state: _Run) -> None:
             if isinstance(key.data, Chain):
                 _startup_pipe_readable(key.data, key.fd, state.selector)
                 continue
+            if isinstance(key.data, _ChildSpeech):
+                key.data.relay(state.selector)
+                continue
             exited: _ChildExit = key.data
             state.selector.unregister(exited.pidfd)
             os.close(exited.pidfd)
+            exited.speech.drain(state.selector)
             exited.group.reaped(exited.role)
         _checks_done(state)
         now = time.monotonic()
@@ -730,6 +773,8 @@ def _kill_started(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     for process in processes.values():
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 # Children start with -I -S: no environment, no user site, and no site.py,
@@ -761,6 +806,7 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
     return subprocess.Popen(
         [sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP, spec.role, spec.to_json(), *import_path],
         stdout=subprocess.DEVNULL,  # children report on stderr only; the sandbox points stdin at /dev/null
+        stderr=subprocess.PIPE,  # read by the parent, which labels and sanitises every line (voice.py)
         pass_fds=[fd for _, fd in spec.channels] + ([spec.startup_fd] if spec.startup_fd >= 0 else []),
         close_fds=True,
         env={},  # nothing from the caller's environment reaches a child
@@ -856,9 +902,16 @@ def _name_in(directory: Path, path: Path | None) -> str:
 
 
 def _watch(selector: selectors.BaseSelector, group: ProcessGroup) -> None:
+    """Watch each child of `group` for its end (a pidfd) and for what it says (its stderr)."""
     for role, process in group.processes.items():
+        assert process.stderr is not None
+        fd = os.dup(process.stderr.fileno())  # ours to close; the Popen's copy goes now
+        process.stderr.close()
+        os.set_blocking(fd, False)
+        speech = _ChildSpeech(ChildVoice(f"{group.name}: {role}"), fd)
+        selector.register(fd, selectors.EVENT_READ, speech)
         pidfd = os.pidfd_open(process.pid)
-        selector.register(pidfd, selectors.EVENT_READ, _ChildExit(group, role, pidfd))
+        selector.register(pidfd, selectors.EVENT_READ, _ChildExit(group, role, pidfd, speech))
 
 
 def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:

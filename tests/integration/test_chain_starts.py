@@ -13,7 +13,7 @@ from test_issue import EXIT_CHANGED
 
 from acme_conf.proc.main import STARTUP_WAIT_SECONDS
 
-EVENT = re.compile(r"acme-client: (\S+): (chain started \((\d+) running\)|chain started up in (\d+) ms|wrote \S+)")
+EVENT = re.compile(r"acme-client: (\S+): (chain started \((\d+) running\)|chain started up in (\d+) ms|fileproc: wrote \S+)")
 
 
 def test_the_next_chain_starts_once_the_last_has_started_up(write_conf, run_client):
@@ -40,5 +40,5 @@ def test_the_next_chain_starts_once_the_last_has_started_up(write_conf, run_clie
             assert handle not in starting, result.stderr
     assert most_running >= 2  # one after another, yet not one at a time
     # each child closed its end of the start-up pipe itself, before the jail: none was left for the sandbox
-    closed = re.findall(r"staggered\.example\.test: sandbox \w+ \(.*?closed (\d+) others", result.stderr)
+    closed = re.findall(r"staggered\.example\.test: \w+: sandbox \w+ \(.*?closed (\d+) others", result.stderr)
     assert closed == ["0"] * 5 * len(handles), result.stderr

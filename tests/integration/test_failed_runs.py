@@ -344,7 +344,7 @@ def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
     assert status == EXIT_FAILED, stderr
     # Fails if chngproc does not treat SIGTERM as a request to stop (it would die
     # without its clean-up, or go on), or the parent misreports how it ended.
-    assert f"acme-client: {name}: chngproc stopped on request" in stderr, stderr
+    assert f"acme-client: {name}: chngproc: stopped on request" in stderr, stderr
     assert f"acme-client: {name}: chngproc exited 1 after" in stderr, stderr
     # Fails if the domain's result does not name the failed shared process.
     assert f"{handle}: failed (the processes of {name} failed)" in stderr, stderr

@@ -165,7 +165,7 @@ def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, w
         capture_output=True, text=True, cwd=workdir.root, timeout=60, preexec_fn=capped, check=False,
     )
     assert done.returncode == EXIT_FAILED
-    assert "48 domains in one run need 372 open descriptors, over the limit of 64" in done.stderr, done.stderr
+    assert "48 domains in one run need 392 open descriptors, over the limit of 64" in done.stderr, done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
     assert list(workdir.key_dir.iterdir()) == []  # nothing was started
 
@@ -182,8 +182,8 @@ def test_a_domain_lets_go_of_its_challenge_files_and_key_once_it_no_longer_needs
     def first(text: str) -> int:
         return next(i for i, line in enumerate(lines) if text in line)
 
-    downloaded = first(f"acme-client: {handle}: certificate downloaded")
-    removed = first(f"challengedir {testbed.challenge_dir}: removed ")
+    downloaded = first(f"acme-client: {handle}: netproc: certificate downloaded")
+    removed = first(f"challengedir {testbed.challenge_dir}: chngproc: removed ")
     key_gone = first(f"{handle}: keyproc exited 0")
     assert removed < downloaded, result.stderr  # authorized: the files go before the certificate comes
     assert key_gone < downloaded, result.stderr  # the CSR given, keyproc and its key are gone

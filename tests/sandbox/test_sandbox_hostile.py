@@ -247,6 +247,6 @@ def test_control_without_its_warm_up_certproc_names_the_module_an_ecdsa_ca_needs
     pem, spki = fresh["ecdsa-p384-sha384"]
     outcome = run_role(bed, "certproc", "none", pem, domain_key=spki, names=SAMPLE_NAMES, warm_up=False)
     assert outcome.returncode == 1
-    assert "certproc: internal error: certproc tried to import cryptography.hazmat.backends after its jail" in outcome.stderr
+    assert "internal error: certproc tried to import cryptography.hazmat.backends after its jail" in outcome.stderr
     assert "PermissionError" not in outcome.stderr
     assert b"-----BEGIN CERTIFICATE-----" not in outcome.received

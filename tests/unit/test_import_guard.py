@@ -141,10 +141,8 @@ def run_role(serve: str, verbosity: int = 2) -> subprocess.CompletedProcess[str]
 def test_a_role_that_imports_after_its_jail_fails_with_an_internal_error_naming_both() -> None:
     done = run_role("import fractions  # noqa: F401")
     assert done.returncode == 1
-    assert (
-        "acme-client: example.com: certproc: internal error: certproc tried to import fractions after its jail"
-        in done.stderr
-    )
+    # bare: the parent labels each line of a child's with its domain and role (proc/voice.py)
+    assert "internal error: certproc tried to import fractions after its jail" in done.stderr
     assert "PermissionError" not in done.stderr and "Traceback" not in done.stderr
 
 
@@ -159,10 +157,10 @@ def test_a_role_that_swallows_the_attempt_fails_at_its_end_all_the_same() -> Non
         verbosity=0,
     )
     assert done.returncode == 1
-    assert "certproc: internal error: certproc imported fractions after its jail" in done.stderr
+    assert "internal error: certproc imported fractions after its jail" in done.stderr
 
 
 def test_a_role_that_imports_nothing_says_so_at_vv() -> None:
     done = run_role("import json  # loaded before the jail")
     assert done.returncode == 0, done.stderr
-    assert "acme-client: example.com: certproc: nothing imported after the jail" in done.stderr
+    assert "nothing imported after the jail" in done.stderr
