@@ -74,6 +74,12 @@ def public_key_der(key: PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def public_key_der_of_pem(pem: bytes) -> bytes:
+    """A PEM public key as DER SubjectPublicKeyInfo (the warm-up samples' keys)."""
+    public = serialization.load_pem_public_key(pem)
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def generate_key(keytype: str) -> PrivateKey:
     if keytype == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)

@@ -8,7 +8,8 @@ PKCS#1 v1.5 and PSS, ECDSA on P-256, P-384 and P-521, Ed25519, Ed448), the
 leaves covering every domain key type acme-client accepts (RSA, ECDSA P-256,
 P-384, P-521) and both kinds of identifier (DNS names, IPv4 and IPv6
 addresses), each with its leaf's public key (the domain key certproc
-compares the leaf with).  Only public material is
+compares the leaf with) and a CSR made with the leaf's key (what acctproc
+checks in a finalize).  Only public material is
 written: the private keys live in this process and are thrown away.
 
 Run it again when a new key type or signature algorithm is supported;
@@ -17,6 +18,7 @@ tests/unit/test_warm_up.py fails when the module and this list disagree.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import textwrap
 from collections.abc import Callable
@@ -84,8 +86,11 @@ def sample(
     pad: object,
     leaf_key: Key,
     now: datetime = NOW,
-) -> tuple[str, bytes, bytes]:
-    """(name, leaf and issuer PEM, the leaf's public key PEM), the leaf valid around `now`; tests make fresh ones."""
+) -> tuple[str, bytes, bytes, str]:
+    """(name, leaf and issuer PEM, the leaf's public key PEM, its key's CSR as base64url DER).
+
+    The leaf is valid around `now`; tests make fresh ones.
+    """
     issuer_name = _name(f"Warm-up sample issuer {name}")
     issuer = _sign(
         x509.CertificateBuilder()
@@ -116,18 +121,27 @@ def sample(
     public_key = leaf_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(NAMES[0]))
+        .add_extension(x509.SubjectAlternativeName(_general_names()), critical=False)
+        .sign(leaf_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    csr_b64url = base64.urlsafe_b64encode(csr.public_bytes(serialization.Encoding.DER)).rstrip(b"=").decode()
     pem = leaf.public_bytes(serialization.Encoding.PEM) + issuer.public_bytes(serialization.Encoding.PEM)
-    return name, pem, public_key
+    return name, pem, public_key, csr_b64url
 
 
 def module_text() -> str:
     entries = []
     for name, issuer_key, algorithm, pad, leaf_key in SIGNERS:
-        _, pem, public_key = sample(name, issuer_key(), algorithm, pad, leaf_key())
+        _, pem, public_key, csr = sample(name, issuer_key(), algorithm, pad, leaf_key())
+        wrapped = "".join(f"        {csr[i:i + 96]!r}\n" for i in range(0, len(csr), 96))
         entries.append(
             f"    Sample(\n        {name!r},\n"
             f"        b\"\"\"\\\n{pem.decode()}\"\"\",\n"
-            f"        b\"\"\"\\\n{public_key.decode()}\"\"\",\n    ),\n"
+            f"        b\"\"\"\\\n{public_key.decode()}\"\"\",\n"
+            f"        (\n{wrapped}        ),\n    ),\n"
         )
     header = textwrap.dedent(
         f'''\
@@ -136,9 +150,11 @@ def module_text() -> str:
         Written by tools/make_samples.py (do not edit by hand).  One bundle (a
         leaf, then its issuer) per signature algorithm a CA may sign with, the
         leaves covering every domain key type, each with its leaf's public key
-        (PEM).  certproc checks every bundle and revokeproc judges every leaf
-        before the jail, so that whatever cryptography loads for one algorithm
-        is loaded before nothing more can be (see acme_conf/sandbox/imports.py).
+        (PEM) and a CSR made with its key (base64url DER, as a finalize carries
+        it).  certproc checks every bundle, revokeproc judges every leaf and
+        acctproc checks every CSR before the jail, so that whatever
+        cryptography loads for one algorithm is loaded before nothing more can
+        be (see acme_conf/sandbox/imports.py).
         """
 
         # No `from __future__ import annotations`: typing.NamedTuple would compile each
@@ -152,11 +168,12 @@ def module_text() -> str:
 
 
         class Sample(NamedTuple):
-            """A CA's bundle for NAMES, signed with `algorithm`, and the public key of its leaf."""
+            """A CA's bundle for NAMES, signed with `algorithm`, its leaf's public key, and a CSR of that key."""
 
             algorithm: str
             bundle: bytes
             public_key: bytes
+            csr: str
 
 
         SAMPLES = (

@@ -15,6 +15,10 @@ what the configuration and the run allow, learnt from the parent:
 - anything else (a key change, an account deactivation or update, a kind
   this client never sends) is refused, naming what it looked like.
 
+A finalize's CSR is checked by acctproc against the domain key keyproc
+tells it (acme_conf/csr.py check_csr): a netproc taken over cannot have a
+certificate for the domain's names issued to a key of its own.
+
 Pure: no I/O, so it is tested on its own.
 """
 
@@ -42,28 +46,45 @@ class DomainRun(NamedTuple):
     revoke: bool  # -r: a revocation, and no order
 
 
+class Verdict(NamedTuple):
+    """What a request is, why it may not be signed ("" when it may), and its payload's JSON object."""
+
+    kind: str
+    refusal: str
+    body: dict[str, object]
+
+
 def refusal(run: DomainRun, url: str, kid: str, payload: bytes) -> str:
-    """Why acctproc must not sign this request for `run`; "" when it may."""
+    """Why acctproc must not sign this request for `run`; "" when it may (a finalize's CSR aside)."""
+    return judge(run, url, kid, payload).refusal
+
+
+def judge(run: DomainRun, url: str, kid: str, payload: bytes) -> Verdict:
+    """The request's kind and whether `run` may have it signed.
+
+    A finalize's CSR is for acctproc to check against the domain key
+    (acme_conf/csr.py check_csr): this module parses JSON, never X.509.
+    """
     wrong_place = _not_the_cas(run.api_url, url)
     if wrong_place:
-        return wrong_place
+        return Verdict("", wrong_place, {})
     if not payload:
-        return "" if kid else "a POST-as-GET must name the account"
+        return Verdict("POST-as-GET", "" if kid else "a POST-as-GET must name the account", {})
     if len(payload) > MAX_PAYLOAD:
-        return f"a payload of {len(payload)} bytes (at most {MAX_PAYLOAD})"
+        return Verdict("", f"a payload of {len(payload)} bytes (at most {MAX_PAYLOAD})", {})
     try:
         body = json.loads(payload.decode("utf-8"))
     except (ValueError, RecursionError):
-        return "a payload that is not JSON"
+        return Verdict("", "a payload that is not JSON", {})
     if not isinstance(body, dict):
-        return "a payload that is not a JSON object"
+        return Verdict("", "a payload that is not a JSON object", {})
     kind, why_not = _kind(run, body)
     if why_not:
-        return why_not
+        return Verdict(kind, why_not, body)
     embeds_key = kind in ("account look-up", "new account")
     if embeds_key != (not kid):
-        return f"{kind} {'without' if embeds_key else 'with'} the account's public key in the header"
-    return ""
+        return Verdict(kind, f"{kind} {'without' if embeds_key else 'with'} the account's public key in the header", body)
+    return Verdict(kind, "", body)
 
 
 def _not_the_cas(api_url: str, url: str) -> str:
@@ -91,7 +112,9 @@ def _kind(run: DomainRun, body: dict[str, object]) -> tuple[str, str]:
     if keys in ({"identifiers"}, {"identifiers", "profile"}):
         return "new order", _new_order(run, body)
     if keys == {"csr"}:
-        return "finalize", "a finalize in a -r run" if run.revoke else ""
+        if run.revoke:
+            return "finalize", "a finalize in a -r run"
+        return "finalize", "" if isinstance(body["csr"], str) else "a malformed finalize"
     if "certificate" in keys and keys <= {"certificate", "reason"}:
         return "revocation", "" if run.revoke else "a revocation, which only a -r run makes"
     return "unknown", f"{_looks_like(keys)}, which this run does not make"

@@ -5,24 +5,32 @@ creates it when missing) before the jail; afterwards it has no file system
 and no network.  One acctproc serves the netprocs of every domain of one
 authority in a run, each over a channel of its own, and signs for each only
 what that domain's run makes (acme/signing_rules.py: the CA's host, the
-domain's names, a revocation only in a -r run, never a key change): a
-netproc taken over cannot have the account signed away.
+domain's names, a revocation only in a -r run, never a key change), and a
+finalize only with a CSR for the domain key that the domain's keyproc tells
+it (acme_conf/csr.py).  It tells each chngproc it shares domains with the
+account key's thumbprint, so that chngproc publishes answers for this
+account only: a netproc taken over can have neither the account signed away
+nor a certificate for the domain's names issued to a key of its own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from acme_conf import sandbox
+from acme_conf import samples, sandbox
 from acme_conf.acme import jws
-from acme_conf.acme.signing_rules import DomainRun, refusal
+from acme_conf.acme.b64 import b64url
+from acme_conf.acme.signing_rules import DomainRun, judge
 from acme_conf.acme.text import printable
-from acme_conf.ipc import Channel
-from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key
+from acme_conf.csr import build_csr, check_csr
+from acme_conf.ipc import Channel, ChannelClosed, close_all
+from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key, public_key_der, public_key_der_of_pem
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
+from acme_conf.messages.key import DomainKey
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import AccountSettings, ChildSpec
 
@@ -32,14 +40,25 @@ MAX_REQUESTS = 10_000
 
 log = logging.getLogger("acme_conf")
 
+DomainKeyGetter = Callable[[], bytes]  # the domain key, asked of keyproc's channel only when a finalize needs it
+
+
+class Domain(NamedTuple):
+    """One domain acctproc serves: what its run may have signed, and where its domain key comes from."""
+
+    run: DomainRun
+    keyproc: Channel | None  # None in tests that sign no finalize; told the key, unasked
+
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """acctproc's channels (one to each domain's netproc), what each may have signed, and the account key."""
+    """acctproc's channels, what each domain may have signed, and the account key."""
 
-    nets: tuple[Channel, ...]
-    runs: dict[int, DomainRun]  # channel descriptor -> its domain's run
+    nets: tuple[Channel, ...]  # one to each domain's netproc
+    domains: dict[int, Domain]  # netproc channel descriptor -> its domain
+    chngprocs: tuple[Channel, ...]  # told the thumbprint, then closed
     key: PrivateKey
+    domain_keys: dict[int, bytes]  # netproc channel descriptor -> the domain key, once keyproc has told it
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -53,8 +72,13 @@ def acquire(spec: ChildSpec) -> Held:
     except jws.UnsupportedKeyError as error:
         raise KeyFileError(f"{settings.key_path}: {error}") from None
     nets = netproc_channels(spec)
-    runs = {net.fileno(): run for net, run in zip(nets, domain_runs(settings), strict=True)}
-    return Held(nets, runs, key)
+    keyprocs = tuple(Channel.from_fd(fd, "keyproc") for peer, fd in spec.channels if peer == "keyproc")
+    domains = {
+        net.fileno(): Domain(run, keyproc)
+        for net, run, keyproc in zip(nets, domain_runs(settings), keyprocs, strict=True)
+    }
+    chngprocs = tuple(Channel.from_fd(fd, "chngproc") for peer, fd in spec.channels if peer == "chngproc")
+    return Held(nets, domains, chngprocs, key, {})
 
 
 def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
@@ -70,41 +94,97 @@ def warm_up(key: PrivateKey) -> None:
 
     The key's type is fixed from here on, so this runs every path its
     requests can take (ECDSA signing loads cryptography's OpenSSL backend
-    module on first use), and the rules on requests they refuse.
+    module on first use) and the rules on requests they refuse.  A
+    finalize's CSR may come from a domain key of any type: every sample CSR
+    (acme_conf/samples.py) is checked, and one made with the account key.
     """
-    run = DomainRun("https://ca.invalid/dir", "mailto:a@ca.invalid", ("ca.invalid", "192.0.2.1"), "", False)
-    _answer(key, run, ThumbprintRequest())
+    names = ("ca.invalid", "192.0.2.1")
+    run = DomainRun("https://ca.invalid/dir", "mailto:a@ca.invalid", names, "", False)
+    own_key = public_key_der(key)
+    csr = b64url(build_csr(key, names))
+    answer(key, run, ThumbprintRequest(), lambda: own_key)
     for url, kid, payload in (
         ("https://ca.invalid/acct", "", b'{"onlyReturnExisting": true}'),  # the public key in the header
         ("https://ca.invalid/order/1", "https://ca.invalid/acct/1", b""),  # the account URL
         ("https://ca.invalid/order", "https://ca.invalid/acct/1",
          b'{"identifiers": [{"type": "dns", "value": "ca.invalid"}, {"type": "ip", "value": "192.0.2.1"}]}'),
+        ("https://ca.invalid/finalize", "k", b'{"csr": "%s"}' % csr.encode()),
+        ("https://ca.invalid/finalize", "k", b'{"csr": "AAAA"}'),  # refused: not a CSR
         ("https://b\u00fccher.invalid/", "k", b""),  # refused: urllib.parse checks such a host with unicodedata
         ("https://ca.invalid/order", "k", b'{"identifiers": [{"type": "ip", "value": "::1"}]}'),
         ("https://ca.invalid/key-change", "k", b'{"protected": "", "payload": "", "signature": ""}'),
         ("https://ca.invalid/x", "k", b"\xff[" + b"[" * 5000),
     ):
-        _answer(key, run, SignRequest(url, "nonce", kid, payload))
+        answer(key, run, SignRequest(url, "nonce", kid, payload), lambda: own_key)
+    for sample in samples.SAMPLES:
+        if check_csr(sample.csr, samples.NAMES, public_key_der_of_pem(sample.public_key)):
+            raise KeyFileError("warm-up: a sample CSR did not pass the finalize check")
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    return sandbox.Grants(channels=tuple(net.fileno() for net in held.nets), strict=spec.strict_sandbox)
+    keyprocs = [domain.keyproc for domain in held.domains.values() if domain.keyproc is not None]
+    channels = (*held.nets, *keyprocs, *held.chngprocs)
+    return sandbox.Grants(channels=tuple(channel.fileno() for channel in channels), strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
-    def answer(net: Channel, request: ThumbprintRequest | SignRequest) -> Message:
-        reply = _answer(held.key, held.runs[net.fileno()], request)
-        if isinstance(reply, Failure):
-            log.warning("%s", reply.reason)
-        return reply
+    tell_the_thumbprint(held)
 
-    return answer_until_closed(held.nets, answer, ThumbprintRequest, SignRequest, max_requests=MAX_REQUESTS)
+    def reply(net: Channel, request: ThumbprintRequest | SignRequest) -> Message:
+        fd = net.fileno()
+        answered = answer(held.key, held.domains[fd].run, request, lambda: domain_key(held, fd))
+        if isinstance(answered, Failure):
+            log.warning("%s", answered.reason)
+        return answered
+
+    try:
+        return answer_until_closed(
+            held.nets, reply, ThumbprintRequest, SignRequest, max_requests=MAX_REQUESTS,
+            closed=lambda net: _forget(held, net.fileno()),
+        )
+    finally:
+        close_all(domain.keyproc for domain in held.domains.values() if domain.keyproc is not None)
 
 
-def _answer(key: PrivateKey, run: DomainRun, request: ThumbprintRequest | SignRequest) -> Message:
+def tell_the_thumbprint(held: Held) -> None:
+    """The account key's thumbprint to every chngproc: it publishes answers for this account only."""
+    thumbprint = Thumbprint(jws.thumbprint(held.key))
+    for chngproc in held.chngprocs:
+        try:
+            chngproc.send(thumbprint)
+        except ChannelClosed:
+            log.debug("a chngproc stopped before it was told the thumbprint")
+        finally:
+            chngproc.close()
+
+
+def domain_key(held: Held, net_fd: int) -> bytes:
+    """The domain key of the domain on `net_fd`, as its keyproc told it (empty: it did not)."""
+    if net_fd not in held.domain_keys:
+        keyproc = held.domains[net_fd].keyproc
+        try:
+            held.domain_keys[net_fd] = b"" if keyproc is None else keyproc.recv(DomainKey).spki
+        except ChannelClosed:
+            held.domain_keys[net_fd] = b""
+    return held.domain_keys[net_fd]
+
+
+def _forget(held: Held, net_fd: int) -> None:
+    keyproc = held.domains[net_fd].keyproc
+    if keyproc is not None:
+        keyproc.close()
+
+
+def answer(
+    key: PrivateKey, run: DomainRun, request: ThumbprintRequest | SignRequest, domain_key: DomainKeyGetter
+) -> Message:
+    """The reply to one request of `run`'s netproc: a signature, the thumbprint, or why not."""
     if isinstance(request, ThumbprintRequest):
         return Thumbprint(jws.thumbprint(key))
-    refused = refusal(run, request.url, request.kid, request.payload)
+    verdict = judge(run, request.url, request.kid, request.payload)
+    refused = verdict.refusal
+    if not refused and verdict.kind == "finalize":
+        refused = check_csr(str(verdict.body["csr"]), run.names, domain_key())
     if refused:
         return Failure(f"refusing to sign {refused} ({printable(request.url, 120)})")
     return Signed(jws.sign(key, request.url, request.nonce, request.kid, request.payload))

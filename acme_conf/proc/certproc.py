@@ -29,6 +29,7 @@ from acme_conf.acme.renewal import MAX_LIFETIME
 from acme_conf.acme.text import printable
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.ipc import Channel, ChannelClosed, close_all
+from acme_conf.keys import public_key_der_of_pem
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
 from acme_conf.messages.key import DomainKey
 from acme_conf.proc.child import run_role
@@ -155,12 +156,7 @@ def warm_up() -> None:
     (ECDSA loads the OpenSSL backend module on first use), so each is run
     once here, before the jail, where a module can still be loaded.
     """
-    keys = [
-        serialization.load_pem_public_key(sample.public_key).public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        for sample in samples.SAMPLES
-    ]
+    keys = [public_key_der_of_pem(sample.public_key) for sample in samples.SAMPLES]
     for sample, key in zip(samples.SAMPLES, keys):
         check_bundle(sample.bundle, key, samples.NAMES, samples.NOW)
     first, second = samples.SAMPLES[0], samples.SAMPLES[1]

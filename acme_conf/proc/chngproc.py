@@ -8,10 +8,13 @@ closes its channel, whether its chain succeeded, failed or was stopped,
 and whatever is left when chngproc itself exits.
 
 A netproc may be taken over, so each channel gets no more than its domain
-needs: at most one file per name of the domain at a time (ChngSettings.files),
-a bounded number of requests, and files created new only (O_EXCL, no link
-followed): a file that is there already, whatever put it there, is an
-error and is left alone; chngproc removes only what it created in this run.
+needs: answers for its own account only (the thumbprint comes from the
+authority's acctproc, never from netproc: a netproc taken over cannot have
+a challenge of an account of its own answered here), at most one file per
+name of the domain at a time (ChngSettings.files), a bounded number of
+requests, and files created new only (O_EXCL, no link followed): a file
+that is there already, whatever put it there, is an error and is left
+alone; chngproc removes only what it created in this run.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token
 from acme_conf.files import open_directory, write_all
-from acme_conf.ipc import Channel
+from acme_conf.ipc import Channel, ChannelClosed, close_all
 from acme_conf.messages import Failure, Message
+from acme_conf.messages.account import Thumbprint
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.errors import ProcessFailure
@@ -49,7 +53,9 @@ class Held:
     directory_fd: int
     directory: str
     most_files: dict[int, int] = field(default_factory=dict)  # channel fd -> its domain's number of names
+    accounts: dict[int, Channel] = field(default_factory=dict)  # channel fd -> its authority's acctproc
     written: dict[int, list[str]] = field(default_factory=dict)  # channel fd -> its tokens, removed at its end
+    thumbprints: dict[int, str] = field(default_factory=dict)  # acctproc channel fd -> what it told ("": nothing)
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -58,13 +64,16 @@ def acquire(spec: ChildSpec) -> Held:
     directory = open_directory(settings.challengedir, "challengedir")
     nets = netproc_channels(spec)
     most_files = {net.fileno(): files for net, files in zip(nets, settings.files, strict=True)}
+    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
+    accounts = {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)}
     # The real path, links resolved: in logs, and what the sandbox is given.
-    return Held(nets, directory.fd, directory.real, most_files)
+    return Held(nets, directory.fd, directory.real, most_files, accounts)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    acctprocs = {account.fileno() for account in held.accounts.values()}
     return sandbox.Grants(
-        channels=tuple(net.fileno() for net in held.nets),
+        channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
         files=(held.directory_fd,),
         write_dir=held.directory,
         strict=spec.strict_sandbox,
@@ -83,6 +92,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     finally:
         with signals_held(signal.SIGTERM):  # a SIGTERM must not cut the clean-up short
             remove_all(held)
+        close_all(held.accounts.values())
 
 
 def _domain_done(held: Held, net_fd: int) -> None:
@@ -106,6 +116,11 @@ def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None
     token_part, _, thumbprint = key_authorization.partition(".")
     if token_part != token or not is_valid_token(thumbprint):
         raise ProcessFailure("malformed key authorization: not TOKEN.THUMBPRINT")
+    ours = account_thumbprint(held, net_fd)
+    if not ours:
+        raise ProcessFailure("refusing a key authorization: the authority's acctproc told no thumbprint")
+    if thumbprint != ours:
+        raise ProcessFailure("refusing a key authorization for another account than the configured one")
     written = held.written.setdefault(net_fd, [])
     if len(written) >= held.most_files[net_fd]:
         raise ProcessFailure(f"refusing a challenge file: the domain has {len(written)} already, one per name")
@@ -116,6 +131,19 @@ def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None
     except OSError as error:
         raise ProcessFailure(f"cannot write {held.directory}/{token}: {error.strerror}") from None
     log.debug("wrote %s/%s", held.directory, token)
+
+
+def account_thumbprint(held: Held, net_fd: int) -> str:
+    """The thumbprint of the account of the domain on `net_fd`, as its acctproc told it ("": it did not)."""
+    account = held.accounts.get(net_fd)
+    if account is None:
+        return ""
+    if account.fileno() not in held.thumbprints:
+        try:
+            held.thumbprints[account.fileno()] = account.recv(Thumbprint).value
+        except ChannelClosed:
+            held.thumbprints[account.fileno()] = ""
+    return held.thumbprints[account.fileno()]
 
 
 def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> None:

@@ -2,8 +2,8 @@
 
 It loads the domain key (or creates it when missing) and builds the CSR
 before the jail.  Afterwards it tells certproc and revokeproc the key's
-public half, unasked (they learn the domain key from here, never from
-netproc), then only hands that CSR to netproc.
+public half, unasked, and acctproc too (they learn the domain key from
+here, never from netproc), then only hands that CSR to netproc.
 
 Before a chain starts, a keyproc of the domain may run beside the check's
 revokeproc (KeySettings.public_only): it loads the key if there is one,
@@ -25,8 +25,10 @@ from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import ChildSpec, KeySettings
 
-# Whom keyproc tells the domain key, unasked, when they are there.
-KEY_TAKERS = ("certproc", "revokeproc")
+# Whom keyproc tells the domain key, unasked, when they are there: certproc
+# checks the certificate, revokeproc the installed one, acctproc the CSR of
+# the finalize it signs.
+KEY_TAKERS = ("certproc", "revokeproc", "acctproc")
 # netproc asks for the CSR once; a few more are harmless, a flood is refused.
 MAX_CSR_REQUESTS = 4
 
@@ -75,7 +77,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
 
 
 def tell_the_key(held: Held) -> None:
-    """The public key to certproc and revokeproc; one that has stopped already needs it no more."""
+    """The public key to certproc, revokeproc and acctproc; one that has stopped already needs it no more."""
     for taker in held.takers:
         try:
             taker.send(DomainKey(held.spki))

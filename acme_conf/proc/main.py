@@ -33,10 +33,10 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import NamedTuple
 
 from acme_conf.config.plan import DomainJob
@@ -279,24 +279,29 @@ class SharedPlan:
     jobs: tuple[DomainJob, ...]  # the domains it serves
 
 
+# The end of a channel to a shared process that a chain's child gets: (the
+# chain's role, the shared role at the other end, the socket).
+ChainEnd = tuple[str, str, socket.socket]
+
+
 @dataclass
 class SharedServices:
-    """Running shared processes, and the netproc ends of their channels not yet handed out."""
+    """Running shared processes, and the chain ends of their channels not yet handed out."""
 
     group: ProcessGroup
-    netproc_ends: dict[str, list[tuple[str, socket.socket]]]  # domain handle -> (role, end)
+    chain_ends: dict[str, list[ChainEnd]]  # domain handle -> the ends for its netproc (and keyproc)
 
-    def take_ends(self, handle: str) -> list[tuple[str, socket.socket]]:
-        """The ends for `handle`'s netproc; the caller closes them once netproc has them."""
-        return self.netproc_ends.pop(handle, [])
+    def take_ends(self, handle: str) -> list[ChainEnd]:
+        """The ends for `handle`'s chain; the caller closes them once its children have them."""
+        return self.chain_ends.pop(handle, [])
 
     def release(self, handle: str) -> None:
-        """A domain whose netproc will never run: its channels close, and the services stop serving it."""
-        for _, end in self.take_ends(handle):
+        """A domain whose chain will never run: its channels close, and the services stop serving it."""
+        for _, _, end in self.take_ends(handle):
             end.close()
 
     def release_all(self) -> None:
-        for handle in list(self.netproc_ends):
+        for handle in list(self.chain_ends):
             self.release(handle)
 
 
@@ -460,24 +465,57 @@ def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[
 def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
     """Start the shared processes, each with one channel for every domain it serves.
 
-    When some cannot start, their domains fail, and the others started for
-    those domains stop serving them.
+    An authority's acctproc and a challenge directory's chngproc that share
+    a domain get a channel of their own (shared_links).  When some cannot
+    start, their domains fail, and the others started for those domains stop
+    serving them.
     """
-    for plan in shared_plans(jobs):
-        waiting = {job.handle for job in state.waiting}
-        served = tuple(job for job in plan.jobs if job.handle in waiting)
-        if not served:
-            continue
-        try:
-            settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
-            services = spawn_services(plan.name, settings, served, state.options, state.import_path)
-        except ProcessFailure as error:
-            log.error("%s: %s", plan.name, error)
-            for job in served:
-                _fail_unstarted(state, job)
-            continue
-        state.services[plan.name] = services
-        _watch(state.selector, services.group)
+    waiting = {job.handle for job in state.waiting}
+    plans = [(plan, served) for plan in shared_plans(jobs) if (served := tuple(j for j in plan.jobs if j.handle in waiting))]
+    links = shared_links({plan.name: served for plan, served in plans})
+    try:
+        for plan, served in plans:
+            try:
+                settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
+                services = spawn_services(
+                    plan.name, settings, served, state.options, state.import_path, links.get(plan.name, {})
+                )
+            except ProcessFailure as error:
+                log.error("%s: %s", plan.name, error)
+                for job in served:
+                    if job in state.waiting:
+                        _fail_unstarted(state, job)
+                continue
+            state.services[plan.name] = services
+            _watch(state.selector, services.group)
+    finally:
+        for roles in links.values():  # the shared processes have theirs
+            for ends in roles.values():
+                for _, end in ends:
+                    end.close()
+
+
+def shared_links(served: dict[str, Sequence[DomainJob]]) -> dict[str, dict[str, list[tuple[str, socket.socket]]]]:
+    """name -> role -> [(peer role, end)]: a channel for each authority and challenge directory sharing a domain.
+
+    Over it acctproc tells chngproc the account's thumbprint.  Each side lists
+    its ends in the order its domains first name the other (shared_settings
+    gives chngproc the same order in ChngSettings.authorities).
+    """
+    pairs: dict[tuple[str, str], tuple[socket.socket, socket.socket]] = {}
+    links: dict[str, dict[str, list[tuple[str, socket.socket]]]] = {}
+    for name, jobs in served.items():
+        for job in jobs:
+            authority, directory = shared_name("acctproc", job), shared_name("chngproc", job)
+            if name == authority and directory in served and (authority, directory) not in pairs:
+                pairs[authority, directory] = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                links.setdefault(authority, {}).setdefault("acctproc", []).append(("chngproc", pairs[authority, directory][0]))
+    for name, jobs in served.items():
+        for authority in dict.fromkeys(shared_name("acctproc", job) for job in jobs):
+            pair = pairs.get((authority, name))
+            if pair is not None:
+                links.setdefault(name, {}).setdefault("chngproc", []).append(("acctproc", pair[1]))
+    return links
 
 
 def _fail_unstarted(state: _Run, job: DomainJob) -> None:
@@ -648,18 +686,18 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
             if name in state.services:
                 state.services[name].release(job.handle)
         return None
-    netproc_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
+    chain_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
     try:
-        return _start_chain(job, state, netproc_ends)
+        return _start_chain(job, state, chain_ends)
     except ProcessFailure as error:
         log.error("%s: %s", job.handle, error)
         return None
     finally:
-        for _, end in netproc_ends:  # netproc has its copies, or never will
+        for _, _, end in chain_ends:  # the chain's children have their copies, or never will
             end.close()
 
 
-def _start_chain(job: DomainJob, state: _Run, netproc_ends: Sequence[tuple[str, socket.socket]]) -> Chain:
+def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) -> Chain:
     """Take the domain's lock and start its chain, with a start-up pipe whose read end the chain keeps."""
     try:
         startup_read, startup_write = os.pipe()
@@ -668,7 +706,7 @@ def _start_chain(job: DomainJob, state: _Run, netproc_ends: Sequence[tuple[str, 
     lock = DomainLock(lock_directory(), job.handle)
     try:
         lock.acquire()
-        processes = spawn_chain(job, state.options, state.import_path, netproc_ends, startup_write)
+        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write)
     except BaseException:
         lock.release()
         os.close(startup_read)
@@ -685,32 +723,41 @@ def spawn_services(
     jobs: Sequence[DomainJob],
     options: RunOptions,
     import_path: tuple[str, ...],
+    links: Mapping[str, Sequence[tuple[str, socket.socket]]] = MappingProxyType({}),
 ) -> SharedServices:
-    """Start shared processes (`settings` names their roles) with a channel for each domain's netproc."""
+    """Start shared processes (`settings` names their roles) with a channel for each domain's netproc.
+
+    acctproc also gets one from each domain's keyproc (the domain key, for
+    the finalize it signs), and each role its `links` to other shared
+    processes; the caller keeps those and closes them.
+    """
     roles = tuple(settings)
-    netproc_ends: dict[str, list[tuple[str, socket.socket]]] = {job.handle: [] for job in jobs}
+    chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
     service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for job in jobs:
-            for role in roles:
-                netproc_end, service_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-                netproc_ends[job.handle].append((role, netproc_end))
-                service_ends[role].append(("netproc", service_end))
+        for chain_role in ("netproc", "keyproc"):
+            for job in jobs:
+                for role in roles:
+                    if chain_role == "keyproc" and role != "acctproc":
+                        continue
+                    chain_end, service_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                    chain_ends[job.handle].append((chain_role, role, chain_end))
+                    service_ends[role].append((chain_role, service_end))
         for role in roles:
             spec = ChildSpec(
                 role=role,
                 handle=name,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
-                channels=tuple((peer, end.fileno()) for peer, end in service_ends[role]),
+                channels=tuple((peer, end.fileno()) for peer, end in (*service_ends[role], *links.get(role, ()))),
                 settings=settings[role],
             )
             processes[role] = _spawn(spec, import_path)
     except BaseException as error:
         _kill_started(processes)
-        for ends in netproc_ends.values():
-            for _, end in ends:
+        for ends in chain_ends.values():
+            for _, _, end in ends:
                 end.close()
         if isinstance(error, (OSError, ProcessFailure)):
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error}") from None
@@ -719,21 +766,22 @@ def spawn_services(
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
-    return SharedServices(ProcessGroup(name, processes, NO_DEADLINE), netproc_ends)
+    return SharedServices(ProcessGroup(name, processes, NO_DEADLINE), chain_ends)
 
 
 def spawn_chain(
     job: DomainJob,
     options: RunOptions,
     import_path: tuple[str, ...],
-    netproc_ends: Sequence[tuple[str, socket.socket]],
+    chain_ends: Sequence[ChainEnd],
     startup_fd: int,
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
-    `netproc_ends` are netproc's ends of its channels to the shared
-    processes, and `startup_fd` is the write end of the chain's start-up
-    pipe; the caller keeps both and closes them.  Every child gets a copy of
+    `chain_ends` are the ends of its children's channels to the shared
+    processes (netproc's, and keyproc's to acctproc), and `startup_fd` is the
+    write end of the chain's start-up pipe; the caller keeps both and closes
+    them.  Every child gets a copy of
     the pipe and closes it before its jail, so the read end sees end of file
     once the whole chain has started up.  The channels made here are closed
     here once passed on.
@@ -746,7 +794,7 @@ def spawn_chain(
             ends[left].append((right, left_end))
             ends[right].append((left, right_end))
         for role in CHAIN_ROLES:
-            channels = [*ends[role], *netproc_ends] if role == "netproc" else ends[role]
+            channels = [*ends[role], *((peer, end) for owner, peer, end in chain_ends if owner == role)]
             spec = ChildSpec(
                 role=role,
                 handle=job.handle,
@@ -888,7 +936,12 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             profiles=tuple(each.profile or "" for each in jobs),
         )
     if role == "chngproc":
-        return ChngSettings(str(job.challengedir), tuple(len(each.names) for each in jobs))
+        authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of its acctproc links
+        return ChngSettings(
+            str(job.challengedir),
+            tuple(len(each.names) for each in jobs),
+            tuple(authorities.index(each.authority.name) for each in jobs),
+        )
     raise ProcessFailure(f"unknown role {role}")
 
 

@@ -72,6 +72,7 @@ class ChngSettings(NamedTuple):
 
     challengedir: str
     files: tuple[int, ...]  # per netproc channel, in order: the domain's number of names
+    authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
 
 
 class CertSettings(NamedTuple):

@@ -153,8 +153,13 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
                 addresses = (found,) if isinstance(found, str) else tuple(found or ())
                 theirs["dns"].send(Addresses(addresses) if addresses else Failure(f"cannot resolve {request.host}"))
 
+        # the links between the real roles: the thumbprint acctproc -> chngproc, the domain key keyproc -> acctproc
+        thumbprint_link, domain_key_link = socket.socketpair(), socket.socketpair()
         chng_fd = os.open(challenge_dir, os.O_RDONLY | os.O_DIRECTORY)
-        chng_held = chngproc.Held((theirs["chng"],), chng_fd, str(challenge_dir), {theirs["chng"].fileno(): len(names)})
+        chng_held = chngproc.Held(
+            (theirs["chng"],), chng_fd, str(challenge_dir), {theirs["chng"].fileno(): len(names)},
+            {theirs["chng"].fileno(): Channel(thumbprint_link[1], "acctproc")},
+        )
 
         def chng() -> None:
             try:
@@ -181,7 +186,14 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             _Peer(
                 "acctproc",
                 lambda: acctproc.serve(
-                    acct_spec, acctproc.Held((theirs["acct"],), {theirs["acct"].fileno(): run}, account_key)
+                    acct_spec,
+                    acctproc.Held(
+                        (theirs["acct"],),
+                        {theirs["acct"].fileno(): acctproc.Domain(run, Channel(domain_key_link[1], "keyproc"))},
+                        (Channel(thumbprint_link[0], "chngproc"),),
+                        account_key,
+                        {},
+                    ),
                 ),
                 peer_errors,
             ),
@@ -189,7 +201,10 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
                 "keyproc",
                 lambda: keyproc.serve(
                     key_spec,
-                    keyproc.Held(theirs["key"], (), public_key_der(domain_key), build_csr(domain_key, names)),
+                    keyproc.Held(
+                        theirs["key"], (Channel(domain_key_link[0], "acctproc"),),
+                        public_key_der(domain_key), build_csr(domain_key, names),
+                    ),
                 ),
                 peer_errors,
             ),

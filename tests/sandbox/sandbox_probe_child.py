@@ -312,8 +312,10 @@ def parse_read_certificate(ctx: Context) -> None:
 
 def publish_challenge(ctx: Context) -> None:
     token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
+    thumbprint = "thumbprintThumbprint_-0123456789"
     net_fd = ctx.held.nets[0].fileno()
-    ctx.role_module.publish(ctx.held, token, f"{token}.thumbprintThumbprint_-0123456789", net_fd)
+    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = thumbprint  # as if acctproc had told it
+    ctx.role_module.publish(ctx.held, token, f"{token}.{thumbprint}", net_fd)
     ctx.role_module.remove_written(ctx.held, net_fd)
 
 
@@ -341,8 +343,10 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "netproc": ("revokeproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc"),
         "certproc": ("netproc", "keyproc", "fileproc"),
         "fileproc": ("certproc",),
-        "keyproc": ("netproc", "certproc", "revokeproc"),
+        "keyproc": ("netproc", "certproc", "revokeproc", "acctproc"),
         "revokeproc": ("netproc", "keyproc"),
+        "acctproc": ("netproc", "keyproc", "chngproc"),
+        "chngproc": ("netproc", "acctproc"),
     }.get(role, ("netproc",))
     channels = [(peers[0], parent_fd)]
     for peer in peers[1:]:
@@ -358,7 +362,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
             bed["account_key"], "ecdsa", f"https://localhost:{bed['allowed_port']}/directory", "", False, (names,), ("",)
         ),
         "keyproc": lambda: specs.KeySettings(bed["domain_key"], "ecdsa", names),
-        "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"], (len(names),)),
+        "chngproc": lambda: specs.ChngSettings(bed["challenge_dir"], (len(names),), (0,)),
         "certproc": lambda: specs.CertSettings(names),
         "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem", False),
         "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),

@@ -212,7 +212,7 @@ def fresh() -> dict[str, tuple[bytes, bytes]]:
     made = {}
     now = datetime.now(timezone.utc)
     for name, issuer_key, algorithm, pad, leaf_key in make_samples.SIGNERS:
-        _, pem, public_key = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key(), now)
+        _, pem, public_key, _ = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key(), now)
         spki = serialization.load_pem_public_key(public_key).public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import Failure
+from acme_conf.messages.account import Thumbprint
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.key import CsrRequest
 from acme_conf.proc import chngproc
@@ -40,14 +41,26 @@ def webroot(tmp_path: Path) -> Path:
     return directory
 
 
+def account_link(thumbprint: str | None = THUMBPRINT) -> tuple[socket.socket, Channel]:
+    """The test as the authority's acctproc: it tells `thumbprint` (None: nothing, then stops)."""
+    acctproc, chngproc_end = socket.socketpair()
+    if thumbprint is not None:
+        Channel(acctproc, "chngproc").send(Thumbprint(thumbprint))
+    else:
+        acctproc.shutdown(socket.SHUT_WR)
+    return acctproc, Channel(chngproc_end, "acctproc")
+
+
 @pytest.fixture
 def held(webroot: Path) -> Iterator[Held]:
     ours, theirs = socket.socketpair()
+    acctproc, account = account_link()
     fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield Held((Channel(ours, "netproc"),), fd, str(webroot), {NET: NAMES, NET + 1: NAMES})
+    yield Held((Channel(ours, "netproc"),), fd, str(webroot), {NET: NAMES, NET + 1: NAMES}, {NET: account, NET + 1: account})
     os.close(fd)
-    ours.close()
-    theirs.close()
+    for end in (ours, theirs, acctproc):
+        end.close()
+    account.close()
 
 
 def all_files(root: Path) -> dict[str, bytes]:
@@ -93,6 +106,28 @@ def test_symlink_planted_at_the_token_is_neither_followed_nor_removed(held: Held
     remove_all(held)
     assert victim.read_text() == "precious"
     assert (webroot / TOKEN).is_symlink()
+
+
+def test_an_answer_for_another_account_is_refused(held: Held, webroot: Path) -> None:
+    """A netproc taken over cannot have chngproc answer a challenge of an account of its own."""
+    theirs = "QWNjb3VudE9mVGhlQXR0YWNrZXJfMDEyMzQ1Njc4OQ"
+    with pytest.raises(ProcessFailure, match="for another account than the configured one"):
+        publish(held, TOKEN, f"{TOKEN}.{theirs}", NET)
+    assert os.listdir(webroot) == []
+
+
+def test_without_the_thumbprint_from_acctproc_nothing_is_published(webroot: Path) -> None:
+    acctproc, account = account_link(None)
+    fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        silent = Held((), fd, str(webroot), {NET: NAMES}, {NET: account})
+        with pytest.raises(ProcessFailure, match="acctproc told no thumbprint"):
+            publish(silent, TOKEN, f"{TOKEN}.{THUMBPRINT}", NET)
+        assert os.listdir(webroot) == []
+    finally:
+        os.close(fd)
+        acctproc.close()
+        account.close()
 
 
 def test_a_domain_gets_one_file_per_name_at_most(held: Held, webroot: Path) -> None:
@@ -208,8 +243,13 @@ class Serving:
         self.nets = [Channel(ours, "chngproc") for ours, _ in pairs]
         self._fd = os.open(webroot, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         theirs = tuple(Channel(end, "netproc") for _, end in pairs)
-        held = Held(theirs, self._fd, str(webroot), {channel.fileno(): NAMES for channel in theirs})
-        spec = ChildSpec("chngproc", "challengedir test", 0, False, (), ChngSettings(str(webroot), (NAMES,) * count))
+        self._acctproc, account = account_link()
+        held = Held(
+            theirs, self._fd, str(webroot), {channel.fileno(): NAMES for channel in theirs},
+            {channel.fileno(): account for channel in theirs},
+        )
+        settings = ChngSettings(str(webroot), (NAMES,) * count, (0,) * count)
+        spec = ChildSpec("chngproc", "challengedir test", 0, False, (), settings)
         self._result: dict[str, int] = {}
         self._thread = threading.Thread(target=lambda: self._result.setdefault("status", chngproc.serve(spec, held)))
         self._thread.start()
@@ -220,6 +260,7 @@ class Serving:
             net.close()
         self._thread.join(timeout=5)
         os.close(self._fd)
+        self._acctproc.close()
         return self._result["status"]
 
 

@@ -54,7 +54,7 @@ def serving(serve: Callable[[Channel], int]) -> tuple[Channel, threading.Thread,
 
 def acct_serve(channel: Channel) -> int:
     spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
-    return acctproc.serve(spec, acctproc.Held((channel,), {channel.fileno(): RUN}, KEY))
+    return acctproc.serve(spec, acctproc.Held((channel,), {channel.fileno(): acctproc.Domain(RUN, None)}, (), KEY, {}))
 
 
 def test_acctproc_signs_and_gives_the_thumbprint_until_end_of_file() -> None:
@@ -86,7 +86,7 @@ def test_acctproc_drops_a_netproc_that_sends_an_unexpected_message(caplog: pytes
     ours = [socket.socketpair() for _ in range(2)]
     spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
     channels = tuple(Channel(theirs, "netproc") for _, theirs in ours)
-    held = acctproc.Held(channels, {channel.fileno(): RUN for channel in channels}, KEY)
+    held = acctproc.Held(channels, {channel.fileno(): acctproc.Domain(RUN, None) for channel in channels}, (), KEY, {})
     outcome: dict[str, object] = {}
     thread = threading.Thread(target=lambda: outcome.update(status=acctproc.serve(spec, held)), daemon=True)
     thread.start()
@@ -157,15 +157,67 @@ def test_acctproc_acquire_accepts_a_p521_account_key(tmp_path: Path) -> None:
     )
     path.chmod(0o600)
     ours, theirs = socket.socketpair()
+    key_ours, key_theirs = socket.socketpair()
     settings = ACCOUNT_SETTINGS._replace(key_path=str(path))
-    spec = ChildSpec("acctproc", "t", 0, False, (("netproc", theirs.fileno()),), settings)
+    channels = (("netproc", theirs.fileno()), ("keyproc", key_theirs.fileno()))
+    spec = ChildSpec("acctproc", "t", 0, False, channels, settings)
     try:
         # P-521 passes the key checks and signs as ES512.
         held = acctproc.acquire(spec)
         assert held.key.curve.name == "secp521r1"
+        assert [domain.keyproc.fileno() for domain in held.domains.values()] == [key_theirs.fileno()]
     finally:
+        for end in (ours, theirs, key_ours, key_theirs):
+            end.close()
+
+
+def finalize(csr_der: bytes) -> SignRequest:
+    return SignRequest("https://ca.example/finalize/1", "n", "https://ca.example/acct/1",
+                       json.dumps({"csr": base64.urlsafe_b64encode(csr_der).rstrip(b"=").decode()}).encode())
+
+
+def test_acctproc_signs_a_finalize_only_for_the_domain_key_keyproc_told_it() -> None:
+    """A netproc taken over cannot have a certificate for the domain's names issued to a key of its own."""
+    domain_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    keyproc_end, acctproc_end = socket.socketpair()
+    Channel(keyproc_end, "acctproc").send(DomainKey(public_key_der(domain_key)))
+    spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
+    told = Channel(acctproc_end, "keyproc")
+
+    def serve(channel: Channel) -> int:
+        return acctproc.serve(spec, acctproc.Held((channel,), {channel.fileno(): acctproc.Domain(RUN, told)}, (), KEY, {}))
+
+    channel, thread, outcome = serving(serve)
+    try:
+        for wrong, why in (
+            (build_csr(stranger, RUN.names), "for another key than the domain key"),
+            (build_csr(domain_key, ("example.com", "evil.example")), "for other names than the configured ones"),
+            (b"\x30\x03\x02\x01\x00", "whose CSR does not parse"),
+        ):
+            reply = channel.request(finalize(wrong), Signed, Failure)
+            assert isinstance(reply, Failure) and why in reply.reason, reply
+        assert isinstance(channel.request(finalize(build_csr(domain_key, RUN.names)), Signed, Failure), Signed)
+    finally:
+        channel.close()
+        thread.join(timeout=5)
+        keyproc_end.close()
+    assert outcome == {"status": 0}
+
+
+def test_acctproc_tells_every_chngproc_the_thumbprint_first() -> None:
+    links = [socket.socketpair() for _ in range(2)]
+    spec = ChildSpec("acctproc", "t", 0, False, (), ACCOUNT_SETTINGS)
+    chngprocs = tuple(Channel(theirs, "chngproc") for _, theirs in links)
+    channel, thread, outcome = serving(
+        lambda c: acctproc.serve(spec, acctproc.Held((c,), {c.fileno(): acctproc.Domain(RUN, None)}, chngprocs, KEY, {}))
+    )
+    for ours, _ in links:
+        assert Channel(ours, "acctproc").recv(Thumbprint).value == jws.thumbprint(KEY)
         ours.close()
-        theirs.close()
+    channel.close()
+    thread.join(timeout=5)
+    assert outcome == {"status": 0}
 
 
 # dnsproc ----------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ SAMPLE_SETTINGS = {
         "/k/acct.key", "rsa", "https://ca/dir", "", False, (("a.example", "192.0.2.1"), ("b.example",)), ("p", "")
     ),
     "keyproc": KeySettings("/k/dom.key", "ecdsa", ("a.example", "b.example"), public_only=True),
-    "chngproc": ChngSettings("/var/www/acme", (2, 1)),
+    "chngproc": ChngSettings("/var/www/acme", (2, 1), (0, 1)),
     "certproc": CertSettings(("a.example",)),
     "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
@@ -174,7 +174,10 @@ def test_acctproc_learns_what_each_domain_may_have_signed_in_the_order_of_its_ch
 def test_other_settings() -> None:
     two = replace(JOB, handle="b.example.com", names=("b.example.com",))
     assert shared_settings("dnsproc", [JOB], RunOptions()) == DnsSettings()
-    assert shared_settings("chngproc", [JOB, two], RunOptions()) == ChngSettings("/var/www/acme", (3, 1))
+    assert shared_settings("chngproc", [JOB, two], RunOptions()) == ChngSettings("/var/www/acme", (3, 1), (0, 0))
+    elsewhere = replace(JOB, handle="c.example.com", authority=replace(AUTHORITY, name="other"))
+    settings = shared_settings("chngproc", [JOB, elsewhere, two], RunOptions())
+    assert settings.authorities == (0, 1, 0)  # which acctproc tells each domain's account
     assert settings_for("certproc", JOB, RunOptions()) == CertSettings(JOB.names)
 
 
@@ -274,3 +277,34 @@ def test_the_sandbox_has_a_policy_for_every_role_and_no_other() -> None:
     from acme_conf.sandbox import POLICIES
 
     assert set(POLICIES) == set(ROLES)
+
+
+def test_each_authority_and_challenge_directory_sharing_a_domain_get_one_channel() -> None:
+    """acctproc tells chngproc the thumbprint over it; each side lists its ends in its domains' order."""
+    other = replace(AUTHORITY, name="other", account_key=Path("/etc/acme/other.key"))
+    jobs = [
+        JOB,
+        replace(JOB, handle="b.example.com", challengedir=Path("/srv/acme")),
+        replace(JOB, handle="c.example.com", authority=other, challengedir=Path("/srv/acme")),
+        replace(JOB, handle="d.example.com"),
+    ]
+    served = {plan.name: plan.jobs for plan in shared_plans(jobs)}
+    links = main.shared_links(served)
+    try:
+        def peers(name: str, role: str) -> list[str]:
+            return [peer for peer, _ in links.get(name, {}).get(role, [])]
+
+        assert peers("authority pebble", "acctproc") == ["chngproc", "chngproc"]  # /var/www/acme, then /srv/acme
+        assert peers("authority other", "acctproc") == ["chngproc"]
+        assert peers("challengedir /var/www/acme", "chngproc") == ["acctproc"]
+        assert peers("challengedir /srv/acme", "chngproc") == ["acctproc", "acctproc"]  # pebble, then other
+        # the same socketpair at both ends: pebble's second link is /srv/acme's first
+        pebble_srv = links["authority pebble"]["acctproc"][1][1]
+        srv_pebble = links["challengedir /srv/acme"]["chngproc"][0][1]
+        pebble_srv.send(b"x")
+        assert srv_pebble.recv(1) == b"x"
+    finally:
+        for roles in links.values():
+            for ends in roles.values():
+                for _, end in ends:
+                    end.close()

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acme_conf import samples
+from acme_conf.acme.b64 import b64url
+from acme_conf.csr import build_csr
 from acme_conf.net import warm_up as net_warm_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -55,7 +57,7 @@ def fresh_bundles() -> list[dict[str, str]]:
     """A bundle for every signature algorithm the samples cover, made with new keys."""
     made = []
     for name, issuer_key, algorithm, pad, leaf_key in make_samples.SIGNERS:
-        _, pem, public_key = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key())
+        _, pem, public_key, _ = make_samples.sample(name, issuer_key(), algorithm, pad, leaf_key())
         made.append({"algorithm": name, "bundle": pem.hex(), "key": public_key.hex()})
     return made
 
@@ -86,6 +88,8 @@ CERTPROC = """
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from acme_conf import samples
+from acme_conf.acme.b64 import b64url
+from acme_conf.csr import build_csr
 from acme_conf.proc import certproc
 {warm_up}
 guard = forbid_imports("certproc")
@@ -182,9 +186,9 @@ run = DomainRun("https://ca.invalid/dir", "", ("example.org",), "", False)
 guard = forbid_imports("acctproc")
 results = []
 try:
-    results.append(type(acctproc._answer(key, run, ThumbprintRequest())).__name__)
+    results.append(type(acctproc.answer(key, run, ThumbprintRequest(), lambda: b"")).__name__)
     for url, kid, payload in inputs["requests"]:
-        reply = acctproc._answer(key, run, SignRequest(url, "n", kid, bytes.fromhex(payload)))
+        reply = acctproc.answer(key, run, SignRequest(url, "n", kid, bytes.fromhex(payload)), lambda: b"")
         results.append(type(reply).__name__)
 except ImportAfterJail as error:
     results.append(error.module)
@@ -202,8 +206,9 @@ SIGN_REQUESTS = [
     ("https://ca.invalid/order", "k", '{"identifiers": [{"type": "dns", "value": "\u00e9.invalid"}]}'.encode()),
     ("https://ca.invalid/x", "k", "\u00e9".encode("utf-16")),
     ("https://ca.invalid/x", "k", b"[" * 100_000),
+    ("https://ca.invalid/finalize", "k", b'{"csr": "%s"}' % b64url(build_csr(ec.generate_private_key(ec.SECP256R1()), ("example.org",))).encode()),
 ]
-HONEST = 3  # the first three are signed
+HONEST = 3  # the first three are signed; the finalize's CSR is not for the (unknown) domain key
 
 
 def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
