@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 
 from testbed import PebbleBinaries, Testbed, fetch_pebble  # noqa: E402 (after the path)
+
+from acme_conf.proc.locks import lock_directory  # noqa: E402
+
+# This pytest process's own tag: domain names that carry it share no lock
+# and no process with another copy of the suite running at the same time.
+RUN_TAG = secrets.token_hex(3)
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -63,6 +70,15 @@ class CliResult(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
+
+
+@pytest.fixture(autouse=True)
+def _remove_this_runs_lock_files() -> Iterator[None]:
+    """The client leaves a lock file per domain in the lock directory; the tagged
+    names are this pytest process's alone, so their lock files go with it."""
+    yield
+    for path in lock_directory().glob(f"*.{RUN_TAG}.*.lock"):
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

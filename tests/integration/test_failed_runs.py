@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -45,11 +44,9 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.proc.locks import lock_directory
-from conftest import PROXY_VARIABLES, Workdir
+from conftest import PROXY_VARIABLES, RUN_TAG, Workdir
 from test_issue import EXIT_CHANGED, EXIT_FAILED, child_processes
 
-RUN_TAG = secrets.token_hex(3)  # this pytest process's: see the module docstring
 AUTHORITY = f"failing-{RUN_TAG}"
 VALIDATION_DELAY = 5.0  # seconds the slow pebble's http-01 fetch waits before it reads the file
 RUN_TIMEOUT = 180.0  # generous: two cores are shared with other work
@@ -60,14 +57,6 @@ ALIVE_DURING_VALIDATION = ("netproc", "keyproc", "certproc", "fileproc", "acctpr
 class LeftBehind(AssertionError):
     """The disk after a failed run is not as the requirement says (see check_nothing_left_behind)."""
 
-
-@pytest.fixture(autouse=True)
-def _remove_this_runs_lock_files():
-    """The client leaves a lock file per domain in the lock directory; the tagged
-    names are this pytest process's alone, so their lock files go with it."""
-    yield
-    for path in lock_directory().glob(f"*.{RUN_TAG}.*.lock"):
-        path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------
@@ -360,8 +349,8 @@ def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
     raises=LeftBehind,
     reason=(
         "chngproc killed by SIGKILL cannot remove the key authorization it published, and nothing "
-        "else does (the parent never touches the challenge directory; a later run's chngproc only "
-        "replaces a file of the same token): the file stays. And because it stays, the CA still "
+        "else does (the parent never touches the challenge directory, and no later run removes a "
+        "file it did not create): the file stays. And because it stays, the CA still "
         "validates, the chain goes on, and fileproc installs the renewed certificate (FILE.1 "
         "rotated) although the run exits 1 naming chngproc"
     ),

@@ -52,7 +52,6 @@ RSA 2048 key the RSA CA.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,24 +61,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from acme_conf.proc.locks import lock_directory
+from conftest import RUN_TAG
 from test_issue import EXIT_CHANGED, exited
 
 CHAIN_ROLES = ("netproc", "revokeproc", "keyproc", "certproc", "fileproc")
 AUTHORITY = "pebble"
 # Domain names carry a tag of this pytest process: another copy of the suite
 # running at the same time (CI beside a developer) then shares no domain lock.
-RUN_TAG = secrets.token_hex(3)
 RUN_TIMEOUT = 180.0  # two cores shared with other work, and an RSA 4096 key to generate
 
-
-@pytest.fixture(autouse=True)
-def _remove_this_runs_lock_files():
-    """The client leaves a lock file per domain in the lock directory; the tagged
-    names are this pytest process's alone, so their lock files go with it."""
-    yield
-    for path in lock_directory().glob(f"*.{RUN_TAG}.*.lock"):
-        path.unlink(missing_ok=True)
 
 
 class Key(NamedTuple):
