@@ -81,7 +81,7 @@ def run_role(
     except BaseException as error:
         # The work is over: a stop request must not cut the report short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        status = report_failure(logger, spec.role, error)
+        status = report_failure(logger, error)
         if isinstance(error, sandbox.ImportAfterJail):
             return status  # said: the first late import is the cause
     finally:
@@ -99,7 +99,7 @@ def imports_checked(logger: logging.Logger, guard: sandbox.ImportGuard, status: 
     return status
 
 
-def report_failure(logger: logging.Logger, role: str, error: BaseException) -> int:
+def report_failure(logger: logging.Logger, error: BaseException) -> int:
     """Say why the role failed, in one line, and give its exit status."""
     if isinstance(error, (Terminated, KeyboardInterrupt)):
         logger.debug("stopped on request")
