@@ -141,11 +141,23 @@ class Channel:
     def fileno(self) -> int:
         return self._sock.fileno()
 
+    def bound_waits(self, seconds: float) -> None:
+        """From now on, a frame half received or a reply not taken within `seconds` is an error.
+
+        A process that serves several peers (a run's shared processes) would
+        otherwise wait for ever on one that stalls, and serve no other.  Call
+        it before the jail: it makes the socket non-blocking (an ioctl), and
+        the waits are polls afterwards.
+        """
+        self._sock.settimeout(seconds)
+
     def send(self, message: Message) -> None:
         try:
             self._sock.sendall(encode(message))
         except (BrokenPipeError, ConnectionResetError) as error:
             raise ChannelClosed(f"{self.peer} has stopped") from error
+        except TimeoutError:
+            raise ChannelError(f"{self.peer} stopped taking replies") from None
 
     def recv(self, *expected: type[M]) -> M:
         """The next message, which must be one of `expected`: nothing else is decoded."""
@@ -171,6 +183,8 @@ class Channel:
                 chunk = self._sock.recv(min(size - len(chunks), 65536))
             except ConnectionResetError:
                 chunk = b""
+            except TimeoutError:
+                raise ChannelError(f"{self.peer} stalled in the middle of a frame") from None
             if not chunk:
                 if at_frame_start and not chunks:
                     raise ChannelClosed(f"{self.peer} has stopped")

@@ -13,7 +13,9 @@ what the configuration and the run allow, learnt from the parent:
   new order for exactly the domain's names (and its profile), a finalize,
   and a revocation only in a -r run (which orders nothing);
 - anything else (a key change, an account deactivation or update, a kind
-  this client never sends) is refused, naming what it looked like.
+  this client never sends, a JSON object that names a member twice, whose
+  meaning would be the CA's reader's choice) is refused, naming what it
+  looked like.
 
 A finalize's CSR is checked by acctproc against the domain key keyproc
 tells it (acme_conf/csr.py check_csr): a netproc taken over cannot have a
@@ -30,6 +32,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
+from acme_conf.acme.text import printable
 
 # The largest payload this client sends is a finalize: a CSR of 100 names
 # and an RSA 4096 key is ~6 KiB of base64.
@@ -73,7 +76,9 @@ def judge(run: DomainRun, url: str, kid: str, payload: bytes) -> Verdict:
     if len(payload) > MAX_PAYLOAD:
         return Verdict("", f"a payload of {len(payload)} bytes (at most {MAX_PAYLOAD})", {})
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_repeated_keys)
+    except _RepeatedKey as repeated:
+        return Verdict("", f"a payload that names {printable(repeated, 40)} twice", {})
     except (ValueError, RecursionError):
         return Verdict("", "a payload that is not JSON", {})
     if not isinstance(body, dict):
@@ -85,6 +90,19 @@ def judge(run: DomainRun, url: str, kid: str, payload: bytes) -> Verdict:
     if embeds_key != (not kid):
         return Verdict(kind, f"{kind} {'without' if embeds_key else 'with'} the account's public key in the header", body)
     return Verdict(kind, "", body)
+
+
+class _RepeatedKey(Exception):
+    """A JSON object names a member twice: which value counts is the reader's choice, so none is signed."""
+
+
+def _no_repeated_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
 
 
 def _not_the_cas(api_url: str, url: str) -> str:

@@ -130,9 +130,18 @@ def _frames(tb: TracebackType | None) -> str:
     )
 
 
+# How long a shared process waits for the rest of a frame, or for a netproc to
+# take its reply: a request is a few hundred bytes sent at once, so a wait
+# this long is a netproc that stalls, and every other domain would wait too.
+STALL_SECONDS = 10.0
+
+
 def netproc_channels(spec: ChildSpec) -> tuple[Channel, ...]:
-    """A shared role's channels: one to the netproc of each domain it serves."""
-    return tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    """A shared role's channels: one to the netproc of each domain it serves, none allowed to stall it."""
+    channels = tuple(Channel.from_fd(fd, "netproc") for fd in spec.channel_fds("netproc"))
+    for channel in channels:
+        channel.bound_waits(STALL_SECONDS)
+    return channels
 
 
 def answer_until_closed(

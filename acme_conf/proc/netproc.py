@@ -266,7 +266,9 @@ def check_order(order: Order, names: tuple[str, ...]) -> None:
         shown = ", ".join(printable(value, 80) for _, value in order.identifiers[:10]) or "nothing"
         raise ProcessFailure(f"new order: the CA made an order for {shown}, not for the configured names")
     if len(order.authorizations) > len(names):
-        raise ProcessFailure(f"new order: {len(order.authorizations)} authorizations for {len(names)} names")
+        raise ProcessFailure(
+            f"new order: {len(order.authorizations)} authorizations for {len(names)} name{'s' * (len(names) != 1)}"
+        )
 
 
 def requested(names: tuple[str, ...]) -> frozenset[tuple[str, str]]:

@@ -73,7 +73,7 @@ def test_an_order_with_thousands_of_authorizations_is_refused_before_anything_is
 
     hostile_ca.routes["/order/new"] = swollen_order
     outcome = drive(names=("example.com",))
-    assert f"new order: {SWOLLEN} authorizations for 1 names" in outcome.raised()
+    assert f"new order: {SWOLLEN} authorizations for 1 name" in outcome.raised()
     assert_nothing_published(outcome, hostile_ca, challenge_dir)
     assert posts_to(hostile_ca, "/authz/") == []  # not one of them fetched
 
