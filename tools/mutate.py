@@ -1,0 +1,1128 @@
+#!/usr/bin/env python3
+"""Remove each defence in turn from a scratch copy and check that a test fails: the mutation figure.
+
+    .venv/bin/python tools/mutate.py              # every mutation, each with its focused tests
+    .venv/bin/python tools/mutate.py --full       # each with the whole suite instead (hours)
+    .venv/bin/python tools/mutate.py --list       # the table
+    .venv/bin/python tools/mutate.py --only NAME  # one (repeat it for more)
+
+Every row of MUTATIONS names a defence, the file it lives in, an exact text
+that must occur there exactly once (else the row is STALE: the code moved,
+and the row must follow it), what replaces it, and the tests that should
+notice.  For each row the working tree as it is on disk (committed or not:
+`git ls-files --cached --others --exclude-standard`) is copied to a scratch
+directory, the text replaced, and pytest run there.  A test failing means
+the defence is proven (CAUGHT); every test passing means it is not
+(SURVIVED).  Both STALE and SURVIVED fail the run.
+
+The scratch copy is what every process of the run imports, the test process
+and every child (this checkout is installed editable in .venv, whose finder
+would otherwise send `import acme_conf` back here): pytest runs with a
+throw-away venv of the same interpreter whose only .pth line puts the copy,
+then .venv's site-packages (for the dependencies, without their .pth files,
+so without the editable finder), on sys.path.  `python -I` subprocesses
+still read that .pth (-I drops PYTHONPATH, not site-packages), a child
+started with `-I -S` gets the copy's directory from child_import_path(), and
+the unprivileged user's interpreter (ACME_UNPRIVILEGED_PYTHON) is a second
+throw-away venv made the same way.  Before the first mutation, a canary copy
+checks this: a real child started by proc/main.py's _spawn, `python -I` and
+the unprivileged interpreter each print where acme_conf came from, and all
+must be the copy.
+
+Tests that fail without any mutation (another engineer's work in progress,
+a flaky test) prove nothing: a baseline run of the same selection on an
+unmutated copy finds them first, and they are deselected in every mutant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TIMEOUT = 10 * 60.0  # one mutant's tests; a hang past it counts as caught (a test did not pass), and says so
+PTH_NAME = "acme-mutate.pth"
+CANARY = "ACME-MUTATE-CANARY"
+UNPRIVILEGED_USER = "nobody"  # as tests/sandbox/sandbox_harness.py
+
+
+class Mutation(NamedTuple):
+    """One defence removed: where, how, and which tests must notice."""
+
+    name: str
+    path: str  # relative to the repository
+    find: str  # must occur exactly once in the file on disk
+    replace: str
+    defence: str  # what the change removes, in one line
+    tests: tuple[str, ...]  # pytest node ids or paths: a focused selection that should catch it
+
+
+class Status(enum.Enum):
+    CAUGHT = "CAUGHT"  # a test failed (or the tests hung past the timeout): the defence is proven
+    SURVIVED = "SURVIVED"  # every test passed without the defence
+    STALE = "STALE"  # the text to find is not in the file exactly once: the row must follow the code
+    ERROR = "ERROR"  # the row or its tests are broken (no such test file, pytest could not run them)
+
+
+class Outcome(NamedTuple):
+    """What happened to one mutation."""
+
+    mutation: Mutation
+    status: Status
+    seconds: float
+    detail: str  # the first failing test, or why STALE / ERROR
+
+
+# ---------------------------------------------------------------------------
+# The mutations.  Keep `find` short but unique; `tests` focused (a full run
+# of the suite per mutation is `--full`).
+
+P = "acme_conf/proc/"
+S = "acme_conf/sandbox/"
+MATRIX = "tests/sandbox/test_sandbox_matrix.py"
+KERNEL_VIEW = "tests/sandbox/test_kernel_view.py"
+HOSTILE_CA = "tests/adversarial/test_hostile_ca.py"
+NEIGHBOURS = "tests/sandbox/test_subverted_neighbours.py"
+HOSTILE_LIMITS = "tests/adversarial/test_hostile_ca_limits.py"
+DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
+
+
+def _policy_row(role: str, line: str) -> str:
+    """`line` of the policy table's entry for `role`, as a unique text to find."""
+    return f'        "{role}": Policy(\n            role="{role}",\n{line}'
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # -- the eight that survived the whole suite (issue 12, item 11) --------------------------
+    Mutation(
+        "fileproc-no-directory-fsync", P + "fileproc.py",
+        '        log.info("wrote %s/%s", held.directory, name)\n    _sync(held)\n',
+        '        log.info("wrote %s/%s", held.directory, name)\n',
+        "fileproc flushes the certificate directory after an install",
+        ("tests/unit/test_fileproc_install.py", "tests/unit/test_defences_files.py"),
+    ),
+    Mutation(
+        "netproc-revoke-verdict-in-any-run", P + "netproc.py",
+        "allowed = (VERDICT_REVOKE,) if revoking else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)",
+        "allowed = (VERDICT_REVOKE, VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)",
+        "netproc accepts a revocation verdict from revokeproc only in a -r run",
+        (HOSTILE_CA + "::test_a_hostile_revokeproc_cannot_order_a_revocation",),
+    ),
+    Mutation(
+        "fileproc-remove-in-any-run", P + "fileproc.py",
+        "request = held.cert.recv(expected)",
+        "request = held.cert.recv(WriteCertificate, RemoveCertificate)",
+        "fileproc accepts a remove request only in a -r run",
+        ("tests/unit/test_fileproc_install.py", "tests/unit/test_defences_files.py"),
+    ),
+    Mutation(
+        "seccomp-sendmsg-recvmsg", S + "policy.py",
+        '    Syscall("recvfrom", "socket.recv on a channel"),\n',
+        '    Syscall("recvfrom", "socket.recv on a channel"),\n    Syscall("sendmsg", "mutant"),\n'
+        '    Syscall("recvmsg", "mutant"),\n',
+        "no role may pass or receive a descriptor (sendmsg/recvmsg kill)",
+        ("tests/sandbox/test_defences_jail.py",),
+    ),
+    Mutation(
+        "netproc-setsockopt-unrestricted", S + "policy.py",
+        '        "TCP_NODELAY, and nothing else",\n        (ArgCheck(1, socket.IPPROTO_TCP), ArgCheck(2, socket.TCP_NODELAY)),\n',
+        '        "TCP_NODELAY, and nothing else",\n',
+        "netproc may set TCP_NODELAY and no other socket option",
+        ("tests/sandbox/test_defences_jail.py",),
+    ),
+    Mutation(
+        "jail-left-dumpable", S + "apply.py",
+        "        process.set_not_dumpable()\n",
+        "",
+        "every role is made non-dumpable",
+        (KERNEL_VIEW,),
+    ),
+    Mutation(
+        "spawn-without-S", P + "main.py",
+        '[sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP',
+        '[sys.executable, "-I", "-c", CHILD_BOOTSTRAP',
+        "children start without site.py (python -S): no .pth file runs in them",
+        ("tests/unit/test_defences_spawn.py",),
+    ),
+    Mutation(
+        "spawn-with-parents-environment", P + "main.py",
+        "        env={},  # nothing from the caller's environment reaches a child\n",
+        "",
+        "children start with an empty environment",
+        ("tests/unit/test_defences_spawn.py",),
+    ),
+    Mutation(
+        "malformed-san-read-as-no-names", "acme_conf/certnames.py",
+        '        raise ValueError(f"malformed extensions: {error}") from None',
+        "        return frozenset()",
+        "a malformed subjectAltName is an error, not a certificate without names",
+        ("tests/unit/test_defences_names.py",),
+    ),
+    Mutation(
+        "unparsable-extensions-read-as-no-names", "acme_conf/certnames.py",
+        "    except x509.ExtensionNotFound:\n",
+        "    except (x509.ExtensionNotFound, ValueError):\n",
+        "extensions that do not parse are an error, not a certificate without names",
+        ("tests/unit/test_defences_names.py",),
+    ),
+    # -- one per row of the policy table -------------------------------------------------------
+    Mutation(
+        "policy-netproc-may-bind", S + "policy.py",
+        '    Syscall("getsockname", "ssl asks whether the socket it wraps is connected"),\n',
+        '    Syscall("getsockname", "ssl asks whether the socket it wraps is connected"),\n'
+        '    Syscall("bind", "mutant"),\n    Syscall("listen", "mutant"),\n',
+        "netproc's seccomp list has no bind or listen",
+        (MATRIX,),
+    ),
+    Mutation(
+        "policy-dnsproc-reads-shadow", S + "policy.py",
+        '_RESOLVER_FILES = (\n    "/etc/hosts",\n',
+        '_RESOLVER_FILES = (\n    "/etc/shadow",\n    "/etc/hosts",\n',
+        "dnsproc's Landlock rules name the resolver files only",
+        (DOCUMENTED_POLICY, MATRIX),
+    ),
+    Mutation(
+        "policy-acctproc-host-network", S + "policy.py",
+        _policy_row("acctproc", '            purpose="holds the account key, signs requests",\n'),
+        _policy_row("acctproc", '            purpose="holds the account key, signs requests",\n            private_netns=False,\n'),
+        "acctproc runs in a private, empty network namespace",
+        (MATRIX, DOCUMENTED_POLICY),
+    ),
+    Mutation(
+        "policy-keyproc-tcp-syscalls", S + "policy.py",
+        _policy_row("keyproc", '            purpose="holds the domain key, builds the CSR",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL,\n"),
+        _policy_row("keyproc", '            purpose="holds the domain key, builds the CSR",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + TCP_CLIENT,\n"),
+        "keyproc's seccomp list has no socket call",
+        (MATRIX,),
+    ),
+    Mutation(
+        "policy-certproc-opens-files", S + "policy.py",
+        _policy_row("certproc", '            purpose="parses and checks the certificate chain from the CA",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL,\n"),
+        _policy_row("certproc", '            purpose="parses and checks the certificate chain from the CA",\n'
+                    '            syscalls=PYTHON_RUNTIME + (Syscall("openat", "mutant", _READ_ONLY_OPEN),),\n'),
+        "certproc's read-only opens fail (EPERM) in seccomp, before Landlock is asked",
+        (MATRIX,),
+    ),
+    Mutation(
+        "policy-revokeproc-may-execve", S + "policy.py",
+        _policy_row("revokeproc", '            purpose="judges the current certificate, read before the jail; decides on renewal",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL,\n"),
+        _policy_row("revokeproc", '            purpose="judges the current certificate, read before the jail; decides on renewal",\n'
+                    '            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + (Syscall("execve", "mutant"),),\n'),
+        "revokeproc's seccomp list has no execve",
+        (MATRIX,),
+    ),
+    Mutation(
+        "policy-chngproc-no-chroot", S + "policy.py",
+        _policy_row("chngproc", '            purpose="writes and removes http-01 challenge files in the challenge directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + CREATE_AND_REMOVE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE,\n"
+                    "            identity=Identity.DIRECTORY_OWNER,\n            chroot_write_dir=True,\n"),
+        _policy_row("chngproc", '            purpose="writes and removes http-01 challenge files in the challenge directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + CREATE_AND_REMOVE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE,\n"
+                    "            identity=Identity.DIRECTORY_OWNER,\n            chroot_write_dir=False,\n"),
+        "chngproc is chrooted into the challenge directory",
+        (MATRIX,),
+    ),
+    Mutation(
+        "policy-fileproc-may-make-directories", S + "policy.py",
+        _policy_row("fileproc", '            purpose="writes certificate, chain and full chain atomically in the certificate directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + ATOMIC_REPLACE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE,\n"),
+        _policy_row("fileproc", '            purpose="writes certificate, chain and full chain atomically in the certificate directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + ATOMIC_REPLACE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE"
+                    " | FsAccess.MAKE_DIR | FsAccess.MAKE_SYM,\n"),
+        "fileproc's Landlock rights in its directory: make files, write, remove; no directory, no link",
+        (MATRIX, DOCUMENTED_POLICY),
+    ),
+    Mutation(
+        "spawn-stdout-inherited", P + "main.py",
+        "        stdout=subprocess.DEVNULL,  # children report on stderr only",
+        "        # children report on stderr only",
+        "a child's stdout is /dev/null: only the parent prints there",
+        ("tests/unit/test_defences_spawn.py",),
+    ),
+    Mutation(
+        "spawn-stderr-not-relayed", P + "main.py",
+        "        stderr=subprocess.PIPE,  # read by the parent",
+        "        stderr=None,  # read by the parent",
+        "a child's stderr is a pipe the parent reads, labels and sanitises, never the terminal itself",
+        ("tests/unit/test_defences_spawn.py",),
+    ),
+    # -- the mechanisms of `enter` ---------------------------------------------------------------
+    Mutation(
+        "jail-identity-unchanged", S + "apply.py",
+        "    process.become(uid, gid)\n",
+        "",
+        "a role started by root becomes its unprivileged user (or its directory's owner)",
+        (KERNEL_VIEW,),
+    ),
+    Mutation(
+        "jail-no-descriptor-limit", S + "apply.py",
+        "    _limit_descriptors(run)\n    _seccomp(run)\n",
+        "    _seccomp(run)\n",
+        "RLIMIT_NOFILE just above the descriptors a role holds",
+        (KERNEL_VIEW,),
+    ),
+    Mutation(
+        "jail-descriptors-left-open", S + "apply.py",
+        "    process.close_all_but(granted | frozenset(run.rule_fds))\n",
+        "",
+        "every descriptor not granted is closed at the jail",
+        ("tests/sandbox/test_sandbox_mechanisms.py::test_descriptors_are_closed_and_stdin_is_devnull",),
+    ),
+    Mutation(
+        "jail-root-owned-directory-others-decide", S + "apply.py",
+        "    if resolved.info.st_uid == 0 and resolved.controlled_by:\n",
+        "    if False:\n",
+        "no root chngproc/fileproc in a root-owned directory another user could have put on its path",
+        ("tests/sandbox/test_path_defences.py", "tests/integration/test_path_attacks.py"),
+    ),
+    Mutation(
+        "jail-without-no-new-privs", S + "apply.py",
+        "        _no_new_privs(run)\n",
+        "",
+        "PR_SET_NO_NEW_PRIVS is set in every role",
+        ("tests/sandbox/test_defences_jail.py", KERNEL_VIEW),
+    ),
+    Mutation(
+        "landlock-connect-unhandled", S + "apply.py",
+        "    handled_net = landlock.net_rights_known(abi)\n",
+        "    handled_net = landlock.net_rights_known(abi) & ~landlock.NET_CONNECT_TCP\n",
+        "Landlock allows TCP connect to the CA's ports only (netproc) or port 53 (dnsproc)",
+        (MATRIX + "::test_every_attempt_gets_the_policys_answer",),
+    ),
+    Mutation(
+        "landlock-reads-unhandled", S + "apply.py",
+        "    handled_fs = landlock.fs_rights_known(abi)\n",
+        "    handled_fs = landlock.fs_rights_known(abi) & ~landlock.FsAccess.READ_FILE\n",
+        "Landlock handles reading files: dnsproc reads its resolver files and nothing else",
+        (MATRIX + "::test_every_attempt_gets_the_policys_answer",),
+    ),
+    Mutation(
+        "seccomp-default-eperm", S + "seccomp.py",
+        "    handle = _pyseccomp.SyscallFilter(kill)\n",
+        "    handle = _pyseccomp.SyscallFilter(_pyseccomp.ERRNO(1))\n",
+        "a system call outside a role's list kills the process",
+        ("tests/sandbox/test_defences_jail.py",),
+    ),
+    Mutation(
+        "netproc-ioctl-unrestricted", S + "policy.py",
+        '    Syscall("ioctl", "FIONBIO: socket.settimeout", (ArgCheck(1, termios.FIONBIO),)),\n',
+        '    Syscall("ioctl", "FIONBIO: socket.settimeout"),\n',
+        "netproc's ioctl is FIONBIO only (no TIOCSTI into the terminal)",
+        (MATRIX + "::test_every_attempt_gets_the_policys_answer",),
+    ),
+    # -- the import guard and the warm-ups ------------------------------------------------------
+    Mutation(
+        "import-guard-not-installed", S + "imports.py",
+        "    sys.meta_path.insert(0, guard)\n",
+        "",
+        "the import guard is first on sys.meta_path from the jail on",
+        ("tests/unit/test_import_guard.py",),
+    ),
+    Mutation(
+        "import-guard-catchable", S + "imports.py",
+        "class ImportAfterJail(BaseException):",
+        "class ImportAfterJail(ImportError):",
+        "ImportAfterJail is a BaseException: no library's except clause swallows it",
+        ("tests/unit/test_import_guard.py",),
+    ),
+    Mutation(
+        "import-guard-forgets-attempts", S + "imports.py",
+        "        self.attempts.append(fullname)\n",
+        "",
+        "every import attempt after the jail is recorded, so a swallowed one still fails the role",
+        ("tests/unit/test_import_guard.py",),
+    ),
+    Mutation(
+        "import-guard-ignores-sys-modules", S + "imports.py",
+        "[*self.attempts, *self.loaded_since_jail()]",
+        "[*self.attempts]",
+        "a module that arrived after the jail without a finder is seen at the end",
+        ("tests/unit/test_import_guard.py",),
+    ),
+    Mutation(
+        "run-role-ignores-late-imports", P + "child.py",
+        "    return status if guard is None else imports_checked(logger, guard, status)\n",
+        "    return status\n",
+        "a role that swallowed a late import fails at its end all the same",
+        ("tests/unit/test_import_guard.py",),
+    ),
+    Mutation(
+        "certproc-no-warm-up", P + "certproc.py",
+        "def acquire(spec: ChildSpec) -> Held:\n    warm_up()\n",
+        "def acquire(spec: ChildSpec) -> Held:\n",
+        "certproc checks a sample bundle of every algorithm before its jail",
+        ("tests/sandbox/test_sandbox_hostile.py::test_certproc_in_its_jail_checks_a_bundle_signed_with_every_algorithm",),
+    ),
+    Mutation(
+        "revokeproc-no-warm-up", P + "revokeproc.py",
+        "    certstatus.warm_up()\n",
+        "",
+        "revokeproc judges every sample leaf before its jail",
+        ("tests/sandbox/test_sandbox_hostile.py::test_revokeproc_in_its_jail_judges_a_certificate_of_every_kind",
+         "tests/unit/test_defences_warm_up.py"),
+    ),
+    Mutation(
+        "acctproc-no-warm-up", P + "acctproc.py",
+        "        warm_up(key)\n",
+        "        pass\n",
+        "acctproc signs every kind of request with its real key before its jail",
+        (MATRIX, "tests/unit/test_warm_up.py"),
+    ),
+    Mutation(
+        "netproc-no-warm-up", P + "netproc.py",
+        "    warm_up()  # every parser of the CA's answers, once, while modules can still be loaded\n",
+        "",
+        "netproc runs every parser of a CA's answers on samples before its jail",
+        ("tests/sandbox/test_sandbox_chain.py", "tests/unit/test_warm_up.py"),
+    ),
+    Mutation(
+        "netproc-warm-up-without-idna", "acme_conf/net/warm_up.py",
+        '    "ca.invalid".encode("idna")  # ssl encodes the server name for TLS with this codec\n',
+        "",
+        "netproc's warm-up loads the codec ssl needs for the server name",
+        ("tests/sandbox/test_sandbox_chain.py",),
+    ),
+    # -- certproc and renewal: a certificate for the domain key, with a sane lifetime ---------
+    Mutation(
+        "certproc-any-key", P + "certproc.py",
+        "        _check_key(leaf, domain_key)\n",
+        "",
+        "certproc installs only a leaf for the domain key keyproc told it",
+        ("tests/unit/test_certproc_bundle.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "certproc-any-lifetime", P + "certproc.py",
+        "    if end - start > MAX_LIFETIME:\n",
+        "    if False:\n",
+        "certproc refuses a lifetime beyond MAX_LIFETIME (398 days)",
+        ("tests/unit/test_certproc_bundle.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "certproc-future-not-before", P + "certproc.py",
+        "    if start > now + CLOCK_SKEW or end <= now:\n",
+        "    if end <= now:\n",
+        "certproc refuses a certificate that starts more than an hour from now",
+        ("tests/unit/test_certproc_bundle.py",),
+    ),
+    Mutation(
+        "certproc-any-names", P + "certproc.py",
+        "    if found != configured:\n",
+        "    if not found:\n",
+        "certproc installs only a leaf for exactly the configured names",
+        ("tests/unit/test_certproc_bundle.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "renewal-ignores-the-key", "acme_conf/acme/renewal.py",
+        "    if not key_matches:\n",
+        "    if False:\n",
+        "a certificate for another key than the domain key is due for renewal",
+        ("tests/unit/test_renewal_names.py", "tests/unit/test_revokeproc_examine.py"),
+    ),
+    Mutation(
+        "renewal-ignores-the-lifetime", "acme_conf/acme/renewal.py",
+        "    if lifetime > MAX_LIFETIME:\n",
+        "    if False:\n",
+        "a certificate valid for longer than MAX_LIFETIME is due for renewal at once",
+        ("tests/unit/test_renewal_names.py", "tests/unit/test_revokeproc_examine.py"),
+    ),
+    Mutation(
+        "revokeproc-any-key-matches", "acme_conf/certstatus.py",
+        "        key_matches=bool(domain_key) and spki == domain_key,\n",
+        "        key_matches=True,\n",
+        "revokeproc counts a certificate for another key as due",
+        ("tests/unit/test_revokeproc_examine.py",),
+    ),
+    # -- acctproc's signing rules ---------------------------------------------------------------
+    Mutation(
+        "signing-any-host", "acme_conf/acme/signing_rules.py",
+        "    if asked.hostname is None or asked.hostname != ca.hostname or not same_port:\n",
+        "    if asked.hostname is None:\n",
+        "acctproc signs only for URLs on the CA's host and port",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "signing-any-order", "acme_conf/acme/signing_rules.py",
+        '        return "new order", _new_order(run, body)\n',
+        '        return "new order", ""\n',
+        "acctproc signs a new order only for exactly the configured names and profile",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "signing-key-change", "acme_conf/acme/signing_rules.py",
+        '    return "unknown", f"{_looks_like(keys)}, which this run does not make"\n',
+        '    return "unknown", ""\n',
+        "acctproc refuses a key change, deactivation, update, or any kind this client never sends",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "signing-revocation-in-any-run", "acme_conf/acme/signing_rules.py",
+        '"" if run.revoke else "a revocation, which only a -r run makes"',
+        '""',
+        "acctproc signs a revocation only in a -r run",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "signing-any-payload-size", "acme_conf/acme/signing_rules.py",
+        "    if len(payload) > MAX_PAYLOAD:\n",
+        "    if False:\n",
+        "acctproc reads no payload over 64 KiB",
+        (NEIGHBOURS, "tests/sandbox/test_defences_signing.py"),
+    ),
+    Mutation(
+        "acctproc-signs-without-the-rules", P + "acctproc.py",
+        "    refused = verdict.refusal\n",
+        '    refused = ""\n',
+        "acctproc applies the signing rules to every request",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "acctproc-finalize-any-csr", P + "acctproc.py",
+        '        refused = check_csr(str(verdict.body["csr"]), run.names, domain_key())\n',
+        '        refused = ""\n',
+        "acctproc signs a finalize only with a CSR for the domain key and names",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "csr-any-key", "acme_conf/csr.py",
+        "    if not domain_key or spki != domain_key:\n",
+        "    if False:\n",
+        "a finalize's CSR must be for the domain key keyproc told acctproc",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "csr-any-names", "acme_conf/csr.py",
+        "    if found != configured_names(names):\n",
+        "    if False:\n",
+        "a finalize's CSR must be for exactly the configured names",
+        (NEIGHBOURS, "tests/sandbox/test_defences_signing.py"),
+    ),
+    Mutation(
+        "csr-unsigned", "acme_conf/csr.py",
+        "    if not signed:\n",
+        "    if False:\n",
+        "a finalize's CSR must carry a valid signature (proof of the key)",
+        (NEIGHBOURS, "tests/sandbox/test_defences_signing.py"),
+    ),
+    Mutation(
+        "acctproc-no-request-cap", P + "acctproc.py",
+        "max_requests=MAX_REQUESTS,",
+        "max_requests=10**9,",
+        "acctproc answers at most MAX_REQUESTS requests a domain",
+        (NEIGHBOURS,),
+    ),
+    Mutation(
+        "keyproc-no-request-cap", P + "keyproc.py",
+        "max_requests=MAX_CSR_REQUESTS",
+        "max_requests=10**9",
+        "keyproc hands out its CSR at most MAX_CSR_REQUESTS times",
+        (NEIGHBOURS, "tests/unit/test_small_roles.py"),
+    ),
+    Mutation(
+        "dnsproc-no-lookup-cap", P + "dnsproc.py",
+        "max_requests=MAX_LOOKUPS",
+        "max_requests=10**9",
+        "dnsproc answers at most MAX_LOOKUPS lookups a domain",
+        (NEIGHBOURS, "tests/unit/test_small_roles.py"),
+    ),
+    Mutation(
+        "dnsproc-no-address-cap", P + "dnsproc.py",
+        "addresses[:MAX_ADDRESSES]",
+        "addresses",
+        "dnsproc's answer holds at most MAX_ADDRESSES addresses",
+        ("tests/unit/test_defences_caps.py",),
+    ),
+    Mutation(
+        "certproc-any-number-of-certificates", P + "certproc.py",
+        "    if len(certificates) > MAX_CERTIFICATES:\n",
+        "    if False:\n",
+        "certproc reads at most 16 certificates",
+        ("tests/unit/test_certproc_bundle.py", "tests/sandbox/test_sandbox_hostile.py::test_too_many_certificates_are_refused"),
+    ),
+    Mutation(
+        "transport-no-body-cap", "acme_conf/net/transport.py",
+        "    if len(body) > MAX_BODY:\n",
+        "    if False:\n",
+        "netproc reads at most 1 MiB of a response",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
+        "transport-trusts-content-length", "acme_conf/net/transport.py",
+        "        if len(declared) > 12 or int(declared) > MAX_BODY:\n",
+        "        if False:\n",
+        "a response that declares more than 1 MiB is refused before it is read",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
+        "chngproc-any-account", P + "chngproc.py",
+        "    if thumbprint != ours:\n",
+        "    if False:\n",
+        "chngproc publishes only key authorizations for the account acctproc named",
+        (NEIGHBOURS, "tests/unit/test_chngproc_publish.py"),
+    ),
+    Mutation(
+        "chngproc-trusts-netprocs-thumbprint", P + "chngproc.py",
+        "    ours = account_thumbprint(held, net_fd)\n",
+        "    ours = thumbprint\n",
+        "chngproc learns the account's thumbprint from acctproc, never from netproc",
+        (NEIGHBOURS, "tests/unit/test_chngproc_publish.py"),
+    ),
+    # -- chngproc: bounded, create-new only ---------------------------------------------------------
+    Mutation(
+        "chngproc-no-file-cap", P + "chngproc.py",
+        "    if len(written) >= held.most_files[net_fd]:\n",
+        "    if False:\n",
+        "chngproc keeps at most one file per name of the domain",
+        ("tests/unit/test_chngproc_publish.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "chngproc-not-exclusive", P + "chngproc.py",
+        "        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,\n        FILE_MODE,\n"
+        "        dir_fd=held.directory_fd,\n    )\n    written.append(token)",
+        "        os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,\n        FILE_MODE,\n"
+        "        dir_fd=held.directory_fd,\n    )\n    written.append(token)",
+        "chngproc creates a challenge file new (O_EXCL), never opens one that is there",
+        ("tests/unit/test_chngproc_publish.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "chngproc-removes-what-is-there", P + "chngproc.py",
+        '    """A new file, never one that is there (O_EXCL), never through a link (O_NOFOLLOW)."""\n',
+        '    """A new file, never one that is there (O_EXCL), never through a link (O_NOFOLLOW)."""\n'
+        "    _remove(held, token)\n",
+        "chngproc never removes a file it did not create (an existing one is an error)",
+        ("tests/unit/test_chngproc_publish.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "chngproc-no-request-cap", P + "chngproc.py",
+        "            max_requests=lambda net: REQUESTS_PER_NAME * held.most_files[net.fileno()],\n",
+        "            max_requests=10**9,\n",
+        "chngproc answers a bounded number of requests per channel",
+        ("tests/unit/test_chngproc_publish.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "answer-loop-no-request-cap", P + "child.py",
+        "                    if served[fd] > cap:\n",
+        "                    if False:\n",
+        "every answering role drops a channel past its request cap",
+        ("tests/unit/test_chngproc_publish.py", NEIGHBOURS),
+    ),
+    # -- netproc: the order is what was asked for -------------------------------------------------
+    Mutation(
+        "netproc-order-any-identifiers", P + "netproc.py",
+        "    if frozenset(_normal(kind, value) for kind, value in order.identifiers) != requested(names):\n",
+        "    if False:\n",
+        "netproc accepts no order whose identifiers differ from those requested",
+        (HOSTILE_LIMITS,),
+    ),
+    Mutation(
+        "netproc-order-any-authorizations", P + "netproc.py",
+        "    if len(order.authorizations) > len(names):\n",
+        "    if False:\n",
+        "netproc accepts no more authorizations than names",
+        (HOSTILE_LIMITS,),
+    ),
+    Mutation(
+        "netproc-authorization-not-ordered", P + "netproc.py",
+        "        if _normal(authorization.identifier_type, authorization.identifier_value) not in ours:\n",
+        "        if False:\n",
+        "netproc answers no authorization for an identifier it did not order",
+        (HOSTILE_LIMITS,),
+    ),
+    # -- fileproc installs only what certproc approved ---------------------------------------------
+    Mutation(
+        "fileproc-no-shape-check", P + "fileproc.py",
+        "    _check_shape(files)\n",
+        "",
+        "fileproc installs only one PEM certificate, PEM certificates, and their concatenation",
+        ("tests/unit/test_fileproc_install.py",),
+    ),
+    Mutation(
+        "fileproc-any-full-chain", P + "fileproc.py",
+        "    if files.fullchain != files.certificate + files.chain:\n",
+        "    if False:\n",
+        "fileproc's full chain is exactly the certificate and its chain",
+        ("tests/unit/test_fileproc_install.py",),
+    ),
+    # -- one voice ------------------------------------------------------------------------------------
+    Mutation(
+        "voice-unsanitised", P + "voice.py",
+        '        return f"acme-client: {self.label}: {printable(text, MAX_LINE)}"\n',
+        '        return f"acme-client: {self.label}: {text}"\n',
+        "children's lines are sanitised (control characters escaped, length capped)",
+        ("tests/unit/test_voice.py",),
+    ),
+    Mutation(
+        "voice-unlabelled", P + "voice.py",
+        '        return f"acme-client: {self.label}: {printable(text, MAX_LINE)}"\n',
+        "        return printable(text, MAX_LINE)\n",
+        "children's lines are labelled with the domain and role the parent started",
+        ("tests/unit/test_voice.py",),
+    ),
+    Mutation(
+        "voice-no-flood-cap", P + "voice.py",
+        "        if self._heard > MAX_TOTAL:\n",
+        "        if False:\n",
+        "a child may write at most MAX_TOTAL bytes in a run",
+        ("tests/unit/test_voice.py",),
+    ),
+    # -- configuration limits -----------------------------------------------------------------------
+    Mutation(
+        "config-no-line-cap", "acme_conf/config/lexer.py",
+        "        if len(text) > MAX_LINE_LENGTH:\n",
+        "        if False:\n",
+        "a configuration line is at most MAX_LINE_LENGTH characters",
+        ("tests/config/test_limits.py",),
+    ),
+    Mutation(
+        "config-no-expanded-line-cap", "acme_conf/config/preprocess.py",
+        "        if length + len(value) - len(reference) > MAX_EXPANDED_LINE:\n",
+        "        if False:\n",
+        "a line once its macros are expanded is at most MAX_EXPANDED_LINE characters",
+        ("tests/config/test_limits.py",),
+    ),
+    Mutation(
+        "config-no-expansion-cap", "acme_conf/config/preprocess.py",
+        "    if reading.expanded > MAX_EXPANSION:\n",
+        "    if False:\n",
+        "macros put at most MAX_EXPANSION characters into one configuration",
+        ("tests/config/test_limits.py",),
+    ),
+    Mutation(
+        "config-no-include-depth", "acme_conf/config/parse.py",
+        "        if len(reading.open_files) > MAX_INCLUDE_DEPTH:\n",
+        "        if False:\n",
+        "includes nest at most MAX_INCLUDE_DEPTH deep",
+        ("tests/config/test_limits.py",),
+    ),
+    Mutation(
+        "config-no-file-count", "acme_conf/config/parse.py",
+        "        if reading.files_read >= MAX_FILES:\n",
+        "        if False:\n",
+        "a configuration reads at most MAX_FILES files",
+        ("tests/config/test_limits.py",),
+    ),
+    Mutation(
+        "config-no-size-cap", "acme_conf/config/parse.py",
+        "    if len(data) > room:\n",
+        "    if False:\n",
+        "the files of a configuration are at most MAX_CONFIG_SIZE together",
+        ("tests/config/test_limits.py",),
+    ),
+    # -- paths and keys ---------------------------------------------------------------------------------
+    Mutation(
+        "paths-follow-others-links", "acme_conf/paths.py",
+        "                    if writer:\n",
+        "                    if False:\n",
+        "a symbolic link another user could have placed is not followed",
+        ("tests/unit/test_paths.py",),
+    ),
+    Mutation(
+        "paths-sticky-trusts-anyone", "acme_conf/paths.py",
+        "    if mode & stat.S_ISVTX and trusted_owner(entry.st_uid):\n",
+        "    if mode & stat.S_ISVTX:\n",
+        "in a sticky directory only an entry of root or the running user is trusted",
+        ("tests/unit/test_paths.py",),
+    ),
+    Mutation(
+        "files-open-before-type-check", "acme_conf/files.py",
+        "    require_regular(resolved.info.st_mode)\n    fd = reopen(",
+        "    fd = reopen(",
+        "a file is checked to be a regular one before it is opened",
+        ("tests/unit/test_paths.py", "tests/unit/test_revokeproc_examine.py", "tests/config/test_reading.py"),
+    ),
+    Mutation(
+        "keys-any-owner", "acme_conf/paths.py",
+        "    problems = [owner_problem(info)] if owner_problem(info) else []\n    if info.st_mode & (stat.S_IRWXG",
+        "    problems = []\n    if info.st_mode & (stat.S_IRWXG",
+        "a key must belong to root or the running user",
+        ("tests/unit/test_paths.py", "tests/sandbox/test_path_defences.py"),
+    ),
+    Mutation(
+        "keys-directory-others-may-write", "acme_conf/paths.py",
+        "    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):\n",
+        "    if False:\n",
+        "a key's directory may be written by no one but its owner",
+        ("tests/unit/test_paths.py", "tests/sandbox/test_path_defences.py"),
+    ),
+)
+
+
+# ---------------------------------------------------------------------------
+# The scratch environment
+
+
+class Scratch(NamedTuple):
+    """The scratch directory, its two throw-away venvs, and the copy of the working tree."""
+
+    root: Path
+    base: Path  # the working tree as it is on disk, compiled
+    python: Path  # the venv pytest runs in (the same interpreter as .venv)
+    unprivileged_python: Path | None  # the venv the unprivileged user runs, if this checkout has one
+    pth_files: tuple[Path, ...]  # one per venv: the first line names the copy to import
+
+
+def run_text(argv: Sequence[str | Path], **options: object) -> str:
+    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=True, **options)  # type: ignore[call-overload]
+    return str(done.stdout)
+
+
+def working_tree_files() -> list[str]:
+    """Every file git knows or would add, as it is on disk (a file deleted but not yet committed is left out)."""
+    listed = run_text(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO)
+    return sorted({name for name in listed.split("\0") if name and (REPO / name).is_file()})
+
+
+def copy_tree(files: Iterable[str], target: Path) -> None:
+    for name in files:
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, destination)
+
+
+def site_packages(python: Path) -> Path:
+    return Path(run_text([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).strip())
+
+
+def make_venv(base_python: Path, where: Path, dependencies: Path) -> Path:
+    """A venv of `base_python` that imports the copy named in its .pth, then `dependencies`."""
+    run_text([base_python, "-m", "venv", "--without-pip", where])
+    python = where / "bin" / "python"
+    pth = site_packages(python) / PTH_NAME
+    pth.write_text(f"{where}\n{dependencies}\n")  # the first line is rewritten for each copy
+    script = where / "bin" / "acme-client"  # tests find the console script beside sys.executable
+    script.write_text(f"#!{python}\nimport sys\nfrom acme_conf.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return python
+
+
+def base_interpreter(venv: Path) -> Path:
+    """The interpreter a venv was made from (its pyvenv.cfg), so the throw-away one is the same."""
+    for line in (venv / "pyvenv.cfg").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "executable":
+            return Path(value.strip())
+    raise SystemExit(f"{venv}/pyvenv.cfg names no executable")
+
+
+def make_scratch(keep_in: Path | None) -> Scratch:
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="acme-mutate.", dir=keep_in))
+    root.chmod(0o755)  # the unprivileged user's children import from here too
+    base = root / "base"
+    files = working_tree_files()
+    copy_tree(files, base)
+    copied = time.monotonic()
+    main_venv = REPO / ".venv"
+    python = make_venv(base_interpreter(main_venv), root / "venv", site_packages(main_venv / "bin" / "python"))
+    pth_files = [site_packages(python) / PTH_NAME]
+    unprivileged: Path | None = None
+    unprivileged_venv = REPO / ".testbed" / "unprivileged-venv"
+    if (unprivileged_venv / "pyvenv.cfg").is_file():
+        unprivileged = make_venv(
+            base_interpreter(unprivileged_venv), root / "unprivileged-venv",
+            site_packages(unprivileged_venv / "bin" / "python"),
+        )
+        pth_files.append(site_packages(unprivileged) / PTH_NAME)
+    venvs = time.monotonic()
+    run_text([python, "-m", "compileall", "-q", base / "acme_conf", base / "tests", base / "tools"])
+    print(
+        f"scratch {root}: {len(files)} files copied in {copied - started:.1f} s, venvs made in"
+        f" {venvs - copied:.1f} s, compiled in {time.monotonic() - venvs:.1f} s"
+    )
+    return Scratch(root, base, python, unprivileged, tuple(pth_files))
+
+
+def copy_for(scratch: Scratch, name: str) -> Path:
+    """A fresh copy of the base, to be mutated, named after its mutation; the venvs now import it."""
+    tree = scratch.root / name
+    if tree.exists():
+        shutil.rmtree(tree)
+    shutil.copytree(scratch.base, tree, symlinks=True)
+    for pth in scratch.pth_files:
+        lines = pth.read_text().splitlines()
+        pth.write_text("\n".join([str(tree), *lines[1:]]) + "\n")
+    return tree
+
+
+def test_environment(scratch: Scratch) -> dict[str, str]:
+    env = {
+        key: value for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
+    }
+    env["PATH"] = f"{scratch.python.parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    testbed = REPO / ".testbed"
+    if testbed.is_dir():
+        env.setdefault("ACME_TESTBED_DIR", str(testbed))  # pebble, fetched once, not again per copy
+    if scratch.unprivileged_python is not None:
+        env["ACME_UNPRIVILEGED_PYTHON"] = str(scratch.unprivileged_python)
+    return env
+
+
+# ---------------------------------------------------------------------------
+# The canary: where does every kind of process import acme_conf from?
+
+_CANARY_PARENT = """
+import sys, types
+from acme_conf.proc import main
+spec = types.SimpleNamespace(role="keyproc", to_json=lambda: "{}", channels=(), startup_fd=-1)
+child = main._spawn(spec, main.child_import_path())
+_, err = child.communicate(timeout=60)
+sys.stdout.write(err.decode(errors="replace"))
+"""
+_WHERE = "import acme_conf, sys; print('%s|' + sys.argv[1] + '|' + acme_conf.__file__)" % CANARY
+
+
+def check_isolation(scratch: Scratch) -> None:
+    """Every way the tests start Python imports the copy, never this checkout; else stop."""
+    tree = copy_for(scratch, "canary")
+    main_module = tree / "acme_conf" / "proc" / "__main__.py"
+    text = main_module.read_text()
+    hook = "def start() -> None:\n"
+    if text.count(hook) != 1:
+        raise SystemExit(f"canary: {hook.strip()} not found once in acme_conf/proc/__main__.py")
+    main_module.write_text(
+        text.replace(hook, hook + f"    sys.stderr.write('{CANARY}|a child of proc/main.py|' + sys.modules['acme_conf'].__file__ + '\\n')\n")
+    )
+    env = test_environment(scratch)
+    checks: list[list[str]] = [
+        [str(scratch.python), "-c", _WHERE, "pytest's interpreter"],
+        [str(scratch.python), "-I", "-c", _WHERE, "python -I"],
+        [str(scratch.python), "-c", _CANARY_PARENT],  # a child of proc/main.py: -I -S, empty environment
+    ]
+    if scratch.unprivileged_python is not None:
+        checks.append([str(scratch.unprivileged_python), "-I", "-c", _WHERE, "the unprivileged interpreter"])
+    found: list[tuple[str, str]] = []
+    for argv in checks:
+        # The unprivileged interpreter runs as that user, as the tests run it: the copy must be theirs to read.
+        as_user = {"user": UNPRIVILEGED_USER} if argv[0] == str(scratch.unprivileged_python) and os.getuid() == 0 else {}
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=120, **as_user)  # type: ignore[call-overload]
+        for line in done.stdout.splitlines():
+            if line.startswith(CANARY):
+                _, who, where = line.split("|", 2)
+                found.append((who, where))
+    wrong = [(who, where) for who, where in found if not Path(where).resolve().is_relative_to(tree)]
+    kinds = {who for who, _ in found}
+    expected = {"pytest's interpreter", "python -I", "a child of proc/main.py"}
+    if scratch.unprivileged_python is not None:
+        expected.add("the unprivileged interpreter")
+    shutil.rmtree(tree)
+    if wrong or kinds != expected:
+        raise SystemExit(f"canary: acme_conf imported from outside the scratch copy, or not at all: {found}")
+    for who, where in found:
+        print(f"canary: {who}: {where}")
+
+
+# ---------------------------------------------------------------------------
+# Running pytest
+
+
+class PytestRun(NamedTuple):
+    returncode: int | None  # None: stopped at the timeout
+    failed: tuple[str, ...]  # node ids, in the order pytest reported them
+    seconds: float
+    tail: str  # the end of the output, for an ERROR
+
+
+_SUMMARY_LINE = re.compile(r"^(FAILED|ERROR) (.+?)(?: - .*)?$")  # a node id may hold spaces
+
+
+def run_pytest(
+    scratch: Scratch, tree: Path, tests: Sequence[str], deselect: Iterable[str], timeout: float, stop_first: bool
+) -> PytestRun:
+    argv = [str(scratch.python), "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "--tb=no"]
+    if stop_first:
+        argv.append("-x")
+    for node in deselect:
+        argv += ["--deselect", node]
+    argv += list(tests)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv, cwd=tree, env=test_environment(scratch), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        returncode: int | None = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        returncode = None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # nothing a test started outlives its run
+        except ProcessLookupError:
+            pass
+    failed = tuple(
+        match.group(2) for match in map(_SUMMARY_LINE.match, output.splitlines()) if match is not None
+    )
+    return PytestRun(returncode, failed, time.monotonic() - started, "\n".join(output.splitlines()[-15:]))
+
+
+def missing_tests(tests: Iterable[str], tree: Path) -> list[str]:
+    return [test for test in tests if not (tree / test.split("::")[0]).exists()]
+
+
+def selection(mutations: Sequence[Mutation], full: bool, tree: Path) -> list[str]:
+    """The union of the mutations' tests that exist, a node id left out when its file is in already."""
+    if full:
+        return ["tests"]
+    tests = list(dict.fromkeys(test for mutation in mutations for test in mutation.tests))
+    tests = [test for test in tests if test not in missing_tests([test], tree)]
+    files = {test for test in tests if "::" not in test}
+    return [test for test in tests if "::" not in test or test.split("::")[0] not in files]
+
+
+# ---------------------------------------------------------------------------
+# One mutation
+
+
+def occurrences(mutation: Mutation, tree: Path) -> int:
+    path = tree / mutation.path
+    return path.read_text().count(mutation.find) if path.is_file() else 0
+
+
+def apply(mutation: Mutation, tree: Path) -> None:
+    path = tree / mutation.path
+    path.write_text(path.read_text().replace(mutation.find, mutation.replace, 1))
+    for stale in (path.parent / "__pycache__").glob(f"{path.stem}.*.pyc"):
+        stale.unlink()  # never the unmutated module's bytecode, whatever the clock says
+
+
+def try_mutation(
+    mutation: Mutation, scratch: Scratch, deselect: Sequence[str], timeout: float, full: bool, keep: bool
+) -> Outcome:
+    found = occurrences(mutation, scratch.base)
+    if found != 1:
+        return Outcome(mutation, Status.STALE, 0.0, f"the text to find occurs {found} times in {mutation.path}")
+    if mutation.find == mutation.replace:
+        return Outcome(mutation, Status.ERROR, 0.0, "the replacement changes nothing")
+    missing = missing_tests(mutation.tests, scratch.base)
+    if missing:
+        return Outcome(mutation, Status.ERROR, 0.0, f"no such test file: {', '.join(missing)}")
+    tree = copy_for(scratch, mutation.name)
+    try:
+        apply(mutation, tree)
+        tests = ["tests"] if full else list(mutation.tests)
+        run = run_pytest(scratch, tree, tests, deselect, timeout, stop_first=True)
+    finally:
+        if not keep:
+            shutil.rmtree(tree, ignore_errors=True)
+    if run.returncode is None:
+        return Outcome(mutation, Status.CAUGHT, run.seconds, f"tests still running after {timeout:.0f} s (a hang)")
+    if run.returncode == 0:
+        unproven = [node for node in deselect if any(node.startswith(test) for test in tests)]
+        note = f" ({len(unproven)} of its tests were left out: they fail without the mutation)" if unproven else ""
+        return Outcome(mutation, Status.SURVIVED, run.seconds, f"every test passed{note}")
+    if run.returncode == 1 and run.failed:
+        return Outcome(mutation, Status.CAUGHT, run.seconds, run.failed[0])
+    # 2: interrupted or a collection error, 3: internal error, 4: usage, 5: nothing collected
+    return Outcome(mutation, Status.ERROR, run.seconds, f"pytest exited {run.returncode}:\n{run.tail}")
+
+
+# ---------------------------------------------------------------------------
+# The command line
+
+
+def print_table(mutations: Sequence[Mutation]) -> None:
+    for number, mutation in enumerate(mutations, 1):
+        print(f"{number:2d}. {mutation.name}  ({mutation.path})")
+        print(f"    removes: {mutation.defence}")
+        print(f"    tests:   {' '.join(mutation.tests)}")
+
+
+def print_summary(outcomes: Sequence[Outcome]) -> None:
+    width = max(len(outcome.mutation.name) for outcome in outcomes)
+    print()
+    print(f"{'mutation':<{width}}  {'status':<8}  {'time':>6}  caught by / why")
+    for outcome in outcomes:
+        detail = outcome.detail.splitlines()[0] if outcome.detail else ""
+        print(f"{outcome.mutation.name:<{width}}  {outcome.status.value:<8}  {outcome.seconds:5.0f}s  {detail}")
+    for outcome in outcomes:
+        if outcome.status is Status.ERROR and "\n" in outcome.detail:
+            print(f"\n{outcome.mutation.name}: {outcome.detail}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="print the table of mutations and exit")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run this mutation (repeatable)")
+    parser.add_argument("--full", action="store_true", help="run the whole suite for each mutation")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for one mutant's tests")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory and every mutant")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (trust the tree)")
+    parser.add_argument("--scratch-in", type=Path, help="make the scratch directory here (default: the temp dir)")
+    options = parser.parse_args(argv)
+
+    names = [mutation.name for mutation in MUTATIONS]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SystemExit(f"mutation names used twice: {', '.join(duplicates)}")
+    chosen = list(MUTATIONS)
+    if options.only:
+        unknown = sorted(set(options.only) - set(names))
+        if unknown:
+            raise SystemExit(f"no mutation named {', '.join(unknown)} (see --list)")
+        chosen = [mutation for mutation in MUTATIONS if mutation.name in options.only]
+    if options.list:
+        print_table(chosen)
+        return 0
+
+    started = time.monotonic()
+    scratch = make_scratch(options.scratch_in)
+    try:
+        checking = time.monotonic()
+        check_isolation(scratch)
+        print(f"canary: {time.monotonic() - checking:.1f} s")
+        deselect: tuple[str, ...] = ()
+        if not options.no_baseline:
+            tree = copy_for(scratch, "baseline")
+            tests = selection(chosen, options.full, tree)
+            print(f"baseline: {len(tests)} selections on the unmutated copy ...", flush=True)
+            baseline = run_pytest(scratch, tree, tests, (), options.timeout * 4, stop_first=False)
+            if baseline.returncode not in (0, 1):
+                raise SystemExit(f"baseline: pytest exited {baseline.returncode}:\n{baseline.tail}")
+            deselect = baseline.failed
+            print(f"baseline: {baseline.seconds:.0f} s, {len(deselect)} failing without a mutation (deselected):")
+            for node in deselect:
+                print(f"  {node}")
+            if not options.keep:
+                shutil.rmtree(tree, ignore_errors=True)
+        outcomes: list[Outcome] = []
+        for number, mutation in enumerate(chosen, 1):
+            print(f"[{number}/{len(chosen)}] {mutation.name} ...", end=" ", flush=True)
+            outcome = try_mutation(mutation, scratch, deselect, options.timeout, options.full, options.keep)
+            print(f"{outcome.status.value} ({outcome.seconds:.0f} s) {outcome.detail.splitlines()[0]}", flush=True)
+            outcomes.append(outcome)
+    finally:
+        if options.keep:
+            print(f"kept {scratch.root}")
+        else:
+            shutil.rmtree(scratch.root, ignore_errors=True)
+    print_summary(outcomes)
+    caught = sum(outcome.status is Status.CAUGHT for outcome in outcomes)
+    total = time.monotonic() - started
+    print(f"\n{caught} of {len(outcomes)} mutations caught ({'whole suite' if options.full else 'focused tests'},"
+          f" {total / 60:.1f} min)")
+    return 0 if caught == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
