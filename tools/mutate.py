@@ -96,6 +96,7 @@ HOSTILE_CA = "tests/adversarial/test_hostile_ca.py"
 NEIGHBOURS = "tests/sandbox/test_subverted_neighbours.py"
 HOSTILE_LIMITS = "tests/adversarial/test_hostile_ca_limits.py"
 DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
+LANDLOCK_ALONE = "tests/sandbox/test_defences_landlock.py"
 
 
 def _policy_row(role: str, line: str) -> str:
@@ -197,7 +198,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         _policy_row("acctproc", '            purpose="holds the account key, signs requests",\n'),
         _policy_row("acctproc", '            purpose="holds the account key, signs requests",\n            private_netns=False,\n'),
         "acctproc runs in a private, empty network namespace",
-        (MATRIX, DOCUMENTED_POLICY),
+        (DOCUMENTED_POLICY, MATRIX),
     ),
     Mutation(
         "policy-keyproc-tcp-syscalls", S + "policy.py",
@@ -249,7 +250,7 @@ MUTATIONS: tuple[Mutation, ...] = (
                     "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE"
                     " | FsAccess.MAKE_DIR | FsAccess.MAKE_SYM,\n"),
         "fileproc's Landlock rights in its directory: make files, write, remove; no directory, no link",
-        (MATRIX, DOCUMENTED_POLICY),
+        (LANDLOCK_ALONE, DOCUMENTED_POLICY),
     ),
     Mutation(
         "spawn-stdout-inherited", P + "main.py",
@@ -264,6 +265,18 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        stderr=None,  # read by the parent",
         "a child's stderr is a pipe the parent reads, labels and sanitises, never the terminal itself",
         ("tests/unit/test_defences_spawn.py",),
+    ),
+    Mutation(
+        "policy-chngproc-may-make-links", S + "policy.py",
+        _policy_row("chngproc", '            purpose="writes and removes http-01 challenge files in the challenge directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + CREATE_AND_REMOVE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE,\n"),
+        _policy_row("chngproc", '            purpose="writes and removes http-01 challenge files in the challenge directory",\n'
+                    "            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + CREATE_AND_REMOVE,\n"
+                    "            write_dir_rights=FsAccess.MAKE_REG | FsAccess.WRITE_FILE | FsAccess.REMOVE_FILE"
+                    " | FsAccess.MAKE_SYM,\n"),
+        "chngproc's Landlock rights in the challenge directory: make files, write, remove; no link",
+        (LANDLOCK_ALONE, DOCUMENTED_POLICY),
     ),
     # -- the mechanisms of `enter` ---------------------------------------------------------------
     Mutation(
