@@ -329,6 +329,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (MATRIX + "::test_every_attempt_gets_the_policys_answer",),
     ),
     Mutation(
+        "landlock-signals-unscoped", S + "apply.py",
+        "        scoped=landlock.scopes_known(abi),\n",
+        "        scoped=0,\n",
+        "Landlock scopes signals (and abstract sockets) to the role's own domain",
+        (LANDLOCK_ALONE,),
+    ),
+    Mutation(
         "seccomp-default-eperm", S + "seccomp.py",
         "    handle = _pyseccomp.SyscallFilter(kill)\n",
         "    handle = _pyseccomp.SyscallFilter(_pyseccomp.ERRNO(1))\n",
