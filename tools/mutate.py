@@ -94,6 +94,7 @@ MATRIX = "tests/sandbox/test_sandbox_matrix.py"
 KERNEL_VIEW = "tests/sandbox/test_kernel_view.py"
 HOSTILE_CA = "tests/adversarial/test_hostile_ca.py"
 NEIGHBOURS = "tests/sandbox/test_subverted_neighbours.py"
+SIGNING_RULES = "tests/unit/test_signing_rules.py"
 HOSTILE_LIMITS = "tests/adversarial/test_hostile_ca_limits.py"
 DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
 LANDLOCK_ALONE = "tests/sandbox/test_defences_landlock.py"
@@ -477,28 +478,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if asked.hostname is None or asked.hostname != ca.hostname or not same_port:\n",
         "    if asked.hostname is None:\n",
         "acctproc signs only for URLs on the CA's host and port",
-        (NEIGHBOURS,),
+        (SIGNING_RULES, NEIGHBOURS),
     ),
     Mutation(
         "signing-any-order", "acme_conf/acme/signing_rules.py",
         '        return "new order", _new_order(run, body)\n',
         '        return "new order", ""\n',
         "acctproc signs a new order only for exactly the configured names and profile",
-        (NEIGHBOURS,),
+        (SIGNING_RULES, NEIGHBOURS),
     ),
     Mutation(
         "signing-key-change", "acme_conf/acme/signing_rules.py",
         '    return "unknown", f"{_looks_like(keys)}, which this run does not make"\n',
         '    return "unknown", ""\n',
         "acctproc refuses a key change, deactivation, update, or any kind this client never sends",
-        (NEIGHBOURS,),
+        (SIGNING_RULES, NEIGHBOURS),
     ),
     Mutation(
         "signing-revocation-in-any-run", "acme_conf/acme/signing_rules.py",
         '"" if run.revoke else "a revocation, which only a -r run makes"',
         '""',
         "acctproc signs a revocation only in a -r run",
-        (NEIGHBOURS,),
+        (SIGNING_RULES, NEIGHBOURS),
     ),
     Mutation(
         "signing-any-payload-size", "acme_conf/acme/signing_rules.py",
@@ -506,6 +507,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:\n",
         "acctproc reads no payload over 64 KiB",
         (NEIGHBOURS, "tests/sandbox/test_defences_signing.py"),
+    ),
+    Mutation(
+        "signing-repeated-members", "acme_conf/acme/signing_rules.py",
+        "        body = json.loads(payload.decode(\"utf-8\"), object_pairs_hook=_no_repeated_keys)\n",
+        "        body = json.loads(payload.decode(\"utf-8\"))\n",
+        "acctproc refuses a payload naming a member twice (the CA might read the other value)",
+        (SIGNING_RULES,),
+    ),
+    Mutation(
+        "shared-roles-wait-forever", P + "child.py",
+        "    for channel in channels:\n        channel.bound_waits(STALL_SECONDS)\n",
+        "",
+        "a shared process waits at most STALL_SECONDS for the rest of a frame or for a reply to be taken",
+        ("tests/unit/test_stalls.py", "tests/sandbox/test_defences_stall.py"),
     ),
     Mutation(
         "acctproc-signs-without-the-rules", P + "acctproc.py",
