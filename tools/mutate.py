@@ -29,9 +29,12 @@ checks this: a real child started by proc/main.py's _spawn, `python -I` and
 the unprivileged interpreter each print where acme_conf came from, and all
 must be the copy.
 
-Tests that fail without any mutation (another engineer's work in progress,
-a flaky test) prove nothing: a baseline run of the same selection on an
-unmutated copy finds them first, and they are deselected in every mutant.
+Tests that fail without any mutation (work in progress, a flaky test, a
+test disturbed by another run on the machine: some look for acme-client's
+processes system-wide) prove nothing: a baseline run of the same selection
+on an unmutated copy finds them first, and they are deselected in every
+mutant; and the test that catches a mutant is run once more on an unmutated
+copy: if it fails there too, it is left out and the mutant tried again.
 """
 
 from __future__ import annotations
@@ -891,10 +894,15 @@ def copy_for(scratch: Scratch, name: str) -> Path:
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(scratch.base, tree, symlinks=True)
+    import_from(scratch, tree)
+    return tree
+
+
+def import_from(scratch: Scratch, tree: Path) -> None:
+    """Point both venvs at `tree`: the first line of their .pth."""
     for pth in scratch.pth_files:
         lines = pth.read_text().splitlines()
         pth.write_text("\n".join([str(tree), *lines[1:]]) + "\n")
-    return tree
 
 
 def test_environment(scratch: Scratch) -> dict[str, str]:
@@ -1041,6 +1049,9 @@ def apply(mutation: Mutation, tree: Path) -> None:
         stale.unlink()  # never the unmutated module's bytecode, whatever the clock says
 
 
+MAX_FLAKY = 3  # tests left out of one mutant because they failed on the unmutated copy too
+
+
 def try_mutation(
     mutation: Mutation, scratch: Scratch, deselect: Sequence[str], timeout: float, full: bool, keep: bool
 ) -> Outcome:
@@ -1052,24 +1063,47 @@ def try_mutation(
     missing = missing_tests(mutation.tests, scratch.base)
     if missing:
         return Outcome(mutation, Status.ERROR, 0.0, f"no such test file: {', '.join(missing)}")
+    tests = ["tests"] if full else list(mutation.tests)
     tree = copy_for(scratch, mutation.name)
+    left_out = list(deselect)
+    flaky: list[str] = []
+    seconds = 0.0
     try:
         apply(mutation, tree)
-        tests = ["tests"] if full else list(mutation.tests)
-        run = run_pytest(scratch, tree, tests, deselect, timeout, stop_first=True)
+        while True:
+            import_from(scratch, tree)
+            run = run_pytest(scratch, tree, tests, left_out, timeout, stop_first=True)
+            seconds += run.seconds
+            if run.returncode != 1 or not run.failed or len(flaky) == MAX_FLAKY:
+                break
+            if not fails_unmutated(scratch, run.failed[0], timeout):
+                break  # the mutation's doing
+            flaky.append(run.failed[0])  # it fails without the mutation as well: it proves nothing
+            left_out.append(run.failed[0])
     finally:
         if not keep:
             shutil.rmtree(tree, ignore_errors=True)
+    note = f" (left out, failing without the mutation too: {', '.join(flaky)})" if flaky else ""
     if run.returncode is None:
-        return Outcome(mutation, Status.CAUGHT, run.seconds, f"tests still running after {timeout:.0f} s (a hang)")
+        return Outcome(mutation, Status.CAUGHT, seconds, f"tests still running after {timeout:.0f} s (a hang){note}")
     if run.returncode == 0:
         unproven = [node for node in deselect if any(node.startswith(test) for test in tests)]
-        note = f" ({len(unproven)} of its tests were left out: they fail without the mutation)" if unproven else ""
-        return Outcome(mutation, Status.SURVIVED, run.seconds, f"every test passed{note}")
-    if run.returncode == 1 and run.failed:
-        return Outcome(mutation, Status.CAUGHT, run.seconds, run.failed[0])
-    # 2: interrupted or a collection error, 3: internal error, 4: usage, 5: nothing collected
-    return Outcome(mutation, Status.ERROR, run.seconds, f"pytest exited {run.returncode}:\n{run.tail}")
+        if unproven:
+            note += f" ({len(unproven)} of its tests were left out: they fail without the mutation)"
+        return Outcome(mutation, Status.SURVIVED, seconds, f"every test passed{note}")
+    if run.returncode == 1 and run.failed and run.failed[0] not in flaky:
+        return Outcome(mutation, Status.CAUGHT, seconds, run.failed[0] + note)
+    # 1 with only flaky failures; 2: interrupted or a collection error, 3: internal error, 4: usage, 5: nothing collected
+    return Outcome(mutation, Status.ERROR, seconds, f"pytest exited {run.returncode}{note}:\n{run.tail}")
+
+
+def fails_unmutated(scratch: Scratch, node: str, timeout: float) -> bool:
+    """Whether test `node` fails on an unmutated copy as well (flaky, or disturbed by something else running)."""
+    tree = scratch.root / "unmutated"
+    if not tree.exists():
+        shutil.copytree(scratch.base, tree, symlinks=True)
+    import_from(scratch, tree)
+    return run_pytest(scratch, tree, [node], (), timeout, stop_first=True).returncode != 0
 
 
 # ---------------------------------------------------------------------------
