@@ -305,6 +305,42 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/sandbox/test_sandbox_mechanisms.py::test_descriptors_are_closed_and_stdin_is_devnull",),
     ),
     Mutation(
+        "jail-keeps-capabilities", S + "apply.py",
+        "        process.drop_capabilities()\n        if not process.capabilities_empty():\n"
+        '            raise OSError(0, "capabilities remain after capset")\n',
+        "",
+        "every capability set is emptied (a root chngproc or fileproc keeps uid 0, no capability)",
+        (KERNEL_VIEW,),
+    ),
+    Mutation(
+        "jail-no-process-limit", S + "apply.py",
+        "    process.set_limit(resource.RLIMIT_NPROC, 0)\n",
+        "",
+        "RLIMIT_NPROC 0 in every role",
+        (KERNEL_VIEW,),
+    ),
+    Mutation(
+        "jail-stdin-kept", S + "apply.py",
+        "    process.stdin_from_devnull()\n",
+        "",
+        "a role's stdin is /dev/null, not the terminal or a pipe of the caller",
+        (KERNEL_VIEW, "tests/sandbox/test_sandbox_mechanisms.py::test_descriptors_are_closed_and_stdin_is_devnull"),
+    ),
+    Mutation(
+        "jail-allows-threads", S + "apply.py",
+        "    elif threads != 1:\n",
+        "    elif False:\n",
+        "a process with more than one thread is refused (Landlock and seccomp bind one thread)",
+        ("tests/sandbox/test_sandbox_mechanisms.py::test_a_process_with_threads_is_refused",),
+    ),
+    Mutation(
+        "strict-shortfall-not-fatal", S + "apply.py",
+        "        if shortfall is Shortfall.POLICY and self.grants.strict:\n",
+        "        if False:\n",
+        "with -S, a role that would run with less than its policy stops (MechanismUnavailable)",
+        ("tests/sandbox/test_sandbox_mechanisms.py::test_strict_makes_a_missing_mechanism_fatal",),
+    ),
+    Mutation(
         "jail-root-owned-directory-others-decide", S + "apply.py",
         "    if resolved.info.st_uid == 0 and resolved.controlled_by:\n",
         "    if False:\n",
@@ -425,6 +461,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         "netproc's warm-up loads the codec ssl needs for the server name",
         ("tests/sandbox/test_sandbox_chain.py",),
     ),
+    Mutation(
+        "ipc-no-frame-cap", "acme_conf/ipc.py",
+        "        if length > MAX_FRAME:\n",
+        "        if False:\n",
+        "a frame over 4 MiB ends the channel before anything is read or allocated",
+        ("tests/unit/test_ipc_frames.py",),
+    ),
+    Mutation(
+        "chngproc-any-token", P + "chngproc.py",
+        "    if not is_valid_token(token):\n",
+        "    if False:\n",
+        "chngproc publishes only base64url tokens (a plain name inside its directory)",
+        ("tests/unit/test_chngproc_publish.py",),
+    ),
+    Mutation(
+        "resources-any-scheme", "acme_conf/acme/resources.py",
+        '    if not value.startswith("https://") or len(value) > 2048',
+        "    if len(value) > 2048",
+        "every URL from the CA must be https",
+        ("tests/unit/test_resources.py", HOSTILE_CA),
+    ),
     # -- certproc and renewal: a certificate for the domain key, with a sane lifetime ---------
     Mutation(
         "certproc-any-key", P + "certproc.py",
@@ -453,6 +510,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if not found:\n",
         "certproc installs only a leaf for exactly the configured names",
         ("tests/unit/test_certproc_bundle.py", NEIGHBOURS),
+    ),
+    Mutation(
+        "certproc-no-issuer-check", P + "certproc.py",
+        "        _check_issuers(certificates)\n",
+        "",
+        "each certificate of the bundle is issued by the next",
+        ("tests/unit/test_certproc_bundle.py",),
     ),
     Mutation(
         "renewal-ignores-the-key", "acme_conf/acme/renewal.py",
