@@ -1,0 +1,39 @@
+"""Each benchmark under bench/ still runs: the tiny smoke CI gives them.
+
+The figures come from full-size runs by hand (README "Performance"); these
+runs are too small and too noisy to judge, so nothing here looks at a time.
+What they catch is a benchmark that no longer runs at all: a child
+bootstrap, an option or a report that moved under it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(*argv: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_issue_benchmark_issues_one_certificate() -> None:
+    out = run_bench("bench/issue.py", "--runs", "1", "--scenario", "a")
+    assert "(a) 1 certificate, 1 name" in out
+
+
+def test_sandbox_cost_benchmark_runs_a_chain_with_and_without_the_sandbox() -> None:
+    out = run_bench("bench/sandbox_cost.py", "--runs", "1")
+    assert "sum of medians (8 roles)" in out
+    assert "sandbox.enter a no-op" in out  # the chain ran both ways
+
+
+def test_config_check_benchmark_checks_a_generated_configuration() -> None:
+    out = run_bench("bench/config_check.py", "--runs", "1", "--domains", "200")
+    assert "200 domains" in out
