@@ -15,6 +15,11 @@ name of the domain at a time (ChngSettings.files), a bounded number of
 requests, and files created new only (O_EXCL, no link followed): a file
 that is there already, whatever put it there, is an error and is left
 alone; chngproc removes only what it created in this run.
+
+A chngproc killed (SIGKILL) cannot clean up, so each file is noted in the
+parent's journal once created and again once removed (ChngSettings); the
+parent then starts this role as a sweeper, with no channel and only the
+tokens left, which it removes and nothing else.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import Thumbprint
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, ChngSettings
@@ -56,31 +62,37 @@ class Held:
     accounts: dict[int, Channel] = field(default_factory=dict)  # channel fd -> its authority's acctproc
     written: dict[int, list[str]] = field(default_factory=dict)  # channel fd -> its tokens, removed at its end
     thumbprints: dict[int, str] = field(default_factory=dict)  # acctproc channel fd -> what it told ("": nothing)
+    journal_fd: int = -1  # the parent's record of the files created and not yet removed (ChngSettings)
 
 
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, ChngSettings)
     directory = open_directory(settings.challengedir, "challengedir")
+    if settings.sweep:
+        return Held((), directory.fd, directory.real)
     nets = netproc_channels(spec)
     most_files = {net.fileno(): files for net, files in zip(nets, settings.files, strict=True)}
     acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
     accounts = {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)}
     # The real path, links resolved: in logs, and what the sandbox is given.
-    return Held(nets, directory.fd, directory.real, most_files, accounts)
+    return Held(nets, directory.fd, directory.real, most_files, accounts, journal_fd=settings.journal_fd)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     acctprocs = {account.fileno() for account in held.accounts.values()}
     return sandbox.Grants(
         channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
-        files=(held.directory_fd,),
+        files=(held.directory_fd, *((held.journal_fd,) if held.journal_fd >= 0 else ())),
         write_dir=held.directory,
         strict=spec.strict_sandbox,
     )
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
+    assert isinstance(spec.settings, ChngSettings)
+    if spec.settings.sweep:
+        return sweep(held, spec.settings.sweep)
     try:
         return answer_until_closed(
             held.nets,
@@ -155,6 +167,7 @@ def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> N
         dir_fd=held.directory_fd,
     )
     written.append(token)
+    _note(held, "+", token)  # after the create: never a file that was there before
     try:
         os.fchmod(fd, FILE_MODE)
         write_all(fd, content)
@@ -192,6 +205,35 @@ def _remove(held: Held, token: str) -> None:
     except OSError as error:
         if error.errno != errno.ENOENT:
             raise
+    _note(held, "-", token)
+
+
+def _note(held: Held, change: str, token: str) -> None:
+    """Tell the parent's journal that the file `token` was created (+) or removed (-)."""
+    if held.journal_fd < 0:
+        return
+    try:
+        write_all(held.journal_fd, f"{change}{token}\n".encode("ascii"))
+    except OSError as error:  # the files are still removed at the end; only a SIGKILL would leave them
+        log.warning("cannot note %s/%s in the journal: %s", held.directory, token, error.strerror)
+
+
+def sweep(held: Held, tokens: tuple[str, ...]) -> int:
+    """Remove the files a chngproc that died left behind: these names only, each a token."""
+    failed = False
+    for token in tokens:
+        if not is_valid_token(token):
+            log.error("refusing to remove %r: not a challenge token", printable(token, 80))
+            failed = True
+            continue
+        try:
+            _remove(held, token)
+        except OSError as error:
+            log.error("cannot remove %s/%s: %s", held.directory, token, error.strerror)
+            failed = True
+        else:
+            log.info("removed %s/%s, left by a chngproc that died", held.directory, token)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def main(spec: ChildSpec) -> int:

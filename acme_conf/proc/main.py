@@ -47,6 +47,7 @@ from acme_conf.proc.errors import (
     EXIT_PEER_GONE,
     EXIT_UNCHANGED,
 )
+from acme_conf.proc.journal import left_behind, open_journal
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.voice import ChildVoice
@@ -101,6 +102,8 @@ STARTUP_WAIT_SECONDS = 1.0
 # (a stuck disk, a certificate crafted to take a revokeproc over) is stopped
 # long before a chain's deadline.
 CHECK_DEADLINE_SECONDS = 60.0
+# A sweeper chngproc removes a few files: a wait this long is one that hangs.
+SWEEP_SECONDS = 30.0
 # Descriptors the parent needs besides those allow_descriptors counts: stdio,
 # the lock, and the channels and start-up pipes of the running chains.
 DESCRIPTOR_HEADROOM = 64
@@ -290,6 +293,7 @@ class SharedServices:
 
     group: ProcessGroup
     chain_ends: dict[str, list[ChainEnd]]  # domain handle -> the ends for its netproc (and keyproc)
+    challenges: ChngSettings | None = None  # chngproc's, with the journal the parent reads once it ends
 
     def take_ends(self, handle: str) -> list[ChainEnd]:
         """The ends for `handle`'s chain; the caller closes them once its children have them."""
@@ -303,6 +307,11 @@ class SharedServices:
     def release_all(self) -> None:
         for handle in list(self.chain_ends):
             self.release(handle)
+
+    def close_journal(self) -> None:
+        if self.challenges is not None and self.challenges.journal_fd >= 0:
+            os.close(self.challenges.journal_fd)
+            self.challenges = self.challenges._replace(journal_fd=-1)
 
 
 def configure_logging(verbosity: int) -> None:
@@ -344,14 +353,15 @@ def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     socketpair per domain and shared role, and later one end for each
     domain not yet started; each shared process holds one per domain of its
     own (it inherits this limit; its sandbox lowers it again).  Each child
-    alive costs the parent two more: its pidfd and its stderr.  The usual
+    alive costs the parent two more: its pidfd and its stderr, and each
+    chngproc a third, its journal (proc/journal.py).  The usual
     soft limit of 1024 would end a run of some 170 domains; the hard limit
     is the real bound.
     """
     domains = len(jobs)
     shared = len(shared_plans(jobs)) * len(SHARED_ROLES)  # at most: each name serves one or two roles
     at_once = max(1, max_chains) * (len(CHAIN_ROLES) + 2)  # running chains or checks
-    needed = 2 * len(SHARED_ROLES) * domains + 2 * (shared + at_once) + DESCRIPTOR_HEADROOM
+    needed = 2 * len(SHARED_ROLES) * domains + 3 * shared + 2 * at_once + DESCRIPTOR_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -441,6 +451,7 @@ def _run_chains(
         signal.signal(signal.SIGTERM, previous)
         for services in state.services.values():
             services.release_all()
+            services.close_journal()
         for chain in state.running:
             chain.close_startup_pipe(state.selector)
         for key in list(state.selector.get_map().values()):
@@ -576,6 +587,8 @@ def _reap(state: _Run) -> None:
             os.close(exited.pidfd)
             exited.speech.drain(state.selector)
             exited.group.reaped(exited.role)
+            if exited.role == "chngproc" and exited.group.name in state.services:
+                sweep_challenges(state.services[exited.group.name], state.options, state.import_path)
         _checks_done(state)
         now = time.monotonic()
         for chain in [chain for chain in state.running if chain.group.done]:
@@ -732,6 +745,10 @@ def spawn_services(
     processes; the caller keeps those and closes them.
     """
     roles = tuple(settings)
+    challenges = settings.get("chngproc")
+    if isinstance(challenges, ChngSettings):
+        challenges = challenges._replace(journal_fd=open_journal())
+        settings = {**settings, "chngproc": challenges}
     chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
     service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -759,6 +776,8 @@ def spawn_services(
         for ends in chain_ends.values():
             for _, _, end in ends:
                 end.close()
+        if isinstance(challenges, ChngSettings):
+            os.close(challenges.journal_fd)
         if isinstance(error, (OSError, ProcessFailure)):
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error}") from None
         raise
@@ -766,7 +785,45 @@ def spawn_services(
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
-    return SharedServices(ProcessGroup(name, processes, NO_DEADLINE), chain_ends)
+    return SharedServices(
+        ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
+        challenges if isinstance(challenges, ChngSettings) else None,
+    )
+
+
+def sweep_challenges(services: SharedServices, options: RunOptions, import_path: tuple[str, ...]) -> None:
+    """chngproc has ended: remove, with a sweeper chngproc, the files its journal says it left."""
+    challenges, name = services.challenges, services.group.name
+    if challenges is None or challenges.journal_fd < 0:
+        return
+    tokens = left_behind(challenges.journal_fd, sum(challenges.files), name)
+    services.close_journal()
+    if not tokens:
+        return
+    log.warning("%s: chngproc ended with %d challenge file(s) in place; removing them", name, len(tokens))
+    spec = ChildSpec(
+        role="chngproc",
+        handle=name,
+        verbosity=options.verbosity,
+        strict_sandbox=options.strict_sandbox,
+        channels=(),
+        settings=ChngSettings(challenges.challengedir, (), (), sweep=tokens),
+    )
+    try:
+        sweeper = _spawn(spec, import_path)
+        try:
+            _, said = sweeper.communicate(timeout=SWEEP_SECONDS)
+        except subprocess.TimeoutExpired:
+            sweeper.kill()
+            _, said = sweeper.communicate()
+    except OSError as error:
+        log.error("%s: cannot start the chngproc that removes them: %s", name, error.strerror)
+        return
+    voice = ChildVoice(f"{name}: chngproc")
+    _say(voice.hear(said) + voice.hear(b""))
+    if sweeper.returncode != EXIT_OK:
+        _report(name, "chngproc", sweeper.returncode)
+        log.error("%s: challenge files may be left in %s", name, challenges.challengedir)
 
 
 def spawn_chain(
@@ -855,12 +912,16 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
         [sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP, spec.role, spec.to_json(), *import_path],
         stdout=subprocess.DEVNULL,  # children report on stderr only; the sandbox points stdin at /dev/null
         stderr=subprocess.PIPE,  # read by the parent, which labels and sanitises every line (voice.py)
-        pass_fds=[fd for _, fd in spec.channels] + ([spec.startup_fd] if spec.startup_fd >= 0 else []),
+        pass_fds=[fd for _, fd in spec.channels] + [fd for fd in (spec.startup_fd, _journal_fd(spec)) if fd >= 0],
         close_fds=True,
         env={},  # nothing from the caller's environment reaches a child
         cwd="/",
         process_group=0,  # a ^C at the terminal reaches the parent, which stops the chain in order
     )
+
+
+def _journal_fd(spec: ChildSpec) -> int:
+    return spec.settings.journal_fd if isinstance(spec.settings, ChngSettings) else -1
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:

@@ -68,11 +68,19 @@ class AccountSettings(NamedTuple):
 
 
 class ChngSettings(NamedTuple):
-    """chngproc: where the http-01 files go, and how many each domain may have there at once."""
+    """chngproc: where the http-01 files go, and how many each domain may have there at once.
+
+    The parent gives it a journal (a memfd it reads once chngproc has ended)
+    in which chngproc notes each file it created and each it removed; when
+    one died with files still there, a second chngproc, given only their
+    tokens (`sweep`) and no channel, removes them.
+    """
 
     challengedir: str
     files: tuple[int, ...]  # per netproc channel, in order: the domain's number of names
     authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
+    journal_fd: int = -1  # "+TOKEN\n" once a file is created, "-TOKEN\n" once removed; -1: none
+    sweep: tuple[str, ...] = ()  # a sweeper: the tokens whose files a chngproc that died left behind
 
 
 class CertSettings(NamedTuple):

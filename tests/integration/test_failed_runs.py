@@ -20,7 +20,8 @@ with the same key and certificate files:
   first, and the other cases check that it is gone), so it is killed as
   soon as it runs instead;
 - chngproc is stopped with SIGTERM (it must remove its files) and killed
-  with SIGKILL (it cannot: see that test's xfail reason).
+  with SIGKILL (it cannot: the parent reads the journal chngproc kept and
+  starts a sweeper chngproc that removes what it left).
 
 The processes a run shares are named by authority and challenge directory:
 an authority name no other run of the suite uses (`failing-TAG`, TAG random
@@ -41,6 +42,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -310,24 +312,41 @@ def test_a_role_killed_mid_run_leaves_nothing_behind(role, make_testbed, workdir
     assert run_processes(handle, run.challenge_dir) == [], stderr
 
 
-def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
-    make_testbed, workdir, write_conf, run_client, tmp_path
-):
-    handle = f"chngproc.stopped.{RUN_TAG}.example.test"
+class Signalled(NamedTuple):
+    status: int
+    stderr: str
+    name: str  # the shared chngproc's handle
+    before: dict
+    challenge_dir: Path
+
+
+def signal_chngproc_while_published(
+    handle: str, signum: signal.Signals, make_testbed, workdir, write_conf, run_client, tmp_path
+) -> Signalled:
+    """Issue, then start a slow renewal and send chngproc `signum` once its file is published."""
     issue_and_renew(handle, workdir, write_conf, run_client)
     run = SlowRenewal(handle, make_testbed, workdir, write_conf, tmp_path)
     name = f"challengedir {run.challenge_dir}"
     before = snapshot(workdir.root)
-    client = run.start()
+    run.start()
     try:
         run.wait_until_published()
         victims = run.pids("chngproc", name)
         assert len(victims) == 1, (victims, run.stderr)  # fails if chngproc is not running now
-        stop_then_signal(victims[0], signal.SIGTERM)
+        stop_then_signal(victims[0], signum)
         status = run.finish()
     finally:
         run.abandon()
-    stderr = run.stderr
+    return Signalled(status, run.stderr, name, before, run.challenge_dir)
+
+
+def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
+    make_testbed, workdir, write_conf, run_client, tmp_path
+):
+    handle = f"chngproc.stopped.{RUN_TAG}.example.test"
+    status, stderr, name, before, challenge_dir = signal_chngproc_while_published(
+        handle, signal.SIGTERM, make_testbed, workdir, write_conf, run_client, tmp_path
+    )
 
     # Fails if the run reports success although its challenge directory's process failed.
     assert status == EXIT_FAILED, stderr
@@ -339,49 +358,31 @@ def test_chngproc_stopped_while_the_challenge_is_published_removes_its_files(
     assert f"{handle}: failed (the processes of {name} failed)" in stderr, stderr
     check_failure_was_clean(stderr)
     # The file went before the CA read it, so validation failed and nothing was installed.
-    check_nothing_left_behind(before, workdir, run.challenge_dir)
+    check_nothing_left_behind(before, workdir, challenge_dir)
     # Fails if a process of the run (the chain's, or a shared one) outlives it.
-    assert run_processes(handle, run.challenge_dir) == [], stderr
+    assert run_processes(handle, challenge_dir) == [], stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LeftBehind,
-    reason=(
-        "chngproc killed by SIGKILL cannot remove the key authorization it published, and nothing "
-        "else does (the parent never touches the challenge directory, and no later run removes a "
-        "file it did not create): the file stays. And because it stays, the CA still "
-        "validates, the chain goes on, and fileproc installs the renewed certificate (FILE.1 "
-        "rotated) although the run exits 1 naming chngproc"
-    ),
-)
 def test_chngproc_killed_while_the_challenge_is_published(make_testbed, workdir, write_conf, run_client, tmp_path):
     handle = f"chngproc.killed.{RUN_TAG}.example.test"
-    issue_and_renew(handle, workdir, write_conf, run_client)
-    run = SlowRenewal(handle, make_testbed, workdir, write_conf, tmp_path)
-    name = f"challengedir {run.challenge_dir}"
-    before = snapshot(workdir.root)
-    client = run.start()
-    try:
-        run.wait_until_published()
-        victims = run.pids("chngproc", name)
-        assert len(victims) == 1, (victims, run.stderr)  # fails if chngproc is not running now
-        stop_then_signal(victims[0], signal.SIGKILL)
-        status = run.finish()
-    finally:
-        run.abandon()
-    stderr = run.stderr
+    status, stderr, name, before, challenge_dir = signal_chngproc_while_published(
+        handle, signal.SIGKILL, make_testbed, workdir, write_conf, run_client, tmp_path
+    )
 
-    # Everything up to the xfail's subject is checked as a plain assertion, so
-    # that it fails the test outright (only LeftBehind is expected).
+    # A chngproc killed cannot remove what it published: the parent reads its
+    # journal and a sweeper chngproc removes the file, before the CA looks.
     # Fails if the run reports success although a process it started was killed.
     assert status == EXIT_FAILED, stderr
     # Fails if the parent does not name the role that died, and how.
     assert f"acme-client: {name}: chngproc killed by SIGKILL" in stderr, stderr
+    # Fails if the parent does not sweep (the file would stay, and the CA could still validate).
+    assert f"acme-client: {name}: chngproc ended with 1 challenge file(s) in place; removing them" in stderr, stderr
+    # Fails if the sweeper, a jailed chngproc of its own, did not remove it (the run is -vv).
+    assert f"acme-client: {name}: chngproc: removed {challenge_dir}/" in stderr, stderr
+    assert "challenge files may be left" not in stderr, stderr
     check_failure_was_clean(stderr)
-    # Fails if fileproc (or key creation) left a temporary file.
-    assert temporaries(workdir.root, run.challenge_dir) == [], stderr
-    # Fails if a process of the run (the chain's, or a shared one) outlives it.
-    assert run_processes(handle, run.challenge_dir) == [], stderr
-    # The requirement itself: see the xfail reason for what happens instead.
-    check_nothing_left_behind(before, workdir, run.challenge_dir)
+    # Fails if a process of the run (the chain's, the shared ones, the sweeper) outlives it.
+    assert run_processes(handle, challenge_dir) == [], stderr
+    # Fails if the challenge file stays, a temporary file is left, or a key or
+    # certificate changed (the file went before the CA read it: nothing issued).
+    check_nothing_left_behind(before, workdir, challenge_dir)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_interrupts import interrupt
+from test_interrupts import as_at_a_terminal, interrupt
 from test_issue import EXIT_CHANGED, EXIT_FAILED, chain_processes, child_processes, exited
 
 
@@ -110,7 +110,7 @@ def test_interrupt_stops_the_shared_processes_too(make_testbed, workdir, write_c
     assert slow.challenge_dir is not None
     client = subprocess.Popen(
         [sys.executable, "-m", "acme_conf", "-j", "1", "-f", str(conf)],
-        stderr=subprocess.PIPE, text=True, cwd=workdir.root,
+        stderr=subprocess.PIPE, text=True, cwd=workdir.root, preexec_fn=as_at_a_terminal,
     )
     deadline = time.monotonic() + 20
     while not any(slow.challenge_dir.iterdir()):  # the first chain is mid-protocol, the second waits
@@ -165,7 +165,7 @@ def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, w
         capture_output=True, text=True, cwd=workdir.root, timeout=60, preexec_fn=capped, check=False,
     )
     assert done.returncode == EXIT_FAILED
-    assert "48 domains in one run need 392 open descriptors, over the limit of 64" in done.stderr, done.stderr
+    assert "48 domains in one run need 398 open descriptors, over the limit of 64" in done.stderr, done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
     assert list(workdir.key_dir.iterdir()) == []  # nothing was started
 
