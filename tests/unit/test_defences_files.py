@@ -19,7 +19,7 @@ import base64
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from acme_conf.messages.certificate import RemoveCertificate, WriteCertificate
 from acme_conf.proc import main
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate
 from acme_conf.proc.spec import ChildSpec, FileSettings
+from fileproc_fixtures import cert_dir, held  # noqa: F401  (fixtures)
 
 FILES = ("cert.pem", "chain.pem", "fullchain.pem")
 
@@ -47,23 +48,6 @@ def bundle(tag: str) -> WriteCertificate:
 
 def settings_for(cert_dir: Path, *, revoke: bool = False) -> FileSettings:
     return FileSettings(str(cert_dir), *FILES, revoke=revoke)
-
-
-@pytest.fixture
-def cert_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "certs"
-    directory.mkdir(mode=0o755)
-    return directory
-
-
-@pytest.fixture
-def held(cert_dir: Path) -> Iterator[Held]:
-    ours, theirs = socket.socketpair()
-    fd = os.open(cert_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield Held(Channel(ours, "certproc"), fd, str(cert_dir))
-    os.close(fd)
-    ours.close()
-    theirs.close()
 
 
 @pytest.fixture

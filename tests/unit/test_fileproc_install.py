@@ -5,19 +5,17 @@ from __future__ import annotations
 import base64
 import errno
 import os
-import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from acme_conf.ipc import Channel
 from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.proc import fileproc
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate
 from acme_conf.proc.spec import FileSettings
+from fileproc_fixtures import cert_dir, held  # noqa: F401  (fixtures)
 
 SETTINGS = FileSettings(cert_dir="", certificate="cert.pem", chain="chain.pem", fullchain="fullchain.pem", revoke=False)
 
@@ -41,23 +39,6 @@ def listing(directory: Path) -> list[str]:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
-
-
-@pytest.fixture
-def cert_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "certs"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
-def held(cert_dir: Path) -> Iterator[Held]:
-    ours, theirs = socket.socketpair()
-    fd = os.open(cert_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    yield Held(Channel(ours, "certproc"), fd, str(cert_dir))
-    os.close(fd)
-    ours.close()
-    theirs.close()
 
 
 def settings_for(cert_dir: Path, **names: str) -> FileSettings:
