@@ -19,6 +19,16 @@ def wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def as_at_a_terminal() -> None:
+    """In the client, before exec: ^C does what it does at a terminal.
+
+    A shell starts a background job (`tools/test.sh &`, nohup) with SIGINT
+    ignored, and the client, like any program, keeps an ignored SIGINT
+    ignored: then no ^C would reach it, and these tests would prove nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(client: subprocess.Popen[str]) -> None:
     """^C to a client that must still be running (else the test proves nothing)."""
     assert client.poll() is None, f"the run ended with status {client.returncode} before the interrupt"
@@ -32,7 +42,7 @@ def test_interrupt_while_the_ca_validates(make_testbed, workdir, write_conf):
     assert slow.challenge_dir is not None
     client = subprocess.Popen(
         [sys.executable, "-m", "acme_conf", "-f", str(conf), handle],
-        stderr=subprocess.PIPE, text=True, cwd=workdir.root,
+        stderr=subprocess.PIPE, text=True, cwd=workdir.root, preexec_fn=as_at_a_terminal,
     )
     wait_for(lambda: any(slow.challenge_dir.iterdir()))  # the chain is mid-protocol
     interrupt(client)
