@@ -220,7 +220,7 @@ def _challenge(raw: object) -> Challenge | None:
     kind, url, status, token = (raw.get(key) for key in ("type", "url", "status", "token"))
     if not isinstance(kind, str) or not isinstance(url, str) or not isinstance(status, str):
         return None
-    if not url.startswith("https://"):
+    if not is_url(url):
         return None
     return Challenge(
         type=kind,
@@ -261,8 +261,13 @@ def _optional_url(obj: dict[str, object], key: str, what: str) -> str | None:
     return None if value is None else checked_url(value, f"{what} `{key}`")
 
 
-def checked_url(value: str, what: str) -> str:
+def is_url(value: str) -> bool:
     """An https URL of printable ASCII (RFC 3986 allows nothing else), at most 2048 characters."""
-    if not value.startswith("https://") or len(value) > 2048 or not all("!" <= ch <= "~" for ch in value):
+    return value.startswith("https://") and len(value) <= 2048 and all("!" <= ch <= "~" for ch in value)
+
+
+def checked_url(value: str, what: str) -> str:
+    """`value` if is_url, else a ProtocolError naming `what`."""
+    if not is_url(value):
         raise ProtocolError(f"{what} is not an https URL: {printable(value, 120)}")
     return value

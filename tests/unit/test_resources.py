@@ -139,10 +139,14 @@ def test_only_tokenless_and_malformed_challenges_still_parse() -> None:
             {"type": 5, "url": f"{CA}/c", "status": "pending"},
             {"type": "http-01", "url": "http://insecure/c", "token": TOKEN, "status": "pending"},
             {"type": "http-01", "status": "pending", "token": TOKEN},
+            {"type": "http-01", "url": f"{CA}/c\r\nHost: elsewhere", "token": TOKEN, "status": "pending"},
+            {"type": "http-01", "url": f"{CA}/c/\u00e9", "token": TOKEN, "status": "pending"},
+            {"type": "http-01", "url": f"{CA}/{'c' * 2048}", "token": TOKEN, "status": "pending"},
         ],
     }
     authorization = parse_authorization("u", body(raw))
-    assert authorization.challenge("http-01") is None  # the insecure and the URL-less ones are dropped
+    # the insecure, the URL-less, and those not of printable ASCII or too long are dropped
+    assert authorization.challenge("http-01") is None
 
 
 def test_challenge_with_its_error() -> None:
