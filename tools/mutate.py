@@ -470,17 +470,59 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "chngproc-any-token", P + "chngproc.py",
-        "    if not is_valid_token(token):\n",
-        "    if False:\n",
+        "    if not is_valid_token(token):\n        raise ProcessFailure(f\"refusing challenge token",
+        "    if False:\n        raise ProcessFailure(f\"refusing challenge token",
         "chngproc publishes only base64url tokens (a plain name inside its directory)",
         ("tests/unit/test_chngproc_publish.py",),
     ),
     Mutation(
+        "parent-never-sweeps", P + "main.py",
+        "                sweep_challenges(state.services[exited.group.name], state.options, state.import_path)\n",
+        "                pass\n",
+        "the parent has the files a chngproc that died left removed by a sweeper",
+        ("tests/integration/test_failed_runs.py::test_chngproc_killed_while_the_challenge_is_published",),
+    ),
+    Mutation(
+        "journal-any-line", P + "journal.py",
+        '        if change not in ("+", "-") or not is_valid_token(token):\n',
+        '        if change not in ("+", "-"):\n',
+        "the parent keeps only base64url tokens from chngproc's journal",
+        ("tests/unit/test_challenge_journal.py",),
+    ),
+    Mutation(
+        "journal-no-count-cap", P + "journal.py",
+        "    return tuple(present)[:most]\n",
+        "    return tuple(present)\n",
+        "the parent keeps no more tokens than chngproc may hold at once",
+        ("tests/unit/test_challenge_journal.py",),
+    ),
+    Mutation(
+        "sweeper-any-name", P + "chngproc.py",
+        '        if not is_valid_token(token):\n            log.error("refusing to remove',
+        '        if False:\n            log.error("refusing to remove',
+        "the sweeper removes challenge tokens only, a plain name in its directory",
+        ("tests/unit/test_challenge_journal.py",),
+    ),
+    Mutation(
+        "chngproc-notes-before-create", P + "chngproc.py",
+        "    fd = os.open(\n        token,\n        os.O_WRONLY | os.O_CREAT | os.O_EXCL",
+        '    _note(held, "+", token)\n    fd = os.open(\n        token,\n        os.O_WRONLY | os.O_CREAT | os.O_EXCL',
+        "a file is noted in the journal only once chngproc created it, never one in the way",
+        ("tests/unit/test_challenge_journal.py",),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
-        '    if not value.startswith("https://") or len(value) > 2048',
-        "    if len(value) > 2048",
+        '    return value.startswith("https://") and len(value) <= 2048',
+        "    return len(value) <= 2048",
         "every URL from the CA must be https",
         ("tests/unit/test_resources.py", HOSTILE_CA),
+    ),
+    Mutation(
+        "resources-any-characters", "acme_conf/acme/resources.py",
+        ' and all("!" <= ch <= "~" for ch in value)\n',
+        "\n",
+        "every URL from the CA is printable ASCII, challenge URLs included",
+        ("tests/unit/test_resources.py",),
     ),
     # -- certproc and renewal: a certificate for the domain key, with a sane lifetime ---------
     Mutation(
@@ -989,7 +1031,7 @@ def test_environment(scratch: Scratch) -> dict[str, str]:
 _CANARY_PARENT = """
 import sys, types
 from acme_conf.proc import main
-spec = types.SimpleNamespace(role="keyproc", to_json=lambda: "{}", channels=(), startup_fd=-1)
+spec = types.SimpleNamespace(role="keyproc", to_json=lambda: "{}", channels=(), startup_fd=-1, settings=None)
 child = main._spawn(spec, main.child_import_path())
 _, err = child.communicate(timeout=60)
 sys.stdout.write(err.decode(errors="replace"))
