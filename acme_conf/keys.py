@@ -36,6 +36,9 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 RSA_BITS = 4096
 EC_CURVE = ec.SECP384R1
+# The sizes a configuration may ask for (config.plan.KEY_SIZES): a key is created so.
+RSA_SIZES = (2048, 3072, 4096)
+EC_CURVES: dict[int, type[ec.EllipticCurve]] = {256: ec.SECP256R1, 384: ec.SECP384R1}
 MAX_KEY_FILE = 64 * 1024
 KEY_MODE = 0o400
 
@@ -44,28 +47,28 @@ class KeyFileError(ProcessFailure):
     """A key file cannot be read, parsed, or created, or holds the wrong kind of key."""
 
 
-def load_or_create_key(path: Path, keytype: str) -> tuple[PrivateKey, bool]:
-    """The key at `path` and whether it was created just now."""
+def load_or_create_key(path: Path, keytype: str, size: int = 0) -> tuple[PrivateKey, bool]:
+    """The key at `path` and whether it was created just now (`size`: see check_key_type)."""
     try:
         data = _read_key_file(path)
     except FileNotFoundError:
-        key = generate_key(keytype)
+        key = generate_key(keytype, size)
         if _install_new_key(path, key):
             return key, True
         data = _read_key_file(path)  # another run created it first: use theirs
     key = parse_key(data, path)
-    check_key_type(key, keytype, path)
+    check_key_type(key, keytype, path, size)
     return key, False
 
 
-def load_existing_key(path: Path, keytype: str) -> PrivateKey | None:
+def load_existing_key(path: Path, keytype: str, size: int = 0) -> PrivateKey | None:
     """The key at `path`, or None when there is none yet; never creates one."""
     try:
         data = _read_key_file(path)
     except FileNotFoundError:
         return None
     key = parse_key(data, path)
-    check_key_type(key, keytype, path)
+    check_key_type(key, keytype, path, size)
     return key
 
 
@@ -80,12 +83,20 @@ def public_key_der_of_pem(pem: bytes) -> bytes:
     return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def generate_key(keytype: str) -> PrivateKey:
-    if keytype == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-    if keytype == "ecdsa":
-        return ec.generate_private_key(EC_CURVE())
-    raise KeyFileError(f"unknown key type {keytype!r}")
+def generate_key(keytype: str, size: int = 0) -> PrivateKey:
+    """A new key: RSA of `size` bits (default 4096), or ECDSA on the curve of `size` bits (default P-384)."""
+    if keytype == "rsa" and size in (0, *RSA_SIZES):
+        return rsa.generate_private_key(public_exponent=65537, key_size=size or RSA_BITS)
+    if keytype == "ecdsa" and size in (0, *EC_CURVES):
+        return ec.generate_private_key(EC_CURVES[size]() if size else EC_CURVE())
+    raise KeyFileError(f"unknown key type {keytype!r} of size {size}")
+
+
+def describe_key(key: PrivateKey) -> str:
+    """"RSA 2048-bit" or "ECDSA P-256": for messages."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return f"RSA {key.key_size}-bit"
+    return f"ECDSA P-{key.curve.key_size}"
 
 
 def parse_key(data: bytes, path: Path) -> PrivateKey:
@@ -100,12 +111,17 @@ def parse_key(data: bytes, path: Path) -> PrivateKey:
     return key
 
 
-def check_key_type(key: PrivateKey, keytype: str, path: Path) -> None:
+def check_key_type(key: PrivateKey, keytype: str, path: Path, size: int = 0) -> None:
+    """The key is of `keytype` and, when `size` is given, of that size: never silently another."""
     actual = "rsa" if isinstance(key, rsa.RSAPrivateKey) else "ecdsa"
     if actual != keytype:
         raise KeyFileError(
             f"{path}: holds an {actual.upper()} key but the configuration says {keytype}"
         )
+    actual_size = key.key_size if isinstance(key, rsa.RSAPrivateKey) else key.curve.key_size
+    if size and actual_size != size:
+        wanted = f"rsa {size}" if keytype == "rsa" else f"ecdsa p{size}"
+        raise KeyFileError(f"{path}: holds an {describe_key(key)} key but the configuration says {wanted}")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048:
         raise KeyFileError(f"{path}: RSA key of {key.key_size} bits is too weak (2048 at least)")
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in (

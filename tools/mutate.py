@@ -511,6 +511,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_challenge_journal.py",),
     ),
     Mutation(
+        "keys-any-size", "acme_conf/keys.py",
+        "    if size and actual_size != size:\n",
+        "    if False:\n",
+        "an existing key of another size than configured is refused, never used or replaced",
+        ("tests/unit/test_keys.py",),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError, ConfigErrors
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
-from .plan import DEFAULT_CHALLENGEDIR, Authority, DomainJob, KeyType, Location, Plan
+from .plan import DEFAULT_CHALLENGEDIR, KEY_SIZES, Authority, DomainJob, KeyType, Location, Plan, key_spelling
 from .source import Reading
 from .statements import Block, Option
 
@@ -174,6 +174,8 @@ class _PlanBuilder:
                 block, account.line, self.files.private_key(account_key)
             ):
                 complete = False
+            if self.key_size(block, account) is False:
+                complete = False
 
         contact = options.get("contact")
         if contact is not None and not _URL.fullmatch(contact.values[0]):
@@ -206,6 +208,7 @@ class _PlanBuilder:
                 api_url=api.values[0],
                 account_key=self.path(account_key),
                 account_keytype=_keytype(account),
+                account_key_size=_key_size(account),
                 contact=contact.values[0] if contact is not None else None,
                 insecure=insecure is not None,
                 ca_file=self.path(ca_file) if ca_file is not None else None,
@@ -250,6 +253,8 @@ class _PlanBuilder:
 
         if names is None or domain_key is None or certificates is None or challengedir is None:
             draft.complete = False
+        if key_option is not None and self.key_size(block, key_option) is False:
+            draft.complete = False
         if not draft.complete or profile is False:
             draft.complete = False
             return
@@ -260,6 +265,7 @@ class _PlanBuilder:
             "names": names,
             "domain_key": self.path(domain_key),
             "keytype": _keytype(key_option),
+            "key_size": _key_size(key_option),
             **certificates,
             "challengedir": challengedir,
             "profile": profile,
@@ -381,6 +387,18 @@ class _PlanBuilder:
             path, line = value, option.line
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
+
+    def key_size(self, block: Block, option: Option) -> int | None | bool:
+        """The size given after the key type (see KEY_SIZES), None if none, False after an error."""
+        if len(option.values) < 3:
+            return None
+        keytype, spelled = _keytype(option), option.values[2]
+        size = _key_size(option)
+        if size is None:
+            offered = ", ".join(key_spelling(keytype, each) for each in KEY_SIZES[keytype])
+            self.error(block, option.line, f"{keytype.value} {spelled}: not a key size acme-client knows ({offered})")
+            return False
+        return size
 
     def profile(self, block: Block, option: Option | None) -> str | None | bool:
         """The profile name, None if there is none, False after an error."""
@@ -521,7 +539,18 @@ def _is_host(host: str) -> bool:
 
 
 def _keytype(option: Option) -> KeyType:
-    return KeyType.ECDSA if option.values[-1] == "ecdsa" and len(option.values) > 1 else KeyType.RSA
+    return KeyType.ECDSA if len(option.values) > 1 and option.values[1] == "ecdsa" else KeyType.RSA
+
+
+def _key_size(option: Option) -> int | None:
+    """The size spelled after the key type, if it is one of KEY_SIZES; else None."""
+    if len(option.values) < 3:
+        return None
+    keytype = _keytype(option)
+    for size in KEY_SIZES[keytype]:
+        if option.values[2] == key_spelling(keytype, size).split()[1]:
+            return size
+    return None
 
 
 def _where(file: str, line: int, block: Block) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .plan import Authority, DomainJob, Plan
+from .plan import Authority, DomainJob, Plan, key_spelling
 from .terminals import SPELLING
 
 # A subset of the grammar's unquoted words (tests check it against the
@@ -34,7 +34,7 @@ def _authority(authority: Authority) -> str:
     lines = [
         f"authority {_word(authority.name)} {{",
         f"\tapi url {_quoted(authority.api_url)}",
-        f"\taccount key {_quoted(str(authority.account_key))} {authority.account_keytype.value}",
+        f"\taccount key {_quoted(str(authority.account_key))} {key_spelling(authority.account_keytype, authority.account_key_size)}",
     ]
     if authority.contact is not None:
         lines.append(f"\tcontact {_quoted(authority.contact)}")
@@ -50,7 +50,7 @@ def _domain(job: DomainJob) -> str:
     lines = [f"domain {_word(job.handle)} {{", f"\tdomain name {_word(job.names[0])}"]
     if len(job.names) > 1:
         lines.append(f"\talternative names {{ {', '.join(_word(n) for n in job.names[1:])} }}")
-    lines.append(f"\tdomain key {_quoted(str(job.domain_key))} {job.keytype.value}")
+    lines.append(f"\tdomain key {_quoted(str(job.domain_key))} {key_spelling(job.keytype, job.key_size)}")
     if job.certificate is not None:
         lines.append(f"\tdomain certificate {_quoted(str(job.certificate))}")
     if job.chain is not None:

@@ -16,8 +16,21 @@ DEFAULT_CHALLENGEDIR = Path("/var/www/acme")
 class KeyType(enum.Enum):
     """Key algorithm of an account or domain key, as the configuration spells it."""
 
-    RSA = "rsa"  # RSA 4096 when created
-    ECDSA = "ecdsa"  # NIST P-384 when created
+    RSA = "rsa"  # RSA 4096 when created, unless a size is given
+    ECDSA = "ecdsa"  # NIST P-384 when created, unless a curve is given
+
+
+# The sizes a key may be given in the configuration: RSA bits, or the bits of
+# an ECDSA curve (p256, p384).  None: any size acme-client accepts when the key
+# exists, and the default (RSA 4096, P-384) when it is created.
+KEY_SIZES = {KeyType.RSA: (2048, 3072, 4096), KeyType.ECDSA: (256, 384)}
+
+
+def key_spelling(keytype: KeyType, size: int | None) -> str:
+    """The key type as the configuration spells it: "rsa", "rsa 2048", "ecdsa p256"."""
+    if size is None:
+        return keytype.value
+    return f"{keytype.value} {size}" if keytype is KeyType.RSA else f"{keytype.value} p{size}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class Authority:
     insecure: bool  # do not verify the CA's TLS certificate
     ca_file: Path | None  # PEM bundle to trust for this CA instead of the system's
     location: Location
+    account_key_size: int | None = None  # see KEY_SIZES
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class DomainJob:
     challengedir: Path
     profile: str | None
     location: Location
+    key_size: int | None = None  # see KEY_SIZES
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ class Held(NamedTuple):
 def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, AccountSettings)
-    key, created = load_or_create_key(Path(settings.key_path), settings.keytype)
+    key, created = load_or_create_key(Path(settings.key_path), settings.keytype, settings.key_size)
     if created:
         log.info("created account key %s", settings.key_path)
     try:

@@ -51,9 +51,9 @@ def acquire(spec: ChildSpec) -> Held:
     path = Path(settings.key_path)
     takers = tuple(Channel.from_fd(fd, peer) for peer, fd in spec.channels if peer in KEY_TAKERS)
     if settings.public_only:
-        existing = load_existing_key(path, settings.keytype)
+        existing = load_existing_key(path, settings.keytype, settings.size)
         return Held(None, takers, b"" if existing is None else public_key_der(existing), b"")
-    key, created = load_or_create_key(path, settings.keytype)
+    key, created = load_or_create_key(path, settings.keytype, settings.size)
     if created:
         log.info("created domain key %s", settings.key_path)
     from acme_conf.csr import build_csr  # before the jail, and only where a CSR is built

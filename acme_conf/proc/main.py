@@ -641,7 +641,7 @@ def spawn_check(job: DomainJob, options: RunOptions, import_path: tuple[str, ...
             ChildSpec(
                 "keyproc", job.handle, options.verbosity, options.strict_sandbox,
                 (("revokeproc", key_end.fileno()),),
-                KeySettings(str(job.domain_key), job.keytype.value, job.names, public_only=True),
+                KeySettings(str(job.domain_key), job.keytype.value, job.names, public_only=True, size=job.key_size or 0),
             ),
         )
         for spec in specs:
@@ -938,7 +938,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke=options.revoke,
         )
     if role == "keyproc":
-        return KeySettings(str(job.domain_key), job.keytype.value, job.names)
+        return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
     if role == "certproc":
         return CertSettings(job.names)
     if role == "fileproc":
@@ -995,6 +995,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             revoke=options.revoke,
             names=tuple(each.names for each in jobs),
             profiles=tuple(each.profile or "" for each in jobs),
+            key_size=authority.account_key_size or 0,
         )
     if role == "chngproc":
         authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of its acctproc links

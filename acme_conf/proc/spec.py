@@ -53,6 +53,7 @@ class KeySettings(NamedTuple):
     keytype: str  # "rsa" or "ecdsa"
     names: tuple[str, ...]  # keyproc only: the CSR's names
     public_only: bool = False  # keyproc beside a check: tell revokeproc the public key; create and build nothing
+    size: int = 0  # RSA bits or ECDSA curve bits the key must have (0: any; created with the default)
 
 
 class AccountSettings(NamedTuple):
@@ -65,6 +66,7 @@ class AccountSettings(NamedTuple):
     revoke: bool  # -r: revocations, and no orders
     names: tuple[tuple[str, ...], ...]  # each domain's names, in the order of its netproc channels
     profiles: tuple[str, ...]  # each domain's profile ("" = the CA's default), in the same order
+    key_size: int = 0  # RSA bits or ECDSA curve bits the account key must have (0: any)
 
 
 class ChngSettings(NamedTuple):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.config import load_plan_text
+from acme_conf.config import dump, load_plan_text
 from acme_conf.config.plan import DEFAULT_CHALLENGEDIR, KeyType, Location
 
 from config_testing import AUTHORITY, domain, errors_of, plan_of
@@ -353,3 +353,64 @@ def test_unreadable_key_directory_is_a_warning_not_an_error(tmp_path: Path) -> N
         assert load_plan_text(text, "t.conf").warnings == ()
     finally:
         (tmp_path / "keys").chmod(0o700)
+
+
+# key sizes ------------------------------------------------------------------------------
+
+
+def _sized(account: str, domain_key: str) -> str:
+    return (
+        "authority ca {\n"
+        '\tapi url "https://acme.example/dir"\n'
+        f'\taccount key "/nonexistent-acme-test/a/ca.pem" {account}\n'
+        "}\n"
+        "domain a.example {\n"
+        f'\tdomain key "/nonexistent-acme-test/k/a.key" {domain_key}\n'
+        '\tdomain certificate "/nonexistent-acme-test/c/a.crt"\n'
+        "}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spelled", "keytype", "size"),
+    [
+        ("rsa", KeyType.RSA, None),
+        ("rsa 2048", KeyType.RSA, 2048),
+        ("rsa 3072", KeyType.RSA, 3072),
+        ("rsa 4096", KeyType.RSA, 4096),
+        ("ecdsa", KeyType.ECDSA, None),
+        ("ecdsa p256", KeyType.ECDSA, 256),
+        ("ecdsa p384", KeyType.ECDSA, 384),
+        ('ecdsa "p256"', KeyType.ECDSA, 256),
+    ],
+)
+def test_a_key_size_may_follow_the_key_type(spelled: str, keytype: KeyType, size: int | None) -> None:
+    plan = plan_of(_sized(spelled, spelled))
+    authority, job = plan.authorities[0], plan.domains[0]
+    assert (authority.account_keytype, authority.account_key_size) == (keytype, size)
+    assert (job.keytype, job.key_size) == (keytype, size)
+    # -nv writes it back as it was given (quotes aside), and that reads the same
+    again = plan_of(dump(plan))
+    assert (again.domains[0].keytype, again.domains[0].key_size) == (keytype, size)
+    assert (again.authorities[0].account_keytype, again.authorities[0].account_key_size) == (keytype, size)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "offered"),
+    [
+        ("rsa 1024", "rsa 2048, rsa 3072, rsa 4096"),
+        ("rsa p256", "rsa 2048, rsa 3072, rsa 4096"),
+        ("ecdsa 384", "ecdsa p256, ecdsa p384"),
+        ("ecdsa p521", "ecdsa p256, ecdsa p384"),
+    ],
+)
+def test_a_key_size_not_offered_is_an_error_at_its_line(spelled: str, offered: str) -> None:
+    errors = errors_of(_sized("ecdsa", spelled))
+    kind, size = spelled.split()
+    assert errors == [f"test.conf:6: {kind} {size}: not a key size acme-client knows ({offered})"]
+    errors = errors_of(_sized(spelled, "rsa"))
+    assert errors == [f"test.conf:3: {kind} {size}: not a key size acme-client knows ({offered})"]
+
+
+def test_a_second_size_is_a_syntax_error() -> None:
+    assert errors_of(_sized("rsa 2048 4096", "rsa"))[0].startswith("test.conf:3: syntax error")

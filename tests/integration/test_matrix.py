@@ -36,9 +36,16 @@ RSA 4096 keys:
 | 4   | ECDSA  | RSA 4096, created         | ECDSA P-521, existing     | 1     |
 | 5   | ECDSA  | ECDSA P-384, created      | RSA 2048, existing        | 3     |
 | 6   | ECDSA  | ECDSA P-256, existing     | ECDSA P-384, created      | 1     |
+| 7   | RSA    | RSA 3072, created (sized) | ECDSA P-256, created (sized) | 1  |
+| 8   | ECDSA  | ECDSA P-256, created (sized) | RSA 2048, created (sized) | 3   |
 
 "created": the configuration's `rsa` or `ecdsa` with no key file yet, so
-keyproc or acctproc creates RSA 4096 or ECDSA P-384.  "existing": a key
+keyproc or acctproc creates RSA 4096 or ECDSA P-384; "created (sized)": the
+configuration names the size (`rsa 3072`, `rsa 2048`, `ecdsa p256`), and the
+key is created so.  Rows 7 and 8 add every size a configuration may name
+that rows 1-6 do not create, each JWS algorithm and CSR it brings once
+(keys.generate_key is one function for both kinds of key: tests/unit/test_keys.py
+creates every size).  "existing": a key
 file written before the first run, mode 0400, of a kind
 acme_conf/keys.py check_key_type accepts but would not create itself;
 domain keys as PKCS#8 PEM (what acme-client writes), account keys in the
@@ -79,6 +86,14 @@ class Key(NamedTuple):
     keytype: str  # "rsa" or "ecdsa", as the configuration says
     existing: int | ec.EllipticCurve | None  # RSA bits or a curve; None: created by the client
     label: str
+    size: int = 0  # the size the configuration names (RSA bits, curve bits); 0: none
+
+    @property
+    def spelled(self) -> str:
+        """As the configuration writes it: "rsa", "rsa 3072", "ecdsa p256"."""
+        if not self.size:
+            return self.keytype
+        return f"rsa {self.size}" if self.keytype == "rsa" else f"ecdsa p{self.size}"
 
     def generate(self) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
         assert self.existing is not None
@@ -92,6 +107,9 @@ P384 = Key("ecdsa", None, "p384new")
 RSA_2048_FILE = Key("rsa", 2048, "rsa2048file")
 P256_FILE = Key("ecdsa", ec.SECP256R1(), "p256file")
 P521_FILE = Key("ecdsa", ec.SECP521R1(), "p521file")
+RSA_3072_SIZED = Key("rsa", None, "rsa3072new", 3072)
+RSA_2048_SIZED = Key("rsa", None, "rsa2048new", 2048)
+P256_SIZED = Key("ecdsa", None, "p256new", 256)
 
 
 class Row(NamedTuple):
@@ -116,14 +134,20 @@ ROWS = (
     Row(4, "ecdsa", RSA_4096, P521_FILE, 1),
     Row(5, "ecdsa", P384, RSA_2048_FILE, 3),
     Row(6, "ecdsa", P256_FILE, P384, 1),
+    Row(7, "rsa", RSA_3072_SIZED, P256_SIZED, 1),
+    Row(8, "ecdsa", P256_SIZED, RSA_2048_SIZED, 3),
 )
 
 
 def test_the_rows_cover_every_value_and_pair_the_docstring_promises():
     """The table above, checked: a row edited away cannot silently drop a value."""
     keys = {RSA_4096, P384, RSA_2048_FILE, P256_FILE, P521_FILE}
-    assert {row.domain_key for row in ROWS} == keys
-    assert {row.account_key for row in ROWS} == keys
+    assert {row.domain_key for row in ROWS} == keys | {RSA_3072_SIZED, P256_SIZED}
+    assert {row.account_key for row in ROWS} == keys | {P256_SIZED, RSA_2048_SIZED}
+    # every size a configuration may name is created once (KEY_SIZES)
+    assert {(key.keytype, key.size) for row in ROWS for key in (row.domain_key, row.account_key) if key.size} == {
+        ("rsa", 2048), ("rsa", 3072), ("ecdsa", 256)
+    }
     assert {(row.ca_key, row.domain_key.keytype) for row in ROWS} == {
         (ca, kind) for ca in ("rsa", "ecdsa") for kind in ("rsa", "ecdsa")
     }
@@ -151,9 +175,9 @@ def check_key_file(path: Path, key: Key, before: bytes | None) -> bytes:
         assert (path.stat().st_mode & 0o777) == 0o400
         created = load_pem_private_key(data, password=None)
         if key.keytype == "rsa":
-            assert isinstance(created, rsa.RSAPrivateKey) and created.key_size == 4096
+            assert isinstance(created, rsa.RSAPrivateKey) and created.key_size == (key.size or 4096)
         else:
-            assert isinstance(created, ec.EllipticCurvePrivateKey) and created.curve.name == "secp384r1"
+            assert isinstance(created, ec.EllipticCurvePrivateKey) and created.curve.key_size == (key.size or 384)
     return data
 
 
@@ -216,7 +240,7 @@ def test_issue_renew_revoke(row, make_testbed, workdir, write_conf, run_client):
         account_before = account_key_path.read_bytes()
     conf = write_conf(
         [handle, f"www.{handle}"], testbed=pebble, authority=AUTHORITY, chain=True,
-        keytype=row.domain_key.keytype, account_keytype=row.account_key.keytype,
+        keytype=row.domain_key.spelled, account_keytype=row.account_key.spelled,
     )
 
     def run(*flags: str) -> str:
@@ -255,6 +279,20 @@ def test_issue_renew_revoke(row, make_testbed, workdir, write_conf, run_client):
     for path in (workdir.certificate(handle), workdir.chain(handle), workdir.fullchain(handle)):
         assert not path.exists()
     assert domain_key_path.read_bytes() == domain_pem and account_key_path.read_bytes() == account_pem
+
+
+def test_a_key_of_another_size_than_configured_is_an_error_naming_both(workdir, write_conf, run_client):
+    """An existing P-256 domain key where the configuration says `ecdsa p384`: never replaced, never used."""
+    handle = f"sized.{RUN_TAG}.matrix.example.test"
+    path = workdir.domain_key(handle)
+    write_key_file(path, P256_FILE, serialization.PrivateFormat.PKCS8)
+    before = path.read_bytes()
+    conf = write_conf(handle, keytype="ecdsa p384")
+    result = run_client(handle, conf=conf)
+    assert result.returncode == 1, result.stderr
+    assert f"{path}: holds an ECDSA P-256 key but the configuration says ecdsa p384" in result.stderr, result.stderr
+    assert path.read_bytes() == before
+    assert not workdir.certificate(handle).exists()
 
 
 # ---------------------------------------------------------------------------

@@ -71,6 +71,40 @@ def test_rsa_key_is_created_with_4096_bits(key_dir: Path) -> None:
     assert directory_listing(key_dir) == ["account.key"]
 
 
+@pytest.mark.parametrize(
+    ("keytype", "size", "expected"),
+    [("rsa", 2048, 2048), ("rsa", 3072, 3072), ("rsa", 4096, 4096), ("ecdsa", 256, 256), ("ecdsa", 384, 384)],
+)
+def test_a_key_is_created_of_the_configured_size(key_dir: Path, keytype: str, size: int, expected: int) -> None:
+    key, created = load_or_create_key(key_dir / "k.key", keytype, size)
+    assert created
+    actual = key.key_size if isinstance(key, rsa.RSAPrivateKey) else key.curve.key_size
+    assert actual == expected
+    again, created = load_or_create_key(key_dir / "k.key", keytype, size)  # and is then accepted
+    assert not created and public_der(again) == public_der(key)
+
+
+def test_a_size_no_configuration_can_name_is_never_created(key_dir: Path) -> None:
+    for keytype, size in (("rsa", 1024), ("ecdsa", 521), ("ecdsa", 2048)):
+        with pytest.raises(KeyFileError, match="unknown key type"):
+            load_or_create_key(key_dir / "k.key", keytype, size)
+    assert directory_listing(key_dir) == []
+
+
+def test_an_existing_key_of_another_size_is_refused_naming_both(key_dir: Path, small_rsa_pem: bytes) -> None:
+    path = key_dir / "k.key"
+    path.write_bytes(small_rsa_pem)
+    before = path.read_bytes()
+    with pytest.raises(KeyFileError, match="holds an RSA 2048-bit key but the configuration says rsa 4096"):
+        load_or_create_key(path, "rsa", 4096)
+    assert path.read_bytes() == before  # never replaced
+    assert load_or_create_key(path, "rsa")[1] is False  # no size named: any size accepted, as upstream
+    path.unlink()
+    path.write_bytes(pem_of(ec.generate_private_key(ec.SECP256R1())))
+    with pytest.raises(KeyFileError, match="holds an ECDSA P-256 key but the configuration says ecdsa p384"):
+        keys.load_existing_key(path, "ecdsa", 384)
+
+
 def test_mode_is_0400_whatever_the_umask(key_dir: Path) -> None:
     previous = os.umask(0)
     try:
@@ -295,8 +329,8 @@ def test_directory_vanishing_mid_creation(key_dir: Path, monkeypatch: pytest.Mon
 def _create_in_child(path: str, barrier, results) -> None:
     real_generate = keys.generate_key
 
-    def generate_after_both_looked(keytype: str):
-        key = real_generate(keytype)
+    def generate_after_both_looked(keytype: str, size: int = 0):
+        key = real_generate(keytype, size)
         barrier.wait(timeout=10)  # both processes have found no key and made their own
         return key
 
