@@ -15,13 +15,11 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,39 +30,9 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))
 
 from testbed import PebbleBinaries, Testbed, fetch_pebble  # noqa: E402 (after the path)
 
+from integration_common import PROXY_VARIABLES, RUN_TAG, Workdir  # noqa: E402
+
 from acme_conf.proc.locks import lock_directory  # noqa: E402
-
-# This pytest process's own tag: domain names that carry it share no lock
-# and no process with another copy of the suite running at the same time.
-RUN_TAG = secrets.token_hex(3)
-
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-@dataclass(frozen=True)
-class Workdir:
-    """Where one test keeps its keys, certificates and configuration."""
-
-    root: Path
-    account_dir: Path  # 0700
-    key_dir: Path  # 0700
-    cert_dir: Path  # 0755
-
-    def account_key(self, authority: str = "pebble") -> Path:
-        return self.account_dir / f"{authority}.key"
-
-    def domain_key(self, handle: str) -> Path:
-        return self.key_dir / f"{handle}.key"
-
-    def certificate(self, handle: str) -> Path:
-        return self.cert_dir / f"{handle}.crt"
-
-    def chain(self, handle: str) -> Path:
-        return self.cert_dir / f"{handle}.chain.pem"
-
-    def fullchain(self, handle: str) -> Path:
-        return self.cert_dir / f"{handle}.fullchain.pem"
-
 
 class CliResult(NamedTuple):
     returncode: int

@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import PROXY_VARIABLES, RUN_TAG, Workdir
+from integration_common import PROXY_VARIABLES, RUN_TAG, Workdir
 from test_issue import EXIT_CHANGED, EXIT_FAILED, child_processes
 
 AUTHORITY = f"failing-{RUN_TAG}"

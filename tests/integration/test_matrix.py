@@ -68,7 +68,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from conftest import RUN_TAG
+from integration_common import RUN_TAG
 from test_issue import EXIT_CHANGED, exited
 
 CHAIN_ROLES = ("netproc", "revokeproc", "keyproc", "certproc", "fileproc")

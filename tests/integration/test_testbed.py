@@ -35,7 +35,7 @@ from testbed import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Workdir
+    from integration_common import Workdir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
