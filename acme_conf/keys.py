@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from acme_conf.acme.b64 import b64url_decode
 from acme_conf.files import read_resolved, require_regular, temporary_name, write_all
 from acme_conf.errors import ProcessFailure
 from acme_conf.paths import (
@@ -130,6 +131,27 @@ def check_key_type(key: PrivateKey, keytype: str, path: Path, size: int = 0) -> 
         "secp521r1",
     ):
         raise KeyFileError(f"{path}: curve {key.curve.name} is not one ACME CAs accept")
+
+
+MIN_MAC_KEY = 16  # bytes: no CA hands out a shorter one, and a file that short is likely not the key
+
+
+def read_mac_key(path: Path) -> bytes:
+    """An external account binding's MAC key: base64url text, as CAs give it, in a private file.
+
+    The file is held to the rules of a key file (see the module's docstring);
+    surrounding blanks and newlines are ignored.
+    """
+    try:
+        text = _read_key_file(path).decode("ascii").strip()
+        key = b64url_decode(text)
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: the external account binding's MAC key file does not exist") from None
+    except (UnicodeDecodeError, ValueError):
+        raise KeyFileError(f"{path}: not a base64url MAC key (as the CA gives it)") from None
+    if len(key) < MIN_MAC_KEY:
+        raise KeyFileError(f"{path}: a MAC key of {len(key)} bytes is too short ({MIN_MAC_KEY} at least)")
+    return key
 
 
 def _read_key_file(path: Path) -> bytes:

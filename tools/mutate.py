@@ -518,6 +518,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_keys.py",),
     ),
     Mutation(
+        "acctproc-no-binding", P + "acctproc.py",
+        '    if verdict.kind == "new account" and binding is not None:\n',
+        "    if False:\n",
+        "acctproc adds the configured external account binding to a new account",
+        ("tests/unit/test_account_binding.py",),
+    ),
+    Mutation(
+        "netproc-asks-in-vain", P + "netproc.py",
+        "        if acme.directory.external_account_required and not bound:\n",
+        "        if False:\n",
+        "a CA whose directory requires a binding, with none configured, is not asked for an account",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
+        "netproc-unclear-binding-refusal", P + "netproc.py",
+        '            if refused.problem is not None and refused.problem.short_type == "externalAccountRequired" and not bound:\n',
+        "            if False:\n",
+        "a CA's externalAccountRequired refusal says what to configure",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",

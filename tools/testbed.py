@@ -462,24 +462,26 @@ class ChallengeServer:
         self._requests: list[ChallengeRequest] = []
         self._lock = threading.Lock()
         handler = _make_challenge_handler(self)
-        self._server = http.server.ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread: threading.Thread | None = None
+        self._servers = _bind_pair(host, port, handler)
+        self.port = int(self._servers[0].server_address[1])
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"http-01 responder :{self.port}", daemon=True,
-        )
-        self._thread.start()
+        for server in self._servers:
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                name=f"http-01 responder {server.server_address[0]}:{self.port}", daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        for server, thread in zip(self._servers, self._threads):
+            server.shutdown()
+            thread.join()
+        self._threads.clear()
+        for server in self._servers:
+            server.server_close()
 
     @property
     def requests(self) -> list[ChallengeRequest]:
@@ -511,6 +513,36 @@ class ChallengeServer:
             return None
         with open(fd, "rb") as file:
             return file.read(MAX_CHALLENGE_FILE)
+
+
+class _ThreadingHTTPServer6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _bind_pair(
+    host: str, port: int, handler: type[http.server.BaseHTTPRequestHandler]
+) -> list[http.server.ThreadingHTTPServer]:
+    """The responder on `host`, and on ::1 at the same port when `host` is 127.0.0.1.
+
+    pebble validates an IPv6 identifier (RFC 8738) by fetching from that
+    address itself, [::1]:PORT for ::1.  A port free on 127.0.0.1 may be
+    taken on ::1: then another port is tried.
+    """
+    for _ in range(20):
+        first = http.server.ThreadingHTTPServer((host, port), handler)
+        first.daemon_threads = True
+        if host != LOOPBACK:
+            return [first]
+        try:
+            second = _ThreadingHTTPServer6(("::1", int(first.server_address[1])), handler)
+        except OSError:
+            first.server_close()
+            if port:
+                raise
+            continue
+        second.daemon_threads = True
+        return [first, second]
+    raise TestbedError("found no port free on both 127.0.0.1 and ::1 for the http-01 responder")
 
 
 def _make_challenge_handler(owner: ChallengeServer) -> type[http.server.BaseHTTPRequestHandler]:

@@ -7,6 +7,7 @@ JSON is always built by the json encoder, never from string templates.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from cryptography.hazmat.primitives import hashes
@@ -83,6 +84,23 @@ def sign(key: PrivateKey, url: str, nonce: str, kid: str, payload: bytes) -> byt
     signature = _signature(key, f"{protected_b64}.{payload_b64}".encode("ascii"))
     body = {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
     return json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+# RFC 8555 section 7.3.4: the MAC algorithms a CA may give an account binding for.
+MAC_ALGORITHMS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def external_account_binding(key: PrivateKey, url: str, mac_kid: str, mac_key: bytes, mac_algorithm: str) -> dict[str, str]:
+    """The `externalAccountBinding` member of a new-account request (RFC 8555 section 7.3.4).
+
+    A JWS whose payload is the account's public JWK, MAC'd with the key the
+    CA gave for `mac_kid`, for the newAccount `url`.
+    """
+    protected = {"alg": mac_algorithm, "kid": mac_kid, "url": url}
+    protected_b64 = b64url(json.dumps(protected, separators=(",", ":")).encode("utf-8"))
+    payload_b64 = b64url(json.dumps(public_jwk(key), separators=(",", ":")).encode("ascii"))
+    mac = hmac.new(mac_key, f"{protected_b64}.{payload_b64}".encode("ascii"), MAC_ALGORITHMS[mac_algorithm])
+    return {"protected": protected_b64, "payload": payload_b64, "signature": b64url(mac.digest())}
 
 
 def _signature(key: PrivateKey, signing_input: bytes) -> bytes:

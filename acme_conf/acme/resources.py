@@ -50,6 +50,7 @@ class Directory(NamedTuple):
     revoke_cert: str
     terms_of_service: str | None
     profiles: tuple[str, ...]
+    external_account_required: bool = False  # meta.externalAccountRequired: a new account needs a binding
 
 
 class Order(NamedTuple):
@@ -150,6 +151,7 @@ def parse_directory(body: bytes) -> Directory:
         revoke_cert=_url(obj, "revokeCert", "directory"),
         terms_of_service=_optional_str(meta, "termsOfService", "directory meta"),
         profiles=tuple(sorted(str(name) for name in profiles)) if isinstance(profiles, dict) else (),
+        external_account_required=meta.get("externalAccountRequired") is True,
     )
 
 

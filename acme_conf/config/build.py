@@ -16,12 +16,24 @@ from urllib.parse import urlsplit
 from .errors import ConfigError, ConfigErrors
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
-from .plan import DEFAULT_CHALLENGEDIR, KEY_SIZES, Authority, DomainJob, KeyType, Location, Plan, key_spelling
+from .plan import (
+    DEFAULT_CHALLENGEDIR,
+    KEY_SIZES,
+    MAC_ALGORITHMS,
+    AccountBinding,
+    Authority,
+    DomainJob,
+    KeyType,
+    Location,
+    Plan,
+    key_spelling,
+)
 from .source import Reading
 from .statements import Block, Option
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
+_KID = re.compile(r"[!-~]{1,256}")
 
 _DUPLICATE = {
     "api url": "duplicate api",
@@ -29,6 +41,7 @@ _DUPLICATE = {
     "contact": "duplicate contact",
     "insecure": "duplicate insecure",
     "ca file": "duplicate ca file",
+    "external account binding": "duplicate external account binding",
     "domain name": "duplicate domain name",
     "domain key": "duplicate key",
     "domain certificate": "duplicate cert",
@@ -42,6 +55,7 @@ _DUPLICATE = {
 # What each file is called in "... file already used".
 _FILE_KIND = {
     "account key": "account key",
+    "external account binding": "MAC key",
     "domain key": "domain key",
     "domain certificate": "domain cert",
     "domain chain certificate": "domain chain",
@@ -177,6 +191,10 @@ class _PlanBuilder:
             if self.key_size(block, account) is False:
                 complete = False
 
+        binding = self.account_binding(block, options.get("external account binding"))
+        if binding is False:
+            complete = False
+
         contact = options.get("contact")
         if contact is not None and not _URL.fullmatch(contact.values[0]):
             self.error(
@@ -209,6 +227,7 @@ class _PlanBuilder:
                 account_key=self.path(account_key),
                 account_keytype=_keytype(account),
                 account_key_size=_key_size(account),
+                binding=binding or None,
                 contact=contact.values[0] if contact is not None else None,
                 insecure=insecure is not None,
                 ca_file=self.path(ca_file) if ca_file is not None else None,
@@ -387,6 +406,34 @@ class _PlanBuilder:
             path, line = value, option.line
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
+
+    def account_binding(self, block: Block, option: Option | None) -> AccountBinding | None | bool:
+        """`external account binding KID FILE [ALGORITHM]`; None if absent, False after an error.
+
+        The MAC key is a file held to a key file's rules, never a value in the
+        configuration, which is not secret (it may be world-readable, and -nv
+        prints it).
+        """
+        if option is None:
+            return None
+        kid, _, *rest = option.values
+        algorithm = rest[0] if rest else "hs256"
+        ok = True
+        if not _KID.fullmatch(kid):
+            self.error(block, option.line, f'external account binding "{kid}": not a key identifier (printable ASCII, no blanks)')
+            ok = False
+        if algorithm not in MAC_ALGORITHMS:
+            offered = ", ".join(MAC_ALGORITHMS)
+            self.error(block, option.line, f"external account binding: {algorithm}: not a MAC algorithm ({offered})")
+            ok = False
+        path = self.file_path(block, Option(option.keyword, option.line, option.values[1:]))
+        if path is None or self.finding(block, option.line, self.files.private_key(path)):
+            ok = False
+        elif not os.path.lexists(path):
+            self.warning(block, option.line, f"MAC key file {path} does not exist (it must exist at run time)")
+        if not ok or path is None:
+            return False
+        return AccountBinding(kid, self.path(path), algorithm)
 
     def key_size(self, block: Block, option: Option) -> int | None | bool:
         """The size given after the key type (see KEY_SIZES), None if none, False after an error."""

@@ -40,6 +40,11 @@ def _authority(authority: Authority) -> str:
         lines.append(f"\tcontact {_quoted(authority.contact)}")
     if authority.ca_file is not None:
         lines.append(f"\tca file {_quoted(str(authority.ca_file))}")
+    if authority.binding is not None:
+        binding = authority.binding
+        lines.append(
+            f"\texternal account binding {_quoted(binding.kid)} {_quoted(str(binding.mac_key_file))} {binding.algorithm}"
+        )
     if authority.insecure:
         lines.append("\tinsecure")
     lines.append("}\n")

@@ -44,6 +44,20 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
+# RFC 8555 section 7.3.4: how the configuration names the MAC algorithm of an
+# external account binding, and the JWS name of each.
+MAC_ALGORITHMS = {"hs256": "HS256", "hs384": "HS384", "hs512": "HS512"}
+
+
+@dataclass(frozen=True)
+class AccountBinding:
+    """`external account binding KID FILE [ALGORITHM]`: what a CA gave to bind a new account to a customer."""
+
+    kid: str  # the key identifier
+    mac_key_file: Path  # base64url MAC key, private like a key file
+    algorithm: str  # as the configuration spells it: hs256 (the default), hs384, hs512
+
+
 @dataclass(frozen=True)
 class Authority:
     """An `authority NAME { ... }` block."""
@@ -57,6 +71,7 @@ class Authority:
     ca_file: Path | None  # PEM bundle to trust for this CA instead of the system's
     location: Location
     account_key_size: int | None = None  # see KEY_SIZES
+    binding: AccountBinding | None = None  # external account binding (RFC 8555 section 7.3.4)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ SPELLING = {
     "CONTACT": "contact",
     "INSECURE": "insecure",
     "CA_FILE": "ca file",
+    "EXTERNAL_ACCOUNT_BINDING": "external account binding",
     "ALTERNATIVE_NAMES": "alternative names",
     "DOMAIN_NAME": "domain name",
     "DOMAIN_KEY": "domain key",

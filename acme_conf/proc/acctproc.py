@@ -15,6 +15,7 @@ nor a certificate for the domain's names issued to a key of its own.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from acme_conf.acme.signing_rules import DomainRun, judge
 from acme_conf.acme.text import printable
 from acme_conf.csr import build_csr, check_csr
 from acme_conf.ipc import Channel, ChannelClosed, close_all
-from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key, public_key_der, public_key_der_of_pem
+from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key, public_key_der, public_key_der_of_pem, read_mac_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
 from acme_conf.messages.key import DomainKey
@@ -41,6 +42,14 @@ MAX_REQUESTS = 10_000
 log = logging.getLogger("acme_conf")
 
 DomainKeyGetter = Callable[[], bytes]  # the domain key, asked of keyproc's channel only when a finalize needs it
+
+
+class Binding(NamedTuple):
+    """An external account binding (RFC 8555 section 7.3.4): added to a new account's request, by acctproc only."""
+
+    kid: str
+    mac_key: bytes
+    algorithm: str  # HS256, HS384 or HS512
 
 
 class Domain(NamedTuple):
@@ -59,6 +68,7 @@ class Held(NamedTuple):
     chngprocs: tuple[Channel, ...]  # told the thumbprint, then closed
     key: PrivateKey
     domain_keys: dict[int, bytes]  # netproc channel descriptor -> the domain key, once keyproc has told it
+    binding: Binding | None = None  # from the configuration; netproc never sees its MAC key
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -67,6 +77,9 @@ def acquire(spec: ChildSpec) -> Held:
     key, created = load_or_create_key(Path(settings.key_path), settings.keytype, settings.key_size)
     if created:
         log.info("created account key %s", settings.key_path)
+    binding = None
+    if settings.eab_kid:
+        binding = Binding(settings.eab_kid, read_mac_key(Path(settings.eab_key_path)), settings.eab_algorithm)
     try:
         warm_up(key)
     except jws.UnsupportedKeyError as error:
@@ -78,7 +91,7 @@ def acquire(spec: ChildSpec) -> Held:
         for net, run, keyproc in zip(nets, domain_runs(settings), keyprocs, strict=True)
     }
     chngprocs = tuple(Channel.from_fd(fd, "chngproc") for peer, fd in spec.channels if peer == "chngproc")
-    return Held(nets, domains, chngprocs, key, {})
+    return Held(nets, domains, chngprocs, key, {}, binding)
 
 
 def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
@@ -103,6 +116,10 @@ def warm_up(key: PrivateKey) -> None:
     own_key = public_key_der(key)
     csr = b64url(build_csr(key, names))
     answer(key, run, ThumbprintRequest(), lambda: own_key)
+    for algorithm in jws.MAC_ALGORITHMS:  # an account binding, whichever the configuration names
+        binding = Binding("kid", b"k" * 32, algorithm)
+        answer(key, run, SignRequest("https://ca.invalid/acct", "n", "", b'{"termsOfServiceAgreed": true}'),
+               lambda: own_key, binding)
     for url, kid, payload in (
         ("https://ca.invalid/acct", "", b'{"onlyReturnExisting": true}'),  # the public key in the header
         ("https://ca.invalid/order/1", "https://ca.invalid/acct/1", b""),  # the account URL
@@ -132,7 +149,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
 
     def reply(net: Channel, request: ThumbprintRequest | SignRequest) -> Message:
         fd = net.fileno()
-        answered = answer(held.key, held.domains[fd].run, request, lambda: domain_key(held, fd))
+        answered = answer(held.key, held.domains[fd].run, request, lambda: domain_key(held, fd), held.binding)
         if isinstance(answered, Failure):
             log.warning("%s", answered.reason)
         return answered
@@ -176,9 +193,17 @@ def _forget(held: Held, net_fd: int) -> None:
 
 
 def answer(
-    key: PrivateKey, run: DomainRun, request: ThumbprintRequest | SignRequest, domain_key: DomainKeyGetter
+    key: PrivateKey,
+    run: DomainRun,
+    request: ThumbprintRequest | SignRequest,
+    domain_key: DomainKeyGetter,
+    binding: Binding | None = None,
 ) -> Message:
-    """The reply to one request of `run`'s netproc: a signature, the thumbprint, or why not."""
+    """The reply to one request of `run`'s netproc: a signature, the thumbprint, or why not.
+
+    A new account gets the configured external account binding, made here:
+    netproc asks for the account without it and never sees the MAC key.
+    """
     if isinstance(request, ThumbprintRequest):
         return Thumbprint(jws.thumbprint(key))
     verdict = judge(run, request.url, request.kid, request.payload)
@@ -187,7 +212,11 @@ def answer(
         refused = check_csr(str(verdict.body["csr"]), run.names, domain_key())
     if refused:
         return Failure(f"refusing to sign {refused} ({printable(request.url, 120)})")
-    return Signed(jws.sign(key, request.url, request.nonce, request.kid, request.payload))
+    payload = request.payload
+    if verdict.kind == "new account" and binding is not None:
+        bound = jws.external_account_binding(key, request.url, binding.kid, binding.mac_key, binding.algorithm)
+        payload = json.dumps({**verdict.body, "externalAccountBinding": bound}).encode("utf-8")
+    return Signed(jws.sign(key, request.url, request.nonce, request.kid, payload))
 
 
 def main(spec: ChildSpec) -> int:

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import NamedTuple
 
-from acme_conf.config.plan import DomainJob
+from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, DomainJob
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import (
     EXIT_FAILED,
@@ -936,6 +936,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             names=job.names,
             profile=job.profile or "",
             revoke=options.revoke,
+            eab=authority.binding is not None,
         )
     if role == "keyproc":
         return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
@@ -996,6 +997,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             names=tuple(each.names for each in jobs),
             profiles=tuple(each.profile or "" for each in jobs),
             key_size=authority.account_key_size or 0,
+            **_binding_settings(authority.binding),
         )
     if role == "chngproc":
         authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of its acctproc links
@@ -1005,6 +1007,17 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             tuple(authorities.index(each.authority.name) for each in jobs),
         )
     raise ProcessFailure(f"unknown role {role}")
+
+
+def _binding_settings(binding: AccountBinding | None) -> dict[str, str]:
+    """acctproc's settings for an external account binding (none: the defaults)."""
+    if binding is None:
+        return {}
+    return {
+        "eab_kid": binding.kid,
+        "eab_key_path": str(binding.mac_key_file),
+        "eab_algorithm": MAC_ALGORITHMS[binding.algorithm],
+    }
 
 
 def _name_in(directory: Path, path: Path | None) -> str:

@@ -220,21 +220,39 @@ def open_session(settings: NetSettings, held: Held, transport: Transport) -> Acm
     """Fetch the directory and find (or create) the account."""
     response = _checked(transport.get(settings.api_url), "directory")
     acme = AcmeSession(transport, held.acct, parse_directory(response.body))
-    acme.kid = find_or_create_account(acme, settings.contact)
+    acme.kid = find_or_create_account(acme, settings.contact, settings.eab)
     return acme
 
 
-def find_or_create_account(acme: AcmeSession, contact: str) -> str:
-    """The account URL: look the key up first; register it only when unknown."""
+# What a CA that wants a binding is told, and the user: where to configure one.
+NEEDS_BINDING = (
+    "the CA requires an external account binding for a new account: configure `external account "
+    "binding KID FILE` in the authority, with the key identifier and MAC key the CA gave"
+)
+
+
+def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False) -> str:
+    """The account URL: look the key up first; register it only when unknown.
+
+    A new account carries the configured external account binding, which
+    acctproc adds (`bound` says one is configured): netproc never sees its key.
+    """
     try:
         response = acme.post(acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup", embed_key=True)
     except AcmeError as error:
         if error.problem is None or error.problem.short_type != "accountDoesNotExist":
             raise
+        if acme.directory.external_account_required and not bound:
+            raise ProcessFailure(NEEDS_BINDING) from None
         payload: dict[str, object] = {"termsOfServiceAgreed": True}
         if contact:
             payload["contact"] = [contact]
-        response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
+        try:
+            response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
+        except AcmeError as refused:
+            if refused.problem is not None and refused.problem.short_type == "externalAccountRequired" and not bound:
+                raise ProcessFailure(NEEDS_BINDING) from None
+            raise
         url = _location(response, "new account")
         log.log(NOTICE, "created account %s", printable(url))
         if acme.directory.terms_of_service:

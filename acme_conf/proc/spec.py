@@ -40,6 +40,7 @@ class NetSettings(NamedTuple):
     names: tuple[str, ...]
     profile: str  # "" = the CA's default
     revoke: bool
+    eab: bool = False  # an external account binding is configured (acctproc holds it)
 
 
 class DnsSettings(NamedTuple):
@@ -67,6 +68,9 @@ class AccountSettings(NamedTuple):
     names: tuple[tuple[str, ...], ...]  # each domain's names, in the order of its netproc channels
     profiles: tuple[str, ...]  # each domain's profile ("" = the CA's default), in the same order
     key_size: int = 0  # RSA bits or ECDSA curve bits the account key must have (0: any)
+    eab_kid: str = ""  # external account binding: the key identifier the CA gave ("": none)
+    eab_key_path: str = ""  # the file holding its MAC key, base64url
+    eab_algorithm: str = "HS256"
 
 
 class ChngSettings(NamedTuple):

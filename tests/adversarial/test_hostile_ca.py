@@ -618,6 +618,38 @@ def test_new_account_payload(drive, hostile_ca: HostileCA) -> None:
     assert "jwk" in created.protected and "kid" not in created.protected
 
 
+def test_a_ca_that_says_it_requires_a_binding_is_told_nothing_and_the_error_says_what_to_configure(
+    drive, hostile_ca: HostileCA
+) -> None:
+    plain = hostile_ca.directory
+
+    def requiring(ca: HostileCA, seen: Seen) -> Reply:
+        reply = plain(seen)
+        body = json.loads(reply.body)
+        body["meta"]["externalAccountRequired"] = True
+        return json_reply(body)
+
+    hostile_ca.routes["/dir"] = requiring
+    message = drive().raised()
+    assert "the CA requires an external account binding for a new account" in message
+    assert len(posts_to(hostile_ca, "/acct/new")) == 1  # the look-up only: no account asked for in vain
+
+
+def test_a_ca_that_refuses_an_unbound_account_gets_the_same_clear_error(drive, hostile_ca: HostileCA) -> None:
+    """A CA that does not say so in its directory, but answers externalAccountRequired."""
+    looked_up = hostile_ca.new_account
+
+    def refusing(ca: HostileCA, seen: Seen) -> Reply:
+        if isinstance(seen.payload, dict) and seen.payload.get("onlyReturnExisting"):
+            return looked_up(seen)
+        return problem("externalAccountRequired", "bind it")
+
+    hostile_ca.routes["/acct/new"] = refusing
+    message = drive().raised()
+    assert "the CA requires an external account binding for a new account" in message
+    assert "configure `external account binding KID FILE`" in message
+
+
 def test_account_without_location(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.routes["/acct/new"] = lambda ca, seen: json_reply({"status": "valid"}, 201)
     assert "account lookup: the CA sent no https Location" in drive().raised()

@@ -414,3 +414,59 @@ def test_a_key_size_not_offered_is_an_error_at_its_line(spelled: str, offered: s
 
 def test_a_second_size_is_a_syntax_error() -> None:
     assert errors_of(_sized("rsa 2048 4096", "rsa"))[0].startswith("test.conf:3: syntax error")
+
+
+# external account binding ------------------------------------------------------------------
+
+
+def _bound(binding: str) -> str:
+    return (
+        "authority ca {\n"
+        '\tapi url "https://acme.example/dir"\n'
+        '\taccount key "/nonexistent-acme-test/a/ca.pem"\n'
+        f"\t{binding}\n"
+        "}\n"
+    ) + domain("a.example")
+
+
+def test_an_external_account_binding_names_its_kid_file_and_algorithm() -> None:
+    plan = plan_of(_bound('external account binding "kid-1" "/nonexistent-acme-test/a/ca.mac"'))
+    binding = plan.authorities[0].binding
+    assert binding is not None
+    assert (binding.kid, binding.mac_key_file, binding.algorithm) == ("kid-1", Path("/nonexistent-acme-test/a/ca.mac"), "hs256")
+    plan = plan_of(_bound("external account binding kid-2 /nonexistent-acme-test/a/ca.mac hs512"))
+    assert plan.authorities[0].binding.algorithm == "hs512"
+    assert plan_of(AUTHORITY + domain("a.example")).authorities[0].binding is None
+    again = plan_of(dump(plan))
+    assert again.authorities[0].binding == plan.authorities[0].binding
+
+
+@pytest.mark.parametrize(
+    ("binding", "error"),
+    [
+        ('external account binding "kid 1" "/nonexistent-acme-test/a/ca.mac"',
+         'external account binding "kid 1": not a key identifier (printable ASCII, no blanks)'),
+        ('external account binding "kid-1" "/nonexistent-acme-test/a/ca.mac" md5',
+         "external account binding: md5: not a MAC algorithm (hs256, hs384, hs512)"),
+        ('external account binding "kid-1" "ca.mac"', "ca.mac: not an absolute path"),
+    ],
+)
+def test_a_binding_that_cannot_be_used_is_an_error_at_its_line(binding: str, error: str) -> None:
+    errors = errors_of(_bound(binding))
+    assert len(errors) == 1 and errors[0].startswith("test.conf:4: ") and error in errors[0], errors
+
+
+def test_a_binding_without_its_file_is_a_syntax_error() -> None:
+    assert errors_of(_bound('external account binding "kid-1"'))[0].startswith("test.conf:4: syntax error")
+
+
+def test_the_mac_key_file_is_checked_like_a_key(tmp_path: Path) -> None:
+    directory = tmp_path / "a"
+    directory.mkdir(mode=0o700)
+    mac = directory / "ca.mac"
+    plan = load_plan_text(_bound(f'external account binding "kid-1" "{mac}"'), "test.conf")
+    assert any("MAC key file" in warning and "does not exist" in warning for warning in plan.warnings), plan.warnings
+    mac.write_text("c2VjcmV0LXNlY3JldC1zZWNyZXQ")
+    mac.chmod(0o644)
+    errors = errors_of(_bound(f'external account binding "kid-1" "{mac}"'))
+    assert any(str(mac) in error for error in errors), errors

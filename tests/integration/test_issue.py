@@ -194,6 +194,19 @@ def test_ip_identifier(testbed, workdir, write_conf, run_client):
     testbed.verify_chain(workdir.fullchain("ip.example.test").read_bytes(), "127.0.0.1")
 
 
+def test_ipv6_identifier(testbed, workdir, write_conf, run_client):
+    """RFC 8738: pebble fetches the file from [::1] itself, where the responder listens too."""
+    testbed.clear_http_log()
+    conf = write_conf(["ip6.example.test", "::1", "127.0.0.1"])
+    result = run_client("ip6.example.test", conf=conf)
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    assert san(leaf(workdir.certificate("ip6.example.test"))) == {"ip6.example.test", "::1", "127.0.0.1"}
+    testbed.verify_chain(workdir.fullchain("ip6.example.test").read_bytes(), "::1")
+    # validated for real over http-01, the IPv6 address's file fetched from [::1]
+    hosts = {request.host for request in testbed.http_log if request.status == 200}
+    assert any(host.startswith("[::1]") for host in hosts), hosts
+
+
 def test_two_domains_in_one_run_and_all_by_default(workdir, write_conf, run_client):
     conf = write_conf("one.example.test", "two.example.test", "three.example.test")
     both = run_client("one.example.test", "two.example.test", conf=conf)
