@@ -539,6 +539,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         (HOSTILE_CA,),
     ),
     Mutation(
+        "certproc-alternate-unchecked", P + "certproc.py",
+        'check_bundle(pem.encode("ascii", "replace"), domain_key, settings.names, now)',
+        'WriteCertificate(certificate=b"", chain=b"", fullchain=pem.encode())',
+        "an alternate chain is checked as the default one is before it can be chosen",
+        ("tests/unit/test_chain_choice.py",),
+    ),
+    Mutation(
+        "certproc-no-alternate-cap", P + "certproc.py",
+        "    if len(bundle.alternates) > MAX_ALTERNATES:\n",
+        "    if False:\n",
+        "certproc takes at most 4 alternate chains",
+        ("tests/unit/test_chain_choice.py",),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",

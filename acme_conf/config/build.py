@@ -34,6 +34,7 @@ from .statements import Block, Option
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
 _KID = re.compile(r"[!-~]{1,256}")
+_ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
     "api url": "duplicate api",
@@ -50,6 +51,7 @@ _DUPLICATE = {
     "sign with": "duplicate sign with",
     "challengedir": "duplicate challengedir",
     "profile": "duplicate profile",
+    "preferred chain": "duplicate preferred chain",
 }
 
 # What each file is called in "... file already used".
@@ -269,12 +271,13 @@ class _PlanBuilder:
         sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
         challengedir = self.challengedir(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
+        preferred = self.preferred_chain(block, options.get("preferred chain"))
 
         if names is None or domain_key is None or certificates is None or challengedir is None:
             draft.complete = False
         if key_option is not None and self.key_size(block, key_option) is False:
             draft.complete = False
-        if not draft.complete or profile is False:
+        if not draft.complete or profile is False or preferred is False:
             draft.complete = False
             return
         assert key_option is not None
@@ -288,6 +291,7 @@ class _PlanBuilder:
             **certificates,
             "challengedir": challengedir,
             "profile": profile,
+            "preferred_chain": preferred,
             "location": Location(block.file, block.line),
         }
 
@@ -446,6 +450,16 @@ class _PlanBuilder:
             self.error(block, option.line, f"{keytype.value} {spelled}: not a key size acme-client knows ({offered})")
             return False
         return size
+
+    def preferred_chain(self, block: Block, option: Option | None) -> str | None | bool:
+        """The issuer name a chain is chosen by, None if there is none, False after an error."""
+        if option is None:
+            return None
+        value = option.values[0]
+        if not _ISSUER.fullmatch(value):
+            self.error(block, option.line, f'preferred chain "{value}": not an issuer name (printable ASCII, at most 64 characters)')
+            return False
+        return value
 
     def profile(self, block: Block, option: Option | None) -> str | None | bool:
         """The profile name, None if there is none, False after an error."""

@@ -66,6 +66,8 @@ def _domain(job: DomainJob) -> str:
     lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")
+    if job.preferred_chain is not None:
+        lines.append(f"\tpreferred chain {_quoted(job.preferred_chain)}")
     lines.append("}\n")
     return "\n".join(lines)
 

@@ -91,6 +91,7 @@ class DomainJob:
     profile: str | None
     location: Location
     key_size: int | None = None  # see KEY_SIZES
+    preferred_chain: str | None = None  # the Common Name of the topmost issuer of the chain to install
 
 
 @dataclass(frozen=True)

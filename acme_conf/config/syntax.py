@@ -59,6 +59,7 @@ _DOMAIN_OPTIONS = frozenset(
         "SIGN_WITH",
         "CHALLENGEDIR",
         "PROFILE",
+        "PREFERRED_CHAIN",
     )
 )
 
@@ -79,6 +80,7 @@ _VALUE_NOUN = {
     "CHALLENGEDIR": "a directory",
     "SIGN_WITH": "an authority name",
     "PROFILE": "a profile name",
+    "PREFERRED_CHAIN": "an issuer name",
     "DOMAIN_NAME": "a domain name",
     "EQUALS": "a value",
 }

@@ -34,6 +34,7 @@ SPELLING = {
     "SIGN_WITH": "sign with",
     "CHALLENGEDIR": "challengedir",
     "PROFILE": "profile",
+    "PREFERRED_CHAIN": "preferred chain",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

@@ -15,6 +15,7 @@ class CertBundle(Message):
 
     OP: ClassVar[int] = 50
     pem: bytes
+    alternates: tuple[str, ...] = ()  # the CA's alternate chains (PEM), fetched when a chain is preferred
 
 
 @dataclass(frozen=True, repr=False, match_args=False)

@@ -47,6 +47,10 @@ class Response(NamedTuple):
                 return value
         return None
 
+    def all_headers(self, name: str) -> tuple[str, ...]:
+        """Every value of header `name` (lower case), in order: Link may come several times."""
+        return tuple(value for key, value in self.headers if key == name)
+
 
 
 class _AddressedConnection(http.client.HTTPSConnection):

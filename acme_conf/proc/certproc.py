@@ -38,6 +38,7 @@ from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import CertSettings, ChildSpec
 
 MAX_CERTIFICATES = 16
+MAX_ALTERNATES = 4  # alternate chains netproc may send (it fetches no more)
 CLOCK_SKEW = timedelta(hours=1)
 
 log = logging.getLogger("acme_conf")
@@ -80,7 +81,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
             held.file.send(request)
         else:
             domain_key = held.key.recv(DomainKey).spki
-            checked = check_bundle(request.pem, domain_key, settings.names, datetime.now(timezone.utc))
+            checked = choose_chain(request, domain_key, settings, datetime.now(timezone.utc))
             leaf = x509.load_pem_x509_certificate(checked.certificate)
             log.info("certificate checked: serial %x, valid until %s", leaf.serial_number, leaf.not_valid_after_utc)
             held.file.send(checked)
@@ -105,6 +106,39 @@ def check_bundle(pem: bytes, domain_key: bytes, names: tuple[str, ...], now: dat
     _check_validity(leaf, now)
     encoded = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
     return WriteCertificate(certificate=encoded[0], chain=b"".join(encoded[1:]), fullchain=b"".join(encoded))
+
+
+def choose_chain(bundle: CertBundle, domain_key: bytes, settings: CertSettings, now: datetime) -> WriteCertificate:
+    """The default chain, or the first alternate whose topmost issuer is the configured one.
+
+    Every chain is checked in full; the default must pass, an alternate that
+    does not is left out with a warning.
+    """
+    default = check_bundle(bundle.pem, domain_key, settings.names, now)
+    if not settings.preferred_chain:
+        return default
+    if len(bundle.alternates) > MAX_ALTERNATES:
+        raise CertificateCheckError(f"netproc sent {len(bundle.alternates)} alternate chains; at most {MAX_ALTERNATES}")
+    for number, pem in enumerate((bundle.pem.decode("ascii", "replace"), *bundle.alternates)):
+        try:
+            checked = default if number == 0 else check_bundle(pem.encode("ascii", "replace"), domain_key, settings.names, now)
+        except CertificateCheckError as error:
+            log.warning("alternate chain %d left out: %s", number, error)
+            continue
+        issuer = topmost_issuer(checked)
+        if issuer == settings.preferred_chain:
+            log.info("chain from %s chosen%s", printable(issuer, 64), "" if number == 0 else f" (alternate {number})")
+            return checked
+    log.info("no chain from %s offered: the default chain installed", printable(settings.preferred_chain, 64))
+    return default
+
+
+def topmost_issuer(checked: WriteCertificate) -> str:
+    """The Common Name of the issuer of a checked bundle's last certificate ("" if it has none)."""
+    top = x509.load_pem_x509_certificates(checked.fullchain)[-1]
+    names = top.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    value = names[0].value if names else ""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 def parse_bundle(pem: bytes) -> list[x509.Certificate]:
@@ -158,7 +192,7 @@ def warm_up() -> None:
     """
     keys = [public_key_der_of_pem(sample.public_key) for sample in samples.SAMPLES]
     for sample, key in zip(samples.SAMPLES, keys):
-        check_bundle(sample.bundle, key, samples.NAMES, samples.NOW)
+        topmost_issuer(check_bundle(sample.bundle, key, samples.NAMES, samples.NOW))  # as a preferred chain is chosen
     first, second = samples.SAMPLES[0], samples.SAMPLES[1]
     leaf_of_first = x509.load_pem_x509_certificates(first.bundle)[0].public_bytes(serialization.Encoding.PEM)
     refused = (

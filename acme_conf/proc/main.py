@@ -937,11 +937,12 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             profile=job.profile or "",
             revoke=options.revoke,
             eab=authority.binding is not None,
+            alternates=job.preferred_chain is not None,
         )
     if role == "keyproc":
         return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
     if role == "certproc":
-        return CertSettings(job.names)
+        return CertSettings(job.names, job.preferred_chain or "")
     if role == "fileproc":
         return FileSettings(
             cert_dir=str(job.cert_dir),

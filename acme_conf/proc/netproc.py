@@ -34,6 +34,7 @@ from acme_conf.acme.resources import (
     Authorization,
     Order,
     ProtocolError,
+    alternate_links,
     checked_url,
     parse_authorization,
     parse_directory,
@@ -65,6 +66,7 @@ SYSTEM_BUNDLES = (
     "/etc/ssl/cert.pem",  # OpenBSD, macOS
 )
 PEM_CHAIN = "application/pem-certificate-chain"
+MAX_ALTERNATES = 4  # alternate chains fetched (Let's Encrypt has offered one at most)
 
 log = logging.getLogger("acme_conf")
 
@@ -200,7 +202,11 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
     order = wait_for_order(acme, order, "processing")
     if order.status != "valid" or order.certificate is None:
         raise ProcessFailure(f"order {printable(order.url)} ended {printable(order.status)}{_order_problem(order)}")
-    held.cert.send(CertBundle(download_certificate(acme, order.certificate)))
+    bundle, alternates = download_certificate(acme, order.certificate)
+    if settings.alternates:
+        held.cert.send(CertBundle(bundle, download_alternates(acme, alternates)))
+    else:
+        held.cert.send(CertBundle(bundle))
 
 
 def _resolver(dns: Channel) -> Callable[[str], tuple[str, ...]]:
@@ -371,13 +377,29 @@ def finalize(acme: AcmeSession, order: Order, csr: bytes) -> Order:
     return finalized
 
 
-def download_certificate(acme: AcmeSession, url: str) -> bytes:
-    response = acme.post(url, None, "certificate download")
+def download_certificate(acme: AcmeSession, url: str, what: str = "certificate download") -> tuple[bytes, tuple[str, ...]]:
+    """The PEM chain at `url`, and the URLs of the alternate chains its Link headers name."""
+    response = acme.post(url, None, what)
     content_type = (response.header("content-type") or "").split(";")[0].strip()
     if content_type != PEM_CHAIN:
-        raise ProcessFailure(f"certificate download: unexpected content type {printable(content_type, 80)}")
-    log.info("certificate downloaded (%d bytes)", len(response.body))
-    return response.body
+        raise ProcessFailure(f"{what}: unexpected content type {printable(content_type, 80)}")
+    log.info("%s: %d bytes", what, len(response.body))
+    return response.body, alternate_links(response.all_headers("link"), MAX_ALTERNATES)
+
+
+def download_alternates(acme: AcmeSession, urls: tuple[str, ...]) -> tuple[str, ...]:
+    """The alternate chains, for certproc to choose from by the configured issuer (at most MAX_ALTERNATES).
+
+    One that cannot be fetched is left out, with a warning: the default chain is still there.
+    """
+    chains: list[str] = []
+    for number, url in enumerate(urls, 1):
+        try:
+            body, _ = download_certificate(acme, url, f"alternate chain {number}")
+            chains.append(body.decode("ascii"))
+        except (ProcessFailure, AcmeError, UnicodeDecodeError) as error:
+            log.warning("alternate chain %s left out: %s", printable(url), printable(error, 200))
+    return tuple(chains)
 
 
 def revoke_certificate(acme: AcmeSession, certificate_der: bytes) -> None:

@@ -41,6 +41,7 @@ class NetSettings(NamedTuple):
     profile: str  # "" = the CA's default
     revoke: bool
     eab: bool = False  # an external account binding is configured (acctproc holds it)
+    alternates: bool = False  # a preferred chain is configured: fetch the CA's alternate chains too
 
 
 class DnsSettings(NamedTuple):
@@ -90,9 +91,10 @@ class ChngSettings(NamedTuple):
 
 
 class CertSettings(NamedTuple):
-    """certproc: the names the certificate must carry."""
+    """certproc: the names the certificate must carry, and the chain to prefer."""
 
     names: tuple[str, ...]
+    preferred_chain: str = ""  # the Common Name of the topmost issuer to choose a chain by ("": the default)
 
 
 class FileSettings(NamedTuple):

@@ -470,3 +470,18 @@ def test_the_mac_key_file_is_checked_like_a_key(tmp_path: Path) -> None:
     mac.chmod(0o644)
     errors = errors_of(_bound(f'external account binding "kid-1" "{mac}"'))
     assert any(str(mac) in error for error in errors), errors
+
+
+# preferred chain ---------------------------------------------------------------------------
+
+
+def test_a_preferred_chain_names_an_issuer() -> None:
+    plan = plan_of(AUTHORITY + domain("a.example", 'preferred chain "ISRG Root X1"'))
+    assert plan.domains[0].preferred_chain == "ISRG Root X1"
+    assert plan_of(dump(plan)).domains[0].preferred_chain == "ISRG Root X1"
+    assert plan_of(AUTHORITY + domain("a.example")).domains[0].preferred_chain is None
+
+
+def test_a_preferred_chain_that_cannot_be_a_common_name_is_an_error() -> None:
+    errors = errors_of(AUTHORITY + domain("a.example", f'preferred chain "{"x" * 65}"'))
+    assert len(errors) == 1 and "not an issuer name (printable ASCII, at most 64 characters)" in errors[0], errors
