@@ -20,7 +20,17 @@ from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
-USAGE = "usage: acme-client [-FnrSv] [-f configfile] [-j jobs] [handle ...]"
+USAGE = "usage: acme-client [-FnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]"
+
+# RFC 5280 section 5.3.1: the reasons a certificate's subscriber may give
+# (the CA/Browser Forum's Baseline Requirements, section 4.9.1.1), by name.
+REVOCATION_REASONS = {
+    "unspecified": 0,
+    "keyCompromise": 1,
+    "affiliationChanged": 3,
+    "superseded": 4,
+    "cessationOfOperation": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class Options:
     jobs: int  # -j: at most this many domain chains at once
     check_only: bool  # -n
     strict_sandbox: bool = False  # -S: a sandbox mechanism that cannot be applied is fatal
+    revoke_reason: int = -1  # -R: the RFC 5280 reason code to revoke with (implies -r); -1: none
 
 
 class UsageError(Exception):
@@ -95,12 +106,13 @@ def _run(argv: list[str] | None) -> int:
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "Ff:j:nrSv")
+        flags, handles = getopt.getopt(argv, "Ff:j:nR:rSv")
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
     force = revoke = check_only = strict_sandbox = False
     verbose = 0
+    reason = -1
     jobs = os.cpu_count() or 1
     for flag, value in flags:
         if flag == "-F":
@@ -112,6 +124,9 @@ def parse_arguments(argv: list[str]) -> Options:
         elif flag == "-n":
             check_only = True
         elif flag == "-r":
+            revoke = True
+        elif flag == "-R":
+            reason = _revocation_reason(value)
             revoke = True
         elif flag == "-S":
             strict_sandbox = True
@@ -126,7 +141,16 @@ def parse_arguments(argv: list[str]) -> Options:
         jobs=jobs,
         check_only=check_only,
         strict_sandbox=strict_sandbox,
+        revoke_reason=reason,
     )
+
+
+def _revocation_reason(name: str) -> int:
+    """The RFC 5280 code of a reason given by name (any case)."""
+    for known, code in REVOCATION_REASONS.items():
+        if name.lower() == known.lower():
+            return code
+    raise UsageError(f"-R {name}: not a revocation reason ({', '.join(REVOCATION_REASONS)})")
 
 
 def default_config_path() -> str:
@@ -166,6 +190,7 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
         executor.RunOptions(
             force=options.force,
             revoke=options.revoke,
+            revoke_reason=options.revoke_reason,
             verbosity=options.verbose,
             max_chains=options.jobs,
             strict_sandbox=options.strict_sandbox,

@@ -553,6 +553,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_chain_choice.py",),
     ),
     Mutation(
+        "signing-any-reason", "acme_conf/acme/signing_rules.py",
+        '"" if given == run.reason and type(given) is int else "a revocation with another reason than asked"',
+        '""',
+        "acctproc signs a revocation only with the reason -R gave (none without -R)",
+        (SIGNING_RULES,),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",
@@ -647,8 +654,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "signing-revocation-in-any-run", "acme_conf/acme/signing_rules.py",
-        '"" if run.revoke else "a revocation, which only a -r run makes"',
-        '""',
+        '        if not run.revoke:\n            return "revocation", "a revocation, which only a -r run makes"\n',
+        "",
         "acctproc signs a revocation only in a -r run",
         (SIGNING_RULES, NEIGHBOURS),
     ),

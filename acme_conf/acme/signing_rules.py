@@ -47,6 +47,7 @@ class DomainRun(NamedTuple):
     names: tuple[str, ...]
     profile: str  # "" = the CA's default
     revoke: bool  # -r: a revocation, and no order
+    reason: int = -1  # -R: the revocation's RFC 5280 reason code (-1: none given)
 
 
 class Verdict(NamedTuple):
@@ -134,7 +135,10 @@ def _kind(run: DomainRun, body: dict[str, object]) -> tuple[str, str]:
             return "finalize", "a finalize in a -r run"
         return "finalize", "" if isinstance(body["csr"], str) else "a malformed finalize"
     if "certificate" in keys and keys <= {"certificate", "reason"}:
-        return "revocation", "" if run.revoke else "a revocation, which only a -r run makes"
+        if not run.revoke:
+            return "revocation", "a revocation, which only a -r run makes"
+        given = body.get("reason", -1)
+        return "revocation", "" if given == run.reason and type(given) is int else "a revocation with another reason than asked"
     return "unknown", f"{_looks_like(keys)}, which this run does not make"
 
 

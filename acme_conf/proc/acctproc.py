@@ -97,7 +97,7 @@ def acquire(spec: ChildSpec) -> Held:
 def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
     """What each domain's run may have signed, in the order of the channels."""
     return tuple(
-        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke)
+        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, settings.revoke_reason)
         for names, profile in zip(settings.names, settings.profiles, strict=True)
     )
 

@@ -115,6 +115,7 @@ log = logging.getLogger("acme_conf")
 class RunOptions:
     force: bool = False
     revoke: bool = False
+    revoke_reason: int = -1  # -R: an RFC 5280 reason code for the revocation (-1: none)
     verbosity: int = 0
     max_chains: int = 1
     strict_sandbox: bool = False
@@ -937,6 +938,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             profile=job.profile or "",
             revoke=options.revoke,
             eab=authority.binding is not None,
+            revoke_reason=options.revoke_reason,
             alternates=job.preferred_chain is not None,
         )
     if role == "keyproc":
@@ -998,6 +1000,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             names=tuple(each.names for each in jobs),
             profiles=tuple(each.profile or "" for each in jobs),
             key_size=authority.account_key_size or 0,
+            revoke_reason=options.revoke_reason,
             **_binding_settings(authority.binding),
         )
     if role == "chngproc":

@@ -188,7 +188,7 @@ def check_verdict(status: CertStatus, revoking: bool) -> None:
 def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
     acme = open_session(settings, held, transport)
     if status.verdict == VERDICT_REVOKE:
-        revoke_certificate(acme, status.certificate_der)
+        revoke_certificate(acme, status.certificate_der, settings.revoke_reason)
         held.cert.send(RemoveCertificate())
         return
     order = new_order(acme, settings)
@@ -402,9 +402,13 @@ def download_alternates(acme: AcmeSession, urls: tuple[str, ...]) -> tuple[str, 
     return tuple(chains)
 
 
-def revoke_certificate(acme: AcmeSession, certificate_der: bytes) -> None:
+def revoke_certificate(acme: AcmeSession, certificate_der: bytes, reason: int = -1) -> None:
+    """Revoke with the account key; `reason` an RFC 5280 reason code (-1: none, the CA's "unspecified")."""
+    payload: dict[str, object] = {"certificate": b64url(certificate_der)}
+    if reason >= 0:
+        payload["reason"] = reason
     try:
-        acme.post(acme.directory.revoke_cert, {"certificate": b64url(certificate_der)}, "revocation")
+        acme.post(acme.directory.revoke_cert, payload, "revocation")
     except AcmeError as error:
         if error.problem is None or error.problem.short_type != "alreadyRevoked":
             raise

@@ -42,6 +42,7 @@ class NetSettings(NamedTuple):
     revoke: bool
     eab: bool = False  # an external account binding is configured (acctproc holds it)
     alternates: bool = False  # a preferred chain is configured: fetch the CA's alternate chains too
+    revoke_reason: int = -1  # -R: the RFC 5280 reason code sent with the revocation (-1: none)
 
 
 class DnsSettings(NamedTuple):
@@ -72,6 +73,7 @@ class AccountSettings(NamedTuple):
     eab_kid: str = ""  # external account binding: the key identifier the CA gave ("": none)
     eab_key_path: str = ""  # the file holding its MAC key, base64url
     eab_algorithm: str = "HS256"
+    revoke_reason: int = -1  # -R: the only reason code a revocation may carry (-1: none)
 
 
 class ChngSettings(NamedTuple):

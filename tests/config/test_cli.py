@@ -106,6 +106,10 @@ def test_check_verbose_with_handles_prints_those_domains_and_every_authority(tmp
         (["-f"], "acme-client: option -f requires argument"),
         (["-j", "0"], "acme-client: -j 0: not a positive number"),
         (["-j", "two"], "acme-client: -j two: not a positive number"),
+        (["-R", "stolen"], "acme-client: -R stolen: not a revocation reason "
+                           "(unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"),
+        (["-R", "certificateHold"], "acme-client: -R certificateHold: not a revocation reason "
+                                    "(unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation)"),
     ],
 )
 def test_usage_errors_exit_1_with_usage_on_stderr(args: list[str], message: str) -> None:
@@ -174,6 +178,17 @@ def test_options_from_flags() -> None:
         config_path="/x.conf", handles=("a", "b"), force=True, revoke=True, verbose=2,
         jobs=3, check_only=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("unspecified", 0), ("keyCompromise", 1), ("keycompromise", 1), ("affiliationChanged", 3),
+     ("superseded", 4), ("cessationOfOperation", 5)],
+)
+def test_a_revocation_reason_by_its_rfc_5280_name_implies_r(name: str, code: int) -> None:
+    options = cli.parse_arguments(["-R", name, "a"])
+    assert (options.revoke, options.revoke_reason) == (True, code)
+    assert cli.parse_arguments(["-r", "a"]).revoke_reason == -1
 
 
 def test_jobs_default_to_the_number_of_processors() -> None:

@@ -147,6 +147,18 @@ def test_revoke_then_remove(testbed, workdir, write_conf, run_client):
     assert "no certificate to revoke" in again.stderr
 
 
+def test_revoke_with_a_reason(testbed, workdir, write_conf, run_client):
+    handle = "revoke-reason.example.test"
+    conf = write_conf(handle)
+    assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
+    serial = f"{leaf(workdir.certificate(handle)).serial_number:x}"
+    revoked = run_client("-R", "keyCompromise", handle, conf=conf)
+    assert revoked.returncode == EXIT_CHANGED, revoked.stderr
+    status = testbed.cert_status(serial)
+    assert status["Status"] == "Revoked" and status.get("Reason") == 1, status
+    assert not workdir.certificate(handle).exists()
+
+
 def test_changed_alternative_names_force_renewal(workdir, write_conf, run_client):
     handle = "names.example.test"
     conf = write_conf(handle)

@@ -84,6 +84,16 @@ def test_a_member_named_twice_is_refused(payload: bytes) -> None:
 
 
 def test_a_revocation_is_signed_in_a_revoke_run_only() -> None:
-    payload = body({"certificate": "MIIB", "reason": 4})
+    payload = body({"certificate": "MIIB"})
     assert refusal(REVOKING, f"{CA}/revoke", KID, payload) == ""
     assert refusal(RUN, f"{CA}/revoke", KID, payload) != ""
+
+
+def test_a_revocation_carries_the_reason_asked_for_and_no_other() -> None:
+    superseded = REVOKING._replace(reason=4)
+    assert refusal(superseded, f"{CA}/revoke", KID, body({"certificate": "MIIB", "reason": 4})) == ""
+    for reason in (1, "4", 4.0, True, None):
+        assert "another reason" in refusal(superseded, f"{CA}/revoke", KID, body({"certificate": "MIIB", "reason": reason}))
+    assert "another reason" in refusal(superseded, f"{CA}/revoke", KID, body({"certificate": "MIIB"}))
+    # without -R no reason is signed: a netproc taken over cannot claim a key compromise
+    assert "another reason" in refusal(REVOKING, f"{CA}/revoke", KID, body({"certificate": "MIIB", "reason": 1}))
