@@ -62,6 +62,17 @@ def load_or_create_key(path: Path, keytype: str, size: int = 0) -> tuple[Private
     return key, False
 
 
+def load_previous_key(path: Path) -> PrivateKey:
+    """An account's previous key, which must exist, of any type and size acme-client accepts."""
+    try:
+        data = _read_key_file(path)
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: the previous account key does not exist") from None
+    key = parse_key(data, path)
+    check_key_type(key, "rsa" if isinstance(key, rsa.RSAPrivateKey) else "ecdsa", path)
+    return key
+
+
 def load_existing_key(path: Path, keytype: str, size: int = 0) -> PrivateKey | None:
     """The key at `path`, or None when there is none yet; never creates one."""
     try:

@@ -442,7 +442,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "acctproc-no-warm-up", P + "acctproc.py",
-        "        warm_up(key)\n",
+        "        warm_up(key, previous)\n",
         "        pass\n",
         "acctproc signs every kind of request with its real key before its jail",
         (MATRIX, "tests/unit/test_warm_up.py"),
@@ -558,6 +558,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         '""',
         "acctproc signs a revocation only with the reason -R gave (none without -R)",
         (SIGNING_RULES,),
+    ),
+    Mutation(
+        "acctproc-previous-key-signs-more", P + "acctproc.py",
+        '        if verdict.refusal or verdict.kind != "account look-up":\n',
+        "        if verdict.refusal:\n",
+        "the previous account key signs an account look-up and nothing else",
+        ("tests/unit/test_account_binding.py",),
+    ),
+    Mutation(
+        "acctproc-key-change-anywhere", P + "acctproc.py",
+        "        wrong = not_the_cas(run.api_url, request.url) or not_the_cas(run.api_url, request.kid)\n",
+        '        wrong = ""\n',
+        "a key change goes only to the CA's host, for an account there",
+        ("tests/unit/test_account_binding.py",),
+    ),
+    Mutation(
+        "acctproc-key-change-of-netprocs-payload", P + "acctproc.py",
+        "        if wrong or request.payload:\n",
+        "        if wrong:\n",
+        "acctproc builds the key change itself; a payload of netproc's is refused",
+        ("tests/unit/test_account_binding.py",),
     ),
     Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",

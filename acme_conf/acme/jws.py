@@ -79,11 +79,26 @@ def sign(key: PrivateKey, url: str, nonce: str, kid: str, payload: bytes) -> byt
         protected["kid"] = kid
     else:
         protected["jwk"] = public_jwk(key)
+    return json.dumps(_flattened(key, protected, payload), separators=(",", ":")).encode("ascii")
+
+
+def key_change(new_key: PrivateKey, old_key: PrivateKey, url: str, nonce: str, account_url: str) -> bytes:
+    """The keyChange request (RFC 8555 section 7.3.5): the account moves from `old_key` to `new_key`.
+
+    The inner JWS, signed by the new key with its JWK and no nonce, names the
+    account and the old key; the outer one is signed by the old key for the
+    account, as every request of the account is.
+    """
+    inner_payload = json.dumps({"account": account_url, "oldKey": public_jwk(old_key)}, separators=(",", ":"))
+    inner = _flattened(new_key, {"alg": algorithm(new_key), "jwk": public_jwk(new_key), "url": url}, inner_payload.encode("utf-8"))
+    return sign(old_key, url, nonce, account_url, json.dumps(inner, separators=(",", ":")).encode("ascii"))
+
+
+def _flattened(key: PrivateKey, protected: dict[str, object], payload: bytes) -> dict[str, str]:
     protected_b64 = b64url(json.dumps(protected, separators=(",", ":")).encode("utf-8"))
     payload_b64 = b64url(payload) if payload else ""
     signature = _signature(key, f"{protected_b64}.{payload_b64}".encode("ascii"))
-    body = {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
-    return json.dumps(body, separators=(",", ":")).encode("ascii")
+    return {"protected": protected_b64, "payload": payload_b64, "signature": b64url(signature)}
 
 
 # RFC 8555 section 7.3.4: the MAC algorithms a CA may give an account binding for.

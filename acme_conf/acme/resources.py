@@ -52,6 +52,7 @@ class Directory(NamedTuple):
     terms_of_service: str | None
     profiles: tuple[str, ...]
     external_account_required: bool = False  # meta.externalAccountRequired: a new account needs a binding
+    key_change: str = ""  # keyChange: where an account's key is changed ("": the CA offers none)
 
 
 class Order(NamedTuple):
@@ -153,6 +154,7 @@ def parse_directory(body: bytes) -> Directory:
         terms_of_service=_optional_str(meta, "termsOfService", "directory meta"),
         profiles=tuple(sorted(str(name) for name in profiles)) if isinstance(profiles, dict) else (),
         external_account_required=meta.get("externalAccountRequired") is True,
+        key_change=_url_if_usable(obj, "keyChange"),
     )
 
 
@@ -276,6 +278,12 @@ def alternate_links(values: tuple[str, ...], most: int) -> tuple[str, ...]:
     """
     found = [url for value in values for url in _ALTERNATE_LINK.findall(value) if is_url(url)]
     return tuple(dict.fromkeys(found))[:most]
+
+
+def _url_if_usable(obj: dict[str, object], name: str) -> str:
+    """A URL only some runs use (keyChange): one that is missing or unusable is "", never fatal here."""
+    value = obj.get(name)
+    return value if isinstance(value, str) and is_url(value) else ""
 
 
 def is_url(value: str) -> bool:

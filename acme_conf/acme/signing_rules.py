@@ -106,6 +106,11 @@ def _no_repeated_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return found
 
 
+def not_the_cas(api_url: str, url: str) -> str:
+    """Why `url` is not a plain https URL on the CA's host and port ("" when it is)."""
+    return _not_the_cas(api_url, url)
+
+
 def _not_the_cas(api_url: str, url: str) -> str:
     try:
         ca, asked = urlsplit(api_url), urlsplit(url)

@@ -43,6 +43,7 @@ _DUPLICATE = {
     "insecure": "duplicate insecure",
     "ca file": "duplicate ca file",
     "external account binding": "duplicate external account binding",
+    "previous account key": "duplicate previous account key",
     "domain name": "duplicate domain name",
     "domain key": "duplicate key",
     "domain certificate": "duplicate cert",
@@ -58,6 +59,7 @@ _DUPLICATE = {
 _FILE_KIND = {
     "account key": "account key",
     "external account binding": "MAC key",
+    "previous account key": "previous account key",
     "domain key": "domain key",
     "domain certificate": "domain cert",
     "domain chain certificate": "domain chain",
@@ -196,6 +198,9 @@ class _PlanBuilder:
         binding = self.account_binding(block, options.get("external account binding"))
         if binding is False:
             complete = False
+        previous = self.previous_account_key(block, options.get("previous account key"))
+        if previous is False:
+            complete = False
 
         contact = options.get("contact")
         if contact is not None and not _URL.fullmatch(contact.values[0]):
@@ -230,6 +235,7 @@ class _PlanBuilder:
                 account_keytype=_keytype(account),
                 account_key_size=_key_size(account),
                 binding=binding or None,
+                previous_account_key=self.path(previous) if isinstance(previous, str) else None,
                 contact=contact.values[0] if contact is not None else None,
                 insecure=insecure is not None,
                 ca_file=self.path(ca_file) if ca_file is not None else None,
@@ -438,6 +444,17 @@ class _PlanBuilder:
         if not ok or path is None:
             return False
         return AccountBinding(kid, self.path(path), algorithm)
+
+    def previous_account_key(self, block: Block, option: Option | None) -> str | None | bool:
+        """The key an account's key is changed from: a private key file; None if absent, False after an error."""
+        if option is None:
+            return None
+        path = self.file_path(block, option)
+        if path is None or self.finding(block, option.line, self.files.private_key(path)):
+            return False
+        if not os.path.lexists(path):
+            self.warning(block, option.line, f"previous account key {path} does not exist (it must exist at run time)")
+        return path
 
     def key_size(self, block: Block, option: Option) -> int | None | bool:
         """The size given after the key type (see KEY_SIZES), None if none, False after an error."""

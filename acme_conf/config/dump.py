@@ -40,6 +40,8 @@ def _authority(authority: Authority) -> str:
         lines.append(f"\tcontact {_quoted(authority.contact)}")
     if authority.ca_file is not None:
         lines.append(f"\tca file {_quoted(str(authority.ca_file))}")
+    if authority.previous_account_key is not None:
+        lines.append(f"\tprevious account key {_quoted(str(authority.previous_account_key))}")
     if authority.binding is not None:
         binding = authority.binding
         lines.append(

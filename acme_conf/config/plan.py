@@ -72,6 +72,7 @@ class Authority:
     location: Location
     account_key_size: int | None = None  # see KEY_SIZES
     binding: AccountBinding | None = None  # external account binding (RFC 8555 section 7.3.4)
+    previous_account_key: Path | None = None  # the account's key is changed from this one to account_key
 
 
 @dataclass(frozen=True)

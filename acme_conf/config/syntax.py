@@ -47,7 +47,8 @@ _STATEMENT_KEYWORDS = frozenset((AUTHORITY, DOMAIN, INCLUDE))
 
 _SPELLING_ORDER = {name: index for index, name in enumerate(SPELLING)}
 
-_AUTHORITY_OPTIONS = frozenset(("API_URL", "ACCOUNT_KEY", "CONTACT", "INSECURE", "CA_FILE", "EXTERNAL_ACCOUNT_BINDING"))
+_AUTHORITY_OPTIONS = frozenset(("API_URL", "ACCOUNT_KEY", "CONTACT", "INSECURE", "CA_FILE", "EXTERNAL_ACCOUNT_BINDING", "PREVIOUS_ACCOUNT_KEY")
+)
 _DOMAIN_OPTIONS = frozenset(
     (
         "ALTERNATIVE_NAMES",
@@ -73,6 +74,7 @@ _VALUE_NOUN = {
     "ACCOUNT_KEY": "a file name",
     "CA_FILE": "a file name",
     "EXTERNAL_ACCOUNT_BINDING": "a key identifier",
+    "PREVIOUS_ACCOUNT_KEY": "a file name",
     "DOMAIN_KEY": "a file name",
     "DOMAIN_CERTIFICATE": "a file name",
     "DOMAIN_CHAIN_CERTIFICATE": "a file name",

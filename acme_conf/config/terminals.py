@@ -25,6 +25,7 @@ SPELLING = {
     "INSECURE": "insecure",
     "CA_FILE": "ca file",
     "EXTERNAL_ACCOUNT_BINDING": "external account binding",
+    "PREVIOUS_ACCOUNT_KEY": "previous account key",
     "ALTERNATIVE_NAMES": "alternative names",
     "DOMAIN_NAME": "domain name",
     "DOMAIN_KEY": "domain key",

@@ -29,7 +29,10 @@ class SignRequest(Message):
     """netproc -> acctproc: sign a JWS for one request.
 
     An empty `kid` embeds the public JWK instead (newAccount); an empty
-    `payload` is a POST-as-GET.
+    `payload` is a POST-as-GET.  `signer` is "" for the account key;
+    SIGNER_PREVIOUS asks for an account look-up with the configured previous
+    account key, SIGNER_KEY_CHANGE for the key change from it to the account
+    key (acctproc builds that request itself: `payload` must be empty).
     """
 
     OP: ClassVar[int] = 22
@@ -37,6 +40,11 @@ class SignRequest(Message):
     nonce: str
     kid: str
     payload: bytes
+    signer: str = ""
+
+
+SIGNER_PREVIOUS = "previous"
+SIGNER_KEY_CHANGE = "key change"
 
 
 @dataclass(frozen=True, repr=False, match_args=False)

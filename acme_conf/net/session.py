@@ -47,12 +47,17 @@ class AcmeSession:
         self._acctproc = acctproc
         self._nonce: str | None = None
 
-    def post(self, url: str, payload: dict[str, object] | None, what: str, *, embed_key: bool = False) -> Response:
-        """POST a signed request (`payload` None: POST-as-GET) and return a successful response."""
+    def post(
+        self, url: str, payload: dict[str, object] | None, what: str, *, embed_key: bool = False, signer: str = ""
+    ) -> Response:
+        """POST a signed request (`payload` None: POST-as-GET) and return a successful response.
+
+        `signer` names another key of acctproc's than the account key (see SignRequest).
+        """
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
         retries = 0
         while True:
-            jws = self._sign(url, self._take_nonce(), "" if embed_key else self.kid, body)
+            jws = self._sign(url, self._take_nonce(), "" if embed_key else self.kid, body, signer)
             response = self.transport.post(url, jws, JOSE)
             self._keep_nonce(response)
             if 200 <= response.status < 300:
@@ -65,8 +70,8 @@ class AcmeSession:
             retries += 1
             log.debug("%s: nonce rejected, retrying with a fresh one", what)
 
-    def _sign(self, url: str, nonce: str, kid: str, payload: bytes) -> bytes:
-        reply = self._acctproc.request(SignRequest(url, nonce, kid, payload), Signed, Failure)
+    def _sign(self, url: str, nonce: str, kid: str, payload: bytes, signer: str = "") -> bytes:
+        reply = self._acctproc.request(SignRequest(url, nonce, kid, payload, signer), Signed, Failure)
         if isinstance(reply, Failure):
             raise ProcessFailure(f"acctproc refused to sign: {printable(reply.reason)}")
         return reply.jws

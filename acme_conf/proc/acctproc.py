@@ -24,13 +24,28 @@ from typing import NamedTuple
 from acme_conf import samples, sandbox
 from acme_conf.acme import jws
 from acme_conf.acme.b64 import b64url
-from acme_conf.acme.signing_rules import DomainRun, judge
+from acme_conf.acme.signing_rules import DomainRun, judge, not_the_cas
 from acme_conf.acme.text import printable
 from acme_conf.csr import build_csr, check_csr
 from acme_conf.ipc import Channel, ChannelClosed, close_all
-from acme_conf.keys import KeyFileError, PrivateKey, load_or_create_key, public_key_der, public_key_der_of_pem, read_mac_key
+from acme_conf.keys import (
+    KeyFileError,
+    PrivateKey,
+    load_or_create_key,
+    load_previous_key,
+    public_key_der,
+    public_key_der_of_pem,
+    read_mac_key,
+)
 from acme_conf.messages import Failure, Message
-from acme_conf.messages.account import SignRequest, Signed, Thumbprint, ThumbprintRequest
+from acme_conf.messages.account import (
+    SIGNER_KEY_CHANGE,
+    SIGNER_PREVIOUS,
+    SignRequest,
+    Signed,
+    Thumbprint,
+    ThumbprintRequest,
+)
 from acme_conf.messages.key import DomainKey
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import AccountSettings, ChildSpec
@@ -69,6 +84,7 @@ class Held(NamedTuple):
     key: PrivateKey
     domain_keys: dict[int, bytes]  # netproc channel descriptor -> the domain key, once keyproc has told it
     binding: Binding | None = None  # from the configuration; netproc never sees its MAC key
+    previous: PrivateKey | None = None  # `previous account key`: the account's key is changed from it to `key`
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -77,13 +93,16 @@ def acquire(spec: ChildSpec) -> Held:
     key, created = load_or_create_key(Path(settings.key_path), settings.keytype, settings.key_size)
     if created:
         log.info("created account key %s", settings.key_path)
+    previous = load_previous_key(Path(settings.previous_key_path)) if settings.previous_key_path else None
+    if previous is not None and public_key_der(previous) == public_key_der(key):
+        raise KeyFileError(f"{settings.previous_key_path}: the previous account key is the account key")
     binding = None
     if settings.eab_kid:
         binding = Binding(settings.eab_kid, read_mac_key(Path(settings.eab_key_path)), settings.eab_algorithm)
     try:
-        warm_up(key)
+        warm_up(key, previous)
     except jws.UnsupportedKeyError as error:
-        raise KeyFileError(f"{settings.key_path}: {error}") from None
+        raise KeyFileError(f"{settings.key_path} or {settings.previous_key_path}: {error}") from None
     nets = netproc_channels(spec)
     keyprocs = tuple(Channel.from_fd(fd, "keyproc") for peer, fd in spec.channels if peer == "keyproc")
     domains = {
@@ -91,7 +110,7 @@ def acquire(spec: ChildSpec) -> Held:
         for net, run, keyproc in zip(nets, domain_runs(settings), keyprocs, strict=True)
     }
     chngprocs = tuple(Channel.from_fd(fd, "chngproc") for peer, fd in spec.channels if peer == "chngproc")
-    return Held(nets, domains, chngprocs, key, {}, binding)
+    return Held(nets, domains, chngprocs, key, {}, binding, previous)
 
 
 def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
@@ -102,7 +121,7 @@ def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
     )
 
 
-def warm_up(key: PrivateKey) -> None:
+def warm_up(key: PrivateKey, previous: PrivateKey | None = None) -> None:
     """Answer each kind of request once with the real key, before the jail.
 
     The key's type is fixed from here on, so this runs every path its
@@ -116,6 +135,11 @@ def warm_up(key: PrivateKey) -> None:
     own_key = public_key_der(key)
     csr = b64url(build_csr(key, names))
     answer(key, run, ThumbprintRequest(), lambda: own_key)
+    if previous is not None:  # a look-up with the previous key, and the key change from it
+        answer(key, run, SignRequest("https://ca.invalid/acct", "n", "", b'{"onlyReturnExisting": true}', SIGNER_PREVIOUS),
+               lambda: own_key, previous=previous)
+        answer(key, run, SignRequest("https://ca.invalid/key-change", "n", "https://ca.invalid/acct/1", b"", SIGNER_KEY_CHANGE),
+               lambda: own_key, previous=previous)
     for algorithm in jws.MAC_ALGORITHMS:  # an account binding, whichever the configuration names
         binding = Binding("kid", b"k" * 32, algorithm)
         answer(key, run, SignRequest("https://ca.invalid/acct", "n", "", b'{"termsOfServiceAgreed": true}'),
@@ -149,7 +173,9 @@ def serve(spec: ChildSpec, held: Held) -> int:
 
     def reply(net: Channel, request: ThumbprintRequest | SignRequest) -> Message:
         fd = net.fileno()
-        answered = answer(held.key, held.domains[fd].run, request, lambda: domain_key(held, fd), held.binding)
+        answered = answer(
+            held.key, held.domains[fd].run, request, lambda: domain_key(held, fd), held.binding, held.previous
+        )
         if isinstance(answered, Failure):
             log.warning("%s", answered.reason)
         return answered
@@ -198,14 +224,20 @@ def answer(
     request: ThumbprintRequest | SignRequest,
     domain_key: DomainKeyGetter,
     binding: Binding | None = None,
+    previous: PrivateKey | None = None,
 ) -> Message:
     """The reply to one request of `run`'s netproc: a signature, the thumbprint, or why not.
 
     A new account gets the configured external account binding, made here:
     netproc asks for the account without it and never sees the MAC key.
+    With a previous account key configured, and only then, netproc may have
+    an account looked up with it and the account's key changed from it to
+    the account key (built here whole: netproc chooses neither key).
     """
     if isinstance(request, ThumbprintRequest):
         return Thumbprint(jws.thumbprint(key))
+    if request.signer:
+        return _answer_for_the_previous_key(key, run, request, previous)
     verdict = judge(run, request.url, request.kid, request.payload)
     refused = verdict.refusal
     if not refused and verdict.kind == "finalize":
@@ -217,6 +249,25 @@ def answer(
         bound = jws.external_account_binding(key, request.url, binding.kid, binding.mac_key, binding.algorithm)
         payload = json.dumps({**verdict.body, "externalAccountBinding": bound}).encode("utf-8")
     return Signed(jws.sign(key, request.url, request.nonce, request.kid, payload))
+
+
+def _answer_for_the_previous_key(
+    key: PrivateKey, run: DomainRun, request: SignRequest, previous: PrivateKey | None
+) -> Message:
+    """A look-up signed with the previous account key, or the key change from it to the account key."""
+    if previous is None:
+        return Failure("refusing to sign with a previous account key: none is configured")
+    if request.signer == SIGNER_PREVIOUS:
+        verdict = judge(run, request.url, request.kid, request.payload)
+        if verdict.refusal or verdict.kind != "account look-up":
+            return Failure(f"refusing to sign {verdict.refusal or verdict.kind} with the previous account key")
+        return Signed(jws.sign(previous, request.url, request.nonce, "", request.payload))
+    if request.signer == SIGNER_KEY_CHANGE:
+        wrong = not_the_cas(run.api_url, request.url) or not_the_cas(run.api_url, request.kid)
+        if wrong or request.payload:
+            return Failure(f"refusing to sign a key change: {wrong or 'a payload of its own'}")
+        return Signed(jws.key_change(key, previous, request.url, request.nonce, request.kid))
+    return Failure(f"refusing to sign for {printable(request.signer, 20)!r}")
 
 
 def main(spec: ChildSpec) -> int:

@@ -939,6 +939,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke=options.revoke,
             eab=authority.binding is not None,
             revoke_reason=options.revoke_reason,
+            rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
         )
     if role == "keyproc":
@@ -1001,6 +1002,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             profiles=tuple(each.profile or "" for each in jobs),
             key_size=authority.account_key_size or 0,
             revoke_reason=options.revoke_reason,
+            previous_key_path=str(authority.previous_account_key or ""),
             **_binding_settings(authority.binding),
         )
     if role == "chngproc":

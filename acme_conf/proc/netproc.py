@@ -44,7 +44,7 @@ from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token, key_authorization
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages import Failure
-from acme_conf.messages.account import Thumbprint, ThumbprintRequest
+from acme_conf.messages.account import SIGNER_KEY_CHANGE, SIGNER_PREVIOUS, Thumbprint, ThumbprintRequest
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
@@ -226,7 +226,7 @@ def open_session(settings: NetSettings, held: Held, transport: Transport) -> Acm
     """Fetch the directory and find (or create) the account."""
     response = _checked(transport.get(settings.api_url), "directory")
     acme = AcmeSession(transport, held.acct, parse_directory(response.body))
-    acme.kid = find_or_create_account(acme, settings.contact, settings.eab)
+    acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover)
     return acme
 
 
@@ -237,17 +237,23 @@ NEEDS_BINDING = (
 )
 
 
-def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False) -> str:
+def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False, rollover: bool = False) -> str:
     """The account URL: look the key up first; register it only when unknown.
 
     A new account carries the configured external account binding, which
     acctproc adds (`bound` says one is configured): netproc never sees its key.
+    With a previous account key configured (`rollover`), an account the
+    account key does not name is looked up with the previous key, and its key
+    changed to the account key.
     """
     try:
         response = acme.post(acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup", embed_key=True)
     except AcmeError as error:
         if error.problem is None or error.problem.short_type != "accountDoesNotExist":
             raise
+        changed = change_account_key(acme) if rollover else None
+        if changed is not None:
+            return changed
         if acme.directory.external_account_required and not bound:
             raise ProcessFailure(NEEDS_BINDING) from None
         payload: dict[str, object] = {"termsOfServiceAgreed": True}
@@ -266,6 +272,29 @@ def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False)
         return url
     url = _location(response, "account lookup")
     log.info("account %s", printable(url))
+    if rollover:
+        log.info("the account key names the account: the previous account key is no longer needed")
+    return url
+
+
+def change_account_key(acme: AcmeSession) -> str | None:
+    """The account the previous key names, now with the account key; None if it names none."""
+    try:
+        response = acme.post(
+            acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup with the previous key",
+            embed_key=True, signer=SIGNER_PREVIOUS,
+        )
+    except AcmeError as error:
+        if error.problem is None or error.problem.short_type != "accountDoesNotExist":
+            raise
+        log.warning("the previous account key names no account either: a new account is created")
+        return None
+    url = _location(response, "account lookup with the previous key")
+    if not acme.directory.key_change:
+        raise ProcessFailure("the CA offers no key change (its directory has no keyChange URL)")
+    acme.kid = url  # the outer JWS names the account; acctproc signs it with the previous key
+    acme.post(acme.directory.key_change, None, "account key change", signer=SIGNER_KEY_CHANGE)
+    log.log(NOTICE, "account %s: key changed from the previous account key to the account key", printable(url))
     return url
 
 
@@ -383,7 +412,7 @@ def download_certificate(acme: AcmeSession, url: str, what: str = "certificate d
     content_type = (response.header("content-type") or "").split(";")[0].strip()
     if content_type != PEM_CHAIN:
         raise ProcessFailure(f"{what}: unexpected content type {printable(content_type, 80)}")
-    log.info("%s: %d bytes", what, len(response.body))
+    log.info("%s (%d bytes)", "certificate downloaded" if what == "certificate download" else f"{what} downloaded", len(response.body))
     return response.body, alternate_links(response.all_headers("link"), MAX_ALTERNATES)
 
 

@@ -43,6 +43,7 @@ class NetSettings(NamedTuple):
     eab: bool = False  # an external account binding is configured (acctproc holds it)
     alternates: bool = False  # a preferred chain is configured: fetch the CA's alternate chains too
     revoke_reason: int = -1  # -R: the RFC 5280 reason code sent with the revocation (-1: none)
+    rollover: bool = False  # a previous account key is configured: change the account's key to the account key
 
 
 class DnsSettings(NamedTuple):
@@ -74,6 +75,7 @@ class AccountSettings(NamedTuple):
     eab_key_path: str = ""  # the file holding its MAC key, base64url
     eab_algorithm: str = "HS256"
     revoke_reason: int = -1  # -R: the only reason code a revocation may carry (-1: none)
+    previous_key_path: str = ""  # `previous account key`: the account's key to change from ("": none)
 
 
 class ChngSettings(NamedTuple):

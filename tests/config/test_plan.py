@@ -485,3 +485,19 @@ def test_a_preferred_chain_names_an_issuer() -> None:
 def test_a_preferred_chain_that_cannot_be_a_common_name_is_an_error() -> None:
     errors = errors_of(AUTHORITY + domain("a.example", f'preferred chain "{"x" * 65}"'))
     assert len(errors) == 1 and "not an issuer name (printable ASCII, at most 64 characters)" in errors[0], errors
+
+
+# previous account key ----------------------------------------------------------------------
+
+
+def test_a_previous_account_key_is_a_key_file_of_its_own(tmp_path: Path) -> None:
+    text = _bound('previous account key "/nonexistent-acme-test/a/old.pem"')
+    plan = plan_of(text)
+    assert plan.authorities[0].previous_account_key == Path("/nonexistent-acme-test/a/old.pem")
+    assert plan_of(dump(plan)).authorities[0].previous_account_key == Path("/nonexistent-acme-test/a/old.pem")
+    errors = errors_of(_bound('previous account key "/nonexistent-acme-test/a/ca.pem"'))
+    assert errors == ["test.conf:4: previous account key file /nonexistent-acme-test/a/ca.pem already used as account key at line 3"]
+    directory = tmp_path / "a"
+    directory.mkdir(mode=0o700)
+    plan = plan_of(_bound(f'previous account key "{directory / "old.pem"}"'))
+    assert any("previous account key" in warning and "does not exist" in warning for warning in plan.warnings)

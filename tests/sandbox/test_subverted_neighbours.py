@@ -293,8 +293,10 @@ def test_certproc_refuses_what_a_subverted_netproc_sends(domain_key, issuer: pki
 # ---- item 2: acctproc signs only what this run needs --------------------------------------------
 
 
-def account_settings(key_path: Path, *, revoke: bool = False) -> AccountSettings:
-    return AccountSettings(str(key_path), "ecdsa", API_URL, CONTACT, revoke, (NAMES_A, NAMES_B), ("", ""))
+def account_settings(key_path: Path, *, revoke: bool = False, reason: int = -1) -> AccountSettings:
+    return AccountSettings(
+        str(key_path), "ecdsa", API_URL, CONTACT, revoke, (NAMES_A, NAMES_B), ("", ""), revoke_reason=reason
+    )
 
 
 ACCTPROC_PEERS = ("netproc", "netproc", "keyproc", "keyproc", "chngproc")  # as spawn_services and shared_links lay them
@@ -413,7 +415,7 @@ def test_acctproc_signs_a_revocation_in_a_revoking_run(tmp_path: Path) -> None:
     # The control for the revocation refused above: the same request, in a -r run, is signed.
     account = pki.new_key()
     key_path = private_key_file(tmp_path / "account" / "ca.key", account)
-    with running("acctproc", account_settings(key_path, revoke=True), ACCTPROC_PEERS) as acct:
+    with running("acctproc", account_settings(key_path, revoke=True, reason=1), ACCTPROC_PEERS) as acct:
         acct.end("chngproc").recv(Thumbprint)
         url = f"{CA}/revoke"
         request = SignRequest(url, "nonce", ACCOUNT_URL, json.dumps({"certificate": "MIIB", "reason": 1}).encode())

@@ -121,3 +121,36 @@ def test_a_mac_key_others_may_read_is_refused(mac_dir: Path) -> None:
 def test_a_missing_mac_key_file_says_so(mac_dir: Path) -> None:
     with pytest.raises(KeyFileError, match="MAC key file does not exist"):
         read_mac_key(mac_dir / "nothing.mac")
+
+
+# the previous account key: a look-up and the key change, only when configured ------------------
+
+
+from acme_conf.messages.account import SIGNER_KEY_CHANGE, SIGNER_PREVIOUS  # noqa: E402
+
+
+def test_the_previous_key_signs_a_look_up_and_the_key_change_and_nothing_else(key) -> None:
+    previous = ec.generate_private_key(ec.SECP384R1())
+    lookup = SignRequest(NEW_ACCOUNT, "n", "", b'{"onlyReturnExisting": true}', SIGNER_PREVIOUS)
+    reply = answer(key, RUN, lookup, lambda: b"", previous=previous)
+    assert isinstance(reply, Signed)
+    assert decoded(json.loads(reply.jws)["protected"])["jwk"] == jws.public_jwk(previous)
+    change = SignRequest("https://ca.example/key-change", "n", "https://ca.example/acct/1", b"", SIGNER_KEY_CHANGE)
+    assert isinstance(answer(key, RUN, change, lambda: b"", previous=previous), Signed)
+    refused = {
+        "no previous key configured": (lookup, None),
+        "a new account with the previous key": (
+            SignRequest(NEW_ACCOUNT, "n", "", b'{"termsOfServiceAgreed": true}', SIGNER_PREVIOUS), previous),
+        "an order with the previous key": (
+            SignRequest("https://ca.example/order", "n", "https://ca.example/acct/1",
+                        b'{"identifiers": [{"type": "dns", "value": "example.com"}]}', SIGNER_PREVIOUS), previous),
+        "a key change with a payload of netproc's": (
+            SignRequest(change.url, "n", change.kid, b'{"account": "x"}', SIGNER_KEY_CHANGE), previous),
+        "a key change elsewhere": (
+            SignRequest("https://elsewhere.example/key-change", "n", change.kid, b"", SIGNER_KEY_CHANGE), previous),
+        "an account elsewhere": (
+            SignRequest(change.url, "n", "https://elsewhere.example/acct/1", b"", SIGNER_KEY_CHANGE), previous),
+        "an unknown signer": (SignRequest(NEW_ACCOUNT, "n", "", b'{"onlyReturnExisting": true}', "other"), previous),
+    }
+    for why, (request, configured) in refused.items():
+        assert isinstance(answer(key, RUN, request, lambda: b"", previous=configured), Failure), why

@@ -226,3 +226,18 @@ def test_ec_thumbprint_computed_independently(curve, crv: str, size: int) -> Non
 def test_thumbprint_differs_between_keys() -> None:
     first, second = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
     assert jws.thumbprint(first) != jws.thumbprint(second)
+
+
+# key change (RFC 8555 section 7.3.5) ------------------------------------------------------
+
+
+def test_a_key_change_is_the_new_keys_jws_inside_the_old_keys(rsa_key) -> None:
+    old, new = rsa_key, ec.generate_private_key(ec.SECP256R1())
+    url, account = "https://ca.example/key-change", "https://ca.example/acct/7"
+    outer_protected, outer_payload = verify(jws.key_change(new, old, url, "nonce-1", account), old.public_key())
+    assert outer_protected == {"alg": "RS256", "nonce": "nonce-1", "url": url, "kid": account}
+    inner_protected, inner_payload = verify(outer_payload, new.public_key())
+    assert inner_protected == {"alg": "ES256", "jwk": jws.public_jwk(new), "url": url}  # no nonce, no kid
+    assert json.loads(inner_payload) == {"account": account, "oldKey": jws.public_jwk(old)}
+    with pytest.raises(InvalidSignature):
+        verify(outer_payload, ec.generate_private_key(ec.SECP256R1()).public_key())  # the new key's, no other

@@ -84,9 +84,12 @@ def test_pebble_directory() -> None:
 
 
 def test_resources_the_client_does_not_use_cannot_fail_the_run() -> None:
-    # keyChange and renewalInfo are not used (yet): a malformed one is ignored, not fatal.
+    # renewalInfo is not used (yet), keyChange only to change an account's key: a malformed one is
+    # ignored here, and a key change then says the CA offers none.
     odd = {**PEBBLE_DIRECTORY, "keyChange": "http://plain/key-change", "renewalInfo": 42}
-    assert parse_directory(body(odd)).new_order == f"{CA}/order-plz"
+    directory = parse_directory(body(odd))
+    assert directory.new_order == f"{CA}/order-plz"
+    assert directory.key_change == ""
 
 
 def test_minimal_directory() -> None:
