@@ -470,21 +470,19 @@ class _PlanBuilder:
 
     def preferred_chain(self, block: Block, option: Option | None) -> str | None | bool:
         """The issuer name a chain is chosen by, None if there is none, False after an error."""
-        if option is None:
-            return None
-        value = option.values[0]
-        if not _ISSUER.fullmatch(value):
-            self.error(block, option.line, f'preferred chain "{value}": not an issuer name (printable ASCII, at most 64 characters)')
-            return False
-        return value
+        return self.word(block, option, _ISSUER, "not an issuer name (printable ASCII, at most 64 characters)")
 
     def profile(self, block: Block, option: Option | None) -> str | None | bool:
         """The profile name, None if there is none, False after an error."""
+        return self.word(block, option, _PROFILE, "not a profile name")
+
+    def word(self, block: Block, option: Option | None, pattern: re.Pattern[str], complaint: str) -> str | None | bool:
+        """An option's one value if it matches `pattern`; None without the option, False after an error."""
         if option is None:
             return None
         value = option.values[0]
-        if not _PROFILE.fullmatch(value):
-            self.error(block, option.line, f'profile "{value}": not a profile name')
+        if not pattern.fullmatch(value):
+            self.error(block, option.line, f'{option.keyword} "{value}": {complaint}')
             return False
         return value
 
