@@ -581,6 +581,27 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_account_binding.py",),
     ),
     Mutation(
+        "parent-ignores-backoff", P + "main.py",
+        "        if until is None or until <= now:\n            continue\n        if options.force:",
+        "        if True:\n            continue\n        if options.force:",
+        "a domain the CA asked to be left alone (kept from an earlier run) is sent nothing before the moment",
+        ("tests/integration/test_backoff.py",),
+    ),
+    Mutation(
+        "netproc-no-backoff-report", P + "netproc.py",
+        "            report_backoff(held.report_fd, error)\n",
+        "            pass\n",
+        "netproc tells the parent when a CA's rate limit or unavailability ends",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
+        "state-unbounded-backoff", "acme_conf/state.py",
+        "            return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))\n",
+        "            return until\n",
+        "a reported back-off is kept from now to a week ahead at most",
+        ("tests/unit/test_state.py",),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",

@@ -30,9 +30,10 @@ log = logging.getLogger("acme_conf")
 class AcmeError(ProcessFailure):
     """The CA refused a request; the message carries its problem document, sanitised."""
 
-    def __init__(self, what: str, status: int, problem: Problem | None, note: str = "") -> None:
+    def __init__(self, what: str, status: int, problem: Problem | None, note: str = "", retry_after: str | None = None) -> None:
         self.status = status
         self.problem = problem
+        self.retry_after = retry_after  # the response's Retry-After header, if any
         reason = str(problem) if problem is not None else f"HTTP status {status}"
         super().__init__(f"{what}: {reason}" + (f"; {note}" if note else ""))
 
@@ -66,7 +67,7 @@ class AcmeSession:
                 raise AcmeError(what, response.status, None, "redirects are not followed")
             problem = parse_problem(response.body)
             if problem is None or problem.short_type != "badNonce" or retries == MAX_BAD_NONCE_RETRIES:
-                raise AcmeError(what, response.status, problem)
+                raise AcmeError(what, response.status, problem, retry_after=response.header("retry-after"))
             retries += 1
             log.debug("%s: nonce rejected, retrying with a fresh one", what)
 

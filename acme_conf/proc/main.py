@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ from acme_conf.proc.errors import (
     EXIT_UNCHANGED,
 )
 from acme_conf.proc.journal import left_behind, open_journal
+from acme_conf.state import MAX_REPORT, DomainState, backoff_reported, load_state, save_state, state_directory
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.voice import ChildVoice
@@ -206,6 +208,7 @@ class Chain:
     group: ProcessGroup
     startup_fd: int | None  # read end of the start-up pipe (see spawn_chain); None once it has closed
     started_at: float
+    report_fd: int = -1  # netproc's report to the parent (a memfd), read once the chain is done
 
     def starting(self, now: float) -> bool:
         """Still starting up, and not for longer than the next chain waits for it."""
@@ -333,7 +336,9 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
-    results, services_failed = _run_chains(jobs, options, import_path)
+    held_back = backed_off(jobs, options, state_directory())
+    results, services_failed = _run_chains([job for job in jobs if job.handle not in held_back], options, import_path)
+    results = [ChainResult(job.handle, True, False) if job.handle in held_back else results.pop(0) for job in jobs]
     done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -347,6 +352,46 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     return EXIT_UNCHANGED
 
 
+def backed_off(jobs: Sequence[DomainJob], options: RunOptions, directory: Path) -> set[str]:
+    """The domains the CA asked to be left alone for now (a rate limit, a 503 kept by an earlier run).
+
+    Nothing is sent for them, and each fails the run so that cron mail
+    shows it; -F asks all the same.
+    """
+    held: set[str] = set()
+    now = datetime.now(timezone.utc)
+    for job in jobs:
+        until = load_state(directory, job.handle).backoff_until
+        if until is None or until <= now:
+            continue
+        if options.force:
+            log.warning("%s: the CA asked for no requests until %s; -F asks anyway", job.handle, _utc(until))
+            continue
+        log.error("%s: the CA asked for no requests until %s; not asking it before (-F asks anyway)", job.handle, _utc(until))
+        held.add(job.handle)
+    return held
+
+
+def keep_state(chain: Chain, result: ChainResult, directory: Path) -> None:
+    """Keep the back-off netproc reported for the next run, or forget an old one once the CA answered."""
+    if chain.report_fd < 0:
+        return
+    report = os.pread(chain.report_fd, MAX_REPORT, 0)
+    os.close(chain.report_fd)
+    chain.report_fd = -1
+    handle = chain.job.handle
+    until = backoff_reported(report, datetime.now(timezone.utc))
+    if until is not None:
+        save_state(directory, handle, DomainState(backoff_until=until))
+        log.error("%s: the CA asked for no requests until %s: runs before then ask nothing", handle, _utc(until))
+    elif not result.failed and load_state(directory, handle).backoff_until is not None:
+        save_state(directory, handle, DomainState())
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     """Raise the soft limit on open descriptors so that every domain's channels fit.
 
@@ -355,14 +400,15 @@ def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     domain not yet started; each shared process holds one per domain of its
     own (it inherits this limit; its sandbox lowers it again).  Each child
     alive costs the parent two more: its pidfd and its stderr, and each
-    chngproc a third, its journal (proc/journal.py).  The usual
+    chngproc a third, its journal (proc/journal.py), and each running chain
+    netproc's report (acme_conf/state.py).  The usual
     soft limit of 1024 would end a run of some 170 domains; the hard limit
     is the real bound.
     """
     domains = len(jobs)
     shared = len(shared_plans(jobs)) * len(SHARED_ROLES)  # at most: each name serves one or two roles
     at_once = max(1, max_chains) * (len(CHAIN_ROLES) + 2)  # running chains or checks
-    needed = 2 * len(SHARED_ROLES) * domains + 3 * shared + 2 * at_once + DESCRIPTOR_HEADROOM
+    needed = 2 * len(SHARED_ROLES) * domains + 3 * shared + 2 * at_once + max(1, max_chains) + DESCRIPTOR_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
@@ -389,6 +435,7 @@ class _Run:
     running: list[Chain] = field(default_factory=list)
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
 
     @property
     def checking(self) -> bool:
@@ -455,6 +502,8 @@ def _run_chains(
             services.close_journal()
         for chain in state.running:
             chain.close_startup_pipe(state.selector)
+            if chain.report_fd >= 0:
+                os.close(chain.report_fd)
         for key in list(state.selector.get_map().values()):
             os.close(key.fd)  # only pidfds and children's stderr are left
         state.selector.close()
@@ -597,6 +646,7 @@ def _reap(state: _Run) -> None:
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
+            keep_state(chain, state.results[chain.job.handle], state.state_dir)
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
@@ -718,17 +768,22 @@ def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) ->
     except OSError as error:
         raise ProcessFailure(f"cannot start the process chain: {error.strerror}") from None
     lock = DomainLock(lock_directory(), job.handle)
+    report = -1
     try:
         lock.acquire()
-        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write)
+        report = os.memfd_create("acme-client-netproc-report", os.MFD_CLOEXEC)
+        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report)
     except BaseException:
         lock.release()
         os.close(startup_read)
+        if report >= 0:
+            os.close(report)
         raise
     finally:
         os.close(startup_write)  # the children have theirs
     now = time.monotonic()
-    return Chain(job, lock, ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS), startup_read, now)
+    group = ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS)
+    return Chain(job, lock, group, startup_read, now, report)
 
 
 def spawn_services(
@@ -833,6 +888,7 @@ def spawn_chain(
     import_path: tuple[str, ...],
     chain_ends: Sequence[ChainEnd],
     startup_fd: int,
+    report_fd: int = -1,
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
@@ -842,7 +898,8 @@ def spawn_chain(
     them.  Every child gets a copy of
     the pipe and closes it before its jail, so the read end sees end of file
     once the whole chain has started up.  The channels made here are closed
-    here once passed on.
+    here once passed on.  netproc also gets `report_fd` (the caller's), to
+    write what the parent keeps for the next run (acme_conf/state.py).
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -859,7 +916,7 @@ def spawn_chain(
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in channels),
-                settings=settings_for(role, job, options),
+                settings=_with_report(settings_for(role, job, options), report_fd),
                 startup_fd=startup_fd,
             )
             processes[role] = _spawn(spec, import_path)
@@ -922,7 +979,16 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
 
 
 def _journal_fd(spec: ChildSpec) -> int:
-    return spec.settings.journal_fd if isinstance(spec.settings, ChngSettings) else -1
+    """The descriptor a child writes for the parent besides stderr: chngproc's journal, netproc's report."""
+    if isinstance(spec.settings, ChngSettings):
+        return spec.settings.journal_fd
+    if isinstance(spec.settings, NetSettings):
+        return spec.settings.report_fd
+    return -1
+
+
+def _with_report(settings: Settings, report_fd: int) -> Settings:
+    return settings._replace(report_fd=report_fd) if isinstance(settings, NetSettings) else settings
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:

@@ -13,11 +13,13 @@ ready -> finalize -> valid -> download certificate.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
 from acme_conf.acme.polling import (
     FIRST_DELAY,
     POLL_DEADLINE,
+    backoff_seconds,
     next_delay,
     retry_after_seconds,
 )
@@ -83,6 +86,7 @@ class Held(NamedTuple):
     cert: Channel
     tls: ssl.SSLContext
     ports: tuple[int, ...]
+    report_fd: int = -1  # what the parent keeps for the next run (NetSettings.report_fd)
 
     def channels(self) -> tuple[Channel, ...]:
         return (self.revoke, self.dns, self.acct, self.key, self.chng, self.cert)
@@ -109,6 +113,7 @@ def acquire(spec: ChildSpec) -> Held:
         cert=channel("certproc"),
         tls=tls,
         ports=(_port_of(settings.api_url),),
+        report_fd=settings.report_fd,
     )
 
 
@@ -149,6 +154,7 @@ def _system_bundle() -> str:
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     return sandbox.Grants(
         channels=tuple(channel.fileno() for channel in held.channels()),
+        files=(held.report_fd,) if held.report_fd >= 0 else (),
         connect_ports=held.ports,
         strict=spec.strict_sandbox,
     )
@@ -167,11 +173,33 @@ def serve(spec: ChildSpec, held: Held) -> int:
             _run(settings, held, transport, status)
         except ProtocolError as error:
             raise ProcessFailure(f"CA protocol error: {error}") from None
+        except AcmeError as error:
+            report_backoff(held.report_fd, error)
+            raise
         finally:
             transport.close()
     finally:
         close_all(held.channels())
     return EXIT_OK
+
+
+def report_backoff(report_fd: int, error: AcmeError) -> None:
+    """A refusal for the CA's rate limits, or its unavailability: tell the parent until when to send nothing.
+
+    The parent keeps it (acme_conf/state.py), so that a later run before
+    that moment does not ask again (and burn the limit further).
+    """
+    kind = error.problem.short_type if error.problem is not None else ""
+    now = datetime.now(timezone.utc)
+    seconds = backoff_seconds(kind, error.status, error.retry_after, now)
+    if seconds is None or report_fd < 0:
+        return
+    until = now + timedelta(seconds=seconds)
+    log.info("the CA asks for no more requests until %s", until.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    try:
+        os.write(report_fd, json.dumps({"backoff_until": until.isoformat()}).encode("ascii") + b"\n")  # < 100 bytes: whole
+    except OSError as error_writing:
+        log.warning("cannot tell the parent when to retry: %s", error_writing.strerror)
 
 
 def check_verdict(status: CertStatus, revoking: bool) -> None:

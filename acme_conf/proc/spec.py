@@ -44,6 +44,7 @@ class NetSettings(NamedTuple):
     alternates: bool = False  # a preferred chain is configured: fetch the CA's alternate chains too
     revoke_reason: int = -1  # -R: the RFC 5280 reason code sent with the revocation (-1: none)
     rollover: bool = False  # a previous account key is configured: change the account's key to the account key
+    report_fd: int = -1  # the parent's memfd: netproc writes what the parent keeps across runs (a back-off)
 
 
 class DnsSettings(NamedTuple):

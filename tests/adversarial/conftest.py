@@ -124,6 +124,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         ports: tuple[int, ...] | None = None,
         verdict: CertStatus | None = None,
         profile: str = "",
+        report_fd: int = -1,
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -134,6 +135,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             names=names,
             profile=profile,
             revoke=verdict is not None and verdict.verdict == VERDICT_REVOKE,
+            report_fd=report_fd,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []
@@ -220,6 +222,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             cert=ours["cert"],
             tls=netproc.tls_context(settings),
             ports=ports or (hostile_ca.port,),
+            report_fd=settings.report_fd,
         )
         spec = ChildSpec("netproc", "test", 2, False, (), settings)
         error: BaseException | None = None

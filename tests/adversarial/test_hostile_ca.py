@@ -6,10 +6,12 @@ below is the misbehaviour under test and not a broken harness.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -648,6 +650,40 @@ def test_a_ca_that_refuses_an_unbound_account_gets_the_same_clear_error(drive, h
     message = drive().raised()
     assert "the CA requires an external account binding for a new account" in message
     assert "configure `external account binding KID FILE`" in message
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retry_after", "kept"),
+    [
+        (429, "rateLimited", "3600", timedelta(hours=1)),
+        (429, "rateLimited", None, timedelta(hours=1)),  # no Retry-After: an hour
+        (429, "rateLimited", "99999999", timedelta(days=7)),  # absurd: a week at most
+        (503, "serverInternal", "120", timedelta(minutes=2)),
+        (503, "serverInternal", None, None),  # unavailable, no Retry-After: passing, nothing kept
+        (400, "malformed", "3600", None),  # a refusal of another kind keeps nothing
+    ],
+)
+def test_a_refusal_for_rate_limits_is_reported_to_the_parent_with_its_moment(
+    drive, hostile_ca: HostileCA, status: int, kind: str, retry_after: str | None, kept: timedelta | None
+) -> None:
+    def limited(ca: HostileCA, seen: Seen) -> Reply:
+        reply = problem(kind, "too many certificates", status)
+        return dataclasses.replace(reply, headers=(("Retry-After", retry_after),) if retry_after else ())
+
+    hostile_ca.routes["/order/new"] = limited
+    report = os.memfd_create("test-report")
+    try:
+        before = datetime.now(timezone.utc)
+        message = drive(report_fd=report).raised()
+        written = os.pread(report, 4096, 0)
+    finally:
+        os.close(report)
+    assert "too many certificates" in message
+    if kept is None:
+        assert written == b""
+        return
+    until = datetime.fromisoformat(json.loads(written)["backoff_until"])
+    assert before + kept - timedelta(seconds=5) <= until <= datetime.now(timezone.utc) + kept + timedelta(seconds=5)
 
 
 def test_account_without_location(drive, hostile_ca: HostileCA) -> None:

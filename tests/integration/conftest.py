@@ -33,6 +33,7 @@ from testbed import PebbleBinaries, Testbed, fetch_pebble  # noqa: E402 (after t
 from integration_common import PROXY_VARIABLES, RUN_TAG, Workdir  # noqa: E402
 
 from acme_conf.proc.locks import lock_directory  # noqa: E402
+from acme_conf.state import STATE_DIRECTORY_VARIABLE  # noqa: E402
 
 class CliResult(NamedTuple):
     returncode: int
@@ -187,6 +188,7 @@ def run_client(workdir: Workdir) -> Callable[..., CliResult]:
         child_env = {
             key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES
         }
+        child_env[STATE_DIRECTORY_VARIABLE] = str(workdir.state_dir)  # never the machine's /var/db/acme
         child_env.update(env or {})
         done = subprocess.run(
             argv, check=False, cwd=workdir.root, env=child_env, capture_output=True, text=True,

@@ -28,6 +28,11 @@ class Workdir:
     key_dir: Path  # 0700
     cert_dir: Path  # 0755
 
+    @property
+    def state_dir(self) -> Path:
+        """What runs keep for each other (acme_conf/state.py): this test's own."""
+        return self.root / "state"
+
     def account_key(self, authority: str = "pebble") -> Path:
         return self.account_dir / f"{authority}.key"
 

@@ -165,7 +165,7 @@ def test_a_hard_descriptor_limit_too_low_for_the_run_is_a_clear_error(workdir, w
         capture_output=True, text=True, cwd=workdir.root, timeout=60, preexec_fn=capped, check=False,
     )
     assert done.returncode == EXIT_FAILED
-    assert "48 domains in one run need 398 open descriptors, over the limit of 64" in done.stderr, done.stderr
+    assert "48 domains in one run need 400 open descriptors, over the limit of 64" in done.stderr, done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
     assert list(workdir.key_dir.iterdir()) == []  # nothing was started
 

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "acme_conf.csr",
             "acme_conf.certstatus",
             "acme_conf.files",
+            "acme_conf.state",
             "acme_conf.paths",
             "acme_conf.certnames",
             "acme_conf.ipc",

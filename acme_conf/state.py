@@ -1,0 +1,125 @@
+"""What a run keeps for the next: per domain, until when the CA asked to be left alone.
+
+One small JSON file per domain handle in one state directory: /var/db/acme
+for root, otherwise the user's state directory (platformdirs), or
+$ACME_CLIENT_STATE_DIR.  Only the parent reads and writes it, and only
+typed values it validated (a moment in time), never text from the CA.  A
+file is written whole (a temporary file, flushed, renamed into place); one
+that cannot be read or makes no sense is a warning, and is rebuilt by the
+next write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import platformdirs
+
+from acme_conf.acme.polling import MAX_BACKOFF
+from acme_conf.acme.text import printable
+from acme_conf.files import temporary_name, write_all
+
+SYSTEM_STATE_DIRECTORY = Path("/var/db/acme")
+STATE_DIRECTORY_VARIABLE = "ACME_CLIENT_STATE_DIR"
+MAX_STATE_FILE = 64 * 1024
+MAX_REPORT = 4096  # what netproc may write to the parent in one run (one line of JSON is ~60 bytes)
+
+log = logging.getLogger("acme_conf")
+
+
+@dataclass(frozen=True)
+class DomainState:
+    """What is kept for one domain."""
+
+    backoff_until: datetime | None = None  # the CA refused (rate limit, 503): send nothing before this
+
+
+def state_directory() -> Path:
+    configured = os.environ.get(STATE_DIRECTORY_VARIABLE)
+    if configured:
+        return Path(configured)
+    if os.geteuid() == 0:
+        return SYSTEM_STATE_DIRECTORY
+    return platformdirs.user_state_path("acme-client")
+
+
+def _file(directory: Path, handle: str) -> Path:
+    if "/" in handle or handle.startswith(".") or not handle:
+        raise ValueError(f"{handle!r} cannot name a state file")
+    return directory / f"{handle}.json"
+
+
+def load_state(directory: Path, handle: str) -> DomainState:
+    """The kept state of `handle` (empty when there is none, or none that makes sense)."""
+    path = _file(directory, handle)
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_STATE_FILE + 1)
+    except FileNotFoundError:
+        return DomainState()
+    except OSError as error:
+        log.warning("%s: state file %s cannot be read (%s): ignored", handle, path, error.strerror)
+        return DomainState()
+    try:
+        if len(data) > MAX_STATE_FILE:
+            raise ValueError("too large")
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        return DomainState(backoff_until=_moment(raw.get("backoff_until")))
+    except (ValueError, UnicodeDecodeError) as error:
+        log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
+        save_state(directory, handle, DomainState())
+        return DomainState()
+
+
+def save_state(directory: Path, handle: str, state: DomainState) -> None:
+    """Write `handle`'s state whole, or say why not (the run's certificates do not depend on it)."""
+    path = _file(directory, handle)
+    text = json.dumps({"backoff_until": state.backoff_until.isoformat() if state.backoff_until else None})
+    temporary = directory / temporary_name(path.name)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            write_all(fd, text.encode("ascii") + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, path)
+    except OSError as error:
+        log.warning("%s: cannot keep state in %s: %s", handle, directory, error.strerror)
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+
+
+def backoff_reported(report: bytes, now: datetime) -> datetime | None:
+    """The back-off netproc reported, checked: a moment from now to at most MAX_BACKOFF ahead; else None."""
+    for line in report[:MAX_REPORT].splitlines():
+        try:
+            raw = json.loads(line)
+            until = _moment(raw.get("backoff_until")) if isinstance(raw, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if until is not None:
+            return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
+    return None
+
+
+def _moment(value: object) -> datetime | None:
+    """An ISO 8601 moment with its offset, in UTC; None for null; ValueError for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError("not a moment")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a moment without its offset")
+    return moment.astimezone(timezone.utc)
