@@ -20,7 +20,7 @@ from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
-USAGE = "usage: acme-client [-FnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]"
+USAGE = "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]"
 
 # RFC 5280 section 5.3.1: the reasons a certificate's subscriber may give
 # (the CA/Browser Forum's Baseline Requirements, section 4.9.1.1), by name.
@@ -46,6 +46,7 @@ class Options:
     check_only: bool  # -n
     strict_sandbox: bool = False  # -S: a sandbox mechanism that cannot be applied is fatal
     revoke_reason: int = -1  # -R: the RFC 5280 reason code to revoke with (implies -r); -1: none
+    revoke_with_domain_key: bool = False  # -K: revoke signing with the domain key, not the account's (implies -r)
 
 
 class UsageError(Exception):
@@ -106,13 +107,14 @@ def _run(argv: list[str] | None) -> int:
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "Ff:j:nR:rSv")
+        flags, handles = getopt.getopt(argv, "Ff:j:KnR:rSv")
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
     force = revoke = check_only = strict_sandbox = False
     verbose = 0
     reason = -1
+    by_domain_key = False
     jobs = os.cpu_count() or 1
     for flag, value in flags:
         if flag == "-F":
@@ -125,6 +127,8 @@ def parse_arguments(argv: list[str]) -> Options:
             check_only = True
         elif flag == "-r":
             revoke = True
+        elif flag == "-K":
+            by_domain_key = revoke = True
         elif flag == "-R":
             reason = _revocation_reason(value)
             revoke = True
@@ -142,6 +146,7 @@ def parse_arguments(argv: list[str]) -> Options:
         check_only=check_only,
         strict_sandbox=strict_sandbox,
         revoke_reason=reason,
+        revoke_with_domain_key=by_domain_key,
     )
 
 
@@ -191,6 +196,7 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
             force=options.force,
             revoke=options.revoke,
             revoke_reason=options.revoke_reason,
+            revoke_with_domain_key=options.revoke_with_domain_key,
             verbosity=options.verbose,
             max_chains=options.jobs,
             strict_sandbox=options.strict_sandbox,

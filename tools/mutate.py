@@ -602,6 +602,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_state.py",),
     ),
     Mutation(
+        "keyproc-signs-any-revocation", P + "revoke_by_key.py",
+        "        if wrong or request.kid or request.signer or asked != self.payload:\n",
+        "        if wrong:\n",
+        "with -K, keyproc signs the revocation of the configured certificate with the -R reason, nothing else",
+        ("tests/unit/test_revoke_by_key.py",),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",
@@ -766,8 +773,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "keyproc-no-request-cap", P + "keyproc.py",
-        "max_requests=MAX_CSR_REQUESTS",
-        "max_requests=10**9",
+        "lambda _, __: Csr(held.csr_der), CsrRequest, max_requests=MAX_CSR_REQUESTS",
+        "lambda _, __: Csr(held.csr_der), CsrRequest, max_requests=10**9",
         "keyproc hands out its CSR at most MAX_CSR_REQUESTS times",
         (NEIGHBOURS, "tests/unit/test_small_roles.py"),
     ),

@@ -5,6 +5,9 @@ before the jail.  Afterwards it tells certproc and revokeproc the key's
 public half, unasked, and acctproc too (they learn the domain key from
 here, never from netproc), then only hands that CSR to netproc.
 
+In a -K run it signs, with the domain key, the one request that revokes
+the configured certificate, and nothing else (proc/revoke_by_key.py).
+
 Before a chain starts, a keyproc of the domain may run beside the check's
 revokeproc (KeySettings.public_only): it loads the key if there is one,
 creates nothing, builds no CSR, and tells revokeproc the public key (or
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.ipc import Channel, ChannelClosed
@@ -24,6 +27,9 @@ from acme_conf.messages.key import Csr, CsrRequest, DomainKey
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import ChildSpec, KeySettings
+
+if TYPE_CHECKING:
+    from acme_conf.proc.revoke_by_key import RevocationSigner
 
 # Whom keyproc tells the domain key, unasked, when they are there: certproc
 # checks the certificate, revokeproc the installed one, acctproc the CSR of
@@ -43,6 +49,7 @@ class Held(NamedTuple):
     takers: tuple[Channel, ...]  # told the public key, then closed
     spki: bytes  # DER SubjectPublicKeyInfo; empty when there is no key yet (a check only)
     csr_der: bytes  # empty in a check
+    revocation: RevocationSigner | None = None  # -K: the one revocation keyproc signs
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -53,6 +60,12 @@ def acquire(spec: ChildSpec) -> Held:
     if settings.public_only:
         existing = load_existing_key(path, settings.keytype, settings.size)
         return Held(None, takers, b"" if existing is None else public_key_der(existing), b"")
+    if settings.revoke_at:
+        from acme_conf.proc import revoke_by_key  # before the jail, and only in a -K run
+
+        signer = revoke_by_key.prepare(settings)
+        net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
+        return Held(net, takers, public_key_der(signer.key), b"", signer)
     key, created = load_or_create_key(path, settings.keytype, settings.size)
     if created:
         log.info("created domain key %s", settings.key_path)
@@ -71,6 +84,11 @@ def serve(spec: ChildSpec, held: Held) -> int:
     tell_the_key(held)
     if held.net is None:
         return EXIT_OK
+    signer = held.revocation
+    if signer is not None:
+        return answer_until_closed(
+            (held.net,), lambda _, request: signer.answer(request), signer.request_type, max_requests=MAX_CSR_REQUESTS
+        )
     return answer_until_closed(
         (held.net,), lambda _, __: Csr(held.csr_der), CsrRequest, max_requests=MAX_CSR_REQUESTS
     )

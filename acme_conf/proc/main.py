@@ -118,6 +118,7 @@ class RunOptions:
     force: bool = False
     revoke: bool = False
     revoke_reason: int = -1  # -R: an RFC 5280 reason code for the revocation (-1: none)
+    revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation with the domain key, no account
     verbosity: int = 0
     max_chains: int = 1
     strict_sandbox: bool = False
@@ -1005,10 +1006,17 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke=options.revoke,
             eab=authority.binding is not None,
             revoke_reason=options.revoke_reason,
+            revoke_with_domain_key=options.revoke_with_domain_key,
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
         )
     if role == "keyproc":
+        if options.revoke_with_domain_key:
+            return KeySettings(
+                str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0,
+                revoke_at=authority.api_url, certificate=str(inspected_certificate(job)),
+                revoke_reason=options.revoke_reason,
+            )
         return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
     if role == "certproc":
         return CertSettings(job.names, job.preferred_chain or "")

@@ -214,6 +214,12 @@ def check_verdict(status: CertStatus, revoking: bool) -> None:
 
 
 def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
+    if status.verdict == VERDICT_REVOKE and settings.revoke_with_domain_key:
+        # -K: no account; keyproc signs the revocation with the certificate's own key
+        directory = parse_directory(_checked(transport.get(settings.api_url), "directory").body)
+        revoke_certificate(AcmeSession(transport, held.key, directory), status.certificate_der, settings.revoke_reason)
+        held.cert.send(RemoveCertificate())
+        return
     acme = open_session(settings, held, transport)
     if status.verdict == VERDICT_REVOKE:
         revoke_certificate(acme, status.certificate_der, settings.revoke_reason)

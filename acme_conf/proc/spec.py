@@ -45,6 +45,7 @@ class NetSettings(NamedTuple):
     revoke_reason: int = -1  # -R: the RFC 5280 reason code sent with the revocation (-1: none)
     rollover: bool = False  # a previous account key is configured: change the account's key to the account key
     report_fd: int = -1  # the parent's memfd: netproc writes what the parent keeps across runs (a back-off)
+    revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation; no account is looked up
 
 
 class DnsSettings(NamedTuple):
@@ -59,6 +60,9 @@ class KeySettings(NamedTuple):
     names: tuple[str, ...]  # keyproc only: the CSR's names
     public_only: bool = False  # keyproc beside a check: tell revokeproc the public key; create and build nothing
     size: int = 0  # RSA bits or ECDSA curve bits the key must have (0: any; created with the default)
+    revoke_at: str = ""  # -K: the CA's directory URL; keyproc signs the revocation of `certificate` there
+    certificate: str = ""  # -K: the certificate file whose revocation keyproc signs (read before its jail)
+    revoke_reason: int = -1  # -K with -R: the only reason code the revocation may carry
 
 
 class AccountSettings(NamedTuple):

@@ -191,6 +191,12 @@ def test_a_revocation_reason_by_its_rfc_5280_name_implies_r(name: str, code: int
     assert cli.parse_arguments(["-r", "a"]).revoke_reason == -1
 
 
+def test_k_revokes_with_the_domain_key() -> None:
+    options = cli.parse_arguments(["-K", "a"])
+    assert (options.revoke, options.revoke_with_domain_key) == (True, True)
+    assert cli.parse_arguments(["-r", "a"]).revoke_with_domain_key is False
+
+
 def test_jobs_default_to_the_number_of_processors() -> None:
     assert cli.parse_arguments(["-f", "/x"]).jobs == (os.cpu_count() or 1)
 

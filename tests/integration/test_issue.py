@@ -159,6 +159,20 @@ def test_revoke_with_a_reason(testbed, workdir, write_conf, run_client):
     assert not workdir.certificate(handle).exists()
 
 
+def test_revoke_with_the_domain_key_when_the_account_is_lost(testbed, workdir, write_conf, run_client):
+    handle = "revoke-by-key.example.test"
+    conf = write_conf(handle)
+    assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
+    serial = f"{leaf(workdir.certificate(handle)).serial_number:x}"
+    workdir.account_key().unlink()  # the account is lost
+    revoked = run_client("-v", "-K", "-R", "superseded", handle, conf=conf)
+    assert revoked.returncode == EXIT_CHANGED, revoked.stderr
+    assert "netproc: account " not in revoked.stderr and "netproc: created account" not in revoked.stderr  # none used
+    status = testbed.cert_status(serial)
+    assert status["Status"] == "Revoked" and status.get("Reason") == 4, status
+    assert not workdir.certificate(handle).exists()
+
+
 def test_changed_alternative_names_force_renewal(workdir, write_conf, run_client):
     handle = "names.example.test"
     conf = write_conf(handle)
