@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -55,11 +56,14 @@ def _file(directory: Path, handle: str) -> Path:
 
 
 def load_state(directory: Path, handle: str) -> DomainState:
-    """The kept state of `handle` (empty when there is none, or none that makes sense)."""
+    """The kept state of `handle` (empty when there is none, or none that makes sense).
+
+    A back-off is believed up to a week ahead of now whatever the file says
+    (a clock that was wrong when it was written holds nothing back for long).
+    """
     path = _file(directory, handle)
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_STATE_FILE + 1)
+        data = _read_private(path)
     except FileNotFoundError:
         return DomainState()
     except OSError as error:
@@ -71,11 +75,24 @@ def load_state(directory: Path, handle: str) -> DomainState:
         raw = json.loads(data)
         if not isinstance(raw, dict):
             raise ValueError("not an object")
-        return DomainState(backoff_until=_moment(raw.get("backoff_until")))
-    except (ValueError, UnicodeDecodeError) as error:
+        until = _moment(raw.get("backoff_until"))
+        latest = datetime.now(timezone.utc) + timedelta(seconds=MAX_BACKOFF)
+        return DomainState(backoff_until=min(until, latest) if until is not None else None)
+    except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
         save_state(directory, handle, DomainState())
         return DomainState()
+
+
+def _read_private(path: Path) -> bytes:
+    """The file's bytes (one over the cap at most): a regular file, no link followed, never blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return os.read(fd, MAX_STATE_FILE + 1)
+    finally:
+        os.close(fd)
 
 
 def save_state(directory: Path, handle: str, state: DomainState) -> None:
@@ -106,7 +123,7 @@ def backoff_reported(report: bytes, now: datetime) -> datetime | None:
         try:
             raw = json.loads(line)
             until = _moment(raw.get("backoff_until")) if isinstance(raw, dict) else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, OverflowError, RecursionError):  # what netproc wrote: anything
             continue
         if until is not None:
             return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))

@@ -582,8 +582,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "parent-ignores-backoff", P + "main.py",
-        "        if until is None or until <= now:\n            continue\n        if options.force:",
-        "        if True:\n            continue\n        if options.force:",
+        "        if until is None or until <= now:\n            continue\n        if state.options.force:",
+        "        if True:\n            continue\n        if state.options.force:",
         "a domain the CA asked to be left alone (kept from an earlier run) is sent nothing before the moment",
         ("tests/integration/test_backoff.py",),
     ),

@@ -556,8 +556,8 @@ class _PlanBuilder:
             self.used_files[path] = (kind, block.file, option.line)
             return True
         used_as, file, line = first_use
-        if used_as == kind == "account key":
-            return True
+        if used_as == kind and kind in ("account key", "previous account key"):
+            return True  # several authorities may share an account, and so its previous key
         as_what = "" if used_as == kind else f" as {used_as}"
         where = _where(file, line, block)
         self.error(block, option.line, f"{kind} file {path} already used{as_what} at {where}")

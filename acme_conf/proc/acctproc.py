@@ -102,7 +102,8 @@ def acquire(spec: ChildSpec) -> Held:
     try:
         warm_up(key, previous)
     except jws.UnsupportedKeyError as error:
-        raise KeyFileError(f"{settings.key_path} or {settings.previous_key_path}: {error}") from None
+        which = settings.key_path if previous is None else f"{settings.key_path} or {settings.previous_key_path}"
+        raise KeyFileError(f"{which}: {error}") from None
     nets = netproc_channels(spec)
     keyprocs = tuple(Channel.from_fd(fd, "keyproc") for peer, fd in spec.channels if peer == "keyproc")
     domains = {

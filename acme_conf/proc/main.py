@@ -104,8 +104,11 @@ STARTUP_WAIT_SECONDS = 1.0
 # (a stuck disk, a certificate crafted to take a revokeproc over) is stopped
 # long before a chain's deadline.
 CHECK_DEADLINE_SECONDS = 60.0
-# A sweeper chngproc removes a few files: a wait this long is one that hangs.
-SWEEP_SECONDS = 30.0
+# A sweeper chngproc removes a few files (~0.1 s): a wait this long is one
+# that hangs.  The parent waits for it in place, so the other children's
+# stderr waits too (their pipes hold 64 KiB) and their deadlines are
+# enforced after it; a chngproc that dies is rare enough for that.
+SWEEP_SECONDS = 10.0
 # Descriptors the parent needs besides those allow_descriptors counts: stdio,
 # the lock, and the channels and start-up pipes of the running chains.
 DESCRIPTOR_HEADROOM = 64
@@ -337,9 +340,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
-    held_back = backed_off(jobs, options, state_directory())
-    results, services_failed = _run_chains([job for job in jobs if job.handle not in held_back], options, import_path)
-    results = [ChainResult(job.handle, True, False) if job.handle in held_back else results.pop(0) for job in jobs]
+    results, services_failed = _run_chains(jobs, options, import_path)
     done = "certificate revoked and removed" if options.revoke else "certificate updated"
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -353,24 +354,26 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     return EXIT_UNCHANGED
 
 
-def backed_off(jobs: Sequence[DomainJob], options: RunOptions, directory: Path) -> set[str]:
-    """The domains the CA asked to be left alone for now (a rate limit, a 503 kept by an earlier run).
+def _hold_back(state: _Run) -> None:
+    """Of the domains due, those whose CA asked to be left alone for now (a rate limit, a 503 an earlier run kept).
 
-    Nothing is sent for them, and each fails the run so that cron mail
-    shows it; -F asks all the same.
+    Nothing is sent for them, and each fails the run so that cron mail shows
+    it; -F asks all the same, and a revocation is never held back.  A domain
+    that is not due is not looked at: it has nothing to ask.
     """
-    held: set[str] = set()
+    if state.options.revoke:
+        return
     now = datetime.now(timezone.utc)
-    for job in jobs:
-        until = load_state(directory, job.handle).backoff_until
+    for job in list(state.waiting):
+        until = load_state(state.state_dir, job.handle).backoff_until
         if until is None or until <= now:
             continue
-        if options.force:
+        if state.options.force:
             log.warning("%s: the CA asked for no requests until %s; -F asks anyway", job.handle, _utc(until))
             continue
         log.error("%s: the CA asked for no requests until %s; not asking it before (-F asks anyway)", job.handle, _utc(until))
-        held.add(job.handle)
-    return held
+        state.waiting.remove(job)
+        state.results[job.handle] = ChainResult(job.handle, True, False)
 
 
 def keep_state(chain: Chain, result: ChainResult, directory: Path) -> None:
@@ -484,6 +487,7 @@ def _run_chains(
                     _start_checks(state)
                     if not state.checking and not state.checks_over:
                         state.checks_over = True
+                        _hold_back(state)  # a domain due whose CA asked to be left alone for now
                         _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
@@ -772,7 +776,7 @@ def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) ->
     report = -1
     try:
         lock.acquire()
-        report = os.memfd_create("acme-client-netproc-report", os.MFD_CLOEXEC)
+        report = _memfd("acme-client-netproc-report")
         processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report)
     except BaseException:
         lock.release()
@@ -804,7 +808,10 @@ def spawn_services(
     roles = tuple(settings)
     challenges = settings.get("chngproc")
     if isinstance(challenges, ChngSettings):
-        challenges = challenges._replace(journal_fd=open_journal())
+        try:
+            challenges = challenges._replace(journal_fd=open_journal())
+        except OSError as error:
+            raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error.strerror}") from None
         settings = {**settings, "chngproc": challenges}
     chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
     service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
@@ -870,9 +877,11 @@ def sweep_challenges(services: SharedServices, options: RunOptions, import_path:
         sweeper = _spawn(spec, import_path)
         try:
             _, said = sweeper.communicate(timeout=SWEEP_SECONDS)
-        except subprocess.TimeoutExpired:
+        except BaseException as stopped:  # a sweeper that hangs, or a stop: it never outlives the parent
             sweeper.kill()
             _, said = sweeper.communicate()
+            if not isinstance(stopped, subprocess.TimeoutExpired):
+                raise
     except OSError as error:
         log.error("%s: cannot start the chngproc that removes them: %s", name, error.strerror)
         return
@@ -977,6 +986,13 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
         cwd="/",
         process_group=0,  # a ^C at the terminal reaches the parent, which stops the chain in order
     )
+
+
+def _memfd(name: str) -> int:
+    try:
+        return os.memfd_create(name, os.MFD_CLOEXEC)
+    except OSError as error:
+        raise ProcessFailure(f"cannot start the process chain: {error.strerror}") from None
 
 
 def _journal_fd(spec: ChildSpec) -> int:

@@ -45,7 +45,7 @@ from acme_conf.acme.resources import (
 )
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token, key_authorization
-from acme_conf.ipc import Channel, close_all
+from acme_conf.ipc import MAX_FRAME, Channel, close_all
 from acme_conf.messages import Failure
 from acme_conf.messages.account import SIGNER_KEY_CHANGE, SIGNER_PREVIOUS, Thumbprint, ThumbprintRequest
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate
@@ -70,6 +70,7 @@ SYSTEM_BUNDLES = (
 )
 PEM_CHAIN = "application/pem-certificate-chain"
 MAX_ALTERNATES = 4  # alternate chains fetched (Let's Encrypt has offered one at most)
+FRAME_SLACK = 4096  # room kept in the message to certproc for its fields' lengths
 
 log = logging.getLogger("acme_conf")
 
@@ -238,7 +239,7 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
         raise ProcessFailure(f"order {printable(order.url)} ended {printable(order.status)}{_order_problem(order)}")
     bundle, alternates = download_certificate(acme, order.certificate)
     if settings.alternates:
-        held.cert.send(CertBundle(bundle, download_alternates(acme, alternates)))
+        held.cert.send(CertBundle(bundle, download_alternates(acme, alternates, MAX_FRAME - FRAME_SLACK - len(bundle))))
     else:
         held.cert.send(CertBundle(bundle))
 
@@ -312,24 +313,42 @@ def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False,
 
 
 def change_account_key(acme: AcmeSession) -> str | None:
-    """The account the previous key names, now with the account key; None if it names none."""
-    try:
-        response = acme.post(
-            acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup with the previous key",
-            embed_key=True, signer=SIGNER_PREVIOUS,
-        )
-    except AcmeError as error:
-        if error.problem is None or error.problem.short_type != "accountDoesNotExist":
-            raise
-        log.warning("the previous account key names no account either: a new account is created")
-        return None
-    url = _location(response, "account lookup with the previous key")
+    """The account the previous key names, now with the account key; None if neither key names one.
+
+    Domains of one authority run side by side, each with its netproc: if
+    another changed the key first, the previous key names no account any
+    more, or the change is refused; then the account key names it, and it is
+    looked up again.
+    """
+    url = look_up_account(acme, SIGNER_PREVIOUS, "account lookup with the previous key")
+    if url is None:
+        url = look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain's run?
+        if url is None:
+            log.warning("the previous account key names no account either: a new account is created")
+        return url
     if not acme.directory.key_change:
         raise ProcessFailure("the CA offers no key change (its directory has no keyChange URL)")
     acme.kid = url  # the outer JWS names the account; acctproc signs it with the previous key
-    acme.post(acme.directory.key_change, None, "account key change", signer=SIGNER_KEY_CHANGE)
+    try:
+        acme.post(acme.directory.key_change, None, "account key change", signer=SIGNER_KEY_CHANGE)
+    except AcmeError:
+        if look_up_account(acme, "", "account lookup") != url:  # not changed by another domain's run: a refusal
+            raise
+        log.info("account %s: its key was changed by another domain's run", printable(url))
+        return url
     log.log(NOTICE, "account %s: key changed from the previous account key to the account key", printable(url))
     return url
+
+
+def look_up_account(acme: AcmeSession, signer: str, what: str) -> str | None:
+    """The account URL the key (`signer`: see SignRequest) names, or None when it names none."""
+    try:
+        response = acme.post(acme.directory.new_account, {"onlyReturnExisting": True}, what, embed_key=True, signer=signer)
+    except AcmeError as error:
+        if error.problem is None or error.problem.short_type != "accountDoesNotExist":
+            raise
+        return None
+    return _location(response, what)
 
 
 def new_order(acme: AcmeSession, settings: NetSettings) -> Order:
@@ -450,18 +469,26 @@ def download_certificate(acme: AcmeSession, url: str, what: str = "certificate d
     return response.body, alternate_links(response.all_headers("link"), MAX_ALTERNATES)
 
 
-def download_alternates(acme: AcmeSession, urls: tuple[str, ...]) -> tuple[str, ...]:
+def download_alternates(acme: AcmeSession, urls: tuple[str, ...], room: int) -> tuple[str, ...]:
     """The alternate chains, for certproc to choose from by the configured issuer (at most MAX_ALTERNATES).
 
-    One that cannot be fetched is left out, with a warning: the default chain is still there.
+    One that cannot be fetched, or would not fit with the others in the
+    message to certproc (`room` bytes), is left out with a warning: the
+    default chain, already issued, is installed whatever happens here.
     """
     chains: list[str] = []
     for number, url in enumerate(urls, 1):
         try:
             body, _ = download_certificate(acme, url, f"alternate chain {number}")
-            chains.append(body.decode("ascii"))
-        except (ProcessFailure, AcmeError, UnicodeDecodeError) as error:
+            text = body.decode("ascii")
+        except (ProcessFailure, ProtocolError, UnicodeDecodeError) as error:
             log.warning("alternate chain %s left out: %s", printable(url), printable(error, 200))
+            continue
+        if len(text) > room:
+            log.warning("alternate chain %s left out: %d bytes, more than the %d left", printable(url), len(text), room)
+            continue
+        room -= len(text)
+        chains.append(text)
     return tuple(chains)
 
 
@@ -535,7 +562,10 @@ def poll(
 def _checked(response: Response, what: str) -> Response:
     if not 200 <= response.status < 300:
         note = "; redirects are not followed" if 300 <= response.status < 400 else ""
-        raise ProcessFailure(f"{what}: {printable(response.url)} answered HTTP {response.status}{note}")
+        message = f"{printable(response.url)} answered HTTP {response.status}{note}"
+        if response.status in (429, 503):  # a rate limit, or down for a while: maybe a back-off to keep
+            raise AcmeError(what, response.status, None, message, retry_after=response.header("retry-after"))
+        raise ProcessFailure(f"{what}: {message}")
     return response
 
 

@@ -125,6 +125,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         verdict: CertStatus | None = None,
         profile: str = "",
         report_fd: int = -1,
+        alternates: bool = False,
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -136,6 +137,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             profile=profile,
             revoke=verdict is not None and verdict.verdict == VERDICT_REVOKE,
             report_fd=report_fd,
+            alternates=alternates,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from acme_conf.acme.polling import MAX_RETRY_AFTER
+from acme_conf.ipc import MAX_FRAME
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate
 from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_REVOKE, CertStatus
 from acme_conf.net.session import MAX_BAD_NONCE_RETRIES
@@ -28,7 +29,7 @@ from acme_conf.proc.certproc import CertificateCheckError, check_bundle
 from acme_conf.errors import ProcessFailure
 
 import pki
-from hostile_ca import ERROR, HostileCA, Reply, Seen, json_reply, problem
+from hostile_ca import ERROR, PEM_CHAIN, HostileCA, Reply, Seen, json_reply, problem
 
 NAMES = ("example.com",)
 
@@ -138,6 +139,20 @@ def test_directory_that_is_not_json(drive, hostile_ca: HostileCA) -> None:
 def test_directory_error_status(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.routes["/dir"] = lambda ca, seen: problem("serverInternal", "down", 503)
     assert "answered HTTP 503" in drive().raised()
+
+
+def test_a_directory_down_for_maintenance_is_a_back_off_kept(drive, hostile_ca: HostileCA) -> None:
+    hostile_ca.routes["/dir"] = lambda ca, seen: dataclasses.replace(
+        problem("serverInternal", "maintenance", 503), headers=(("Retry-After", "1800"),)
+    )
+    report = os.memfd_create("test-report")
+    try:
+        assert "answered HTTP 503" in drive(report_fd=report).raised()
+        written = os.pread(report, 4096, 0)
+    finally:
+        os.close(report)
+    until = datetime.fromisoformat(json.loads(written)["backoff_until"])
+    assert timedelta(minutes=29) < until - datetime.now(timezone.utc) <= timedelta(minutes=30)
 
 
 def test_directory_url_with_non_ascii_characters(drive, hostile_ca: HostileCA) -> None:
@@ -684,6 +699,35 @@ def test_a_refusal_for_rate_limits_is_reported_to_the_parent_with_its_moment(
         return
     until = datetime.fromisoformat(json.loads(written)["backoff_until"])
     assert before + kept - timedelta(seconds=5) <= until <= datetime.now(timezone.utc) + kept + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("names", [("broken", "big1", "big2", "big3"), ("big1", "big2", "big3", "big4")])
+def test_alternate_chains_that_fail_or_do_not_fit_are_left_out_and_the_certificate_still_goes_to_certproc(
+    drive, hostile_ca: HostileCA, names: tuple[str, ...]
+) -> None:
+    """One alternate refused by the CA, or four of nearly 1 MiB (the most a response may be), which would not
+    fit one message to certproc with the default chain: left out, and the issued certificate still goes on."""
+    base = hostile_ca.base
+    big = b"-----BEGIN CERTIFICATE-----\n" + b"A" * 1_048_000 + b"\n"
+
+    def with_alternates(ca: HostileCA, seen: Seen) -> Reply:
+        if seen.path.endswith("/broken"):
+            return problem("serverInternal", "no", 500)
+        if "/big" in seen.path:
+            return Reply(200, big, PEM_CHAIN)
+        reply = HostileCA.certificate(ca, seen)
+        links = ", ".join(f'<{base}{seen.path}/{name}>;rel="alternate"' for name in names)
+        return dataclasses.replace(reply, headers=(("Link", links),))
+
+    hostile_ca.routes["/cert/0"] = with_alternates
+    for name in names:
+        hostile_ca.routes[f"/cert/0/{name}"] = with_alternates
+    outcome = drive(alternates=True)
+    assert outcome.error is None, outcome.error
+    [bundle] = outcome.to_certproc
+    assert isinstance(bundle, CertBundle) and bundle.pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert len(bundle.alternates) == 3
+    assert len(bundle.pem) + sum(len(each) for each in bundle.alternates) < MAX_FRAME
 
 
 def test_account_without_location(drive, hostile_ca: HostileCA) -> None:

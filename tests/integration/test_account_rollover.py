@@ -58,3 +58,18 @@ def test_a_missing_previous_key_is_an_error_and_nothing_is_created(make_testbed,
     assert result.returncode == EXIT_FAILED, result.stderr
     assert f"{missing}: the previous account key does not exist" in result.stderr
     assert not missing.exists() and not workdir.certificate(handle).exists()
+
+
+def test_two_domains_of_one_authority_change_the_key_once(make_testbed, workdir, write_conf, run_client):
+    """Chains run side by side (-j 2): one changes the key, the other finds the account by the new key."""
+    pebble = make_testbed()
+    handles = [f"roll-{n}.{RUN_TAG}.example.test" for n in (1, 2)]
+    conf = write_conf(*handles, testbed=pebble)
+    assert run_client(*handles, conf=conf).returncode == EXIT_CHANGED
+    previous = workdir.account_dir / "pebble.old.key"
+    shutil.move(workdir.account_key("pebble"), previous)
+    conf.write_text(conf.read_text().replace("\tca file ", f'\tprevious account key "{previous}"\n\tca file ', 1))
+    rolled = run_client("-v", "-F", "-j", "2", *handles, conf=conf)
+    assert rolled.returncode == EXIT_CHANGED, rolled.stderr
+    assert rolled.stderr.count("key changed from the previous account key to the account key") == 1, rolled.stderr
+    assert "netproc: created account" not in rolled.stderr

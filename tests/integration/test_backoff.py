@@ -44,6 +44,18 @@ def test_a_kept_back_off_sends_nothing_until_its_moment_and_f_asks_anyway(workdi
     assert run_client(handle, conf=conf).returncode == 2  # current, and nothing held back any more
 
 
+def test_a_domain_not_due_or_a_revocation_is_not_held_back(workdir, write_conf, run_client):
+    handle = f"backoff-current.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
+    plant(workdir, handle, json.dumps({"backoff_until": (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()}))
+    current = run_client(handle, conf=conf)
+    assert current.returncode == 2, current.stderr  # nothing to ask the CA: nothing held back
+    assert "asked for no requests" not in current.stderr
+    revoked = run_client("-r", handle, conf=conf)
+    assert revoked.returncode == EXIT_CHANGED, revoked.stderr  # a revocation is never held back
+
+
 def test_a_back_off_that_has_passed_or_a_corrupt_state_file_holds_nothing_back(workdir, write_conf, run_client):
     past = f"past.{RUN_TAG}.example.test"
     broken = f"broken.{RUN_TAG}.example.test"

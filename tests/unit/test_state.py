@@ -33,12 +33,12 @@ def test_no_state_is_an_empty_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["{", "[]", '{"backoff_until": "tomorrow"}', '{"backoff_until": 5}', '{"backoff_until": "2026-12-07T12:00:00"}',
-     "x" * 70_000, "\xff"],
+    "data",
+    [b"{", b"[]", b'{"backoff_until": "tomorrow"}', b'{"backoff_until": 5}', b'{"backoff_until": "2026-12-07T12:00:00"}',
+     b"x" * 70_000, b"\xff\xfe", b'{"backoff_until": "0001-01-01T00:00:00+01:00"}', b"[" * 4000],
 )
-def test_a_state_that_makes_no_sense_is_a_warning_and_rebuilt(tmp_path: Path, text: str, caplog) -> None:
-    (tmp_path / "example.com.json").write_text(text, errors="surrogateescape")
+def test_a_state_that_makes_no_sense_is_a_warning_and_rebuilt(tmp_path: Path, data: bytes, caplog) -> None:
+    (tmp_path / "example.com.json").write_bytes(data)
     with caplog.at_level(logging.WARNING, "acme_conf"):
         assert load_state(tmp_path, "example.com") == DomainState()
     assert "is corrupt" in caplog.text
@@ -56,7 +56,8 @@ def test_the_reported_back_off_is_checked_and_bounded() -> None:
     assert backoff_reported(line((NOW + timedelta(hours=2)).isoformat()), NOW) == NOW + timedelta(hours=2)
     assert backoff_reported(line((NOW + timedelta(days=400)).isoformat()), NOW) == NOW + timedelta(seconds=MAX_BACKOFF)
     assert backoff_reported(line((NOW - timedelta(days=1)).isoformat()), NOW) == NOW  # never in the past
-    for garbage in (b"", b"not json\n", line("soon"), line(None), b"[1]\n", line("2026-12-07T12:00:00")):
+    for garbage in (b"", b"not json\n", line("soon"), line(None), b"[1]\n", line("2026-12-07T12:00:00"),
+                    line("0001-01-01T00:00:00+01:00"), b"[" * 4096):
         assert backoff_reported(garbage, NOW) is None, garbage
 
 
@@ -66,3 +67,20 @@ def test_the_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACME_CLIENT_STATE_DIR")
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert state_directory() == Path("/var/db/acme")
+
+
+def test_a_kept_back_off_is_believed_a_week_ahead_at_most(tmp_path: Path) -> None:
+    far = datetime.now(timezone.utc) + timedelta(days=3650)
+    (tmp_path / "example.com.json").write_text(json.dumps({"backoff_until": far.isoformat()}))
+    until = load_state(tmp_path, "example.com").backoff_until
+    assert until is not None and until <= datetime.now(timezone.utc) + timedelta(seconds=MAX_BACKOFF)
+
+
+def test_a_state_file_that_is_a_fifo_or_a_link_is_not_read(tmp_path: Path, caplog) -> None:
+    os.mkfifo(tmp_path / "fifo.example.json")
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"backoff_until": None}))
+    (tmp_path / "link.example.json").symlink_to(tmp_path / "elsewhere.json")
+    with caplog.at_level(logging.WARNING, "acme_conf"):
+        assert load_state(tmp_path, "fifo.example") == DomainState()  # and it did not block
+        assert load_state(tmp_path, "link.example") == DomainState()
+    assert caplog.text.count("cannot be read") == 2
