@@ -609,6 +609,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_revoke_by_key.py",),
     ),
     Mutation(
+        "rollover-no-second-look-up", P + "netproc.py",
+        '        url = look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain\'s run?\n',
+        "        url = None\n",
+        "a previous key that names no account any more: the account is looked up again by the new key",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
+        "rollover-refusal-not-looked-into", P + "netproc.py",
+        '        if look_up_account(acme, "", "account lookup") != url:',
+        "        if True:",
+        "a refused key change: the account is looked up by the new key before the run fails",
+        (HOSTILE_CA,),
+    ),
+    Mutation(
         "resources-any-scheme", "acme_conf/acme/resources.py",
         '    return value.startswith("https://") and len(value) <= 2048',
         "    return len(value) <= 2048",

@@ -126,6 +126,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         profile: str = "",
         report_fd: int = -1,
         alternates: bool = False,
+        previous_key=None,
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -138,6 +139,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             revoke=verdict is not None and verdict.verdict == VERDICT_REVOKE,
             report_fd=report_fd,
             alternates=alternates,
+            rollover=previous_key is not None,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []
@@ -197,6 +199,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
                         (Channel(thumbprint_link[0], "chngproc"),),
                         account_key,
                         {},
+                        previous=previous_key,
                     ),
                 ),
                 peer_errors,

@@ -730,6 +730,38 @@ def test_alternate_chains_that_fail_or_do_not_fit_are_left_out_and_the_certifica
     assert len(bundle.pem) + sum(len(each) for each in bundle.alternates) < MAX_FRAME
 
 
+@pytest.mark.parametrize("race", ["previous key names no account", "key change refused"])
+def test_a_key_changed_meanwhile_by_another_domain_is_found_by_the_new_key(drive, hostile_ca: HostileCA, race: str) -> None:
+    """Two domains of one authority change the account key in one run: the second finds the account by the new key."""
+    from acme_conf.acme import jws
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    previous = ec.generate_private_key(ec.SECP256R1())
+    lookups_by_new_key = []
+
+    def accounts(ca: HostileCA, seen: Seen) -> Reply:
+        assert isinstance(seen.payload, dict) and seen.protected is not None
+        by_previous = seen.protected.get("jwk") == jws.public_jwk(previous)
+        if by_previous and race == "key change refused":
+            return json_reply({"status": "valid"}, 200, location=f"{ca.base}/acct/1")
+        if by_previous:
+            return problem("accountDoesNotExist", "changed already")
+        if seen.payload.get("onlyReturnExisting"):
+            lookups_by_new_key.append(seen)
+            if len(lookups_by_new_key) == 1:
+                return problem("accountDoesNotExist", "not yet")
+            ca.account_jwk = seen.protected["jwk"]
+            return json_reply({"status": "valid"}, 200, location=f"{ca.base}/acct/1")
+        return problem("malformed", "no new account expected", 400)
+
+    hostile_ca.routes["/acct/new"] = accounts
+    hostile_ca.routes["/key-change"] = lambda ca, seen: problem("conflict", "new key already in use", 409)
+    outcome = drive(previous_key=previous)
+    assert outcome.error is None, outcome.error
+    assert len(lookups_by_new_key) == 2  # looked up again, and found
+    assert [s for s in hostile_ca.seen if s.path == "/acct/new" and "termsOfServiceAgreed" in (s.payload or {})] == []
+
+
 def test_account_without_location(drive, hostile_ca: HostileCA) -> None:
     hostile_ca.routes["/acct/new"] = lambda ca, seen: json_reply({"status": "valid"}, 201)
     assert "account lookup: the CA sent no https Location" in drive().raised()
