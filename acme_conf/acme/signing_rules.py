@@ -69,7 +69,7 @@ def judge(run: DomainRun, url: str, kid: str, payload: bytes) -> Verdict:
     A finalize's CSR is for acctproc to check against the domain key
     (acme_conf/csr.py check_csr): this module parses JSON, never X.509.
     """
-    wrong_place = _not_the_cas(run.api_url, url)
+    wrong_place = not_the_cas(run.api_url, url)
     if wrong_place:
         return Verdict("", wrong_place, {})
     if not payload:
@@ -108,10 +108,6 @@ def _no_repeated_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def not_the_cas(api_url: str, url: str) -> str:
     """Why `url` is not a plain https URL on the CA's host and port ("" when it is)."""
-    return _not_the_cas(api_url, url)
-
-
-def _not_the_cas(api_url: str, url: str) -> str:
     try:
         ca, asked = urlsplit(api_url), urlsplit(url)
         same_port = (ca.port or 443) == (asked.port or 443)

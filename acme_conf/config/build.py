@@ -183,6 +183,7 @@ class _PlanBuilder:
 
         account = options.get("account key")
         account_key = None
+        account_size: int | None | bool = None
         if account is None:
             self.missing(block, f"authority {name}: no account key file specified")
             complete = False
@@ -192,7 +193,8 @@ class _PlanBuilder:
                 block, account.line, self.files.private_key(account_key)
             ):
                 complete = False
-            if self.key_size(block, account) is False:
+            account_size = self.key_size(block, account)
+            if account_size is False:
                 complete = False
 
         binding = self.account_binding(block, options.get("external account binding"))
@@ -233,7 +235,7 @@ class _PlanBuilder:
                 api_url=api.values[0],
                 account_key=self.path(account_key),
                 account_keytype=_keytype(account),
-                account_key_size=_key_size(account),
+                account_key_size=account_size or None,
                 binding=binding or None,
                 previous_account_key=self.path(previous) if isinstance(previous, str) else None,
                 contact=contact.values[0] if contact is not None else None,
@@ -281,7 +283,8 @@ class _PlanBuilder:
 
         if names is None or domain_key is None or certificates is None or challengedir is None:
             draft.complete = False
-        if key_option is not None and self.key_size(block, key_option) is False:
+        size = self.key_size(block, key_option) if key_option is not None else None
+        if size is False:
             draft.complete = False
         if not draft.complete or profile is False or preferred is False:
             draft.complete = False
@@ -293,7 +296,7 @@ class _PlanBuilder:
             "names": names,
             "domain_key": self.path(domain_key),
             "keytype": _keytype(key_option),
-            "key_size": _key_size(key_option),
+            "key_size": size or None,
             **certificates,
             "challengedir": challengedir,
             "profile": profile,

@@ -210,6 +210,9 @@ def domain_key(held: Held, net_fd: int) -> bytes:
             held.domain_keys[net_fd] = b"" if keyproc is None else keyproc.recv(DomainKey).spki
         except ChannelClosed:
             held.domain_keys[net_fd] = b""
+        finally:
+            if keyproc is not None:
+                keyproc.close()  # told once: nothing more comes
     return held.domain_keys[net_fd]
 
 

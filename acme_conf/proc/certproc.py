@@ -119,18 +119,26 @@ def choose_chain(bundle: CertBundle, domain_key: bytes, settings: CertSettings, 
         return default
     if len(bundle.alternates) > MAX_ALTERNATES:
         raise CertificateCheckError(f"netproc sent {len(bundle.alternates)} alternate chains; at most {MAX_ALTERNATES}")
-    for number, pem in enumerate((bundle.pem.decode("ascii", "replace"), *bundle.alternates)):
+    if _from_preferred_issuer(default, settings.preferred_chain, 0):
+        return default
+    for number, pem in enumerate(bundle.alternates, 1):
         try:
-            checked = default if number == 0 else check_bundle(pem.encode("ascii", "replace"), domain_key, settings.names, now)
+            checked = check_bundle(pem.encode("ascii", "replace"), domain_key, settings.names, now)
         except CertificateCheckError as error:
             log.warning("alternate chain %d left out: %s", number, error)
             continue
-        issuer = topmost_issuer(checked)
-        if issuer == settings.preferred_chain:
-            log.info("chain from %s chosen%s", printable(issuer, 64), "" if number == 0 else f" (alternate {number})")
+        if _from_preferred_issuer(checked, settings.preferred_chain, number):
             return checked
     log.info("no chain from %s offered: the default chain installed", printable(settings.preferred_chain, 64))
     return default
+
+
+def _from_preferred_issuer(checked: WriteCertificate, preferred: str, number: int) -> bool:
+    """Whether chain `number` (0: the default) comes from the preferred issuer; said when it does."""
+    if topmost_issuer(checked) != preferred:
+        return False
+    log.info("chain from %s chosen%s", printable(preferred, 64), f" (alternate {number})" if number else "")
+    return True
 
 
 def topmost_issuer(checked: WriteCertificate) -> str:

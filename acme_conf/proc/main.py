@@ -366,6 +366,8 @@ def _hold_back(state: _Run) -> None:
     now = datetime.now(timezone.utc)
     for job in list(state.waiting):
         until = load_state(state.state_dir, job.handle).backoff_until
+        if until is not None:
+            state.kept_backoff.add(job.handle)  # forgotten once the CA answers
         if until is None or until <= now:
             continue
         if state.options.force:
@@ -376,7 +378,7 @@ def _hold_back(state: _Run) -> None:
         state.results[job.handle] = ChainResult(job.handle, True, False)
 
 
-def keep_state(chain: Chain, result: ChainResult, directory: Path) -> None:
+def keep_state(chain: Chain, result: ChainResult, directory: Path, had_backoff: bool) -> None:
     """Keep the back-off netproc reported for the next run, or forget an old one once the CA answered."""
     if chain.report_fd < 0:
         return
@@ -388,7 +390,7 @@ def keep_state(chain: Chain, result: ChainResult, directory: Path) -> None:
     if until is not None:
         save_state(directory, handle, DomainState(backoff_until=until))
         log.error("%s: the CA asked for no requests until %s: runs before then ask nothing", handle, _utc(until))
-    elif not result.failed and load_state(directory, handle).backoff_until is not None:
+    elif not result.failed and had_backoff:
         save_state(directory, handle, DomainState())
 
 
@@ -440,6 +442,7 @@ class _Run:
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
+    kept_backoff: set[str] = field(default_factory=set)  # the domains due whose state held a back-off
 
     @property
     def checking(self) -> bool:
@@ -651,7 +654,7 @@ def _reap(state: _Run) -> None:
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
-            keep_state(chain, state.results[chain.job.handle], state.state_dir)
+            keep_state(chain, state.results[chain.job.handle], state.state_dir, chain.job.handle in state.kept_backoff)
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
@@ -697,7 +700,7 @@ def spawn_check(job: DomainJob, options: RunOptions, import_path: tuple[str, ...
             ChildSpec(
                 "keyproc", job.handle, options.verbosity, options.strict_sandbox,
                 (("revokeproc", key_end.fileno()),),
-                KeySettings(str(job.domain_key), job.keytype.value, job.names, public_only=True, size=job.key_size or 0),
+                key_settings(job)._replace(public_only=True),
             ),
         )
         for spec in specs:
@@ -980,7 +983,7 @@ def _spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[by
         [sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP, spec.role, spec.to_json(), *import_path],
         stdout=subprocess.DEVNULL,  # children report on stderr only; the sandbox points stdin at /dev/null
         stderr=subprocess.PIPE,  # read by the parent, which labels and sanitises every line (voice.py)
-        pass_fds=[fd for _, fd in spec.channels] + [fd for fd in (spec.startup_fd, _journal_fd(spec)) if fd >= 0],
+        pass_fds=[fd for _, fd in spec.channels] + [fd for fd in (spec.startup_fd, _parent_record_fd(spec)) if fd >= 0],
         close_fds=True,
         env={},  # nothing from the caller's environment reaches a child
         cwd="/",
@@ -995,7 +998,7 @@ def _memfd(name: str) -> int:
         raise ProcessFailure(f"cannot start the process chain: {error.strerror}") from None
 
 
-def _journal_fd(spec: ChildSpec) -> int:
+def _parent_record_fd(spec: ChildSpec) -> int:
     """The descriptor a child writes for the parent besides stderr: chngproc's journal, netproc's report."""
     if isinstance(spec.settings, ChngSettings):
         return spec.settings.journal_fd
@@ -1006,6 +1009,11 @@ def _journal_fd(spec: ChildSpec) -> int:
 
 def _with_report(settings: Settings, report_fd: int) -> Settings:
     return settings._replace(report_fd=report_fd) if isinstance(settings, NetSettings) else settings
+
+
+def key_settings(job: DomainJob) -> KeySettings:
+    """keyproc's settings in a chain that issues; a check and a -K run start from these."""
+    return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
@@ -1026,14 +1034,12 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
         )
+    if role == "keyproc" and options.revoke_with_domain_key:
+        return key_settings(job)._replace(
+            revoke_at=authority.api_url, certificate=str(inspected_certificate(job)), revoke_reason=options.revoke_reason
+        )
     if role == "keyproc":
-        if options.revoke_with_domain_key:
-            return KeySettings(
-                str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0,
-                revoke_at=authority.api_url, certificate=str(inspected_certificate(job)),
-                revoke_reason=options.revoke_reason,
-            )
-        return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
+        return key_settings(job)
     if role == "certproc":
         return CertSettings(job.names, job.preferred_chain or "")
     if role == "fileproc":

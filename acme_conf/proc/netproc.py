@@ -35,6 +35,7 @@ from acme_conf.acme.polling import (
 )
 from acme_conf.acme.resources import (
     Authorization,
+    Directory,
     Order,
     ProtocolError,
     alternate_links,
@@ -217,11 +218,9 @@ def check_verdict(status: CertStatus, revoking: bool) -> None:
 def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
     if status.verdict == VERDICT_REVOKE and settings.revoke_with_domain_key:
         # -K: no account; keyproc signs the revocation with the certificate's own key
-        directory = parse_directory(_checked(transport.get(settings.api_url), "directory").body)
-        revoke_certificate(AcmeSession(transport, held.key, directory), status.certificate_der, settings.revoke_reason)
-        held.cert.send(RemoveCertificate())
-        return
-    acme = open_session(settings, held, transport)
+        acme = AcmeSession(transport, held.key, fetch_directory(settings, transport))
+    else:
+        acme = open_session(settings, held, transport)
     if status.verdict == VERDICT_REVOKE:
         revoke_certificate(acme, status.certificate_der, settings.revoke_reason)
         held.cert.send(RemoveCertificate())
@@ -257,10 +256,13 @@ def _resolver(dns: Channel) -> Callable[[str], tuple[str, ...]]:
 # the protocol steps ---------------------------------------------------------------
 
 
+def fetch_directory(settings: NetSettings, transport: Transport) -> Directory:
+    return parse_directory(_checked(transport.get(settings.api_url), "directory").body)
+
+
 def open_session(settings: NetSettings, held: Held, transport: Transport) -> AcmeSession:
     """Fetch the directory and find (or create) the account."""
-    response = _checked(transport.get(settings.api_url), "directory")
-    acme = AcmeSession(transport, held.acct, parse_directory(response.body))
+    acme = AcmeSession(transport, held.acct, fetch_directory(settings, transport))
     acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover)
     return acme
 
@@ -281,34 +283,30 @@ def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False,
     account key does not name is looked up with the previous key, and its key
     changed to the account key.
     """
-    try:
-        response = acme.post(acme.directory.new_account, {"onlyReturnExisting": True}, "account lookup", embed_key=True)
-    except AcmeError as error:
-        if error.problem is None or error.problem.short_type != "accountDoesNotExist":
-            raise
-        changed = change_account_key(acme) if rollover else None
-        if changed is not None:
-            return changed
-        if acme.directory.external_account_required and not bound:
-            raise ProcessFailure(NEEDS_BINDING) from None
-        payload: dict[str, object] = {"termsOfServiceAgreed": True}
-        if contact:
-            payload["contact"] = [contact]
-        try:
-            response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
-        except AcmeError as refused:
-            if refused.problem is not None and refused.problem.short_type == "externalAccountRequired" and not bound:
-                raise ProcessFailure(NEEDS_BINDING) from None
-            raise
-        url = _location(response, "new account")
-        log.log(NOTICE, "created account %s", printable(url))
-        if acme.directory.terms_of_service:
-            log.info("agreed to the terms of service at %s", printable(acme.directory.terms_of_service))
+    url = look_up_account(acme, "", "account lookup")
+    if url is not None:
+        log.info("account %s", printable(url))
+        if rollover:
+            log.info("the account key names the account: the previous account key is no longer needed")
         return url
-    url = _location(response, "account lookup")
-    log.info("account %s", printable(url))
-    if rollover:
-        log.info("the account key names the account: the previous account key is no longer needed")
+    changed = change_account_key(acme) if rollover else None
+    if changed is not None:
+        return changed
+    if acme.directory.external_account_required and not bound:
+        raise ProcessFailure(NEEDS_BINDING)
+    payload: dict[str, object] = {"termsOfServiceAgreed": True}
+    if contact:
+        payload["contact"] = [contact]
+    try:
+        response = acme.post(acme.directory.new_account, payload, "new account", embed_key=True)
+    except AcmeError as refused:
+        if refused.problem is not None and refused.problem.short_type == "externalAccountRequired" and not bound:
+            raise ProcessFailure(NEEDS_BINDING) from None
+        raise
+    url = _location(response, "new account")
+    log.log(NOTICE, "created account %s", printable(url))
+    if acme.directory.terms_of_service:
+        log.info("agreed to the terms of service at %s", printable(acme.directory.terms_of_service))
     return url
 
 
