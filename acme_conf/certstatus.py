@@ -19,29 +19,42 @@ from cryptography.hazmat.primitives import serialization
 
 from acme_conf import samples
 from acme_conf.acme.renewal import RenewalDecision, renewal_decision
+from acme_conf.acme.renewal_info import certificate_id
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.errors import ProcessFailure
 
 
 class Examined(NamedTuple):
-    """The leaf of a certificate file: its DER form, serial number, and whether renewal is due."""
+    """The leaf of a certificate file: its DER form, serial number, ARI identifier, and whether renewal is due."""
 
     der: bytes
     serial: int
     decision: RenewalDecision
+    certificate_id: str  # what the CA's renewal information calls it (RFC 9773); "" when it cannot be named
+
+
+# The moment drawn in the CA's renewal window, and the certificate (its ARI identifier) it was drawn for.
+KeptMoment = tuple[str, datetime]
 
 
 def examine_certificate(
-    contents: bytes, path: str, names: tuple[str, ...], domain_key: bytes, now: datetime
+    contents: bytes,
+    path: str,
+    names: tuple[str, ...],
+    domain_key: bytes,
+    now: datetime,
+    kept: KeptMoment | None = None,
 ) -> Examined:
-    """The leaf in `contents` judged against the configured `names` and the domain key.
+    """The leaf in `contents` judged against the configured `names`, the domain key, and the kept renewal moment.
 
     `domain_key` is the key's DER SubjectPublicKeyInfo from keyproc (empty:
-    no key yet, so no certificate can be for it).  ProcessFailure when the
-    file does not parse.
+    no key yet, so no certificate can be for it).  The `kept` moment counts
+    only for the certificate it was drawn for.  ProcessFailure when the file
+    does not parse.
     """
     leaf, found = parse_leaf(contents, path)
     spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    identifier = certificate_id(authority_key_id(leaf), leaf.serial_number)
     decision = renewal_decision(
         leaf.not_valid_before_utc,
         leaf.not_valid_after_utc,
@@ -49,8 +62,18 @@ def examine_certificate(
         found,
         configured_names(names),
         key_matches=bool(domain_key) and spki == domain_key,
+        ari_moment=kept[1] if kept is not None and identifier and kept[0] == identifier else None,
     )
-    return Examined(leaf.public_bytes(serialization.Encoding.DER), leaf.serial_number, decision)
+    return Examined(leaf.public_bytes(serialization.Encoding.DER), leaf.serial_number, decision, identifier)
+
+
+def authority_key_id(leaf: x509.Certificate) -> bytes:
+    """The key identifier of the leaf's Authority Key Identifier; b"" when it has none (or a malformed one)."""
+    try:
+        value = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except (x509.ExtensionNotFound, ValueError):
+        return b""
+    return value.key_identifier or b""
 
 
 def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[str]]:
@@ -67,7 +90,7 @@ def parse_leaf(contents: bytes, path: str) -> tuple[x509.Certificate, frozenset[
 def warm_up() -> None:
     """Judge every sample leaf, and a file that is no certificate, as a real file is judged."""
     for sample in samples.SAMPLES:
-        examine_certificate(sample.bundle, "sample", samples.NAMES, b"", samples.NOW)
+        examine_certificate(sample.bundle, "sample", samples.NAMES, b"", samples.NOW, ("sample.id", samples.NOW))
     try:
         examine_certificate(b"not a certificate", "sample", samples.NAMES, b"", samples.NOW)
     except ProcessFailure:

@@ -1,9 +1,10 @@
-"""What a run keeps for the next: per domain, until when the CA asked to be left alone.
+"""What a run keeps for the next: per domain, until when the CA asked to be left alone, and its renewal advice.
 
 One small JSON file per domain handle in one state directory: /var/db/acme
 for root, otherwise the user's state directory (platformdirs), or
 $ACME_CLIENT_STATE_DIR.  Only the parent reads and writes it, and only
-typed values it validated (a moment in time), never text from the CA.  A
+typed values it validated (moments in time, a certificate's ARI identifier),
+never text from the CA.  A
 file is written whole (a temporary file, flushed, renamed into place); one
 that cannot be read or makes no sense is a warning, and is rebuilt by the
 next write.
@@ -22,6 +23,7 @@ from pathlib import Path
 import platformdirs
 
 from acme_conf.acme.polling import MAX_BACKOFF
+from acme_conf.acme.renewal_info import MAX_CHECK_INTERVAL, NOT_OFFERED_CHECK_INTERVAL, is_certificate_id
 from acme_conf.acme.text import printable
 from acme_conf.files import temporary_name, write_all
 
@@ -34,10 +36,28 @@ log = logging.getLogger("acme_conf")
 
 
 @dataclass(frozen=True)
+class KeptRenewal:
+    """What the CA's renewal information (ARI, RFC 9773) said of one certificate.
+
+    `window` and `moment` are None when the CA offers no renewal information
+    or its answer could not be used: then the lifetime rule alone decides
+    until `next_check`.  A run that installs a certificate keeps no window,
+    and no identifier (only a jailed process could compute it): the next
+    runs ask about the new certificate once `next_check` has come.
+    """
+
+    certificate: str  # the certificate's ARI identifier (acme_conf/acme/renewal_info.py); "": the one a run just installed
+    next_check: datetime  # ask the CA again no sooner than this (its Retry-After)
+    window: tuple[datetime, datetime] | None = None  # the suggested window, start and end
+    moment: datetime | None = None  # the moment drawn inside it: renewal is due from then
+
+
+@dataclass(frozen=True)
 class DomainState:
     """What is kept for one domain."""
 
     backoff_until: datetime | None = None  # the CA refused (rate limit, 503): send nothing before this
+    renewal: KeptRenewal | None = None  # the CA's renewal advice for the installed certificate
 
 
 def state_directory() -> Path:
@@ -75,9 +95,13 @@ def load_state(directory: Path, handle: str) -> DomainState:
         raw = json.loads(data)
         if not isinstance(raw, dict):
             raise ValueError("not an object")
+        now = datetime.now(timezone.utc)
         until = _moment(raw.get("backoff_until"))
-        latest = datetime.now(timezone.utc) + timedelta(seconds=MAX_BACKOFF)
-        return DomainState(backoff_until=min(until, latest) if until is not None else None)
+        latest = now + timedelta(seconds=MAX_BACKOFF)
+        return DomainState(
+            backoff_until=min(until, latest) if until is not None else None,
+            renewal=_renewal(raw.get("renewal"), now),
+        )
     except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
         save_state(directory, handle, DomainState())
@@ -98,7 +122,7 @@ def _read_private(path: Path) -> bytes:
 def save_state(directory: Path, handle: str, state: DomainState) -> None:
     """Write `handle`'s state whole, or say why not (the run's certificates do not depend on it)."""
     path = _file(directory, handle)
-    text = json.dumps({"backoff_until": state.backoff_until.isoformat() if state.backoff_until else None})
+    text = json.dumps({"backoff_until": _text(state.backoff_until), "renewal": _renewal_record(state.renewal)})
     temporary = directory / temporary_name(path.name)
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -128,6 +152,60 @@ def backoff_reported(report: bytes, now: datetime) -> datetime | None:
         if until is not None:
             return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
     return None
+
+
+def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:
+    """The renewal advice netproc reported, checked as a state file is; None when there is none that makes sense."""
+    for line in report[:MAX_REPORT].splitlines():
+        try:
+            raw = json.loads(line)
+            renewal = _renewal(raw.get("renewal"), now) if isinstance(raw, dict) else None
+        except (ValueError, UnicodeDecodeError, OverflowError, RecursionError):  # what netproc wrote: anything
+            continue
+        if renewal is not None:
+            return renewal
+    return None
+
+
+def _renewal(value: object, now: datetime) -> KeptRenewal | None:
+    """A KeptRenewal from its JSON record; ValueError for one that makes no sense.
+
+    The next check is believed at most a week ahead (a CA without renewal
+    information is looked at again weekly, one with it at least daily); a
+    moment outside its window, or a window that ends before it starts,
+    keeps nothing of the window.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not (value.get("certificate") == "" or is_certificate_id(value.get("certificate"))):
+        raise ValueError("renewal: not a record of a certificate")
+    check = _moment(value.get("next_check"))
+    if check is None:
+        raise ValueError("renewal: no next check")
+    latest = now + (MAX_CHECK_INTERVAL if value.get("window") is not None else NOT_OFFERED_CHECK_INTERVAL)
+    kept = KeptRenewal(str(value["certificate"]), min(check, latest))
+    window, moment = value.get("window"), _moment(value.get("moment"))
+    if not isinstance(window, list) or len(window) != 2 or moment is None or not kept.certificate:
+        return kept
+    start, end = _moment(window[0]), _moment(window[1])
+    if start is None or end is None or not start <= moment <= end or not start < end:
+        return kept
+    return KeptRenewal(kept.certificate, kept.next_check, (start, end), moment)
+
+
+def _renewal_record(renewal: KeptRenewal | None) -> dict[str, object] | None:
+    if renewal is None:
+        return None
+    return {
+        "certificate": renewal.certificate,
+        "next_check": _text(renewal.next_check),
+        "window": [_text(moment) for moment in renewal.window] if renewal.window else None,
+        "moment": _text(renewal.moment),
+    }
+
+
+def _text(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _moment(value: object) -> datetime | None:

@@ -89,7 +89,9 @@ def sample(
 ) -> tuple[str, bytes, bytes, str]:
     """(name, leaf and issuer PEM, the leaf's public key PEM, its key's CSR as base64url DER).
 
-    The leaf is valid around `now`; tests make fresh ones.
+    The leaf is valid around `now`; tests make fresh ones.  Every leaf but the
+    first names its issuer's key (an Authority Key Identifier, which ARI
+    needs), so that revokeproc's warm-up takes the path with and without one.
     """
     issuer_name = _name(f"Warm-up sample issuer {name}")
     issuer = _sign(
@@ -105,7 +107,7 @@ def sample(
         algorithm,
         pad,
     )
-    leaf = _sign(
+    leaf_builder = (
         x509.CertificateBuilder()
         .subject_name(_name(NAMES[0]))
         .issuer_name(issuer_name)
@@ -113,11 +115,12 @@ def sample(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now - timedelta(days=1) + LIFETIME)
-        .add_extension(x509.SubjectAlternativeName(_general_names()), critical=False),
-        issuer_key,
-        algorithm,
-        pad,
+        .add_extension(x509.SubjectAlternativeName(_general_names()), critical=False)
     )
+    if name != SIGNERS[0][0]:
+        identifier = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())  # type: ignore[arg-type]
+        leaf_builder = leaf_builder.add_extension(identifier, critical=False)
+    leaf = _sign(leaf_builder, issuer_key, algorithm, pad)
     public_key = leaf_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -101,6 +101,8 @@ SIGNING_RULES = "tests/unit/test_signing_rules.py"
 HOSTILE_LIMITS = "tests/adversarial/test_hostile_ca_limits.py"
 DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
 LANDLOCK_ALONE = "tests/sandbox/test_defences_landlock.py"
+ARI_UNIT = "tests/unit/test_renewal_info.py"
+ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
 
 
 def _policy_row(role: str, line: str) -> str:
@@ -119,7 +121,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "netproc-revoke-verdict-in-any-run", P + "netproc.py",
-        "allowed = (VERDICT_REVOKE,) if revoking else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)",
+        "allowed = (VERDICT_REVOKE,) if settings.revoke else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)",
         "allowed = (VERDICT_REVOKE, VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)",
         "netproc accepts a revocation verdict from revokeproc only in a -r run",
         (HOSTILE_CA + "::test_a_hostile_revokeproc_cannot_order_a_revocation",),
@@ -1017,6 +1019,91 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:\n",
         "a key's directory may be written by no one but its owner",
         ("tests/unit/test_paths.py", "tests/sandbox/test_path_defences.py"),
+    ),
+    # -- the CA's renewal information (ARI, issue 13) -----------------------------------------------
+    Mutation(
+        "acctproc-replaces-for-any-domain", "acme_conf/acme/signing_rules.py",
+        '    if "replaces" in body and not run.replaces:\n',
+        "    if False:\n",
+        "an order names what it replaces only for a domain that follows the CA's renewal information",
+        (ARI_UNIT + "::test_an_order_naming_what_it_replaces_otherwise_is_refused",),
+    ),
+    Mutation(
+        "acctproc-replaces-any-text", "acme_conf/acme/signing_rules.py",
+        '    if "replaces" in body and not is_certificate_id(body["replaces"]):\n',
+        "    if False:\n",
+        "what an order names as replaced has a certificate identifier's syntax",
+        (ARI_UNIT + "::test_an_order_naming_what_it_replaces_otherwise_is_refused",),
+    ),
+    Mutation(
+        "netproc-ask-for-any-domain", P + "netproc.py",
+        "    if settings.renewal_information and not settings.revoke:\n",
+        "    if not settings.revoke:\n",
+        "netproc asks the CA's renewal information only for a domain that follows it",
+        (ARI_HOSTILE + "::test_a_domain_without_renewal_information_names_nothing_and_refuses_to_ask",),
+    ),
+    Mutation(
+        "netproc-retry-after-unclamped", "acme_conf/acme/renewal_info.py",
+        "    return now + min(max(wait, MIN_CHECK_INTERVAL), MAX_CHECK_INTERVAL)\n",
+        "    return now + wait\n",
+        "the renewal information's Retry-After is held between a minute and a day",
+        (ARI_UNIT, ARI_HOSTILE + "::test_retry_after_is_clamped_to_a_minute_and_a_day"),
+    ),
+    Mutation(
+        "netproc-window-backwards", "acme_conf/acme/renewal_info.py",
+        "    if end <= start:\n",
+        "    if False:\n",
+        "a suggested window that ends before it starts is refused",
+        (ARI_UNIT, ARI_HOSTILE),
+    ),
+    Mutation(
+        "netproc-window-far", "acme_conf/acme/renewal_info.py",
+        "    if end > now + MAX_WINDOW_SPAN or start < now - MAX_WINDOW_SPAN:\n",
+        "    if False:\n",
+        "a suggested window more than 400 days away is refused",
+        (ARI_UNIT, ARI_HOSTILE),
+    ),
+    Mutation(
+        "netproc-moment-redrawn", "acme_conf/acme/renewal_info.py",
+        "    if kept == window and kept_moment is not None and window.start <= kept_moment <= window.end:\n",
+        "    if False:\n",
+        "the moment drawn in a window is kept while the window stays the same",
+        (ARI_UNIT, ARI_HOSTILE + "::test_a_window_ahead_sends_nothing_more_and_keeps_its_moment"),
+    ),
+    Mutation(
+        "netproc-replaces-retry-on-rate-limit", P + "netproc.py",
+        "        if not replaces or refused.status in (429, 503) or refused.problem is None",
+        "        if not replaces or refused.problem is None",
+        "an order refused for the CA's rate limits is not sent again without `replaces`",
+        (ARI_HOSTILE + "::test_a_rate_limit_on_a_replacing_order_is_not_retried",),
+    ),
+    Mutation(
+        "parent-renewal-moment-outside-window", "acme_conf/state.py",
+        " or not start <= moment <= end or not start < end:\n",
+        " or not start < end:\n",
+        "the parent keeps a reported moment only inside its window",
+        (ARI_UNIT + "::test_a_moment_outside_its_window_keeps_no_window",),
+    ),
+    Mutation(
+        "parent-renewal-next-check-unbounded", "acme_conf/state.py",
+        '    kept = KeptRenewal(str(value["certificate"]), min(check, latest))\n',
+        '    kept = KeptRenewal(str(value["certificate"]), check)\n',
+        "the parent believes a next check at most a day (a week without ARI) ahead",
+        (ARI_UNIT + "::test_a_next_check_far_ahead_is_believed_a_day_at_most",),
+    ),
+    Mutation(
+        "parent-renewal-any-certificate-text", "acme_conf/state.py",
+        '    if not isinstance(value, dict) or not (value.get("certificate") == "" or is_certificate_id(value.get("certificate"))):\n',
+        "    if not isinstance(value, dict):\n",
+        "the parent keeps only a certificate identifier's syntax, never other text from netproc",
+        (ARI_UNIT + "::test_a_report_that_makes_no_sense_keeps_nothing",),
+    ),
+    Mutation(
+        "revokeproc-moment-of-another-certificate", "acme_conf/certstatus.py",
+        "        ari_moment=kept[1] if kept is not None and identifier and kept[0] == identifier else None,\n",
+        "        ari_moment=kept[1] if kept is not None else None,\n",
+        "a kept renewal moment counts only for the certificate it was drawn for",
+        (ARI_UNIT + "::test_a_moment_kept_for_another_certificate_decides_nothing",),
     ),
 )
 

@@ -31,11 +31,14 @@ def renewal_decision(
     configured_names: frozenset[str],
     *,
     key_matches: bool,
+    ari_moment: datetime | None = None,
 ) -> RenewalDecision:
-    """Due when less than a third of the lifetime remains (a half for lifetimes of
-    ten days or less), always within three days of expiry, and whenever the
-    certificate is not for the domain key, its names differ from the
-    configured ones, or its lifetime is longer than MAX_LIFETIME."""
+    """Due whenever the certificate is not for the domain key, its names differ
+    from the configured ones, or its lifetime is longer than MAX_LIFETIME;
+    then from `ari_moment` (the moment drawn in the CA's suggested renewal
+    window, RFC 9773), if there is one; and in any case when less than a
+    third of the lifetime remains (a half for lifetimes of ten days or
+    less), always within three days of expiry."""
     if not key_matches:
         return RenewalDecision(True, "certificate is not for the domain key")
     if certificate_names != configured_names:
@@ -53,13 +56,22 @@ def renewal_decision(
     lifetime = not_after - not_before
     if lifetime > MAX_LIFETIME:
         return RenewalDecision(True, f"certificate is valid for {lifetime.days} days, longer than {MAX_LIFETIME.days}")
+    if ari_moment is not None and ari_moment <= now:
+        return RenewalDecision(True, f"the CA's renewal window (ARI) has opened: renewal due since {_utc(ari_moment)}")
     remaining = not_after - now
     share = 2 if lifetime <= SHORT_LIFETIME else 3
     threshold = max(lifetime / share, LAST_MOMENT)
-    expires = not_after.strftime("%Y-%m-%d %H:%M:%S UTC")
+    expires = _utc(not_after)
     if remaining <= timedelta(0):
         return RenewalDecision(True, f"certificate expired {expires}")
     if remaining < threshold:
         return RenewalDecision(True, f"certificate expires {expires}: renewal is due")
-    renew_at = (not_after - threshold).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {renew_at}")
+    renew_at = not_after - threshold
+    if ari_moment is not None:
+        due = f"{_utc(min(ari_moment, renew_at))} (the CA's window, ARI: {_utc(ari_moment)}; lifetime: {_utc(renew_at)})"
+        return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {due}")
+    return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {_utc(renew_at)}")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

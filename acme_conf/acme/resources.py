@@ -53,6 +53,7 @@ class Directory(NamedTuple):
     profiles: tuple[str, ...]
     external_account_required: bool = False  # meta.externalAccountRequired: a new account needs a binding
     key_change: str = ""  # keyChange: where an account's key is changed ("": the CA offers none)
+    renewal_info: str = ""  # renewalInfo: where the CA suggests renewal windows (RFC 9773; "": it offers none)
 
 
 class Order(NamedTuple):
@@ -155,6 +156,7 @@ def parse_directory(body: bytes) -> Directory:
         profiles=tuple(sorted(str(name) for name in profiles)) if isinstance(profiles, dict) else (),
         external_account_required=meta.get("externalAccountRequired") is True,
         key_change=_url_if_usable(obj, "keyChange"),
+        renewal_info=_url_if_usable(obj, "renewalInfo"),
     )
 
 
@@ -281,7 +283,7 @@ def alternate_links(values: tuple[str, ...], most: int) -> tuple[str, ...]:
 
 
 def _url_if_usable(obj: dict[str, object], name: str) -> str:
-    """A URL only some runs use (keyChange): one that is missing or unusable is "", never fatal here."""
+    """A URL only some runs use (keyChange, renewalInfo): one that is missing or unusable is "", never fatal here."""
     value = obj.get(name)
     return value if isinstance(value, str) and is_url(value) else ""
 

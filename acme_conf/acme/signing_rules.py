@@ -10,7 +10,9 @@ what the configuration and the run allow, learnt from the parent:
 - the payload is one of the kinds this client sends: POST-as-GET (empty),
   an empty object (a challenge answered), an account look-up or a new
   account (the public key in the header, the configured contact only), a
-  new order for exactly the domain's names (and its profile), a finalize,
+  new order for exactly the domain's names (and its profile; naming the
+  certificate it replaces only when the domain follows the CA's renewal
+  information, and only in an identifier's syntax), a finalize,
   and a revocation only in a -r run (which orders nothing);
 - anything else (a key change, an account deactivation or update, a kind
   this client never sends, a JSON object that names a member twice, whose
@@ -32,6 +34,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
+from acme_conf.acme.renewal_info import is_certificate_id
 from acme_conf.acme.text import printable
 
 # The largest payload this client sends is a finalize: a CSR of 100 names
@@ -48,6 +51,7 @@ class DomainRun(NamedTuple):
     profile: str  # "" = the CA's default
     revoke: bool  # -r: a revocation, and no order
     reason: int = -1  # -R: the revocation's RFC 5280 reason code (-1: none given)
+    replaces: bool = False  # the domain follows the CA's renewal information: an order may name what it replaces
 
 
 class Verdict(NamedTuple):
@@ -129,7 +133,7 @@ def _kind(run: DomainRun, body: dict[str, object]) -> tuple[str, str]:
         return "account look-up", "" if body["onlyReturnExisting"] is True else "a malformed account look-up"
     if "termsOfServiceAgreed" in keys and keys <= {"termsOfServiceAgreed", "contact"}:
         return "new account", _new_account(run, body)
-    if keys in ({"identifiers"}, {"identifiers", "profile"}):
+    if "identifiers" in keys and keys <= {"identifiers", "profile", "replaces"}:
         return "new order", _new_order(run, body)
     if keys == {"csr"}:
         if run.revoke:
@@ -160,6 +164,10 @@ def _new_order(run: DomainRun, body: dict[str, object]) -> str:
         return "a new order for other names than the configured ones"
     if body.get("profile", "") != run.profile:
         return "a new order for another profile than the configured one"
+    if "replaces" in body and not run.replaces:
+        return "a new order naming a certificate it replaces, for a domain with no renewal information"
+    if "replaces" in body and not is_certificate_id(body["replaces"]):
+        return "a new order naming what it replaces in a malformed way"
     return ""
 
 

@@ -53,6 +53,7 @@ _DUPLICATE = {
     "challengedir": "duplicate challengedir",
     "profile": "duplicate profile",
     "preferred chain": "duplicate preferred chain",
+    "no renewal information": "duplicate no renewal information",
 }
 
 # What each file is called in "... file already used".
@@ -301,6 +302,7 @@ class _PlanBuilder:
             "challengedir": challengedir,
             "profile": profile,
             "preferred_chain": preferred,
+            "renewal_information": "no renewal information" not in options,
             "location": Location(block.file, block.line),
         }
 

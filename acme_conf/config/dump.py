@@ -70,6 +70,8 @@ def _domain(job: DomainJob) -> str:
         lines.append(f"\tprofile {_quoted(job.profile)}")
     if job.preferred_chain is not None:
         lines.append(f"\tpreferred chain {_quoted(job.preferred_chain)}")
+    if not job.renewal_information:
+        lines.append("\tno renewal information")
     lines.append("}\n")
     return "\n".join(lines)
 

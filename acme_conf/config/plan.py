@@ -93,6 +93,7 @@ class DomainJob:
     location: Location
     key_size: int | None = None  # see KEY_SIZES
     preferred_chain: str | None = None  # the Common Name of the topmost issuer of the chain to install
+    renewal_information: bool = True  # follow the CA's renewal information (ARI); `no renewal information` turns it off
 
 
 @dataclass(frozen=True)

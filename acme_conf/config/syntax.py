@@ -61,6 +61,7 @@ _DOMAIN_OPTIONS = frozenset(
         "CHALLENGEDIR",
         "PROFILE",
         "PREFERRED_CHAIN",
+        "NO_RENEWAL_INFORMATION",
     )
 )
 

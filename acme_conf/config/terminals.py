@@ -36,6 +36,7 @@ SPELLING = {
     "CHALLENGEDIR": "challengedir",
     "PROFILE": "profile",
     "PREFERRED_CHAIN": "preferred chain",
+    "NO_RENEWAL_INFORMATION": "no renewal information",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

@@ -11,6 +11,7 @@ from acme_conf.messages import Message
 VERDICT_MISSING = "missing"  # no certificate yet: issue one
 VERDICT_DUE = "due"  # renewal is due (or forced): issue one
 VERDICT_CURRENT = "current"  # nothing to do: no network traffic at all
+VERDICT_ASK = "ask"  # current by every rule here, but the CA's renewal information (ARI) is to be asked
 VERDICT_REVOKE = "revoke"  # -r: revoke this certificate, then remove the files
 
 
@@ -22,3 +23,4 @@ class CertStatus(Message):
     verdict: str
     reason: str  # one line for -v
     certificate_der: bytes  # the existing leaf, empty when there is none
+    certificate_id: str = ""  # its ARI identifier (RFC 9773), "" when it cannot be named

@@ -116,9 +116,10 @@ def acquire(spec: ChildSpec) -> Held:
 
 def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
     """What each domain's run may have signed, in the order of the channels."""
+    replaces = settings.replaces or (False,) * len(settings.names)
     return tuple(
-        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, settings.revoke_reason)
-        for names, profile in zip(settings.names, settings.profiles, strict=True)
+        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, settings.revoke_reason, follows)
+        for names, profile, follows in zip(settings.names, settings.profiles, replaces, strict=True)
     )
 
 
@@ -158,6 +159,8 @@ def warm_up(key: PrivateKey, previous: PrivateKey | None = None) -> None:
         ("https://ca.invalid/x", "k", b"\xff[" + b"[" * 5000),
     ):
         answer(key, run, SignRequest(url, "nonce", kid, payload), lambda: own_key)
+    replacing = b'{"identifiers": [{"type": "dns", "value": "ca.invalid"}, {"type": "ip", "value": "192.0.2.1"}], "replaces": "a.b"}'
+    answer(key, run._replace(replaces=True), SignRequest("https://ca.invalid/order", "n", "k", replacing), lambda: own_key)
     for sample in samples.SAMPLES:
         if check_csr(sample.csr, samples.NAMES, public_key_der_of_pem(sample.public_key)):
             raise KeyFileError("warm-up: a sample CSR did not pass the finalize check")

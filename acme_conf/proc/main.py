@@ -49,7 +49,17 @@ from acme_conf.proc.errors import (
     EXIT_UNCHANGED,
 )
 from acme_conf.proc.journal import left_behind, open_journal
-from acme_conf.state import MAX_REPORT, DomainState, backoff_reported, load_state, save_state, state_directory
+from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
+from acme_conf.state import (
+    MAX_REPORT,
+    DomainState,
+    KeptRenewal,
+    backoff_reported,
+    load_state,
+    renewal_reported,
+    save_state,
+    state_directory,
+)
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.voice import ChildVoice
@@ -359,15 +369,14 @@ def _hold_back(state: _Run) -> None:
 
     Nothing is sent for them, and each fails the run so that cron mail shows
     it; -F asks all the same, and a revocation is never held back.  A domain
-    that is not due is not looked at: it has nothing to ask.
+    that is not due (nor to ask the CA's renewal information) is not looked
+    at: it has nothing to ask.
     """
     if state.options.revoke:
         return
     now = datetime.now(timezone.utc)
     for job in list(state.waiting):
-        until = load_state(state.state_dir, job.handle).backoff_until
-        if until is not None:
-            state.kept_backoff.add(job.handle)  # forgotten once the CA answers
+        until = state.kept.get(job.handle, DomainState()).backoff_until
         if until is None or until <= now:
             continue
         if state.options.force:
@@ -378,20 +387,35 @@ def _hold_back(state: _Run) -> None:
         state.results[job.handle] = ChainResult(job.handle, True, False)
 
 
-def keep_state(chain: Chain, result: ChainResult, directory: Path, had_backoff: bool) -> None:
-    """Keep the back-off netproc reported for the next run, or forget an old one once the CA answered."""
+def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainState, revoked: bool = False) -> None:
+    """Keep what netproc reported for the next run: a back-off, the CA's renewal advice.
+
+    An old back-off is forgotten once the CA answered; the renewal advice
+    kept so far stays unless netproc reported newer (it is for the
+    certificate it names: revokeproc ignores it once that one is replaced).
+    A certificate just installed is not asked about before
+    DEFAULT_CHECK_INTERVAL has passed: its window is weeks away; one
+    `revoked` and removed leaves nothing to ask about.
+    """
     if chain.report_fd < 0:
         return
     report = os.pread(chain.report_fd, MAX_REPORT, 0)
     os.close(chain.report_fd)
     chain.report_fd = -1
-    handle = chain.job.handle
-    until = backoff_reported(report, datetime.now(timezone.utc))
+    handle, now = chain.job.handle, datetime.now(timezone.utc)
+    until = backoff_reported(report, now)
+    renewal = renewal_reported(report, now) or kept.renewal
+    if result.changed:
+        renewal = None if revoked else KeptRenewal("", now + DEFAULT_CHECK_INTERVAL)
     if until is not None:
-        save_state(directory, handle, DomainState(backoff_until=until))
         log.error("%s: the CA asked for no requests until %s: runs before then ask nothing", handle, _utc(until))
-    elif not result.failed and had_backoff:
-        save_state(directory, handle, DomainState())
+    elif not result.failed:
+        until = None  # the CA answered: an old back-off is over
+    else:
+        until = kept.backoff_until
+    new = DomainState(backoff_until=until, renewal=renewal)
+    if new != kept:
+        save_state(directory, handle, new)
 
 
 def _utc(moment: datetime) -> str:
@@ -442,7 +466,7 @@ class _Run:
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
-    kept_backoff: set[str] = field(default_factory=set)  # the domains due whose state held a back-off
+    kept: dict[str, DomainState] = field(default_factory=dict)  # handle -> what earlier runs kept, read once
 
     @property
     def checking(self) -> bool:
@@ -480,6 +504,7 @@ def _run_chains(
     themselves; one that had finished keeps its result).
     """
     state = _Run(options, import_path, deque(), {})
+    state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
     for job in jobs:
         (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
@@ -654,7 +679,8 @@ def _reap(state: _Run) -> None:
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
             state.results[chain.job.handle] = chain.result()
-            keep_state(chain, state.results[chain.job.handle], state.state_dir, chain.job.handle in state.kept_backoff)
+            kept = state.kept.get(chain.job.handle, DomainState())
+            keep_state(chain, state.results[chain.job.handle], state.state_dir, kept, state.options.revoke)
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
@@ -675,7 +701,7 @@ def _start_checks(state: _Run) -> None:
     while state.unchecked and len(state.checks) < max(1, options.max_chains):
         job = state.unchecked.popleft()
         try:
-            processes = spawn_check(job, options, state.import_path)
+            processes = spawn_check(job, options, state.import_path, state.kept.get(job.handle, DomainState()))
         except ProcessFailure as error:
             log.error("%s: cannot check the certificate: %s", job.handle, error)
             state.results[job.handle] = ChainResult(job.handle, True, False)
@@ -687,7 +713,9 @@ def _start_checks(state: _Run) -> None:
         log.debug("%s: checking the certificate first", job.handle)
 
 
-def spawn_check(job: DomainJob, options: RunOptions, import_path: tuple[str, ...]) -> dict[str, subprocess.Popen[bytes]]:
+def spawn_check(
+    job: DomainJob, options: RunOptions, import_path: tuple[str, ...], kept: DomainState = DomainState()
+) -> dict[str, subprocess.Popen[bytes]]:
     """A revokeproc alone, and a keyproc that tells it the domain key (and creates nothing)."""
     judge_end, key_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -695,7 +723,7 @@ def spawn_check(job: DomainJob, options: RunOptions, import_path: tuple[str, ...
         specs = (
             ChildSpec(
                 "revokeproc", job.handle, options.verbosity, options.strict_sandbox,
-                (("keyproc", judge_end.fileno()),), revoke_settings(job, options, alone=True),
+                (("keyproc", judge_end.fileno()),), revoke_settings(job, options, alone=True, kept=kept),
             ),
             ChildSpec(
                 "keyproc", job.handle, options.verbosity, options.strict_sandbox,
@@ -780,7 +808,8 @@ def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) ->
     try:
         lock.acquire()
         report = _memfd("acme-client-netproc-report")
-        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report)
+        kept = state.kept.get(job.handle, DomainState())
+        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report, kept)
     except BaseException:
         lock.release()
         os.close(startup_read)
@@ -902,6 +931,7 @@ def spawn_chain(
     chain_ends: Sequence[ChainEnd],
     startup_fd: int,
     report_fd: int = -1,
+    kept: DomainState = DomainState(),
 ) -> dict[str, subprocess.Popen[bytes]]:
     """Create the channels and start the children; each gets only its own ends.
 
@@ -912,7 +942,9 @@ def spawn_chain(
     the pipe and closes it before its jail, so the read end sees end of file
     once the whole chain has started up.  The channels made here are closed
     here once passed on.  netproc also gets `report_fd` (the caller's), to
-    write what the parent keeps for the next run (acme_conf/state.py).
+    write what the parent keeps for the next run (acme_conf/state.py);
+    `kept` is what earlier runs kept, of which netproc and revokeproc learn
+    the CA's renewal advice.
     """
     ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -929,7 +961,7 @@ def spawn_chain(
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in channels),
-                settings=_with_report(settings_for(role, job, options), report_fd),
+                settings=_with_report(settings_for(role, job, options, kept), report_fd),
                 startup_fd=startup_fd,
             )
             processes[role] = _spawn(spec, import_path)
@@ -1016,8 +1048,8 @@ def key_settings(job: DomainJob) -> KeySettings:
     return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
 
 
-def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
-    """What one child needs to know of the job, and nothing more."""
+def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainState = DomainState()) -> Settings:
+    """What one child needs to know of the job (and of what earlier runs `kept`), and nothing more."""
     authority = job.authority
     if role == "netproc":
         return NetSettings(
@@ -1033,6 +1065,8 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke_with_domain_key=options.revoke_with_domain_key,
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
+            renewal_information=job.renewal_information,
+            kept_window=kept_window(kept),
         )
     if role == "keyproc" and options.revoke_with_domain_key:
         return key_settings(job)._replace(
@@ -1051,16 +1085,33 @@ def settings_for(role: str, job: DomainJob, options: RunOptions) -> Settings:
             revoke=options.revoke,
         )
     if role == "revokeproc":
-        return revoke_settings(job, options, alone=False)
+        return revoke_settings(job, options, alone=False, kept=kept)
     raise ProcessFailure(f"unknown role {role}")
 
 
-def revoke_settings(job: DomainJob, options: RunOptions, *, alone: bool) -> RevokeSettings:
+def revoke_settings(job: DomainJob, options: RunOptions, *, alone: bool, kept: DomainState = DomainState()) -> RevokeSettings:
     """revokeproc's: in a chain, or `alone`, checking before any chain starts."""
     inspected = inspected_certificate(job)
     if inspected is None:
         raise ProcessFailure("neither a certificate nor a full chain is configured")
-    return RevokeSettings(str(inspected), job.names, options.force, options.revoke, alone)
+    settings = RevokeSettings(str(inspected), job.names, options.force, options.revoke, alone, job.renewal_information)
+    renewal = kept.renewal
+    if renewal is None or not job.renewal_information:
+        return settings
+    return settings._replace(
+        kept_certificate=renewal.certificate,
+        kept_moment=renewal.moment.isoformat() if renewal.moment is not None else "",
+        next_check=renewal.next_check.isoformat(),
+    )
+
+
+def kept_window(kept: DomainState) -> tuple[str, ...]:
+    """netproc's view of the kept renewal advice: (certificate id, start, end, moment), or () when none."""
+    renewal = kept.renewal
+    if renewal is None or renewal.window is None or renewal.moment is None:
+        return ()
+    start, end = renewal.window
+    return (renewal.certificate, start.isoformat(), end.isoformat(), renewal.moment.isoformat())
 
 
 def inspected_certificate(job: DomainJob) -> Path | None:
@@ -1099,6 +1150,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             key_size=authority.account_key_size or 0,
             revoke_reason=options.revoke_reason,
             previous_key_path=str(authority.previous_account_key or ""),
+            replaces=tuple(each.renewal_information for each in jobs),
             **_binding_settings(authority.binding),
         )
     if role == "chngproc":

@@ -4,11 +4,14 @@ It holds no key and reads no file after its jail.  Before the jail it loads
 the CA bundle into a TLS context; afterwards it asks dnsproc for addresses,
 acctproc for signatures, keyproc for the CSR, chngproc to publish
 challenges, and hands the certificate to certproc.  revokeproc speaks first:
-when the certificate is current, netproc stops before any traffic at all.
+when the certificate is current, netproc stops before any traffic at all;
+when it is current but the CA's renewal information (ARI, RFC 9773) is to be
+asked, netproc asks it, and goes on only if the CA's window has opened.
 
 The sequence, as RFC 8555 section 7 lays it out:
-directory -> account -> new order -> authorizations (http-01) ->
-ready -> finalize -> valid -> download certificate.
+directory -> [renewal information] -> account -> new order (naming the
+certificate it replaces) -> authorizations (http-01) -> ready -> finalize ->
+valid -> download certificate.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ from acme_conf.acme.polling import (
     next_delay,
     retry_after_seconds,
 )
+from acme_conf.acme.renewal_info import (
+    MAX_CHECK_INTERVAL,
+    NOT_OFFERED_CHECK_INTERVAL,
+    Window,
+    choose_moment,
+    next_check,
+    parse_renewal_info,
+    renewal_info_url,
+)
 from acme_conf.acme.resources import (
     Authorization,
     Directory,
@@ -53,7 +65,14 @@ from acme_conf.messages.certificate import CertBundle, RemoveCertificate
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.key import Csr, CsrRequest
-from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISSING, VERDICT_REVOKE, CertStatus
+from acme_conf.messages.revoke import (
+    VERDICT_ASK,
+    VERDICT_CURRENT,
+    VERDICT_DUE,
+    VERDICT_MISSING,
+    VERDICT_REVOKE,
+    CertStatus,
+)
 from acme_conf.net.session import AcmeError, AcmeSession
 from acme_conf.net.transport import Response, Transport, TransportError
 from acme_conf.net.warm_up import warm_up
@@ -167,12 +186,17 @@ def serve(spec: ChildSpec, held: Held) -> int:
     assert isinstance(settings, NetSettings)
     try:
         status = held.revoke.recv(CertStatus)
-        check_verdict(status, settings.revoke)
+        check_verdict(status, settings)
         if status.verdict == VERDICT_CURRENT:
             return EXIT_OK
         transport = Transport(held.tls, _resolver(held.dns), held.ports, USER_AGENT)
         try:
-            _run(settings, held, transport, status)
+            directory = None
+            if status.verdict == VERDICT_ASK:
+                directory = ask_renewal_information(settings, transport, status.certificate_id, held.report_fd)
+                if directory is None:
+                    return EXIT_OK
+            _run(settings, held, transport, status, directory)
         except ProtocolError as error:
             raise ProcessFailure(f"CA protocol error: {error}") from None
         except AcmeError as error:
@@ -204,28 +228,49 @@ def report_backoff(report_fd: int, error: AcmeError) -> None:
         log.warning("cannot tell the parent when to retry: %s", error_writing.strerror)
 
 
-def check_verdict(status: CertStatus, revoking: bool) -> None:
+def report_renewal(report_fd: int, certificate_id: str, check: datetime, window: Window | None = None, moment: datetime | None = None) -> None:
+    """Tell the parent what the CA's renewal information said of the certificate, to keep for the next run."""
+    if report_fd < 0:
+        return
+    record = {
+        "certificate": certificate_id,
+        "next_check": check.isoformat(),
+        "window": [window.start.isoformat(), window.end.isoformat()] if window is not None else None,
+        "moment": moment.isoformat() if moment is not None else None,
+    }
+    try:
+        os.write(report_fd, json.dumps({"renewal": record}).encode("ascii") + b"\n")  # < 400 bytes: whole
+    except OSError as error_writing:
+        log.warning("cannot tell the parent the CA's renewal window: %s", error_writing.strerror)
+
+
+def check_verdict(status: CertStatus, settings: NetSettings) -> None:
     """Refuse a verdict the run did not ask for.
 
     revokeproc parses a file, so it is treated as possibly hostile: it may
-    not turn a renewal into a revocation (or the reverse) on its own.
+    not turn a renewal into a revocation (or the reverse) on its own, nor
+    have the CA asked for renewal information the domain does not follow.
     """
-    allowed = (VERDICT_REVOKE,) if revoking else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)
+    allowed = (VERDICT_REVOKE,) if settings.revoke else (VERDICT_MISSING, VERDICT_DUE, VERDICT_CURRENT)
+    if settings.renewal_information and not settings.revoke:
+        allowed += (VERDICT_ASK,)
     if status.verdict not in allowed:
         raise ProcessFailure(f"revokeproc answered {printable(status.verdict, 20)!r}, which this run did not ask for")
 
 
-def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus) -> None:
+def _run(settings: NetSettings, held: Held, transport: Transport, status: CertStatus, directory: Directory | None) -> None:
+    """The rest of the sequence, from the directory (`directory`, when the renewal information step fetched it)."""
+    directory = directory or fetch_directory(settings, transport)
     if status.verdict == VERDICT_REVOKE and settings.revoke_with_domain_key:
         # -K: no account; keyproc signs the revocation with the certificate's own key
-        acme = AcmeSession(transport, held.key, fetch_directory(settings, transport))
+        acme = AcmeSession(transport, held.key, directory)
     else:
-        acme = open_session(settings, held, transport)
+        acme = open_session(settings, held, transport, directory)
     if status.verdict == VERDICT_REVOKE:
         revoke_certificate(acme, status.certificate_der, settings.revoke_reason)
         held.cert.send(RemoveCertificate())
         return
-    order = new_order(acme, settings)
+    order = new_order(acme, settings, replaced(settings, directory, status))
     authorize_all(acme, order, held, settings)
     held.chng.close()  # authorized: chngproc removes this domain's challenge files now, not at the end
     order = wait_for_order(acme, order, "pending")
@@ -260,9 +305,84 @@ def fetch_directory(settings: NetSettings, transport: Transport) -> Directory:
     return parse_directory(_checked(transport.get(settings.api_url), "directory").body)
 
 
-def open_session(settings: NetSettings, held: Held, transport: Transport) -> AcmeSession:
-    """Fetch the directory and find (or create) the account."""
-    acme = AcmeSession(transport, held.acct, fetch_directory(settings, transport))
+def ask_renewal_information(
+    settings: NetSettings, transport: Transport, certificate_id: str, report_fd: int
+) -> Directory | None:
+    """The directory, when the CA's renewal information (RFC 9773) says the certificate is due now.
+
+    None when it is not due yet, or the CA offers no renewal information, or
+    cannot be asked: revokeproc found the certificate current by the
+    lifetime rule, which then decides, with a warning, never a failed run.
+    What the CA said (its window, the moment drawn in it, when to ask again)
+    goes to the parent, which keeps it: a run before that moment sends nothing.
+    """
+    now = datetime.now(timezone.utc)
+    try:
+        directory = fetch_directory(settings, transport)
+    except (ProcessFailure, ProtocolError, TransportError) as error:
+        log.warning("renewal information not asked (%s): the lifetime rule decides", printable(error, 200))
+        report_renewal(report_fd, certificate_id, next_check(None, now))
+        return None
+    if not directory.renewal_info:
+        log.warning(
+            "the CA offers no renewal information (its directory has no renewalInfo): the lifetime rule decides; "
+            "`no renewal information` in the domain block stops asking"
+        )
+        report_renewal(report_fd, certificate_id, now + NOT_OFFERED_CHECK_INTERVAL)
+        return None
+    url = renewal_info_url(directory.renewal_info, certificate_id)
+    retry_after: float | None = None
+    try:
+        response = _checked(transport.get(url), "renewal information")
+        retry_after = retry_after_seconds(response.header("retry-after"), now, MAX_CHECK_INTERVAL.total_seconds())
+        info = parse_renewal_info(response.body, now)
+    except AcmeError as error:  # 429 or 503: maybe a back-off to keep
+        report_backoff(report_fd, error)
+        log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
+        report_renewal(report_fd, certificate_id, next_check(None, now))
+        return None
+    except (ProcessFailure, ProtocolError, TransportError) as error:
+        log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
+        report_renewal(report_fd, certificate_id, next_check(retry_after, now))
+        return None
+    moment = choose_moment(info.window, *_kept_window(settings, certificate_id))
+    report_renewal(report_fd, certificate_id, next_check(retry_after, now), info.window, moment)
+    window = f"{_utc(info.window.start)} to {_utc(info.window.end)}"
+    if info.explanation is not None:
+        log.info("the CA explains its renewal window at %s", printable(info.explanation))
+    if moment > now:
+        log.info("the CA suggests renewal from %s: renewal due from %s", window, _utc(moment))
+        return None
+    log.log(NOTICE, "the CA suggests renewal from %s: renewal due since %s", window, _utc(moment))
+    return directory
+
+
+def _kept_window(settings: NetSettings, certificate_id: str) -> tuple[Window | None, datetime | None]:
+    """The window and moment an earlier run kept for this certificate, or (None, None)."""
+    if len(settings.kept_window) != 4 or settings.kept_window[0] != certificate_id:
+        return None, None
+    start, end, moment = (datetime.fromisoformat(text) for text in settings.kept_window[1:])
+    return Window(start, end), moment
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def replaced(settings: NetSettings, directory: Directory, status: CertStatus) -> str:
+    """The certificate a renewal order replaces (RFC 9773 section 5), "" when none is named.
+
+    Named only when the domain follows the CA's renewal information and the
+    CA offers it.
+    """
+    if not settings.renewal_information or not directory.renewal_info or status.verdict not in (VERDICT_DUE, VERDICT_ASK):
+        return ""
+    return status.certificate_id
+
+
+def open_session(settings: NetSettings, held: Held, transport: Transport, directory: Directory) -> AcmeSession:
+    """Find (or create) the account."""
+    acme = AcmeSession(transport, held.acct, directory)
     acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover)
     return acme
 
@@ -349,7 +469,12 @@ def look_up_account(acme: AcmeSession, signer: str, what: str) -> str | None:
     return _location(response, what)
 
 
-def new_order(acme: AcmeSession, settings: NetSettings) -> Order:
+def new_order(acme: AcmeSession, settings: NetSettings, replaces: str = "") -> Order:
+    """A new order for the configured names (and profile), naming the certificate it `replaces` if any.
+
+    If the CA refuses it as a replacement (that certificate was replaced
+    already, or is not this account's), it is ordered once more without.
+    """
     payload: dict[str, object] = {"identifiers": [identifier(name) for name in settings.names]}
     if settings.profile:
         offered = acme.directory.profiles
@@ -357,7 +482,13 @@ def new_order(acme: AcmeSession, settings: NetSettings) -> Order:
             listed = ", ".join(printable(name, 40) for name in offered) or "none"
             raise ProcessFailure(f"the CA does not offer profile {settings.profile} (it offers: {listed})")
         payload["profile"] = settings.profile
-    response = acme.post(acme.directory.new_order, payload, "new order")
+    try:
+        response = acme.post(acme.directory.new_order, {**payload, "replaces": replaces} if replaces else payload, "new order")
+    except AcmeError as refused:
+        if not replaces or refused.status in (429, 503) or refused.problem is None or refused.problem.short_type == "rateLimited":
+            raise
+        log.warning("the CA refused the order as a renewal of the certificate (%s): ordering it as a new one", refused.problem)
+        response = acme.post(acme.directory.new_order, payload, "new order")
     order = parse_order(_location(response, "new order"), response.body)
     check_order(order, settings.names)
     log.info("order %s: %s", printable(order.url), printable(order.status))

@@ -2,15 +2,19 @@
 
 It opens the certificate file before the jail (it may not exist yet) and
 afterwards has neither file system nor network.  It tells netproc one of:
-no certificate yet, renewal due, current (stop: nothing to do), or revoke
-(with -r).  The file is read before the jail; only when there is one does
+no certificate yet, renewal due, current (stop: nothing to do), ask (current,
+but the CA's renewal information is to be asked: none is kept for this
+certificate, or the time to ask again has come), or revoke (with -r).  It
+names the certificate as the CA's renewal information does (RFC 9773): the
+moment the parent kept counts only for the certificate it was drawn for.  The file is read before the jail; only when there is one does
 revokeproc load acme_conf.certstatus (and cryptography.x509) to judge it,
 against the domain key keyproc tells it (never netproc): a certificate that
 is not for that key is due for renewal.
 
 Before a domain's chain starts, a revokeproc runs alone (no channel to a
 netproc; a keyproc of the domain beside it tells it the key) when the
-certificate exists, and answers with its exit status: 0 due, 2 current.
+certificate exists, and answers with its exit status: 0 due (or to ask the
+CA), 2 current.
 Most runs from cron then start nothing else.
 """
 
@@ -27,6 +31,7 @@ from acme_conf.paths import PathRefused
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.key import DomainKey
 from acme_conf.messages.revoke import (
+    VERDICT_ASK,
     VERDICT_CURRENT,
     VERDICT_DUE,
     VERDICT_MISSING,
@@ -45,8 +50,8 @@ log = logging.getLogger("acme_conf")
 if TYPE_CHECKING:
     from acme_conf.certstatus import Examined
 
-# acme_conf.certstatus.examine_certificate: (contents, path, configured names, domain key, now)
-Judge = Callable[[bytes, str, tuple[str, ...], bytes, datetime], "Examined"]
+# acme_conf.certstatus.examine_certificate: (contents, path, configured names, domain key, now, kept moment)
+Judge = Callable[[bytes, str, tuple[str, ...], bytes, datetime, "tuple[str, datetime] | None"], "Examined"]
 
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
@@ -128,7 +133,7 @@ def verdict_as_status(status: CertStatus) -> int:
     if status.verdict == VERDICT_CURRENT:
         log.info("%s", status.reason)
         return EXIT_UNCHANGED
-    if status.verdict in (VERDICT_DUE, VERDICT_MISSING):
+    if status.verdict in (VERDICT_DUE, VERDICT_MISSING, VERDICT_ASK):
         log.debug("%s", status.reason)
         return EXIT_OK
     raise ProcessFailure(f"no exit status for the verdict {status.verdict!r}")
@@ -147,16 +152,36 @@ def examine(held: Held, settings: RevokeSettings, domain_key: bytes, now: dateti
         return _unusable(settings, f"{path}: too large to be a certificate")
     assert held.judge is not None, "acquire loads the judge with the contents"
     try:
-        examined = held.judge(held.contents, path, settings.names, domain_key, now)
+        examined = held.judge(held.contents, path, settings.names, domain_key, now, kept_moment(settings))
     except ProcessFailure as error:
         return _unusable(settings, str(error))
     if settings.revoke:
         return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {examined.serial:x}", examined.der)
-    reason = examined.decision.reason
+    reason, named = examined.decision.reason, examined.certificate_id
     if settings.force:
-        return CertStatus(VERDICT_DUE, f"{path}: {reason}; renewing as -F asks", examined.der)
-    verdict = VERDICT_DUE if examined.decision.due else VERDICT_CURRENT
-    return CertStatus(verdict, f"{path}: {reason}", examined.der)
+        return CertStatus(VERDICT_DUE, f"{path}: {reason}; renewing as -F asks", examined.der, named)
+    if examined.decision.due:
+        return CertStatus(VERDICT_DUE, f"{path}: {reason}", examined.der, named)
+    if settings.renewal_information and named and time_to_ask(settings, named, now):
+        return CertStatus(VERDICT_ASK, f"{path}: {reason}; asking the CA's renewal information", examined.der, named)
+    return CertStatus(VERDICT_CURRENT, f"{path}: {reason}", examined.der, named)
+
+
+def kept_moment(settings: RevokeSettings) -> tuple[str, datetime] | None:
+    """The renewal moment the parent kept, with the certificate it was drawn for; None when there is none."""
+    if not settings.renewal_information or not settings.kept_certificate or not settings.kept_moment:
+        return None
+    return settings.kept_certificate, datetime.fromisoformat(settings.kept_moment)
+
+
+def time_to_ask(settings: RevokeSettings, certificate_id: str, now: datetime) -> bool:
+    """Whether to ask the CA's renewal information now: nothing kept for this certificate, or its time has come.
+
+    What was kept for "" is for the certificate the last run installed, whatever it is.
+    """
+    if settings.kept_certificate not in ("", certificate_id) or not settings.next_check:
+        return True
+    return datetime.fromisoformat(settings.next_check) <= now
 
 
 def _unusable(settings: RevokeSettings, reason: str) -> CertStatus:

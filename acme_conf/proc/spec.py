@@ -46,6 +46,8 @@ class NetSettings(NamedTuple):
     rollover: bool = False  # a previous account key is configured: change the account's key to the account key
     report_fd: int = -1  # the parent's memfd: netproc writes what the parent keeps across runs (a back-off)
     revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation; no account is looked up
+    renewal_information: bool = True  # ask the CA's renewal information, and send `replaces` (RFC 9773)
+    kept_window: tuple[str, ...] = ()  # (certificate id, start, end, moment) kept from an earlier run; () none
 
 
 class DnsSettings(NamedTuple):
@@ -81,6 +83,7 @@ class AccountSettings(NamedTuple):
     eab_algorithm: str = "HS256"
     revoke_reason: int = -1  # -R: the only reason code a revocation may carry (-1: none)
     previous_key_path: str = ""  # `previous account key`: the account's key to change from ("": none)
+    replaces: tuple[bool, ...] = ()  # each domain's orders may name the certificate they replace (ARI on)
 
 
 class ChngSettings(NamedTuple):
@@ -117,13 +120,18 @@ class FileSettings(NamedTuple):
 
 
 class RevokeSettings(NamedTuple):
-    """revokeproc: the certificate to inspect, the configured names, -F and -r, and whether it runs alone."""
+    """revokeproc: the certificate to inspect, the configured names, -F and -r, whether it runs alone,
+    and what the parent kept of the CA's renewal information (ARI) for the certificate it judged last."""
 
     certificate: str  # absolute path of the certificate (or full chain) to inspect
     names: tuple[str, ...]
     force: bool
     revoke: bool
-    alone: bool = False  # no chain yet: it answers with its exit status, 0 due or 2 current
+    alone: bool = False  # no chain yet: it answers with its exit status, 0 due (or to ask the CA) or 2 current
+    renewal_information: bool = True  # ask the CA's renewal information (not `no renewal information`)
+    kept_certificate: str = ""  # the ARI identifier of the certificate the rest was kept for ("": nothing kept)
+    kept_moment: str = ""  # the moment drawn in the CA's window, ISO 8601 ("": none)
+    next_check: str = ""  # ask the CA no sooner than this, ISO 8601 ("": ask now)
 
 
 Settings = (

@@ -127,6 +127,8 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         report_fd: int = -1,
         alternates: bool = False,
         previous_key=None,
+        renewal_information: bool = True,
+        kept_window: tuple[str, ...] = (),
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -140,6 +142,8 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             report_fd=report_fd,
             alternates=alternates,
             rollover=previous_key is not None,
+            renewal_information=renewal_information,
+            kept_window=kept_window,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []
@@ -181,7 +185,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             while True:
                 to_cert.append(theirs["cert"].recv(CertBundle, RemoveCertificate))
 
-        run = DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke)
+        run = DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, replaces=renewal_information)
         acct_settings = AccountSettings("", "ecdsa", run.api_url, run.contact, run.revoke, (names,), (profile,))
         acct_spec = ChildSpec("acctproc", "test", 0, False, (), acct_settings)
         key_spec = ChildSpec("keyproc", "test", 0, False, (), KeySettings("", "ecdsa", names))

@@ -875,10 +875,12 @@ def test_a_hostile_revokeproc_cannot_order_a_revocation(drive, hostile_ca: Hosti
     # revokeproc parses a file that came from the CA: taken over, it might
     # answer "revoke" to a plain renewal run. netproc refuses before any traffic.
     from acme_conf.proc.netproc import check_verdict
+    from acme_conf.proc.spec import NetSettings
 
     der = _issued_der(hostile_ca, domain_key)
+    renewing = NetSettings(hostile_ca.directory_url, "", False, "", NAMES, "", revoke=False)
     with pytest.raises(ProcessFailure, match="did not ask for"):
-        check_verdict(CertStatus(VERDICT_REVOKE, "revoking", der), revoking=False)
+        check_verdict(CertStatus(VERDICT_REVOKE, "revoking", der), renewing)
     with pytest.raises(ProcessFailure, match="did not ask for"):
-        check_verdict(CertStatus(VERDICT_CURRENT, "fine", der), revoking=True)
+        check_verdict(CertStatus(VERDICT_CURRENT, "fine", der), renewing._replace(revoke=True))
     assert hostile_ca.revoked == []

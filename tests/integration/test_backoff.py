@@ -48,7 +48,9 @@ def test_a_domain_not_due_or_a_revocation_is_not_held_back(workdir, write_conf, 
     handle = f"backoff-current.{RUN_TAG}.example.test"
     conf = write_conf(handle)
     assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
-    plant(workdir, handle, json.dumps({"backoff_until": (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()}))
+    state = json.loads((workdir.state_dir / f"{handle}.json").read_text())  # the certificate just installed: ask later
+    state["backoff_until"] = (datetime.now(timezone.utc) + timedelta(hours=3)).isoformat()
+    plant(workdir, handle, json.dumps(state))
     current = run_client(handle, conf=conf)
     assert current.returncode == 2, current.stderr  # nothing to ask the CA: nothing held back
     assert "asked for no requests" not in current.stderr

@@ -84,7 +84,7 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
         path.write_text("a certificate\n")
     return SimpleNamespace(
         handle=handle, certificate=path, fullchain=None, names=(handle,), domain_key=tmp_path / f"{handle}.key",
-        keytype=SimpleNamespace(value="ecdsa"), key_size=None,
+        keytype=SimpleNamespace(value="ecdsa"), key_size=None, renewal_information=True,
     )
 
 

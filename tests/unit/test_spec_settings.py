@@ -155,7 +155,8 @@ def test_netproc_settings_without_optional_values() -> None:
 
 def test_key_settings_name_only_their_own_key() -> None:
     assert shared_settings("acctproc", [JOB], RunOptions()) == AccountSettings(
-        "/etc/acme/pebble.key", "rsa", AUTHORITY.api_url, AUTHORITY.contact, False, (JOB.names,), ("shortlived",)
+        "/etc/acme/pebble.key", "rsa", AUTHORITY.api_url, AUTHORITY.contact, False, (JOB.names,), ("shortlived",),
+        replaces=(True,),
     )
     assert settings_for("keyproc", JOB, RunOptions()) == KeySettings(
         "/etc/ssl/private/example.com.key", "ecdsa", JOB.names
