@@ -1074,8 +1074,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "netproc-replaces-retry-on-rate-limit", P + "netproc.py",
         "        if not replaces or refused.status in (429, 503) or refused.problem is None",
         "        if not replaces or refused.problem is None",
-        "an order refused for the CA's rate limits is not sent again without `replaces`",
-        (ARI_HOSTILE + "::test_a_rate_limit_on_a_replacing_order_is_not_retried",),
+        "an order refused for the CA's rate limits, or while it is unavailable, is not sent again without `replaces`",
+        (ARI_HOSTILE + "::test_a_rate_limit_or_an_outage_on_a_replacing_order_is_not_retried",),
     ),
     Mutation(
         "parent-renewal-moment-outside-window", "acme_conf/state.py",

@@ -175,10 +175,11 @@ def test_a_refused_replacement_is_ordered_once_more_without(drive, ari_ca: Hosti
     assert "alreadyReplaced" in caplog.text
 
 
-def test_a_rate_limit_on_a_replacing_order_is_not_retried(drive, ari_ca: HostileCA) -> None:
-    ari_ca.routes["/order/new"] = lambda _ca, _seen: problem("rateLimited", "too many", 429)
+@pytest.mark.parametrize(("kind", "status"), [("rateLimited", 429), ("rateLimited", 400), ("serverInternal", 503)])
+def test_a_rate_limit_or_an_outage_on_a_replacing_order_is_not_retried(drive, ari_ca: HostileCA, kind: str, status: int) -> None:
+    ari_ca.routes["/order/new"] = lambda _ca, _seen: problem(kind, "not now", status)
     outcome = drive(verdict=CertStatus(VERDICT_DUE, "due", b"der", CERTIFICATE_ID))
-    assert "rateLimited" in outcome.raised()
+    assert kind in outcome.raised()
     assert len(orders(ari_ca)) == 1
 
 
