@@ -1,6 +1,7 @@
 """acme-client(1): the command line.
 
-    acme-client [-FnrSv] [-f configfile] [-j jobs] [handle ...]
+    acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]
+    acme-client [-Sv] [-f configfile] -D authority | -k authority
 
 Exit status: 0 a certificate changed (with -n: the configuration is good),
 2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
@@ -18,9 +19,14 @@ from platformdirs import user_config_dir
 
 from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
+from acme_conf.proc.spec import DEACTIVATE, ROLLOVER
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
-USAGE = "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]"
+USAGE = (
+    "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]\n"
+    "       acme-client [-Sv] [-f configfile] -D authority | -k authority"
+)
+
 
 # RFC 5280 section 5.3.1: the reasons a certificate's subscriber may give
 # (the CA/Browser Forum's Baseline Requirements, section 4.9.1.1), by name.
@@ -47,6 +53,8 @@ class Options:
     strict_sandbox: bool = False  # -S: a sandbox mechanism that cannot be applied is fatal
     revoke_reason: int = -1  # -R: the RFC 5280 reason code to revoke with (implies -r); -1: none
     revoke_with_domain_key: bool = False  # -K: revoke signing with the domain key, not the account's (implies -r)
+    account_action: str = ""  # -D: DEACTIVATE, -k: ROLLOVER the account of `authority`; "": none
+    authority: str = ""  # the authority -D or -k names
 
 
 class UsageError(Exception):
@@ -94,7 +102,7 @@ def _run(argv: list[str] | None) -> int:
         return 1
     for warning in plan.warnings:
         _say(f"warning: {warning}")
-    jobs = select_jobs(plan, options.handles)
+    jobs = select_account_job(plan, options.authority) if options.account_action else select_jobs(plan, options.handles)
     if jobs is None:
         return 1
     if options.check_only:
@@ -107,7 +115,7 @@ def _run(argv: list[str] | None) -> int:
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "Ff:j:KnR:rSv")
+        flags, handles = getopt.getopt(argv, "D:Ff:j:Kk:nR:rSv")
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
@@ -116,8 +124,13 @@ def parse_arguments(argv: list[str]) -> Options:
     reason = -1
     by_domain_key = False
     jobs = os.cpu_count() or 1
+    account_action = authority = ""
     for flag, value in flags:
-        if flag == "-F":
+        if flag in ("-D", "-k"):
+            if account_action:
+                raise UsageError("-D and -k: one account action at a time")
+            account_action, authority = (DEACTIVATE if flag == "-D" else ROLLOVER), value
+        elif flag == "-F":
             force = True
         elif flag == "-f":
             config_path = value
@@ -136,6 +149,8 @@ def parse_arguments(argv: list[str]) -> Options:
             strict_sandbox = True
         elif flag == "-v":
             verbose += 1
+    if account_action and (handles or force or revoke or check_only):
+        raise UsageError("-D and -k act on an authority's account: no handle, and none of -F, -K, -n, -R, -r")
     return Options(
         config_path=config_path if config_path is not None else default_config_path(),
         handles=tuple(handles),
@@ -147,6 +162,8 @@ def parse_arguments(argv: list[str]) -> Options:
         strict_sandbox=strict_sandbox,
         revoke_reason=reason,
         revoke_with_domain_key=by_domain_key,
+        account_action=account_action,
+        authority=authority,
     )
 
 
@@ -184,6 +201,19 @@ def select_jobs(plan: Plan, handles: tuple[str, ...]) -> tuple[DomainJob, ...] |
     return None if unknown else tuple(jobs)
 
 
+def select_account_job(plan: Plan, authority: str) -> tuple[DomainJob, ...] | None:
+    """The first domain block signed with `authority`: its chain carries the account action; None after saying why."""
+    if not any(each.name == authority for each in plan.authorities):
+        known = ", ".join(each.name for each in plan.authorities) or "none"
+        _say(f"acme-client: authority {authority} not found in {plan.source} (authorities: {known})")
+        return None
+    for job in plan.domains:
+        if job.authority.name == authority:
+            return (job,)
+    _say(f"acme-client: authority {authority}: no domain block signs with it, so it has no account to act on")
+    return None
+
+
 def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
     from acme_conf.proc import main as executor  # the parent only; -n never loads it
@@ -197,6 +227,7 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
             revoke=options.revoke,
             revoke_reason=options.revoke_reason,
             revoke_with_domain_key=options.revoke_with_domain_key,
+            account_action=options.account_action,
             verbosity=options.verbose,
             max_chains=options.jobs,
             strict_sandbox=options.strict_sandbox,

@@ -19,6 +19,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import platformdirs
 
@@ -69,10 +70,24 @@ def state_directory() -> Path:
     return platformdirs.user_state_path("acme-client")
 
 
+@dataclass(frozen=True)
+class AuthorityState:
+    """What is kept for one authority's account."""
+
+    # -k moved the account key here, and a new one takes its place: until a run
+    # has changed the account's key to the new one, it is the previous account key.
+    previous_account_key: str | None = None
+
+
 def _file(directory: Path, handle: str) -> Path:
     if "/" in handle or handle.startswith(".") or not handle:
         raise ValueError(f"{handle!r} cannot name a state file")
     return directory / f"{handle}.json"
+
+
+def _authority_file(directory: Path, name: str) -> Path:
+    """An authority's file, in a directory of its own (no domain handle holds "/"), its name quoted."""
+    return directory / "authorities" / f"{quote(name, safe='')}.json"
 
 
 def load_state(directory: Path, handle: str) -> DomainState:
@@ -83,18 +98,9 @@ def load_state(directory: Path, handle: str) -> DomainState:
     """
     path = _file(directory, handle)
     try:
-        data = _read_private(path)
-    except FileNotFoundError:
-        return DomainState()
-    except OSError as error:
-        log.warning("%s: state file %s cannot be read (%s): ignored", handle, path, error.strerror)
-        return DomainState()
-    try:
-        if len(data) > MAX_STATE_FILE:
-            raise ValueError("too large")
-        raw = json.loads(data)
-        if not isinstance(raw, dict):
-            raise ValueError("not an object")
+        raw = _load_record(path, handle)
+        if raw is None:
+            return DomainState()
         now = datetime.now(timezone.utc)
         until = _moment(raw.get("backoff_until"))
         latest = now + timedelta(seconds=MAX_BACKOFF)
@@ -106,6 +112,40 @@ def load_state(directory: Path, handle: str) -> DomainState:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
         save_state(directory, handle, DomainState())
         return DomainState()
+
+
+def load_authority_state(directory: Path, name: str) -> AuthorityState:
+    """The kept state of authority `name` (empty when there is none, or none that makes sense)."""
+    path = _authority_file(directory, name)
+    try:
+        raw = _load_record(path, f"authority {name}")
+        if raw is None:
+            return AuthorityState()
+        previous = raw.get("previous_account_key")
+        if previous is not None and not (isinstance(previous, str) and previous.startswith("/") and "\0" not in previous):
+            raise ValueError("previous_account_key: not an absolute path")
+        return AuthorityState(previous_account_key=previous)
+    except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
+        log.warning("authority %s: state file %s is corrupt (%s): ignored, and rebuilt", name, path, printable(error, 80))
+        save_authority_state(directory, name, AuthorityState())
+        return AuthorityState()
+
+
+def _load_record(path: Path, label: str) -> dict[str, object] | None:
+    """A state file's JSON object; None when there is none, or it cannot be read (said); ValueError when corrupt."""
+    try:
+        data = _read_private(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        log.warning("%s: state file %s cannot be read (%s): ignored", label, path, error.strerror)
+        return None
+    if len(data) > MAX_STATE_FILE:
+        raise ValueError("too large")
+    raw = json.loads(data)
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    return raw
 
 
 def _read_private(path: Path) -> bytes:
@@ -121,11 +161,27 @@ def _read_private(path: Path) -> bytes:
 
 def save_state(directory: Path, handle: str, state: DomainState) -> None:
     """Write `handle`'s state whole, or say why not (the run's certificates do not depend on it)."""
-    path = _file(directory, handle)
-    text = json.dumps({"backoff_until": _text(state.backoff_until), "renewal": _renewal_record(state.renewal)})
+    record = {"backoff_until": _text(state.backoff_until), "renewal": _renewal_record(state.renewal)}
+    _write_record(directory, _file(directory, handle), record, handle)
+
+
+def save_authority_state(directory: Path, name: str, state: AuthorityState) -> bool:
+    """Write authority `name`'s state whole; False after saying why not."""
+    record = {"previous_account_key": state.previous_account_key}
+    return _write_record(directory, _authority_file(directory, name), record, f"authority {name}")
+
+
+def _write_record(root: Path, path: Path, record: dict[str, object], label: str) -> bool:
+    """Write a state file under `root` whole (a temporary file, flushed, renamed); False after saying why not.
+
+    The state directory, and the one for authorities in it, are made private (0700).
+    """
+    text = json.dumps(record)
+    directory = path.parent
     temporary = directory / temporary_name(path.name)
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             write_all(fd, text.encode("ascii") + b"\n")
@@ -134,11 +190,13 @@ def save_state(directory: Path, handle: str, state: DomainState) -> None:
             os.close(fd)
         os.rename(temporary, path)
     except OSError as error:
-        log.warning("%s: cannot keep state in %s: %s", handle, directory, error.strerror)
+        log.warning("%s: cannot keep state in %s: %s", label, directory, error.strerror)
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        return False
+    return True
 
 
 def backoff_reported(report: bytes, now: datetime) -> datetime | None:
@@ -152,6 +210,18 @@ def backoff_reported(report: bytes, now: datetime) -> datetime | None:
         if until is not None:
             return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
     return None
+
+
+def account_current_reported(report: bytes) -> bool:
+    """Whether netproc reported that the account key names the account (so a kept previous key is done with)."""
+    for line in report[:MAX_REPORT].splitlines():
+        try:
+            raw = json.loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):  # what netproc wrote: anything
+            continue
+        if isinstance(raw, dict) and raw.get("account") == "current":
+            return True
+    return False
 
 
 def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:

@@ -612,8 +612,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "rollover-no-second-look-up", P + "netproc.py",
-        '        url = look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain\'s run?\n',
-        "        url = None\n",
+        '        return look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain\'s run?\n',
+        "        return None\n",
         "a previous key that names no account any more: the account is looked up again by the new key",
         (HOSTILE_CA,),
     ),
@@ -1104,6 +1104,56 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        ari_moment=kept[1] if kept is not None else None,\n",
         "a kept renewal moment counts only for the certificate it was drawn for",
         (ARI_UNIT + "::test_a_moment_kept_for_another_certificate_decides_nothing",),
+    ),
+    # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
+    Mutation(
+        "acctproc-deactivate-in-any-run", "acme_conf/acme/signing_rules.py",
+        '        return "account deactivation", "" if run.deactivate else "an account deactivation, which only a -D run makes"\n',
+        '        return "account deactivation", ""\n',
+        "acctproc signs the account's deactivation only in a -D run",
+        (SIGNING_RULES + "::test_the_account_is_deactivated_in_a_d_run_only_and_at_its_own_url",),
+    ),
+    Mutation(
+        "acctproc-deactivate-anywhere", "acme_conf/acme/signing_rules.py",
+        '    if kind == "account deactivation" and url != kid:\n',
+        "    if False:\n",
+        "a deactivation goes to the account's own URL only",
+        (SIGNING_RULES + "::test_the_account_is_deactivated_in_a_d_run_only_and_at_its_own_url",),
+    ),
+    Mutation(
+        "acctproc-orders-in-a-d-run", "acme_conf/acme/signing_rules.py",
+        '    if run.deactivate and kind in ("new account", "new order", "finalize"):\n',
+        "    if False:\n",
+        "a -D run creates no account and orders nothing",
+        (SIGNING_RULES + "::test_a_d_run_orders_nothing_and_creates_no_account",),
+    ),
+    Mutation(
+        "netproc-account-action-creates-account", P + "netproc.py",
+        "    create = not settings.account_action\n",
+        "    create = True\n",
+        "a -D or -k run looks the account up and never creates one",
+        ("tests/adversarial/test_hostile_account_actions.py",),
+    ),
+    Mutation(
+        "netproc-deactivation-unconfirmed", P + "netproc.py",
+        '    if status != "deactivated":\n',
+        "    if False:\n",
+        "a deactivation the CA does not confirm is an error",
+        ("tests/adversarial/test_hostile_account_actions.py",),
+    ),
+    Mutation(
+        "parent-k-replaces-what-is-in-the-way", P + "accounts.py",
+        "        os.link(key, aside, follow_symlinks=False)  # fails if something is in the way: nothing is replaced\n",
+        "        os.replace(key, aside)\n        os.link(aside, key)\n",
+        "-k never replaces a file at FILE.previous",
+        ("tests/unit/test_account_state.py",),
+    ),
+    Mutation(
+        "parent-kept-previous-gone-kept", P + "accounts.py",
+        "        if not os.path.lexists(previous):\n",
+        "        if False:\n",
+        "a kept previous key whose file is gone is forgotten, not handed to acctproc",
+        ("tests/unit/test_account_state.py",),
     ),
 )
 

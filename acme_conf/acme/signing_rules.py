@@ -13,7 +13,9 @@ what the configuration and the run allow, learnt from the parent:
   new order for exactly the domain's names (and its profile; naming the
   certificate it replaces only when the domain follows the CA's renewal
   information, and only in an identifier's syntax), a finalize,
-  and a revocation only in a -r run (which orders nothing);
+  a revocation only in a -r run (which orders nothing), and the account's
+  deactivation only in a -D run (which creates no account, orders and
+  finalizes nothing, and sends it to the account's own URL only);
 - anything else (a key change, an account deactivation or update, a kind
   this client never sends, a JSON object that names a member twice, whose
   meaning would be the CA's reader's choice) is refused, naming what it
@@ -52,6 +54,7 @@ class DomainRun(NamedTuple):
     revoke: bool  # -r: a revocation, and no order
     reason: int = -1  # -R: the revocation's RFC 5280 reason code (-1: none given)
     replaces: bool = False  # the domain follows the CA's renewal information: an order may name what it replaces
+    deactivate: bool = False  # -D: the account's deactivation, and no account, order or finalize
 
 
 class Verdict(NamedTuple):
@@ -91,6 +94,10 @@ def judge(run: DomainRun, url: str, kid: str, payload: bytes) -> Verdict:
     kind, why_not = _kind(run, body)
     if why_not:
         return Verdict(kind, why_not, body)
+    if run.deactivate and kind in ("new account", "new order", "finalize"):
+        return Verdict(kind, f"a {kind} in a -D run", body)
+    if kind == "account deactivation" and url != kid:
+        return Verdict(kind, "an account deactivation sent elsewhere than to the account's own URL", body)
     embeds_key = kind in ("account look-up", "new account")
     if embeds_key != (not kid):
         return Verdict(kind, f"{kind} {'without' if embeds_key else 'with'} the account's public key in the header", body)
@@ -139,6 +146,8 @@ def _kind(run: DomainRun, body: dict[str, object]) -> tuple[str, str]:
         if run.revoke:
             return "finalize", "a finalize in a -r run"
         return "finalize", "" if isinstance(body["csr"], str) else "a malformed finalize"
+    if keys == {"status"} and body["status"] == "deactivated":
+        return "account deactivation", "" if run.deactivate else "an account deactivation, which only a -D run makes"
     if "certificate" in keys and keys <= {"certificate", "reason"}:
         if not run.revoke:
             return "revocation", "a revocation, which only a -r run makes"

@@ -5,7 +5,8 @@ creates it when missing) before the jail; afterwards it has no file system
 and no network.  One acctproc serves the netprocs of every domain of one
 authority in a run, each over a channel of its own, and signs for each only
 what that domain's run makes (acme/signing_rules.py: the CA's host, the
-domain's names, a revocation only in a -r run, never a key change), and a
+domain's names, a revocation only in a -r run, the account's deactivation
+only in a -D run, a key change only one it builds itself), and a
 finalize only with a CSR for the domain key that the domain's keyproc tells
 it (acme_conf/csr.py).  It tells each chngproc it shares domains with the
 account key's thumbprint, so that chngproc publishes answers for this
@@ -118,7 +119,10 @@ def domain_runs(settings: AccountSettings) -> tuple[DomainRun, ...]:
     """What each domain's run may have signed, in the order of the channels."""
     replaces = settings.replaces or (False,) * len(settings.names)
     return tuple(
-        DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, settings.revoke_reason, follows)
+        DomainRun(
+            settings.api_url, settings.contact, names, profile, settings.revoke, settings.revoke_reason, follows,
+            settings.deactivate,
+        )
         for names, profile, follows in zip(settings.names, settings.profiles, replaces, strict=True)
     )
 
@@ -161,6 +165,8 @@ def warm_up(key: PrivateKey, previous: PrivateKey | None = None) -> None:
         answer(key, run, SignRequest(url, "nonce", kid, payload), lambda: own_key)
     replacing = b'{"identifiers": [{"type": "dns", "value": "ca.invalid"}, {"type": "ip", "value": "192.0.2.1"}], "replaces": "a.b"}'
     answer(key, run._replace(replaces=True), SignRequest("https://ca.invalid/order", "n", "k", replacing), lambda: own_key)
+    deactivation = SignRequest("https://ca.invalid/acct/1", "n", "https://ca.invalid/acct/1", b'{"status": "deactivated"}')
+    answer(key, run._replace(deactivate=True), deactivation, lambda: own_key)
     for sample in samples.SAMPLES:
         if check_csr(sample.csr, samples.NAMES, public_key_der_of_pem(sample.public_key)):
             raise KeyFileError("warm-up: a sample CSR did not pass the finalize check")

@@ -48,10 +48,12 @@ from acme_conf.proc.errors import (
     EXIT_PEER_GONE,
     EXIT_UNCHANGED,
 )
+from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
 from acme_conf.proc.journal import left_behind, open_journal
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
 from acme_conf.state import (
     MAX_REPORT,
+    account_current_reported,
     DomainState,
     KeptRenewal,
     backoff_reported,
@@ -64,7 +66,9 @@ from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.voice import ChildVoice
 from acme_conf.proc.spec import (
+    DEACTIVATE,
     ROLES,
+    ROLLOVER,
     AccountSettings,
     CertSettings,
     ChildSpec,
@@ -97,6 +101,8 @@ CHAIN_CHANNELS = (
     ("keyproc", "revokeproc"),
 )
 GRACE_SECONDS = 5.0
+# What a run with -D or -k says of the one domain whose chain carried it.
+ACCOUNT_DONE = {DEACTIVATE: "account deactivated", ROLLOVER: "account key changed"}
 # A chain that runs longer is stopped: the CA's polls give up after 10
 # minutes, so this only ends a hang (a CA that trickles bytes, say), and
 # frees the domain's lock for the next run.
@@ -132,6 +138,7 @@ class RunOptions:
     revoke: bool = False
     revoke_reason: int = -1  # -R: an RFC 5280 reason code for the revocation (-1: none)
     revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation with the domain key, no account
+    account_action: str = ""  # -D "deactivate", -k "rollover": the only thing the run does, in its one chain
     verbosity: int = 0
     max_chains: int = 1
     strict_sandbox: bool = False
@@ -344,14 +351,18 @@ def configure_logging(verbosity: int) -> None:
 
 def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
+    state_dir = state_directory()
     try:
         import_path = child_import_path()
         allow_descriptors(jobs, options.max_chains)
+        if options.account_action == ROLLOVER:
+            move_account_key_aside(jobs[0].authority, state_dir)
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
-    results, services_failed = _run_chains(jobs, options, import_path)
-    done = "certificate revoked and removed" if options.revoke else "certificate updated"
+    jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
+    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
         if result.failed and result.failed_shared:
@@ -387,8 +398,8 @@ def _hold_back(state: _Run) -> None:
         state.results[job.handle] = ChainResult(job.handle, True, False)
 
 
-def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainState, revoked: bool = False) -> None:
-    """Keep what netproc reported for the next run: a back-off, the CA's renewal advice.
+def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainState, revoked: bool = False) -> bytes:
+    """Keep what netproc reported for the next run: a back-off, the CA's renewal advice; the report read.
 
     An old back-off is forgotten once the CA answered; the renewal advice
     kept so far stays unless netproc reported newer (it is for the
@@ -398,7 +409,7 @@ def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainS
     `revoked` and removed leaves nothing to ask about.
     """
     if chain.report_fd < 0:
-        return
+        return b""
     report = os.pread(chain.report_fd, MAX_REPORT, 0)
     os.close(chain.report_fd)
     chain.report_fd = -1
@@ -416,6 +427,7 @@ def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainS
     new = DomainState(backoff_until=until, renewal=renewal)
     if new != kept:
         save_state(directory, handle, new)
+    return report
 
 
 def _utc(moment: datetime) -> str:
@@ -467,6 +479,7 @@ class _Run:
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
     kept: dict[str, DomainState] = field(default_factory=dict)  # handle -> what earlier runs kept, read once
+    kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
 
     @property
     def checking(self) -> bool:
@@ -490,7 +503,12 @@ class _Run:
 
 
 def _run_chains(
-    jobs: Sequence[DomainJob], options: RunOptions, import_path: tuple[str, ...]
+    jobs: Sequence[DomainJob],
+    options: RunOptions,
+    import_path: tuple[str, ...],
+    *,
+    state_dir: Path | None = None,
+    kept_previous: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
@@ -503,7 +521,7 @@ def _run_chains(
     says whether a shared process failed (the chains it served fail by
     themselves; one that had finished keeps its result).
     """
-    state = _Run(options, import_path, deque(), {})
+    state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
     state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
     for job in jobs:
         (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
@@ -678,9 +696,16 @@ def _reap(state: _Run) -> None:
             state.running.remove(chain)
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
-            state.results[chain.job.handle] = chain.result()
+            result = chain.result()
             kept = state.kept.get(chain.job.handle, DomainState())
-            keep_state(chain, state.results[chain.job.handle], state.state_dir, kept, state.options.revoke)
+            report = keep_state(chain, result, state.state_dir, kept, state.options.revoke)
+            authority = chain.job.authority.name
+            if authority in state.kept_previous and account_current_reported(report):
+                forget_previous_key(authority, state.state_dir)
+                del state.kept_previous[authority]
+            if state.options.account_action:  # the account action was all the chain did
+                result = replace(result, changed=not result.failed)
+            state.results[chain.job.handle] = result
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
@@ -689,10 +714,11 @@ def _reap(state: _Run) -> None:
 
 
 def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
-    """A certificate to renew only when due: check it before starting a chain (not with -F or -r)."""
+    """A certificate to renew only when due: check it before starting a chain (not with -F, -r, -D or -k)."""
     inspected = inspected_certificate(job)
     # os.path.exists: a file it may not see goes to the chain, whose revokeproc says why
-    return not options.force and not options.revoke and inspected is not None and os.path.exists(inspected)
+    asked = options.force or options.revoke or options.account_action
+    return not asked and inspected is not None and os.path.exists(inspected)
 
 
 def _start_checks(state: _Run) -> None:
@@ -1067,13 +1093,14 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             alternates=job.preferred_chain is not None,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
+            account_action=options.account_action,
         )
     if role == "keyproc" and options.revoke_with_domain_key:
         return key_settings(job)._replace(
             revoke_at=authority.api_url, certificate=str(inspected_certificate(job)), revoke_reason=options.revoke_reason
         )
-    if role == "keyproc":
-        return key_settings(job)
+    if role == "keyproc":  # an account action only tells the key, if there is one: it creates nothing
+        return key_settings(job)._replace(public_only=bool(options.account_action))
     if role == "certproc":
         return CertSettings(job.names, job.preferred_chain or "")
     if role == "fileproc":
@@ -1151,6 +1178,7 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             revoke_reason=options.revoke_reason,
             previous_key_path=str(authority.previous_account_key or ""),
             replaces=tuple(each.renewal_information for each in jobs),
+            deactivate=options.account_action == DEACTIVATE,
             **_binding_settings(authority.binding),
         )
     if role == "chngproc":

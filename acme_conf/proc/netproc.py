@@ -54,6 +54,7 @@ from acme_conf.acme.resources import (
     checked_url,
     parse_authorization,
     parse_directory,
+    parse_json,
     parse_order,
 )
 from acme_conf.acme.text import printable
@@ -79,7 +80,7 @@ from acme_conf.net.warm_up import warm_up
 from acme_conf.proc.child import NOTICE, run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK
-from acme_conf.proc.spec import ChildSpec, NetSettings
+from acme_conf.proc.spec import DEACTIVATE, ChildSpec, NetSettings
 
 USER_AGENT = f"acme-client-python/{__version__}"
 SYSTEM_BUNDLES = (
@@ -187,11 +188,14 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         status = held.revoke.recv(CertStatus)
         check_verdict(status, settings)
-        if status.verdict == VERDICT_CURRENT:
+        if status.verdict == VERDICT_CURRENT and not settings.account_action:
             return EXIT_OK
         transport = Transport(held.tls, _resolver(held.dns), held.ports, USER_AGENT)
         try:
             directory = None
+            if settings.account_action:  # -D or -k: that, and nothing else, whatever the certificate's state
+                act_on_account(settings, held, open_session(settings, held, transport, fetch_directory(settings, transport)))
+                return EXIT_OK
             if status.verdict == VERDICT_ASK:
                 directory = ask_renewal_information(settings, transport, status.certificate_id, held.report_fd)
                 if directory is None:
@@ -222,26 +226,28 @@ def report_backoff(report_fd: int, error: AcmeError) -> None:
         return
     until = now + timedelta(seconds=seconds)
     log.info("the CA asks for no more requests until %s", until.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    _report(report_fd, {"backoff_until": until.isoformat()}, "when to retry")
+
+
+def _report(report_fd: int, record: dict[str, object], what: str) -> None:
+    """One line of JSON to the parent's report memfd (a few hundred bytes: written whole), if there is one."""
+    if report_fd < 0:
+        return
     try:
-        os.write(report_fd, json.dumps({"backoff_until": until.isoformat()}).encode("ascii") + b"\n")  # < 100 bytes: whole
+        os.write(report_fd, json.dumps(record).encode("ascii") + b"\n")
     except OSError as error_writing:
-        log.warning("cannot tell the parent when to retry: %s", error_writing.strerror)
+        log.warning("cannot tell the parent %s: %s", what, error_writing.strerror)
 
 
 def report_renewal(report_fd: int, certificate_id: str, check: datetime, window: Window | None = None, moment: datetime | None = None) -> None:
     """Tell the parent what the CA's renewal information said of the certificate, to keep for the next run."""
-    if report_fd < 0:
-        return
     record = {
         "certificate": certificate_id,
         "next_check": check.isoformat(),
         "window": [window.start.isoformat(), window.end.isoformat()] if window is not None else None,
         "moment": moment.isoformat() if moment is not None else None,
     }
-    try:
-        os.write(report_fd, json.dumps({"renewal": record}).encode("ascii") + b"\n")  # < 400 bytes: whole
-    except OSError as error_writing:
-        log.warning("cannot tell the parent the CA's renewal window: %s", error_writing.strerror)
+    _report(report_fd, {"renewal": record}, "the CA's renewal window")
 
 
 def check_verdict(status: CertStatus, settings: NetSettings) -> None:
@@ -381,9 +387,16 @@ def replaced(settings: NetSettings, directory: Directory, status: CertStatus) ->
 
 
 def open_session(settings: NetSettings, held: Held, transport: Transport, directory: Directory) -> AcmeSession:
-    """Find (or create) the account."""
+    """Find (or create: not in a run that acts on the account) the account.
+
+    With a previous account key, the parent is told once the account key
+    names the account: the previous key it kept (after -k) is done with.
+    """
     acme = AcmeSession(transport, held.acct, directory)
-    acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover)
+    create = not settings.account_action
+    acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover, create)
+    if settings.rollover:
+        _report(held.report_fd, {"account": "current"}, "that the account key names the account")
     return acme
 
 
@@ -394,8 +407,10 @@ NEEDS_BINDING = (
 )
 
 
-def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False, rollover: bool = False) -> str:
-    """The account URL: look the key up first; register it only when unknown.
+def find_or_create_account(
+    acme: AcmeSession, contact: str, bound: bool = False, rollover: bool = False, create: bool = True
+) -> str:
+    """The account URL: look the key up first; register it only when unknown (and `create`).
 
     A new account carries the configured external account binding, which
     acctproc adds (`bound` says one is configured): netproc never sees its key.
@@ -412,6 +427,10 @@ def find_or_create_account(acme: AcmeSession, contact: str, bound: bool = False,
     changed = change_account_key(acme) if rollover else None
     if changed is not None:
         return changed
+    if not create:
+        raise ProcessFailure(f"the CA knows no account for the account key{' nor for the previous one' if rollover else ''}")
+    if rollover:
+        log.warning("the previous account key names no account either: a new account is created")
     if acme.directory.external_account_required and not bound:
         raise ProcessFailure(NEEDS_BINDING)
     payload: dict[str, object] = {"termsOfServiceAgreed": True}
@@ -440,10 +459,7 @@ def change_account_key(acme: AcmeSession) -> str | None:
     """
     url = look_up_account(acme, SIGNER_PREVIOUS, "account lookup with the previous key")
     if url is None:
-        url = look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain's run?
-        if url is None:
-            log.warning("the previous account key names no account either: a new account is created")
-        return url
+        return look_up_account(acme, "", "account lookup")  # changed meanwhile by another domain's run?
     if not acme.directory.key_change:
         raise ProcessFailure("the CA offers no key change (its directory has no keyChange URL)")
     acme.kid = url  # the outer JWS names the account; acctproc signs it with the previous key
@@ -456,6 +472,18 @@ def change_account_key(acme: AcmeSession) -> str | None:
         return url
     log.log(NOTICE, "account %s: key changed from the previous account key to the account key", printable(url))
     return url
+
+
+def act_on_account(settings: NetSettings, held: Held, acme: AcmeSession) -> None:
+    """-D: deactivate the account (RFC 8555 section 7.3.6); -k: its key was changed on the way (open_session)."""
+    if settings.account_action != DEACTIVATE:
+        log.log(NOTICE, "account %s: its key is the account key", printable(acme.kid))
+        return
+    response = acme.post(acme.kid, {"status": "deactivated"}, "account deactivation")
+    status = parse_json(response.body, "account").get("status")
+    if status != "deactivated":
+        raise ProcessFailure(f"account deactivation: the CA answered status {printable(status, 40)}")
+    log.log(NOTICE, "account %s deactivated: the CA accepts nothing more signed with this account key", printable(acme.kid))
 
 
 def look_up_account(acme: AcmeSession, signer: str, what: str) -> str | None:

@@ -30,6 +30,11 @@ ROLES = (
 )
 
 
+# What -D and -k ask of an authority's account: the one thing such a run does, in netproc.
+DEACTIVATE = "deactivate"
+ROLLOVER = "rollover"
+
+
 class NetSettings(NamedTuple):
     """netproc: the CA, its trust, the account's contact and what to order."""
 
@@ -48,6 +53,7 @@ class NetSettings(NamedTuple):
     revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation; no account is looked up
     renewal_information: bool = True  # ask the CA's renewal information, and send `replaces` (RFC 9773)
     kept_window: tuple[str, ...] = ()  # (certificate id, start, end, moment) kept from an earlier run; () none
+    account_action: str = ""  # DEACTIVATE or ROLLOVER: do that to the account, and nothing else; "": none
 
 
 class DnsSettings(NamedTuple):
@@ -84,6 +90,7 @@ class AccountSettings(NamedTuple):
     revoke_reason: int = -1  # -R: the only reason code a revocation may carry (-1: none)
     previous_key_path: str = ""  # `previous account key`: the account's key to change from ("": none)
     replaces: tuple[bool, ...] = ()  # each domain's orders may name the certificate they replace (ARI on)
+    deactivate: bool = False  # -D: the account's deactivation may be signed, and no order, account or finalize
 
 
 class ChngSettings(NamedTuple):

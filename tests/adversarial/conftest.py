@@ -129,6 +129,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         previous_key=None,
         renewal_information: bool = True,
         kept_window: tuple[str, ...] = (),
+        account_action: str = "",
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -144,6 +145,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             rollover=previous_key is not None,
             renewal_information=renewal_information,
             kept_window=kept_window,
+            account_action=account_action,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []
@@ -185,7 +187,10 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             while True:
                 to_cert.append(theirs["cert"].recv(CertBundle, RemoveCertificate))
 
-        run = DomainRun(settings.api_url, settings.contact, names, profile, settings.revoke, replaces=renewal_information)
+        run = DomainRun(
+            settings.api_url, settings.contact, names, profile, settings.revoke, replaces=renewal_information,
+            deactivate=account_action == "deactivate",
+        )
         acct_settings = AccountSettings("", "ecdsa", run.api_url, run.contact, run.revoke, (names,), (profile,))
         acct_spec = ChildSpec("acctproc", "test", 0, False, (), acct_settings)
         key_spec = ChildSpec("keyproc", "test", 0, False, (), KeySettings("", "ecdsa", names))

@@ -197,6 +197,24 @@ def test_k_revokes_with_the_domain_key() -> None:
     assert cli.parse_arguments(["-r", "a"]).revoke_with_domain_key is False
 
 
+def test_d_and_k_name_the_authority_whose_account_they_act_on() -> None:
+    assert (cli.parse_arguments(["-D", "letsencrypt"]).account_action, cli.parse_arguments(["-D", "letsencrypt"]).authority) == (
+        "deactivate", "letsencrypt"
+    )
+    options = cli.parse_arguments(["-v", "-k", "zerossl"])
+    assert (options.account_action, options.authority, options.verbose) == ("rollover", "zerossl", 1)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-D"], ["-D", "a", "handle"], ["-D", "a", "-F"], ["-k", "a", "-r"], ["-k", "a", "-K"], ["-D", "a", "-n"],
+     ["-D", "a", "-k", "a"], ["-k", "a", "-R", "superseded"]],
+)
+def test_d_and_k_do_that_alone(argv: list[str]) -> None:
+    with pytest.raises(cli.UsageError):
+        cli.parse_arguments(argv)
+
+
 def test_jobs_default_to_the_number_of_processors() -> None:
     assert cli.parse_arguments(["-f", "/x"]).jobs == (os.cpu_count() or 1)
 

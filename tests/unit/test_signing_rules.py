@@ -97,3 +97,28 @@ def test_a_revocation_carries_the_reason_asked_for_and_no_other() -> None:
     assert "another reason" in refusal(superseded, f"{CA}/revoke", KID, body({"certificate": "MIIB"}))
     # without -R no reason is signed: a netproc taken over cannot claim a key compromise
     assert "another reason" in refusal(REVOKING, f"{CA}/revoke", KID, body({"certificate": "MIIB", "reason": 1}))
+
+
+DEACTIVATING = RUN._replace(deactivate=True)
+
+
+def test_the_account_is_deactivated_in_a_d_run_only_and_at_its_own_url() -> None:
+    payload = body({"status": "deactivated"})
+    assert refusal(DEACTIVATING, KID, KID, payload) == ""
+    assert "only a -D run makes" in refusal(RUN, KID, KID, payload)
+    assert "elsewhere than to the account's own URL" in refusal(DEACTIVATING, f"{CA}/acct/2", KID, payload)
+    assert "not on the CA's host" in refusal(DEACTIVATING, "https://evil.example/acct/1", KID, payload)
+    assert "status change, which this run does not make" in refusal(DEACTIVATING, KID, KID, body({"status": "valid"}))
+
+
+@pytest.mark.parametrize(
+    ("url", "kid", "payload", "kind"),
+    [
+        (f"{CA}/new-order", KID, body(ORDER), "new order"),
+        (f"{CA}/new-acct", "", body({"termsOfServiceAgreed": True, "contact": ["mailto:admin@example.com"]}), "new account"),
+        (f"{CA}/finalize/1", KID, body({"csr": "MIIB"}), "finalize"),
+    ],
+)
+def test_a_d_run_orders_nothing_and_creates_no_account(url: str, kid: str, payload: bytes, kind: str) -> None:
+    assert refusal(DEACTIVATING, url, kid, payload) == f"a {kind} in a -D run"
+    assert refusal(DEACTIVATING, f"{CA}/new-acct", "", body({"onlyReturnExisting": True})) == ""  # a look-up is fine
