@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -199,13 +200,23 @@ def _write_record(root: Path, path: Path, record: dict[str, object], label: str)
     return True
 
 
-def backoff_reported(report: bytes, now: datetime) -> datetime | None:
-    """The back-off netproc reported, checked: a moment from now to at most MAX_BACKOFF ahead; else None."""
+def _report_records(report: bytes) -> Iterator[dict[str, object]]:
+    """Each JSON object on a line of netproc's report (its first MAX_REPORT bytes); what netproc wrote: anything."""
     for line in report[:MAX_REPORT].splitlines():
         try:
             raw = json.loads(line)
-            until = _moment(raw.get("backoff_until")) if isinstance(raw, dict) else None
-        except (ValueError, UnicodeDecodeError, OverflowError, RecursionError):  # what netproc wrote: anything
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            continue
+        if isinstance(raw, dict):
+            yield raw
+
+
+def backoff_reported(report: bytes, now: datetime) -> datetime | None:
+    """The back-off netproc reported, checked: a moment from now to at most MAX_BACKOFF ahead; else None."""
+    for raw in _report_records(report):
+        try:
+            until = _moment(raw.get("backoff_until"))
+        except (ValueError, OverflowError):
             continue
         if until is not None:
             return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
@@ -214,23 +225,15 @@ def backoff_reported(report: bytes, now: datetime) -> datetime | None:
 
 def account_current_reported(report: bytes) -> bool:
     """Whether netproc reported that the account key names the account (so a kept previous key is done with)."""
-    for line in report[:MAX_REPORT].splitlines():
-        try:
-            raw = json.loads(line)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # what netproc wrote: anything
-            continue
-        if isinstance(raw, dict) and raw.get("account") == "current":
-            return True
-    return False
+    return any(raw.get("account") == "current" for raw in _report_records(report))
 
 
 def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:
     """The renewal advice netproc reported, checked as a state file is; None when there is none that makes sense."""
-    for line in report[:MAX_REPORT].splitlines():
+    for raw in _report_records(report):
         try:
-            raw = json.loads(line)
-            renewal = _renewal(raw.get("renewal"), now) if isinstance(raw, dict) else None
-        except (ValueError, UnicodeDecodeError, OverflowError, RecursionError):  # what netproc wrote: anything
+            renewal = _renewal(raw.get("renewal"), now)
+        except (ValueError, OverflowError):
             continue
         if renewal is not None:
             return renewal

@@ -108,6 +108,13 @@ def test_a_window_ahead_sends_nothing_more_and_keeps_its_moment(drive, ari_ca: H
         os.close(again)
 
 
+def test_the_cas_explanation_is_shown(drive, ari_ca: HostileCA, caplog) -> None:
+    answer(ari_ca, window(48, 72, explanationURL="https://ca.example/incident-2026"))
+    with caplog.at_level(logging.INFO, "acme_conf"):
+        assert drive(verdict=ASK).error is None
+    assert "the CA explains its renewal window at https://ca.example/incident-2026" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("reply", "why"),
     [

@@ -28,6 +28,16 @@ def kept_previous(workdir, authority: str = "pebble") -> object:
     return json.loads(path.read_text())["previous_account_key"] if path.exists() else None
 
 
+def issued(make_testbed, write_conf, run_client, name: str):
+    """A pebble of the test's own and a certificate from it: (pebble, handle, configuration, account URL)."""
+    pebble = make_testbed()
+    handle = f"{name}.{RUN_TAG}.example.test"
+    conf = write_conf(handle, testbed=pebble)
+    first = run_client("-v", handle, conf=conf)
+    assert first.returncode == EXIT_CHANGED, first.stderr
+    return pebble, handle, conf, account_url(first.stderr)
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -35,12 +45,7 @@ def closed_port() -> int:
 
 
 def test_k_changes_the_account_key_at_once_and_issuance_goes_on_with_it(make_testbed, workdir, write_conf, run_client):
-    pebble = make_testbed()
-    handle = f"key-now.{RUN_TAG}.example.test"
-    conf = write_conf(handle, testbed=pebble)
-    first = run_client("-v", handle, conf=conf)
-    assert first.returncode == EXIT_CHANGED, first.stderr
-    url = account_url(first.stderr)
+    _, handle, conf, url = issued(make_testbed, write_conf, run_client, "key-now")
     key = workdir.account_key("pebble")
     old = key.read_bytes()
     certificate = workdir.certificate(handle).read_bytes()
@@ -60,12 +65,7 @@ def test_k_changes_the_account_key_at_once_and_issuance_goes_on_with_it(make_tes
 
 
 def test_a_k_that_cannot_finish_is_finished_by_the_next_run(make_testbed, workdir, write_conf, run_client):
-    pebble = make_testbed()
-    handle = f"key-later.{RUN_TAG}.example.test"
-    conf = write_conf(handle, testbed=pebble)
-    first = run_client("-v", handle, conf=conf)
-    assert first.returncode == EXIT_CHANGED, first.stderr
-    url = account_url(first.stderr)
+    pebble, handle, conf, url = issued(make_testbed, write_conf, run_client, "key-later")
     good = conf.read_text()
     conf.write_text(good.replace(f":{pebble.ports['acme']}/", f":{closed_port()}/"))
     broken = run_client("-k", "pebble", conf=conf)
@@ -94,12 +94,7 @@ def test_k_refuses_when_the_previous_name_is_taken_and_changes_nothing(workdir, 
 
 
 def test_d_deactivates_the_account_and_later_runs_say_so(make_testbed, workdir, write_conf, run_client):
-    pebble = make_testbed()
-    handle = f"deactivate.{RUN_TAG}.example.test"
-    conf = write_conf(handle, testbed=pebble)
-    first = run_client("-v", handle, conf=conf)
-    assert first.returncode == EXIT_CHANGED, first.stderr
-    url = account_url(first.stderr)
+    _, handle, conf, url = issued(make_testbed, write_conf, run_client, "deactivate")
 
     deactivated = run_client("-v", "-D", "pebble", conf=conf)
     assert deactivated.returncode == EXIT_CHANGED, deactivated.stderr

@@ -367,8 +367,9 @@ def test_acctproc_signs_only_what_the_run_needs_and_serves_the_other_domain(tmp_
         attacks = [
             # Defence: signing_rules refuses a key change (item 2): the account is never handed to another key.
             (f"{CA}/key-change", key_change_payload(account, attacker), "an account key change"),
-            # Defence: signing_rules refuses a status change: the account cannot be deactivated.
-            (ACCOUNT_URL, b'{"status": "deactivated"}', "an account deactivation or status change"),
+            # Defence: signing_rules refuses a status change: the account cannot be deactivated (only a -D run may).
+            (ACCOUNT_URL, b'{"status": "deactivated"}', "an account deactivation, which only a -D run makes"),
+            (ACCOUNT_URL, b'{"status": "valid"}', "an account deactivation or status change"),
             # Defence: signing_rules refuses an account update: the contact stays the configured one.
             (ACCOUNT_URL, b'{"contact": ["mailto:attacker@evil.test"]}', "an account update"),
             # Defence: a new order only for exactly the domain's own names (per channel: not domain B's either).

@@ -203,6 +203,26 @@ def test_before_the_next_check_nothing_is_asked_and_the_kept_moment_decides(issu
     assert fresh.verdict == VERDICT_CURRENT  # the certificate a run just installed
 
 
+def test_the_decision_order_is_force_names_the_moment_then_the_lifetime(tmp_path: Path) -> None:
+    ca = pki.root_authority()
+    key = pki.new_key()
+    identifier = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
+    leaf = ca.issue_leaf(key.public_key(), ("other.example",), not_before=NOW - timedelta(days=80),
+                         not_after=NOW + timedelta(days=10), extra_extensions=(identifier,))
+    named = certificate_id(identifier.key_identifier, leaf.serial_number)
+    reached = {"kept_certificate": named, "kept_moment": (NOW - timedelta(hours=1)).isoformat(),
+               "next_check": (NOW + timedelta(hours=5)).isoformat()}
+    contents = (pki.pem(leaf), named, public_key_der(key))
+    assert "names differ" in verdict(contents, tmp_path, **reached).reason  # names first
+    assert "-F asks" in verdict(contents, tmp_path, force=True, **reached).reason
+    renamed = ca.issue_leaf(key.public_key(), NAMES, not_before=NOW - timedelta(days=80),
+                            not_after=NOW + timedelta(days=10), extra_extensions=(identifier,))
+    named = certificate_id(identifier.key_identifier, renamed.serial_number)
+    contents = (pki.pem(renamed), named, public_key_der(key))
+    assert "renewal window (ARI) has opened" in verdict(contents, tmp_path, **{**reached, "kept_certificate": named}).reason
+    assert "renewal is due" in verdict(contents, tmp_path).reason  # the lifetime rule, whatever ARI would say
+
+
 def test_a_moment_kept_for_another_certificate_decides_nothing(issued, tmp_path: Path) -> None:
     status = verdict(issued, tmp_path, kept_certificate="other.cert", kept_moment=(NOW - timedelta(days=1)).isoformat(),
                      next_check=(NOW + timedelta(hours=5)).isoformat())
