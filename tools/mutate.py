@@ -1105,6 +1105,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a kept renewal moment counts only for the certificate it was drawn for",
         (ARI_UNIT + "::test_a_moment_kept_for_another_certificate_decides_nothing",),
     ),
+    Mutation(
+        "parent-K-starts-acctproc", P + "main.py",
+        '        return ("dnsproc",)\n',
+        "        return SHARED_ROLES\n",
+        "a -K run (the account key lost) starts no acctproc, which would create a new account key",
+        ("tests/integration/test_issue.py::test_revoke_with_the_domain_key_when_the_account_is_lost",),
+    ),
+    Mutation(
+        "parent-r-starts-chngproc", P + "main.py",
+        "    if options.revoke or options.account_action:\n",
+        "    if False:\n",
+        "a run that orders nothing starts no chngproc",
+        ("tests/integration/test_issue.py::test_revoke_with_a_reason",),
+    ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(
         "acctproc-deactivate-in-any-run", "acme_conf/acme/signing_rules.py",

@@ -570,7 +570,7 @@ def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[
     """A failed domain's result, naming the shared processes serving it that failed (they said why)."""
     if not result.failed or not failed_shared:
         return result
-    serving = dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES)
+    serving = dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES)  # those not started never failed
     return replace(result, failed_shared=tuple(name for name in serving if name in failed_shared))
 
 
@@ -583,7 +583,11 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
     serving them.
     """
     waiting = {job.handle for job in state.waiting}
-    plans = [(plan, served) for plan in shared_plans(jobs) if (served := tuple(j for j in plan.jobs if j.handle in waiting))]
+    plans = [
+        (plan, served)
+        for plan in shared_plans(jobs, shared_roles(state.options))
+        if (served := tuple(j for j in plan.jobs if j.handle in waiting))
+    ]
     links = shared_links({plan.name: served for plan, served in plans})
     try:
         for plan, served in plans:
@@ -637,12 +641,25 @@ def _fail_unstarted(state: _Run, job: DomainJob) -> None:
         services.release(job.handle)
 
 
-def shared_plans(jobs: Sequence[DomainJob]) -> list[SharedPlan]:
-    """The processes a run shares, in the order they start, with the domains each serves."""
+def shared_roles(options: RunOptions) -> tuple[str, ...]:
+    """The shared roles a run needs: no chngproc where nothing is ordered, no acctproc where no account is used.
+
+    A role not started holds nothing and creates nothing: a -K run, made
+    because the account key is lost, creates no new one.
+    """
+    if options.revoke_with_domain_key:
+        return ("dnsproc",)
+    if options.revoke or options.account_action:
+        return ("dnsproc", "acctproc")
+    return SHARED_ROLES
+
+
+def shared_plans(jobs: Sequence[DomainJob], roles_used: Sequence[str] = SHARED_ROLES) -> list[SharedPlan]:
+    """The processes a run shares (`roles_used` of them), in the order they start, with the domains each serves."""
     roles: dict[str, dict[str, None]] = {}  # name -> its roles, in order
     served: dict[str, dict[str, DomainJob]] = {}  # name -> handle -> job, in the jobs' order
     for job in jobs:
-        for role in SHARED_ROLES:
+        for role in roles_used:
             name = shared_name(role, job)
             roles.setdefault(name, {})[role] = None
             served.setdefault(name, {})[job.handle] = job
@@ -804,7 +821,7 @@ def _services_wind_down(state: _Run, now: float) -> None:
 
 def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
-    names = tuple(dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES))
+    names = tuple(dict.fromkeys(shared_name(role, job) for role in shared_roles(state.options)))
     stopped = [name for name in names if name not in state.services or state.services[name].group.kill_at is not None]
     if stopped:
         log.error("%s: the processes of %s are not running", job.handle, " and ".join(stopped))

@@ -98,20 +98,30 @@ log = logging.getLogger("acme_conf")
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
 class Held(NamedTuple):
-    """netproc's channels to every other process, its TLS context and the CA's ports."""
+    """netproc's channels to every other process, its TLS context and the CA's ports.
+
+    A run that orders nothing has no chngproc, and a -K run no acctproc
+    either (main.shared_roles): those channels are None.
+    """
 
     revoke: Channel
     dns: Channel
-    acct: Channel
+    acct: Channel | None
     key: Channel
-    chng: Channel
+    chng: Channel | None
     cert: Channel
     tls: ssl.SSLContext
     ports: tuple[int, ...]
     report_fd: int = -1  # what the parent keeps for the next run (NetSettings.report_fd)
 
     def channels(self) -> tuple[Channel, ...]:
-        return (self.revoke, self.dns, self.acct, self.key, self.chng, self.cert)
+        return tuple(each for each in (self.revoke, self.dns, self.acct, self.key, self.chng, self.cert) if each is not None)
+
+    def peer(self, channel: Channel | None, role: str) -> Channel:
+        """A channel this run must have; ProcessFailure when the parent started no such process."""
+        if channel is None:
+            raise ProcessFailure(f"this run has no {role}")
+        return channel
 
 
 # acquire, jail, serve ----------------------------------------------------------
@@ -126,12 +136,15 @@ def acquire(spec: ChildSpec) -> Held:
     def channel(peer: str) -> Channel:
         return Channel.from_fd(spec.channel_fd(peer), peer)
 
+    def optional(peer: str) -> Channel | None:
+        return channel(peer) if any(name == peer for name, _ in spec.channels) else None
+
     return Held(
         revoke=channel("revokeproc"),
         dns=channel("dnsproc"),
-        acct=channel("acctproc"),
+        acct=optional("acctproc"),
         key=channel("keyproc"),
-        chng=channel("chngproc"),
+        chng=optional("chngproc"),
         cert=channel("certproc"),
         tls=tls,
         ports=(_port_of(settings.api_url),),
@@ -278,7 +291,7 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
         return
     order = new_order(acme, settings, replaced(settings, directory, status))
     authorize_all(acme, order, held, settings)
-    held.chng.close()  # authorized: chngproc removes this domain's challenge files now, not at the end
+    held.peer(held.chng, "chngproc").close()  # authorized: chngproc removes this domain's challenge files now
     order = wait_for_order(acme, order, "pending")
     csr = held.key.request(CsrRequest(), Csr).der
     held.key.close()  # keyproc has given all it had to: it exits, and the domain key with it
@@ -392,7 +405,7 @@ def open_session(settings: NetSettings, held: Held, transport: Transport, direct
     With a previous account key, the parent is told once the account key
     names the account: the previous key it kept (after -k) is done with.
     """
-    acme = AcmeSession(transport, held.acct, directory)
+    acme = AcmeSession(transport, held.peer(held.acct, "acctproc"), directory)
     create = not settings.account_action
     acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover, create)
     if settings.rollover:
@@ -552,7 +565,7 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
     All challenges are published and answered before the first poll, so the
     CA validates them in parallel.
     """
-    thumbprint = held.acct.request(ThumbprintRequest(), Thumbprint).value
+    thumbprint = held.peer(held.acct, "acctproc").request(ThumbprintRequest(), Thumbprint).value
     pending: list[Authorization] = []
     ours = requested(settings.names)
     for url in order.authorizations:
@@ -562,7 +575,7 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
         if authorization.status == "valid":
             log.info("%s: already authorized", printable(authorization.identifier_value))
         elif authorization.status == "pending":
-            answer_challenge(acme, authorization, thumbprint, held.chng)
+            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"))
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")

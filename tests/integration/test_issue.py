@@ -152,8 +152,10 @@ def test_revoke_with_a_reason(testbed, workdir, write_conf, run_client):
     conf = write_conf(handle)
     assert run_client(handle, conf=conf).returncode == EXIT_CHANGED
     serial = f"{leaf(workdir.certificate(handle)).serial_number:x}"
-    revoked = run_client("-R", "keyCompromise", handle, conf=conf)
+    revoked = run_client("-vv", "-R", "keyCompromise", handle, conf=conf)
     assert revoked.returncode == EXIT_CHANGED, revoked.stderr
+    assert "chngproc" not in {role for _, role in exited(revoked.stderr)}  # nothing ordered: no chngproc started
+    assert "acctproc" in {role for _, role in exited(revoked.stderr)}
     status = testbed.cert_status(serial)
     assert status["Status"] == "Revoked" and status.get("Reason") == 1, status
     assert not workdir.certificate(handle).exists()
@@ -168,6 +170,8 @@ def test_revoke_with_the_domain_key_when_the_account_is_lost(testbed, workdir, w
     revoked = run_client("-v", "-K", "-R", "superseded", handle, conf=conf)
     assert revoked.returncode == EXIT_CHANGED, revoked.stderr
     assert "netproc: account " not in revoked.stderr and "netproc: created account" not in revoked.stderr  # none used
+    assert "acctproc" not in revoked.stderr and "chngproc" not in revoked.stderr  # neither started
+    assert not workdir.account_key().exists()  # no account key created in its place
     status = testbed.cert_status(serial)
     assert status["Status"] == "Revoked" and status.get("Reason") == 4, status
     assert not workdir.certificate(handle).exists()
