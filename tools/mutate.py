@@ -102,6 +102,7 @@ HOSTILE_LIMITS = "tests/adversarial/test_hostile_ca_limits.py"
 DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
 LANDLOCK_ALONE = "tests/sandbox/test_defences_landlock.py"
 ARI_UNIT = "tests/unit/test_renewal_info.py"
+HTTPPROC = "tests/unit/test_httpproc_answers.py"
 ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
 
 
@@ -471,9 +472,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_ipc_frames.py",),
     ),
     Mutation(
-        "chngproc-any-token", P + "chngproc.py",
-        "    if not is_valid_token(token):\n        raise ProcessFailure(f\"refusing challenge token",
-        "    if False:\n        raise ProcessFailure(f\"refusing challenge token",
+        "chngproc-any-token", "acme_conf/acme/tokens.py",
+        "    if not is_valid_token(token):\n        return f\"refusing challenge token",
+        "    if False:\n        return f\"refusing challenge token",
         "chngproc publishes only base64url tokens (a plain name inside its directory)",
         ("tests/unit/test_chngproc_publish.py",),
     ),
@@ -830,16 +831,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         (HOSTILE_CA,),
     ),
     Mutation(
-        "chngproc-any-account", P + "chngproc.py",
-        "    if thumbprint != ours:\n",
+        "chngproc-any-account", "acme_conf/acme/tokens.py",
+        "    if told != thumbprint:\n",
         "    if False:\n",
         "chngproc publishes only key authorizations for the account acctproc named",
         (NEIGHBOURS, "tests/unit/test_chngproc_publish.py"),
     ),
     Mutation(
         "chngproc-trusts-netprocs-thumbprint", P + "chngproc.py",
-        "    ours = account_thumbprint(held, net_fd)\n",
-        "    ours = thumbprint\n",
+        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))\n",
+        "    refusal = key_authorization_refusal(token, key_authorization, key_authorization.partition('.')[2])\n",
         "chngproc learns the account's thumbprint from acctproc, never from netproc",
         (NEIGHBOURS, "tests/unit/test_chngproc_publish.py"),
     ),
@@ -1118,6 +1119,49 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:\n",
         "a run that orders nothing starts no chngproc",
         ("tests/integration/test_issue.py::test_revoke_with_a_reason",),
+    ),
+    # -- httpproc, the built-in http-01 responder (issue 14) ------------------------------------------
+    Mutation(
+        "httpproc-trusts-netprocs-thumbprint", P + "httpproc.py",
+        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))\n",
+        "    refusal = key_authorization_refusal(token, key_authorization, key_authorization.partition('.')[2])\n",
+        "httpproc answers only for the account acctproc named, never one netproc names",
+        (HTTPPROC + "::test_a_hostile_netproc_publishes_nothing",),
+    ),
+    Mutation(
+        "httpproc-answers-per-domain-unbounded", P + "httpproc.py",
+        "    if len(owned) >= held.most_tokens[net_fd]:\n",
+        "    if False:\n",
+        "httpproc keeps at most one answer per name of a domain",
+        (HTTPPROC + "::test_one_answer_per_name_and_a_token_held_by_one_domain_only",),
+    ),
+    Mutation(
+        "httpproc-token-of-another-domain", P + "httpproc.py",
+        "    if token in held.live:\n",
+        "    if False:\n",
+        "a token one domain holds cannot be taken over by another",
+        (HTTPPROC + "::test_one_answer_per_name_and_a_token_held_by_one_domain_only",),
+    ),
+    Mutation(
+        "httpproc-clients-unbounded", P + "httpproc.py",
+        "            if len(self.clients) >= MAX_CLIENTS:\n",
+        "            if False:\n",
+        "httpproc holds at most MAX_CLIENTS connections at once",
+        (HTTPPROC + "::test_connections_are_bounded_in_number_and_size",),
+    ),
+    Mutation(
+        "httpproc-clients-never-expire", P + "httpproc.py",
+        "        for fd in [fd for fd, client in self.clients.items() if client.deadline <= now]:\n",
+        "        for fd in []:\n",
+        "a connection that sends no whole request is closed after CLIENT_SECONDS",
+        (HTTPPROC + "::test_a_client_that_sends_nothing_is_closed_after_its_time",),
+    ),
+    Mutation(
+        "httpproc-answers-after-the-domain-is-done", P + "httpproc.py",
+        "    for token in held.owned.pop(net_fd, []):\n",
+        "    for token in held.owned.get(net_fd, [])[:0]:\n",
+        "a domain's answers are withdrawn when its netproc is done",
+        (HTTPPROC + "::test_a_domain_done_is_answered_no_more",),
     ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(

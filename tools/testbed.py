@@ -666,6 +666,9 @@ class Testbed:
     (seconds; 0 sends no Retry-After), `profiles` (name -> (description, seconds)),
     `key_algorithm` ("rsa", pebble's default, or "ecdsa": the issuing CA's keys;
     ecdsa starts about 0.1 s faster, but pebble then serves no intermediate key).
+    `serve_challenges` False starts no http-01 responder of the test bed's own:
+    pebble's validator then fetches from `http_port`, where the client's
+    built-in responder (`challenge http-01 listen on`) is to listen.
     """
 
     __test__ = False  # not a pytest test class
@@ -686,6 +689,7 @@ class Testbed:
         retry_after_order: int = 1,
         profiles: Mapping[str, tuple[str, int]] | None = None,
         key_algorithm: str | None = None,
+        serve_challenges: bool = True,
         strict: bool = False,
         extra_env: Mapping[str, str] | None = None,
         binaries: PebbleBinaries | None = None,
@@ -703,6 +707,7 @@ class Testbed:
         if key_algorithm not in (None, "rsa", "ecdsa"):
             raise ValueError(f"key_algorithm must be 'rsa' or 'ecdsa', not {key_algorithm!r}")
         self.key_algorithm = key_algorithm
+        self.serve_challenges = serve_challenges
         self._extra_env = dict(extra_env or {})
         self._binaries = binaries
         self._start_timeout = start_timeout
@@ -741,8 +746,9 @@ class Testbed:
             self.challenge_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
             self.tls = make_tls_files(self.state_dir)
             self._ssl = ssl.create_default_context(cafile=str(self.tls.ca_cert))
-            self._http = ChallengeServer(self.challenge_dir, delay=self.answer_delay)
-            self._http.start()
+            if self.serve_challenges:
+                self._http = ChallengeServer(self.challenge_dir, delay=self.answer_delay)
+                self._http.start()
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
                     self._start_servers(binaries)
@@ -769,11 +775,11 @@ class Testbed:
             self.state_dir = None
 
     def _start_servers(self, binaries: PebbleBinaries) -> None:
-        assert self.state_dir is not None and self._http is not None
+        assert self.state_dir is not None
         self.ports = {
             "acme": free_tcp_port(),
             "management": free_tcp_port(),
-            "http01": self._http.port,
+            "http01": self._http.port if self._http is not None else free_tcp_port(),
             "tlsalpn01": free_tcp_port(),
             "dns": free_tcp_udp_port(),
             "challtestsrv": free_tcp_port(),

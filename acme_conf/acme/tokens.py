@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from acme_conf.acme.text import printable
+
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
@@ -21,3 +23,20 @@ def is_valid_token(token: str) -> bool:
 
 def key_authorization(token: str, thumbprint: str) -> str:
     return f"{token}.{thumbprint}"
+
+
+def key_authorization_refusal(token: str, key_authorization: str, thumbprint: str) -> str:
+    """Why a key authorization may not be published for the account whose thumbprint is `thumbprint` ("": it may).
+
+    The thumbprint comes from the authority's acctproc, never from netproc.
+    """
+    if not is_valid_token(token):
+        return f"refusing challenge token {printable(token, 80)!r}: not base64url"
+    token_part, _, told = key_authorization.partition(".")
+    if token_part != token or not is_valid_token(told):
+        return "malformed key authorization: not TOKEN.THUMBPRINT"
+    if not thumbprint:
+        return "refusing a key authorization: the authority's acctproc told no thumbprint"
+    if told != thumbprint:
+        return "refusing a key authorization for another account than the configured one"
+    return ""

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from acme_conf.acme.identifiers import canonical_ip, is_ip
+
 from .errors import ConfigError, ConfigErrors
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
@@ -54,6 +56,7 @@ _DUPLICATE = {
     "profile": "duplicate profile",
     "preferred chain": "duplicate preferred chain",
     "no renewal information": "duplicate no renewal information",
+    "challenge http-01 listen on": "duplicate challenge",
 }
 
 # What each file is called in "... file already used".
@@ -278,7 +281,8 @@ class _PlanBuilder:
                 domain_key = None
         certificates = self.certificates(block, options, label)
         sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
-        challengedir = self.challengedir(block, options.get("challengedir"))
+        responder = self.responder(block, options.get("challenge http-01 listen on"), options.get("challengedir"))
+        challengedir = DEFAULT_CHALLENGEDIR if responder else self.challengedir(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -287,7 +291,7 @@ class _PlanBuilder:
         size = self.key_size(block, key_option) if key_option is not None else None
         if size is False:
             draft.complete = False
-        if not draft.complete or profile is False or preferred is False:
+        if not draft.complete or profile is False or preferred is False or responder is False:
             draft.complete = False
             return
         assert key_option is not None
@@ -303,6 +307,7 @@ class _PlanBuilder:
             "profile": profile,
             "preferred_chain": preferred,
             "renewal_information": "no renewal information" not in options,
+            "responder": responder or None,
             "location": Location(block.file, block.line),
         }
 
@@ -421,6 +426,31 @@ class _PlanBuilder:
             path, line = value, option.line
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
+
+    def responder(self, block: Block, option: Option | None, challengedir: Option | None) -> tuple[str, int] | None | bool:
+        """`challenge http-01 listen on ADDRESS [port PORT]`: (address, port); None if absent, False after an error.
+
+        The address is an IPv4 or IPv6 address, or `*` (every address); the port 80 unless given.
+        """
+        if option is None:
+            return None
+        address, *rest = option.values
+        where = f"challenge http-01 listen on {address}"
+        if challengedir is not None:
+            self.error(block, max(option.line, challengedir.line), f"{where}: challengedir cannot be used with it")
+            return False
+        if address == "*":
+            address = "::"
+        elif not is_ip(address):
+            self.error(block, option.line, f"{where}: not an IPv4 or IPv6 address (or * for every address)")
+            return False
+        if not rest:
+            return canonical_ip(address), 80
+        keyword, port = rest
+        if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+            self.error(block, option.line, f"{where}: expected port and a number from 1 to 65535 after the address")
+            return False
+        return canonical_ip(address), int(port)
 
     def account_binding(self, block: Block, option: Option | None) -> AccountBinding | None | bool:
         """`external account binding KID FILE [ALGORITHM]`; None if absent, False after an error.

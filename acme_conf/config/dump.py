@@ -65,13 +65,16 @@ def _domain(job: DomainJob) -> str:
     if job.fullchain is not None:
         lines.append(f"\tdomain full chain certificate {_quoted(str(job.fullchain))}")
     lines.append(f"\tsign with {_word(job.authority.name)}")
-    lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
+    if job.responder is None:
+        lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")
     if job.preferred_chain is not None:
         lines.append(f"\tpreferred chain {_quoted(job.preferred_chain)}")
     if not job.renewal_information:
         lines.append("\tno renewal information")
+    if job.responder is not None:
+        lines.append(f"\tchallenge http-01 listen on {_quoted(job.responder[0])} port {job.responder[1]}")
     lines.append("}\n")
     return "\n".join(lines)
 

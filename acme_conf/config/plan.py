@@ -94,6 +94,7 @@ class DomainJob:
     key_size: int | None = None  # see KEY_SIZES
     preferred_chain: str | None = None  # the Common Name of the topmost issuer of the chain to install
     renewal_information: bool = True  # follow the CA's renewal information (ARI); `no renewal information` turns it off
+    responder: tuple[str, int] | None = None  # `challenge http-01 listen on`: the built-in responder's address and port
 
 
 @dataclass(frozen=True)

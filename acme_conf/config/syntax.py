@@ -62,6 +62,7 @@ _DOMAIN_OPTIONS = frozenset(
         "PROFILE",
         "PREFERRED_CHAIN",
         "NO_RENEWAL_INFORMATION",
+        "CHALLENGE_HTTP_LISTEN",
     )
 )
 
@@ -84,6 +85,7 @@ _VALUE_NOUN = {
     "SIGN_WITH": "an authority name",
     "PROFILE": "a profile name",
     "PREFERRED_CHAIN": "an issuer name",
+    "CHALLENGE_HTTP_LISTEN": "an address",
     "DOMAIN_NAME": "a domain name",
     "EQUALS": "a value",
 }

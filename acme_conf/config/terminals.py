@@ -37,6 +37,7 @@ SPELLING = {
     "PROFILE": "profile",
     "PREFERRED_CHAIN": "preferred chain",
     "NO_RENEWAL_INFORMATION": "no renewal information",
+    "CHALLENGE_HTTP_LISTEN": "challenge http-01 listen on",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

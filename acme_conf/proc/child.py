@@ -18,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
@@ -144,12 +144,32 @@ def netproc_channels(spec: ChildSpec) -> tuple[Channel, ...]:
     return channels
 
 
+class SideServer(Protocol):
+    """Descriptors a role serves beside its channels (httpproc's listening socket and its clients)."""
+
+    def start(self, poller: "select.poll") -> None:
+        """Register its descriptors."""
+
+    def ready(self, poller: "select.poll", fd: int, events: int) -> bool:
+        """Handle an event on `fd` if it is one of its own; False if it is not."""
+
+    def timeout_ms(self) -> int | None:
+        """How long the loop may wait for the next event (None: as long as it likes)."""
+
+    def expire(self, poller: "select.poll") -> None:
+        """Drop what has waited too long."""
+
+    def close(self) -> None:
+        """Close every descriptor of its own."""
+
+
 def answer_until_closed(
     channels: Sequence[Channel],
     answer: Callable[[Channel, M], Message],
     *expected: type[M],
     max_requests: int | Callable[[Channel], int],
     closed: Callable[[Channel], None] | None = None,
+    side: SideServer | None = None,
 ) -> int:
     """The serve loop of a role that only answers: reply to each request until every peer closes.
 
@@ -160,17 +180,27 @@ def answer_until_closed(
     it (a number, or one per channel), is dropped without disturbing the
     others, and the role fails at the end.  `closed` hears of every channel
     dropped, for the clean-up that belongs to its domain.  A request is
-    answered whole before the next is read.
+    answered whole before the next is read.  A `side` server's descriptors
+    are served in the same loop, until the last channel closes.
     """
     open_channels = {channel.fileno(): channel for channel in channels}
     served = dict.fromkeys(open_channels, 0)
     poller = select.poll()
     for fd in open_channels:
         poller.register(fd, select.POLLIN)
+    if side is not None:
+        side.start(poller)
     misbehaved = 0
     try:
         while open_channels:
-            for fd, _ in poller.poll():
+            events = poller.poll(side.timeout_ms() if side is not None else None)
+            if side is not None:
+                side.expire(poller)
+            for fd, event in events:
+                if side is not None and side.ready(poller, fd, event):
+                    continue
+                if fd not in open_channels:
+                    continue  # dropped earlier in this round
                 channel = open_channels[fd]
                 try:
                     request = channel.recv(*expected)
@@ -192,4 +222,6 @@ def answer_until_closed(
                 channel.close()
     finally:
         close_all(open_channels.values())
+        if side is not None:
+            side.close()
     return EXIT_FAILED if misbehaved else EXIT_OK

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from acme_conf import sandbox
 from acme_conf.acme.text import printable
-from acme_conf.acme.tokens import is_valid_token
+from acme_conf.acme.tokens import is_valid_token, key_authorization_refusal
 from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel, ChannelClosed, close_all
 from acme_conf.messages import Failure, Message
@@ -123,16 +123,9 @@ def _publish(held: Held, net_fd: int, request: ChallengeWrite) -> Message:
 
 def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None:
     """Write `key_authorization` to challengedir/TOKEN, mode 0444, on behalf of the netproc on `net_fd`."""
-    if not is_valid_token(token):
-        raise ProcessFailure(f"refusing challenge token {printable(token, 80)!r}: not base64url")
-    token_part, _, thumbprint = key_authorization.partition(".")
-    if token_part != token or not is_valid_token(thumbprint):
-        raise ProcessFailure("malformed key authorization: not TOKEN.THUMBPRINT")
-    ours = account_thumbprint(held, net_fd)
-    if not ours:
-        raise ProcessFailure("refusing a key authorization: the authority's acctproc told no thumbprint")
-    if thumbprint != ours:
-        raise ProcessFailure("refusing a key authorization for another account than the configured one")
+    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))
+    if refusal:
+        raise ProcessFailure(refusal)
     written = held.written.setdefault(net_fd, [])
     if len(written) >= held.most_files[net_fd]:
         raise ProcessFailure(f"refusing a challenge file: the domain has {len(written)} already, one per name")

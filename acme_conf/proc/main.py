@@ -50,6 +50,7 @@ from acme_conf.proc.errors import (
 )
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
 from acme_conf.proc.journal import left_behind, open_journal
+from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
 from acme_conf.state import (
     MAX_REPORT,
@@ -75,6 +76,7 @@ from acme_conf.proc.spec import (
     ChngSettings,
     DnsSettings,
     FileSettings,
+    HttpSettings,
     KeySettings,
     NetSettings,
     RevokeSettings,
@@ -90,7 +92,9 @@ from acme_conf.proc.spec import (
 # challenge directory is the same for all of them.  Sharing saves three
 # fresh interpreters per domain.
 SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
-CHAIN_ROLES = tuple(role for role in ROLES if role not in SHARED_ROLES)
+# The roles a chngproc's place may hold: a domain with the built-in responder is served by an httpproc.
+SERVICE_ROLES = (*SHARED_ROLES, "httpproc")
+CHAIN_ROLES = tuple(role for role in ROLES if role not in SERVICE_ROLES)
 CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
     ("netproc", "keyproc"),
@@ -888,6 +892,9 @@ def spawn_services(
         except OSError as error:
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error.strerror}") from None
         settings = {**settings, "chngproc": challenges}
+    if isinstance(challenges, HttpSettings):  # bound here: an address in use fails its domains before anything starts
+        settings = {**settings, "chngproc": challenges._replace(listen_fd=open_listener(challenges.address, challenges.port))}
+        challenges = settings["chngproc"]
     chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
     service_ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -902,14 +909,14 @@ def spawn_services(
                     service_ends[role].append((chain_role, service_end))
         for role in roles:
             spec = ChildSpec(
-                role=role,
+                role="httpproc" if isinstance(settings[role], HttpSettings) else role,
                 handle=name,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in (*service_ends[role], *links.get(role, ()))),
                 settings=settings[role],
             )
-            processes[role] = _spawn(spec, import_path)
+            processes[spec.role] = _spawn(spec, import_path)
     except BaseException as error:
         _kill_started(processes)
         for ends in chain_ends.values():
@@ -924,6 +931,8 @@ def spawn_services(
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
+        if isinstance(challenges, HttpSettings):
+            os.close(challenges.listen_fd)  # httpproc has its copy, or never will
     return SharedServices(
         ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
         challenges if isinstance(challenges, ChngSettings) else None,
@@ -1074,9 +1083,11 @@ def _memfd(name: str) -> int:
 
 
 def _parent_record_fd(spec: ChildSpec) -> int:
-    """The descriptor a child writes for the parent besides stderr: chngproc's journal, netproc's report."""
+    """The descriptor a child gets besides its channels: chngproc's journal, netproc's report, httpproc's socket."""
     if isinstance(spec.settings, ChngSettings):
         return spec.settings.journal_fd
+    if isinstance(spec.settings, HttpSettings):
+        return spec.settings.listen_fd
     if isinstance(spec.settings, NetSettings):
         return spec.settings.report_fd
     return -1
@@ -1167,6 +1178,8 @@ def shared_name(role: str, job: DomainJob) -> str:
     """Which of the run's shared processes serve `job` in `role`; the name starts their messages."""
     if role in ("dnsproc", "acctproc"):
         return f"authority {job.authority.name}"
+    if role == "chngproc" and job.responder is not None:  # served by an httpproc
+        return f"responder {job.responder[0]} port {job.responder[1]}"
     if role == "chngproc":
         return f"challengedir {job.challengedir}"
     raise ProcessFailure(f"{role} is not shared")
@@ -1197,6 +1210,14 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             replaces=tuple(each.renewal_information for each in jobs),
             deactivate=options.account_action == DEACTIVATE,
             **_binding_settings(authority.binding),
+        )
+    if role == "chngproc" and job.responder is not None:
+        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
+        return HttpSettings(
+            job.responder[0],
+            job.responder[1],
+            tuple(len(each.names) for each in jobs),
+            tuple(authorities.index(each.authority.name) for each in jobs),
         )
     if role == "chngproc":
         authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of its acctproc links

@@ -27,6 +27,7 @@ ROLES = (
     "chngproc",
     "certproc",
     "fileproc",
+    "httpproc",
 )
 
 
@@ -109,6 +110,16 @@ class ChngSettings(NamedTuple):
     sweep: tuple[str, ...] = ()  # a sweeper: the tokens whose files a chngproc that died left behind
 
 
+class HttpSettings(NamedTuple):
+    """httpproc: the built-in http-01 responder's address, and how many answers each domain may have live."""
+
+    address: str  # an IPv4 or IPv6 address to listen on ("0.0.0.0", "::": every address)
+    port: int
+    files: tuple[int, ...]  # per netproc channel, in order: the domain's number of names
+    authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
+    listen_fd: int = -1  # the socket the parent bound and listens on (proc/listener.py)
+
+
 class CertSettings(NamedTuple):
     """certproc: the names the certificate must carry, and the chain to prefer."""
 
@@ -143,7 +154,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings
+    | RevokeSettings | HttpSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -155,6 +166,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "certproc": CertSettings,
     "fileproc": FileSettings,
     "revokeproc": RevokeSettings,
+    "httpproc": HttpSettings,
 }
 
 

@@ -245,6 +245,13 @@ ATOMIC_REPLACE: tuple[Syscall, ...] = (
     Syscall("renameat2", "the same, where there is no renameat (riscv64) or libc prefers it"),
 )
 
+#: httpproc: accept connections on the socket it bound before the jail; answer each and close it.
+HTTP_SERVER: tuple[Syscall, ...] = (
+    Syscall("accept4", "a connection to the listening socket bound before the jail"),
+    Syscall("getsockname", "Python's socket object checks that an accepted descriptor is a socket"),
+    Syscall("ioctl", "FIONBIO: a connection made non-blocking", (ArgCheck(1, termios.FIONBIO),)),
+)
+
 # ---------------------------------------------------------------------------
 # The table
 
@@ -303,6 +310,12 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
             identity=Identity.DIRECTORY_OWNER,
             chroot_write_dir=True,
             spare_fds=2,
+        ),
+        "httpproc": Policy(
+            role="httpproc",
+            purpose="answers http-01 challenges from memory on the address it bound before the jail",
+            syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + HTTP_SERVER,
+            spare_fds=34,  # MAX_CLIENTS connections at once, and room to accept one more and close it
         ),
         "fileproc": Policy(
             role="fileproc",

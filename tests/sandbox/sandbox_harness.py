@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 
 CHILD = Path(__file__).with_name("sandbox_probe_child.py")
 REPO = Path(__file__).resolve().parents[2]
-ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc")
+ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc", "httpproc")
 KILLED = "SIGSYS"
 UNPRIVILEGED_USER = "nobody"
 
@@ -157,6 +157,7 @@ PROBES: tuple[Probe, ...] = (
         must_do=True,
     ),
     Probe("publish_challenge", "write and remove a challenge file", {"chngproc": "ok"}, must_do=True),
+    Probe("answer_challenge", "answer an http-01 GET from memory", {"httpproc": "ok"}, must_do=True),
     Probe(
         "install_certificate",
         "install certificate files atomically, twice (FILE.1)",

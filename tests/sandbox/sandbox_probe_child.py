@@ -32,10 +32,12 @@ import importlib.util
 import json
 import mmap
 import os
+import select
 import socket
 import sys
 import termios
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +48,7 @@ from acme_conf.acme import jws
 from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.net.transport import Transport
 from acme_conf.proc import spec as specs
+from acme_conf.proc.listener import open_listener
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PTRACE_SEIZE = 0x4206
@@ -65,6 +68,7 @@ class Context:
         self.spec = spec
         self.held = held
         self.ppid = os.getppid()
+        self.client: socket.socket | None = None  # httpproc: connected to its listener before the jail
         with open(bed["bundle"], "rb") as bundle:
             self.bundle_pem = bundle.read()
 
@@ -319,6 +323,30 @@ def publish_challenge(ctx: Context) -> None:
     ctx.role_module.remove_written(ctx.held, net_fd)
 
 
+def answer_challenge(ctx: Context) -> None:
+    """httpproc: publish a key authorization, then answer a GET for it on the socket the parent bound."""
+    token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
+    thumbprint = "thumbprintThumbprint_-0123456789"
+    net_fd = ctx.held.nets[0].fileno()
+    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = thumbprint  # as if acctproc had told it
+    ctx.role_module.publish(ctx.held, token, f"{token}.{thumbprint}", net_fd)
+    assert ctx.client is not None
+    ctx.client.send(b"GET /.well-known/acme-challenge/" + token.encode() + b" HTTP/1.1\r\nHost: probe\r\n\r\n")
+    responder = ctx.role_module.Responder(ctx.held)
+    poller = select.poll()
+    responder.start(poller)
+    answer, deadline = b"", time.monotonic() + 5
+    while not answer.endswith(f"{token}.{thumbprint}".encode()) and time.monotonic() < deadline:
+        for fd, events in poller.poll(50):
+            responder.ready(poller, fd, events)
+        try:
+            answer += ctx.client.recv(4096)
+        except BlockingIOError:
+            pass
+    if not answer.startswith(b"HTTP/1.1 200 OK") or not answer.endswith(f"{token}.{thumbprint}".encode()):
+        raise ProbeFailed(f"answered {answer[:120]!r}")
+
+
 def install_certificate(ctx: Context) -> None:
     leaf, chain = (f"-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n".encode() for text in ("LEAF", "CHAIN"))
     files = WriteCertificate(certificate=leaf, chain=chain, fullchain=leaf + chain)
@@ -347,6 +375,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "revokeproc": ("netproc", "keyproc"),
         "acctproc": ("netproc", "keyproc", "chngproc"),
         "chngproc": ("netproc", "acctproc"),
+        "httpproc": ("netproc", "acctproc"),
     }.get(role, ("netproc",))
     channels = [(peers[0], parent_fd)]
     for peer in peers[1:]:
@@ -366,6 +395,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "certproc": lambda: specs.CertSettings(names),
         "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem", False),
         "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),
+        "httpproc": lambda: specs.HttpSettings("127.0.0.1", 0, (len(names),), (0,), open_listener("127.0.0.1", 0)),
     }[role]()
     return specs.ChildSpec(role, "probe", 0, True, tuple(channels), settings)
 
@@ -400,7 +430,12 @@ def main() -> int:
 
         apply._chroot = lambda run: None
     uid = os.getuid()  # getuid is in no role's list: asked before the jail
-    result = sandbox.enter(role, role_module.grants(spec, held))
+    grants = role_module.grants(spec, held)
+    if role == "httpproc":  # a client of its own, connected before the jail (it may open no socket after)
+        ctx.client = socket.create_connection(held.listener.getsockname())
+        ctx.client.setblocking(False)
+        grants = grants._replace(files=(*grants.files, ctx.client.fileno()))
+    result = sandbox.enter(role, grants)
     report(parent_fd, event="ready", report=result.summary(), uid=uid)
     for name in request["probes"]:
         report(parent_fd, event="start", probe=name)

@@ -50,6 +50,8 @@ from testbed import Testbed, fetch_pebble  # noqa: E402
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tracing a run and switching users need root")
 
 HANDLE = "kernel-view.example.test"
+# A second domain, of a second authority whose validator fetches from the built-in responder: httpproc.
+RESPONDED = "kernel-view-responder.example.test"
 RUN_SECONDS = 150
 # Seconds the http-01 responder waits: every role is up and jailed while pebble validates.
 # Well below pebble's own timeout, which a loaded machine must not reach either.
@@ -123,10 +125,11 @@ def make_setup(unprivileged: bool) -> Setup:
     return setup
 
 
-def write_conf(setup: Setup, testbed: Testbed) -> Path:
+def write_conf(setup: Setup, testbed: Testbed, responded: Testbed) -> Path:
     conf = setup.root / "acme-client.conf"
     conf.write_text(
         testbed.authority_block("pebble", setup.root / "account" / "pebble.key", "ecdsa")
+        + responded.authority_block("responded", setup.root / "account" / "responded.key", "ecdsa")
         + f"""
 domain {HANDLE} {{
 \tdomain key "{setup.root}/private/{HANDLE}.key" ecdsa
@@ -134,6 +137,13 @@ domain {HANDLE} {{
 \tdomain full chain certificate "{setup.cert_dir}/{HANDLE}.fullchain.pem"
 \tsign with pebble
 \tchallengedir "{setup.challenge_dir}"
+}}
+
+domain {RESPONDED} {{
+\tdomain key "{setup.root}/private/{RESPONDED}.key" ecdsa
+\tdomain full chain certificate "{setup.cert_dir}/{RESPONDED}.fullchain.pem"
+\tsign with responded
+\tchallenge http-01 listen on 127.0.0.1 port {responded.http_port}
 }}
 """
     )
@@ -145,7 +155,7 @@ domain {HANDLE} {{
 
 def start_client(setup: Setup, conf: Path) -> subprocess.Popen[bytes]:
     """acme-client -vv, as a real run: by root, or by the user from exec on (setpriv, as test_unprivileged)."""
-    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE]
+    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED]
     if setup.unprivileged:
         user = account(UNPRIVILEGED_USER)
         argv = [
@@ -176,8 +186,11 @@ class Run(NamedTuple):
 def watched_run(unprivileged: bool) -> Iterator[Run]:
     setup = make_setup(unprivileged)
     try:
-        with Testbed(binaries=fetch_pebble(), challenge_dir=setup.challenge_dir, answer_delay=ANSWER_DELAY) as testbed:
-            client = start_client(setup, write_conf(setup, testbed))
+        with (
+            Testbed(binaries=fetch_pebble(), challenge_dir=setup.challenge_dir, answer_delay=ANSWER_DELAY) as testbed,
+            Testbed(binaries=fetch_pebble(), serve_challenges=False) as responded,
+        ):
+            client = start_client(setup, write_conf(setup, testbed, responded))
             lines: list[bytes] = []
             assert client.stderr is not None
             reader = threading.Thread(target=lambda: lines.extend(client.stderr), daemon=True)  # type: ignore[arg-type]
@@ -225,9 +238,12 @@ def expected_ids(run: Run, policy: Policy) -> Account:
 
 
 def held_at_jail(view: kernel_watch.KernelView) -> set[int]:
-    """What the role kept through its jail: stdio, its channels (from its command line), its directory."""
+    """What the role kept through its jail: stdio, its channels (from its command line), its directory,
+    and what its settings name (httpproc's listening socket, chngproc's journal, netproc's report)."""
     directories = {fd for fd, descriptor in view.descriptors.items() if descriptor.kind == "directory"}
-    return {0, 1, 2} | view.channel_fds() | directories
+    settings = view.spec["settings"]  # type: ignore[attr-defined]
+    named = {settings[key] for key in ("listen_fd", "journal_fd", "report_fd") if settings.get(key, -1) >= 0}
+    return {0, 1, 2} | view.channel_fds() | directories | (named & set(view.descriptors))
 
 
 def opened_after_jail(view: kernel_watch.KernelView) -> set[int]:
@@ -331,7 +347,7 @@ def run_problems(run: Run) -> list[str]:
             found.append(f"the dumpable probe cannot read even a dumpable process of uid {uid} gid {gid}")
     if run.returncode != 0:
         found.append(f"acme-client exited {run.returncode}")
-    elif not (run.setup.cert_dir / f"{HANDLE}.fullchain.pem").exists():
+    elif not all((run.setup.cert_dir / f"{handle}.fullchain.pem").exists() for handle in (HANDLE, RESPONDED)):
         found.append("acme-client exited 0 but installed no certificate")
     return found
 

@@ -21,6 +21,7 @@ from acme_conf.proc.spec import (
     ChngSettings,
     DnsSettings,
     FileSettings,
+    HttpSettings,
     KeySettings,
     NetSettings,
     RevokeSettings,
@@ -64,6 +65,7 @@ SAMPLE_SETTINGS = {
     "certproc": CertSettings(("a.example",)),
     "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
+    "httpproc": HttpSettings("::", 80, (2, 1), (0, 0), 7),
 }
 
 
@@ -101,6 +103,8 @@ def test_a_spec_has_no_startup_pipe_unless_given_one() -> None:
 
 def real_settings(role: str, options: RunOptions) -> Settings:
     """What main tells `role` about JOB: the shared roles' settings are not the domain's own."""
+    if role == "httpproc":  # a chngproc's place, for a domain with the built-in responder
+        return shared_settings("chngproc", [replace(JOB, responder=("::1", 8080))], options)
     if role in SHARED_ROLES:
         return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)
