@@ -2,6 +2,7 @@
 
     acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]
     acme-client [-Sv] [-f configfile] -D authority | -k authority
+    acme-client [-Sv] [-f configfile] -P [handle ...]
 
 Exit status: 0 a certificate changed (with -n: the configuration is good),
 2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
@@ -19,12 +20,13 @@ from platformdirs import user_config_dir
 
 from acme_conf.config import ConfigErrors, dump, load_plan
 from acme_conf.config.plan import DomainJob, Plan
-from acme_conf.proc.spec import DEACTIVATE, ROLLOVER
+from acme_conf.proc.spec import DEACTIVATE, RECORDS, ROLLOVER
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
 USAGE = (
     "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]\n"
-    "       acme-client [-Sv] [-f configfile] -D authority | -k authority"
+    "       acme-client [-Sv] [-f configfile] -D authority | -k authority\n"
+    "       acme-client [-Sv] [-f configfile] -P [handle ...]"
 )
 
 
@@ -53,7 +55,7 @@ class Options:
     strict_sandbox: bool = False  # -S: a sandbox mechanism that cannot be applied is fatal
     revoke_reason: int = -1  # -R: the RFC 5280 reason code to revoke with (implies -r); -1: none
     revoke_with_domain_key: bool = False  # -K: revoke signing with the domain key, not the account's (implies -r)
-    account_action: str = ""  # -D: DEACTIVATE, -k: ROLLOVER the account of `authority`; "": none
+    account_action: str = ""  # -D: DEACTIVATE, -k: ROLLOVER the account of `authority`; -P: print RECORDS; "": none
     authority: str = ""  # the authority -D or -k names
 
 
@@ -102,7 +104,10 @@ def _run(argv: list[str] | None) -> int:
         return 1
     for warning in plan.warnings:
         _say(f"warning: {warning}")
-    jobs = select_account_job(plan, options.authority) if options.account_action else select_jobs(plan, options.handles)
+    if options.account_action in (DEACTIVATE, ROLLOVER):
+        jobs = select_account_job(plan, options.authority)
+    else:
+        jobs = select_jobs(plan, options.handles)
     if jobs is None:
         return 1
     if options.check_only:
@@ -115,7 +120,7 @@ def _run(argv: list[str] | None) -> int:
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "D:Ff:j:Kk:nR:rSv")
+        flags, handles = getopt.getopt(argv, "D:Ff:j:Kk:nPR:rSv")
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
@@ -126,10 +131,10 @@ def parse_arguments(argv: list[str]) -> Options:
     jobs = os.cpu_count() or 1
     account_action = authority = ""
     for flag, value in flags:
-        if flag in ("-D", "-k"):
+        if flag in ("-D", "-k", "-P"):
             if account_action:
-                raise UsageError("-D and -k: one account action at a time")
-            account_action, authority = (DEACTIVATE if flag == "-D" else ROLLOVER), value
+                raise UsageError("-D, -k and -P: one at a time")
+            account_action, authority = {"-D": DEACTIVATE, "-k": ROLLOVER, "-P": RECORDS}[flag], value
         elif flag == "-F":
             force = True
         elif flag == "-f":
@@ -149,7 +154,9 @@ def parse_arguments(argv: list[str]) -> Options:
             strict_sandbox = True
         elif flag == "-v":
             verbose += 1
-    if account_action and (handles or force or revoke or check_only):
+    if account_action == RECORDS and (force or revoke or check_only):
+        raise UsageError("-P prints records: none of -F, -K, -n, -R, -r")
+    if account_action and account_action != RECORDS and (handles or force or revoke or check_only):
         raise UsageError("-D and -k act on an authority's account: no handle, and none of -F, -K, -n, -R, -r")
     return Options(
         config_path=config_path if config_path is not None else default_config_path(),

@@ -200,7 +200,7 @@ def _write_record(root: Path, path: Path, record: dict[str, object], label: str)
     return True
 
 
-def _report_records(report: bytes) -> Iterator[dict[str, object]]:
+def report_records(report: bytes) -> Iterator[dict[str, object]]:
     """Each JSON object on a line of netproc's report (its first MAX_REPORT bytes); what netproc wrote: anything."""
     for line in report[:MAX_REPORT].splitlines():
         try:
@@ -213,7 +213,7 @@ def _report_records(report: bytes) -> Iterator[dict[str, object]]:
 
 def backoff_reported(report: bytes, now: datetime) -> datetime | None:
     """The back-off netproc reported, checked: a moment from now to at most MAX_BACKOFF ahead; else None."""
-    for raw in _report_records(report):
+    for raw in report_records(report):
         try:
             until = _moment(raw.get("backoff_until"))
         except (ValueError, OverflowError):
@@ -225,12 +225,12 @@ def backoff_reported(report: bytes, now: datetime) -> datetime | None:
 
 def account_current_reported(report: bytes) -> bool:
     """Whether netproc reported that the account key names the account (so a kept previous key is done with)."""
-    return any(raw.get("account") == "current" for raw in _report_records(report))
+    return any(raw.get("account") == "current" for raw in report_records(report))
 
 
 def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:
     """The renewal advice netproc reported, checked as a state file is; None when there is none that makes sense."""
-    for raw in _report_records(report):
+    for raw in report_records(report):
         try:
             renewal = _renewal(raw.get("renewal"), now)
         except (ValueError, OverflowError):

@@ -900,7 +900,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "netproc-authorization-not-ordered", P + "netproc.py",
-        "        if _normal(authorization.identifier_type, authorization.identifier_value) not in ours:\n",
+        "        if _authorized_name(authorization) not in ours:\n",
         "        if False:\n",
         "netproc answers no authorization for an identifier it did not order",
         (HOSTILE_LIMITS,),
@@ -1163,6 +1163,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a domain's answers are withdrawn when its netproc is done",
         (HTTPPROC + "::test_a_domain_done_is_answered_no_more",),
     ),
+    # -- dns-persist-01 and wildcards (issue 14) -----------------------------------------------------
+    Mutation(
+        "config-wildcard-anywhere", "acme_conf/config/names.py",
+        "    if not allowed:\n        raise BadName(",
+        "    if False:\n        raise BadName(",
+        "a wildcard name is allowed only in a block that validates with dns-persist-01",
+        ("tests/unit/test_persist_records.py", "tests/config/test_corpus.py"),
+    ),
+    Mutation(
+        "parent-prints-any-record-line", P + "main.py",
+        "        if is_persist_record(line):\n",
+        "        if isinstance(line, str):\n",
+        "-P prints only lines shaped as a record, never other text from netproc",
+        ("tests/unit/test_persist_records.py::test_the_parent_prints_only_lines_shaped_as_records",),
+    ),
+    Mutation(
+        "netproc-wildcard-authorization-as-its-base", P + "netproc.py",
+        '    if authorization.wildcard and authorization.identifier_type == "dns":\n',
+        "    if False:\n",
+        "an authorization for a wildcard is matched as the wildcard, not as its base name",
+        ("tests/unit/test_persist_records.py::test_a_wildcard_authorization_is_for_the_wildcard_and_not_for_its_base_name",),
+    ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(
         "acctproc-deactivate-in-any-run", "acme_conf/acme/signing_rules.py",
@@ -1187,7 +1209,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "netproc-account-action-creates-account", P + "netproc.py",
-        "    create = not settings.account_action\n",
+        '    create = settings.account_action in ("", RECORDS)\n',
         "    create = True\n",
         "a -D or -k run looks the account up and never creates one",
         ("tests/adversarial/test_hostile_account_actions.py",),

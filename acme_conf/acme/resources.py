@@ -54,6 +54,7 @@ class Directory(NamedTuple):
     external_account_required: bool = False  # meta.externalAccountRequired: a new account needs a binding
     key_change: str = ""  # keyChange: where an account's key is changed ("": the CA offers none)
     renewal_info: str = ""  # renewalInfo: where the CA suggests renewal windows (RFC 9773; "": it offers none)
+    caa_identities: tuple[str, ...] = ()  # meta.caaIdentities: the CA's issuer domain names (dns-persist-01)
 
 
 class Order(NamedTuple):
@@ -76,6 +77,7 @@ class Challenge(NamedTuple):
     status: str
     token: str | None
     error: Problem | None
+    issuer_names: tuple[str, ...] = ()  # dns-persist-01: the issuer domain names a record may name
 
 
 class Authorization(NamedTuple):
@@ -86,6 +88,7 @@ class Authorization(NamedTuple):
     identifier_type: str
     identifier_value: str
     challenges: tuple[Challenge, ...]
+    wildcard: bool = False  # for "*." and identifier_value (RFC 8555 section 7.1.4)
 
     def challenge(self, kind: str) -> Challenge | None:
         for challenge in self.challenges:
@@ -157,6 +160,7 @@ def parse_directory(body: bytes) -> Directory:
         external_account_required=meta.get("externalAccountRequired") is True,
         key_change=_url_if_usable(obj, "keyChange"),
         renewal_info=_url_if_usable(obj, "renewalInfo"),
+        caa_identities=issuer_names(meta.get("caaIdentities")),
     )
 
 
@@ -206,6 +210,7 @@ def parse_authorization(url: str, body: bytes) -> Authorization:
         identifier_type=_str(ident, "type", "authorization identifier"),
         identifier_value=_str(ident, "value", "authorization identifier"),
         challenges=challenges,
+        wildcard=obj.get("wildcard") is True,
     )
 
 
@@ -235,7 +240,19 @@ def _challenge(raw: object) -> Challenge | None:
         status=status,
         token=token if isinstance(token, str) else None,
         error=_optional_problem(raw),
+        issuer_names=issuer_names(raw.get("issuer-domain-names")),
     )
+
+
+# An issuer domain name (RFC 8659 section 4.2): a host name in lower case, at most 253 characters.
+_ISSUER_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def issuer_names(value: object) -> tuple[str, ...]:
+    """The issuer domain names in a list the CA sent (at most 10 kept); anything else is left out."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(name for name in value if isinstance(name, str) and _ISSUER_NAME.fullmatch(name))[:10]
 
 
 def _optional_problem(obj: dict[str, object]) -> Problem | None:

@@ -57,6 +57,7 @@ _DUPLICATE = {
     "preferred chain": "duplicate preferred chain",
     "no renewal information": "duplicate no renewal information",
     "challenge http-01 listen on": "duplicate challenge",
+    "challenge dns-persist-01": "duplicate challenge",
 }
 
 # What each file is called in "... file already used".
@@ -267,7 +268,8 @@ class _PlanBuilder:
         else:
             self.handles[handle] = block
 
-        names = self.names(block, options.get("domain name"))
+        persist = options.get("challenge dns-persist-01")
+        names = self.names(block, options.get("domain name"), wildcards=persist is not None)
         label = options["domain name"].values[0] if "domain name" in options else handle
         key_option = options.get("domain key")
         domain_key = None
@@ -282,7 +284,9 @@ class _PlanBuilder:
         certificates = self.certificates(block, options, label)
         sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
         responder = self.responder(block, options.get("challenge http-01 listen on"), options.get("challengedir"))
-        challengedir = DEFAULT_CHALLENGEDIR if responder else self.challengedir(block, options.get("challengedir"))
+        if persist is not None:
+            responder = self.no_other_challenge(block, persist, options) and responder
+        challengedir = DEFAULT_CHALLENGEDIR if responder or persist else self.challengedir(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -308,14 +312,17 @@ class _PlanBuilder:
             "preferred_chain": preferred,
             "renewal_information": "no renewal information" not in options,
             "responder": responder or None,
+            "dns_persist": persist is not None,
             "location": Location(block.file, block.line),
         }
 
-    def names(self, block: Block, domain_name: Option | None) -> tuple[str, ...] | None:
+    def names(self, block: Block, domain_name: Option | None, wildcards: bool = False) -> tuple[str, ...] | None:
         """`domain name` (else the handle) then the alternative names, checked.
 
         The handle must be a good name even when `domain name` is given (it
-        names the block on the command line and in messages).
+        names the block on the command line and in messages), and never a
+        wildcard (it names files); the others may be wildcards where the
+        block validates with dns-persist-01 (`wildcards`).
         """
         spelled = [(block.line, block.name)]
         if domain_name is not None:
@@ -324,9 +331,11 @@ class _PlanBuilder:
             if option.keyword == "alternative names":
                 spelled.extend((option.line, value) for value in option.values)
         names = []
-        for line, text in spelled:
+        for index, (line, text) in enumerate(spelled):
             try:
-                names.append(canonical_name(text))
+                if index == 0 and "*" in text:
+                    raise BadName(f"{text}: a wildcard cannot name a domain block; give it as `domain name` or an alternative name")
+                names.append(canonical_name(text, wildcards))
             except BadName as bad:
                 self.error(block, line, str(bad))
         if len(names) != len(spelled):
@@ -426,6 +435,15 @@ class _PlanBuilder:
             path, line = value, option.line
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
+
+    def no_other_challenge(self, block: Block, persist: Option, options: dict[str, Option]) -> bool:
+        """`challenge dns-persist-01` names the block's only way to validate: False after saying what else does."""
+        for keyword in ("challengedir", "challenge http-01 listen on"):
+            other = options.get(keyword)
+            if other is not None:
+                self.error(block, max(persist.line, other.line), f"challenge dns-persist-01 and {keyword} cannot be used together")
+                return False
+        return True
 
     def responder(self, block: Block, option: Option | None, challengedir: Option | None) -> tuple[str, int] | None | bool:
         """`challenge http-01 listen on ADDRESS [port PORT]`: (address, port); None if absent, False after an error.

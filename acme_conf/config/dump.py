@@ -65,7 +65,9 @@ def _domain(job: DomainJob) -> str:
     if job.fullchain is not None:
         lines.append(f"\tdomain full chain certificate {_quoted(str(job.fullchain))}")
     lines.append(f"\tsign with {_word(job.authority.name)}")
-    if job.responder is None:
+    if job.dns_persist:
+        lines.append("\tchallenge dns-persist-01")
+    elif job.responder is None:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")

@@ -95,6 +95,7 @@ class DomainJob:
     preferred_chain: str | None = None  # the Common Name of the topmost issuer of the chain to install
     renewal_information: bool = True  # follow the CA's renewal information (ARI); `no renewal information` turns it off
     responder: tuple[str, int] | None = None  # `challenge http-01 listen on`: the built-in responder's address and port
+    dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ _DOMAIN_OPTIONS = frozenset(
         "PREFERRED_CHAIN",
         "NO_RENEWAL_INFORMATION",
         "CHALLENGE_HTTP_LISTEN",
+        "CHALLENGE_DNS_PERSIST",
     )
 )
 

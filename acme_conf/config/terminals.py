@@ -38,6 +38,7 @@ SPELLING = {
     "PREFERRED_CHAIN": "preferred chain",
     "NO_RENEWAL_INFORMATION": "no renewal information",
     "CHALLENGE_HTTP_LISTEN": "challenge http-01 listen on",
+    "CHALLENGE_DNS_PERSIST": "challenge dns-persist-01",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

@@ -52,9 +52,11 @@ from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside,
 from acme_conf.proc.journal import left_behind, open_journal
 from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
+from acme_conf.acme.persist import is_persist_record
 from acme_conf.state import (
     MAX_REPORT,
     account_current_reported,
+    report_records,
     DomainState,
     KeptRenewal,
     backoff_reported,
@@ -68,6 +70,7 @@ from acme_conf.proc.signals import signals_held
 from acme_conf.proc.voice import ChildVoice
 from acme_conf.proc.spec import (
     DEACTIVATE,
+    RECORDS,
     ROLES,
     ROLLOVER,
     AccountSettings,
@@ -106,7 +109,7 @@ CHAIN_CHANNELS = (
 )
 GRACE_SECONDS = 5.0
 # What a run with -D or -k says of the one domain whose chain carried it.
-ACCOUNT_DONE = {DEACTIVATE: "account deactivated", ROLLOVER: "account key changed"}
+ACCOUNT_DONE = {DEACTIVATE: "account deactivated", ROLLOVER: "account key changed", RECORDS: "records printed"}
 # A chain that runs longer is stopped: the CA's polls give up after 10
 # minutes, so this only ends a hang (a CA that trickles bytes, say), and
 # frees the domain's lock for the next run.
@@ -434,6 +437,15 @@ def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainS
     return report
 
 
+def print_records(report: bytes) -> None:
+    """-P: the dns-persist-01 records netproc reported, on standard output; only lines shaped as a record."""
+    for record in report_records(report):
+        line = record.get("record")
+        if is_persist_record(line):
+            sys.stdout.write(f"{line}\n")
+    sys.stdout.flush()
+
+
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -574,7 +586,7 @@ def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[
     """A failed domain's result, naming the shared processes serving it that failed (they said why)."""
     if not result.failed or not failed_shared:
         return result
-    serving = dict.fromkeys(shared_name(role, job) for role in SHARED_ROLES)  # those not started never failed
+    serving = dict.fromkeys(shared_name(role, job) for role in job_roles(job, SHARED_ROLES))  # those not started never failed
     return replace(result, failed_shared=tuple(name for name in serving if name in failed_shared))
 
 
@@ -626,6 +638,8 @@ def shared_links(served: dict[str, Sequence[DomainJob]]) -> dict[str, dict[str, 
     links: dict[str, dict[str, list[tuple[str, socket.socket]]]] = {}
     for name, jobs in served.items():
         for job in jobs:
+            if job.dns_persist:
+                continue  # no chngproc to tell the thumbprint
             authority, directory = shared_name("acctproc", job), shared_name("chngproc", job)
             if name == authority and directory in served and (authority, directory) not in pairs:
                 pairs[authority, directory] = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -658,12 +672,17 @@ def shared_roles(options: RunOptions) -> tuple[str, ...]:
     return SHARED_ROLES
 
 
+def job_roles(job: DomainJob, roles_used: Sequence[str]) -> tuple[str, ...]:
+    """The shared roles serving `job`: a domain validated with dns-persist-01 publishes nothing, so has no chngproc."""
+    return tuple(role for role in roles_used if not (role == "chngproc" and job.dns_persist))
+
+
 def shared_plans(jobs: Sequence[DomainJob], roles_used: Sequence[str] = SHARED_ROLES) -> list[SharedPlan]:
     """The processes a run shares (`roles_used` of them), in the order they start, with the domains each serves."""
     roles: dict[str, dict[str, None]] = {}  # name -> its roles, in order
     served: dict[str, dict[str, DomainJob]] = {}  # name -> handle -> job, in the jobs' order
     for job in jobs:
-        for role in roles_used:
+        for role in job_roles(job, roles_used):
             name = shared_name(role, job)
             roles.setdefault(name, {})[role] = None
             served.setdefault(name, {})[job.handle] = job
@@ -726,6 +745,8 @@ def _reap(state: _Run) -> None:
                 del state.kept_previous[authority]
             if state.options.account_action:  # the account action was all the chain did
                 result = replace(result, changed=not result.failed)
+            if state.options.account_action == RECORDS:
+                print_records(report)
             state.results[chain.job.handle] = result
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:
@@ -825,7 +846,7 @@ def _services_wind_down(state: _Run, now: float) -> None:
 
 def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     """The running chain of `job`, or None after saying why it could not start."""
-    names = tuple(dict.fromkeys(shared_name(role, job) for role in shared_roles(state.options)))
+    names = tuple(dict.fromkeys(shared_name(role, job) for role in job_roles(job, shared_roles(state.options))))
     stopped = [name for name in names if name not in state.services or state.services[name].group.kill_at is not None]
     if stopped:
         log.error("%s: the processes of %s are not running", job.handle, " and ".join(stopped))
@@ -1119,6 +1140,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             revoke_with_domain_key=options.revoke_with_domain_key,
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
+            dns_persist=job.dns_persist,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,

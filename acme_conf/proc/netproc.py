@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from acme_conf import __version__, sandbox
 from acme_conf.acme.b64 import b64url
 from acme_conf.acme.identifiers import canonical_ip, identifier, is_ip
+from acme_conf.acme.persist import persist_records, record_name
 from acme_conf.acme.polling import (
     FIRST_DELAY,
     POLL_DEADLINE,
@@ -80,7 +81,7 @@ from acme_conf.net.warm_up import warm_up
 from acme_conf.proc.child import NOTICE, run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK
-from acme_conf.proc.spec import DEACTIVATE, ChildSpec, NetSettings
+from acme_conf.proc.spec import DEACTIVATE, RECORDS, ChildSpec, NetSettings
 
 USER_AGENT = f"acme-client-python/{__version__}"
 SYSTEM_BUNDLES = (
@@ -291,7 +292,8 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
         return
     order = new_order(acme, settings, replaced(settings, directory, status))
     authorize_all(acme, order, held, settings)
-    held.peer(held.chng, "chngproc").close()  # authorized: chngproc removes this domain's challenge files now
+    if held.chng is not None:  # none for dns-persist-01, which publishes nothing
+        held.chng.close()  # authorized: chngproc removes this domain's challenge files now
     order = wait_for_order(acme, order, "pending")
     csr = held.key.request(CsrRequest(), Csr).der
     held.key.close()  # keyproc has given all it had to: it exits, and the domain key with it
@@ -406,7 +408,7 @@ def open_session(settings: NetSettings, held: Held, transport: Transport, direct
     names the account: the previous key it kept (after -k) is done with.
     """
     acme = AcmeSession(transport, held.peer(held.acct, "acctproc"), directory)
-    create = not settings.account_action
+    create = settings.account_action in ("", RECORDS)
     acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover, create)
     if settings.rollover:
         _report(held.report_fd, {"account": "current"}, "that the account key names the account")
@@ -488,7 +490,15 @@ def change_account_key(acme: AcmeSession) -> str | None:
 
 
 def act_on_account(settings: NetSettings, held: Held, acme: AcmeSession) -> None:
-    """-D: deactivate the account (RFC 8555 section 7.3.6); -k: its key was changed on the way (open_session)."""
+    """-D: deactivate the account (RFC 8555 section 7.3.6); -k: its key was changed on the way (open_session);
+    -P: tell the parent the dns-persist-01 records to publish for the domain's names and this account."""
+    if settings.account_action == RECORDS:
+        if not acme.directory.caa_identities:
+            raise ProcessFailure("the CA names no issuer domain (its directory has no caaIdentities): no record to print")
+        for record in persist_records(settings.names, acme.directory.caa_identities[0], acme.kid):
+            log.info("publish %s", printable(record))
+            _report(held.report_fd, {"record": record}, "a record to publish")
+        return
     if settings.account_action != DEACTIVATE:
         log.log(NOTICE, "account %s: its key is the account key", printable(acme.kid))
         return
@@ -565,22 +575,45 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
     All challenges are published and answered before the first poll, so the
     CA validates them in parallel.
     """
-    thumbprint = held.peer(held.acct, "acctproc").request(ThumbprintRequest(), Thumbprint).value
+    thumbprint = "" if settings.dns_persist else held.peer(held.acct, "acctproc").request(ThumbprintRequest(), Thumbprint).value
     pending: list[Authorization] = []
     ours = requested(settings.names)
     for url in order.authorizations:
         authorization = fetch_authorization(acme, url)
-        if _normal(authorization.identifier_type, authorization.identifier_value) not in ours:
+        if _authorized_name(authorization) not in ours:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value, 80)}, which was not ordered")
         if authorization.status == "valid":
             log.info("%s: already authorized", printable(authorization.identifier_value))
+        elif authorization.status == "pending" and settings.dns_persist:
+            answer_persist_challenge(acme, authorization)
+            pending.append(authorization)
         elif authorization.status == "pending":
             answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"))
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
     for done in poll(acme, tuple(a.url for a in pending), "authorization", "pending", parse_authorization):
-        _check_authorized(done)
+        _check_authorized(done, acme if settings.dns_persist else None)
+
+
+def _authorized_name(authorization: Authorization) -> tuple[str, str]:
+    """The identifier an authorization is for, as ordered: a wildcard's is "*." and its value."""
+    value = authorization.identifier_value
+    if authorization.wildcard and authorization.identifier_type == "dns":
+        value = f"*.{value}"
+    return _normal(authorization.identifier_type, value)
+
+
+def answer_persist_challenge(acme: AcmeSession, authorization: Authorization) -> None:
+    """dns-persist-01: nothing to publish now (the owner published the record once): tell the CA to look."""
+    name = printable(_authorized_name(authorization)[1])
+    challenge = authorization.challenge("dns-persist-01")
+    if challenge is None:
+        offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
+        raise ProcessFailure(f"{name}: the CA offers no dns-persist-01 challenge (offered: {offered})")
+    if challenge.status == "pending":
+        acme.post(challenge.url, {}, f"{name}: dns-persist-01 challenge")
+    log.info("%s: dns-persist-01 challenge answered: the CA looks up %s", name, printable(record_name(_authorized_name(authorization)[1])))
 
 
 def fetch_authorization(acme: AcmeSession, url: str) -> Authorization:
@@ -605,14 +638,20 @@ def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint
     log.info("%s: http-01 challenge answered", name)
 
 
-def _check_authorized(authorization: Authorization) -> None:
-    name = printable(authorization.identifier_value)
+def _check_authorized(authorization: Authorization, persisting: AcmeSession | None = None) -> None:
+    """A valid authorization, or an error with the CA's reason (and, for dns-persist-01, the record it wanted)."""
+    name = printable(_authorized_name(authorization)[1])
     if authorization.status == "valid":
         log.info("%s: authorized", name)
         return
     problems = [str(c.error) for c in authorization.challenges if c.error is not None]
     detail = f": {problems[0]}" if problems else ""
-    raise ProcessFailure(f"{name}: authorization {printable(authorization.status)}{detail}")
+    hint = ""
+    challenge = authorization.challenge("dns-persist-01") if persisting is not None else None
+    if persisting is not None and challenge is not None and challenge.issuer_names:
+        wanted = persist_records((_authorized_name(authorization)[1],), challenge.issuer_names[0], persisting.kid)
+        hint = f"; publish {printable(wanted[0])} (acme-client -P prints them)"
+    raise ProcessFailure(f"{name}: authorization {printable(authorization.status)}{detail}{hint}")
 
 
 def wait_for_order(acme: AcmeSession, order: Order, pending_status: str) -> Order:

@@ -34,6 +34,7 @@ ROLES = (
 # What -D and -k ask of an authority's account: the one thing such a run does, in netproc.
 DEACTIVATE = "deactivate"
 ROLLOVER = "rollover"
+RECORDS = "records"  # -P: print each domain's dns-persist-01 records (its account looked up, or created)
 
 
 class NetSettings(NamedTuple):
@@ -54,7 +55,8 @@ class NetSettings(NamedTuple):
     revoke_with_domain_key: bool = False  # -K: keyproc signs the revocation; no account is looked up
     renewal_information: bool = True  # ask the CA's renewal information, and send `replaces` (RFC 9773)
     kept_window: tuple[str, ...] = ()  # (certificate id, start, end, moment) kept from an earlier run; () none
-    account_action: str = ""  # DEACTIVATE or ROLLOVER: do that to the account, and nothing else; "": none
+    account_action: str = ""  # DEACTIVATE, ROLLOVER or RECORDS: do that, and nothing else; "": none
+    dns_persist: bool = False  # answer dns-persist-01 challenges (the records published by the user), not http-01
 
 
 class DnsSettings(NamedTuple):

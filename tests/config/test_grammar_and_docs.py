@@ -114,7 +114,7 @@ def test_the_manual_lists_the_errors() -> None:
         "does not belong in the URL", "it holds a blank or a control character", "not ASCII",
         "contains no PEM certificate", "cannot stat ca file", "is not a host name or an IP address",
         "a link to", "acme-client: Ar file : Ar reason",
-        "wildcard names need the dns-01 challenge", "not a profile name",
+        "a wildcard name needs", "bad wildcard", "a wildcard cannot name a domain block", "not a profile name",
         "group read/writable or world read/writable", "not a regular file", "cannot stat",
         "not defined", "bad macro name", "failed to include file", "not UTF-8 text",
         "unterminated quoted string", "unexpected character",
