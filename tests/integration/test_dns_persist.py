@@ -88,3 +88,19 @@ def test_a_wildcard_needs_dns_persist(write_conf, run_client):
     result = run_client("-n", conf=conf)
     assert result.returncode == EXIT_FAILED
     assert f"*.{handle}: a wildcard name needs `challenge dns-persist-01` in the domain block" in result.stderr
+
+
+def test_dns_persist_and_http_01_domains_in_one_run(testbed, workdir, write_conf, run_client):
+    by_record = f"mixed-persist.{RUN_TAG}.example.test"
+    by_file = f"mixed-http.{RUN_TAG}.example.test"
+    conf = write_conf(by_record, by_file)
+    text = conf.read_text()
+    head, _, rest = text.partition(f"domain {by_file} {{")
+    conf.write_text(re.sub(r"\tchallengedir [^\n]*\n", "\tchallenge dns-persist-01\n", head) + f"domain {by_file} {{" + rest)
+    publish(testbed, run_client("-P", by_record, conf=conf).stdout)
+    result = run_client("-vv", conf=conf)
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    assert workdir.certificate(by_record).exists() and workdir.certificate(by_file).exists()
+    assert f"{by_record}: dns-persist-01 challenge answered" in result.stderr
+    assert f"{by_file}: http-01 challenge answered" in result.stderr
+    assert "chngproc" in {role for _, role in exited(result.stderr, "0")}  # for the http-01 domain only
