@@ -108,6 +108,8 @@ def _run(argv: list[str] | None) -> int:
         jobs = select_account_job(plan, options.authority)
     else:
         jobs = select_jobs(plan, options.handles)
+    if jobs is not None and options.account_action == RECORDS:
+        jobs = select_persist_jobs(jobs, plan.source)
     if jobs is None:
         return 1
     if options.check_only:
@@ -219,6 +221,15 @@ def select_account_job(plan: Plan, authority: str) -> tuple[DomainJob, ...] | No
             return (job,)
     _say(f"acme-client: authority {authority}: no domain block signs with it, so it has no account to act on")
     return None
+
+
+def select_persist_jobs(jobs: tuple[DomainJob, ...], source: str) -> tuple[DomainJob, ...] | None:
+    """-P: the domain blocks that validate with dns-persist-01 (the others have no record); None after saying none does."""
+    chosen = tuple(job for job in jobs if job.dns_persist)
+    if not chosen:
+        _say(f"acme-client: -P: no domain block {'named ' if jobs else ''}in {source} has challenge dns-persist-01")
+        return None
+    return chosen
 
 
 def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:

@@ -32,7 +32,9 @@ from acme_conf.files import temporary_name, write_all
 SYSTEM_STATE_DIRECTORY = Path("/var/db/acme")
 STATE_DIRECTORY_VARIABLE = "ACME_CLIENT_STATE_DIR"
 MAX_STATE_FILE = 64 * 1024
-MAX_REPORT = 4096  # what netproc may write to the parent in one run (one line of JSON is ~60 bytes)
+# What netproc may write to the parent in one run: a line of JSON is 60 to 400 bytes, and a -P run
+# reports one record (~200 bytes) per name of a domain, up to LIMITS' 100 names and more.
+MAX_REPORT = 64 * 1024
 
 log = logging.getLogger("acme_conf")
 

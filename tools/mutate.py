@@ -1144,17 +1144,31 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "httpproc-clients-unbounded", P + "httpproc.py",
-        "            if len(self.clients) >= MAX_CLIENTS:\n",
+        "            if len(self.clients) >= MAX_CLIENTS:  # the oldest makes room: idle ones cannot keep the CA out\n",
         "            if False:\n",
-        "httpproc holds at most MAX_CLIENTS connections at once",
-        (HTTPPROC + "::test_connections_are_bounded_in_number_and_size",),
+        "httpproc holds at most MAX_CLIENTS connections at once, the oldest making room for a new one",
+        (HTTPPROC + "::test_when_full_the_oldest_connection_makes_room",),
+    ),
+    Mutation(
+        "httpproc-one-address-unbounded", P + "httpproc.py",
+        "            if sum(client.peer == peer for client in self.clients.values()) >= PER_PEER:\n",
+        "            if False:\n",
+        "one address holds at most PER_PEER connections",
+        (HTTPPROC + "::test_one_address_holds_a_few_connections_at_most",),
+    ),
+    Mutation(
+        "httpproc-no-first-byte-deadline", P + "httpproc.py",
+        "            self.clients[connection.fileno()] = _Client(connection, peer, now, now + FIRST_BYTE_SECONDS)\n",
+        "            self.clients[connection.fileno()] = _Client(connection, peer, now, now + CLIENT_SECONDS)\n",
+        "a connection that sends nothing is closed after FIRST_BYTE_SECONDS",
+        (HTTPPROC + "::test_a_client_that_sends_nothing_is_closed_soon",),
     ),
     Mutation(
         "httpproc-clients-never-expire", P + "httpproc.py",
         "        for fd in [fd for fd, client in self.clients.items() if client.deadline <= now]:\n",
         "        for fd in []:\n",
-        "a connection that sends no whole request is closed after CLIENT_SECONDS",
-        (HTTPPROC + "::test_a_client_that_sends_nothing_is_closed_after_its_time",),
+        "a connection that sends no whole request is closed after its time",
+        (HTTPPROC + "::test_a_client_that_never_finishes_its_request_is_closed_after_its_time",),
     ),
     Mutation(
         "httpproc-answers-after-the-domain-is-done", P + "httpproc.py",
@@ -1173,10 +1187,17 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "parent-prints-any-record-line", P + "main.py",
-        "        if is_persist_record(line):\n",
+        "        if expected_record(line, job.names, job.authority.api_url):\n",
         "        if isinstance(line, str):\n",
-        "-P prints only lines shaped as a record, never other text from netproc",
-        ("tests/unit/test_persist_records.py::test_the_parent_prints_only_lines_shaped_as_records",),
+        "-P prints only the records expected of the domain, never other text from netproc",
+        ("tests/unit/test_persist_records.py::test_the_parent_prints_only_the_records_expected",),
+    ),
+    Mutation(
+        "parent-prints-a-record-for-another-account", "acme_conf/acme/persist.py",
+        " and asked.hostname == ca.hostname and same_port\n",
+        "\n",
+        "-P prints a record only with an account URL on the CA's host and port",
+        ("tests/unit/test_persist_records.py::test_the_parent_prints_a_record_only_for_the_domains_names_and_its_ca",),
     ),
     Mutation(
         "netproc-wildcard-authorization-as-its-base", P + "netproc.py",
@@ -1184,6 +1205,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    if False:\n",
         "an authorization for a wildcard is matched as the wildcard, not as its base name",
         ("tests/unit/test_persist_records.py::test_a_wildcard_authorization_is_for_the_wildcard_and_not_for_its_base_name",),
+    ),
+    Mutation(
+        "netproc-asks-about-any-name", P + "netproc.py",
+        "    if not is_certificate_id(certificate_id):  # from revokeproc, which parses what the CA sent: checked\n",
+        "    if False:\n",
+        "netproc asks the renewal information only for an identifier of the right syntax (it goes into a URL)",
+        (ARI_HOSTILE + "::test_a_certificate_named_in_a_malformed_way_is_not_asked_about",),
+    ),
+    Mutation(
+        "config-responders-overlap", "acme_conf/config/build.py",
+        "        if first[0] != address and EVERY_ADDRESS & {first[0], address}:  # the second bind would fail\n",
+        "        if False:\n",
+        "two responders on one port cannot overlap (one on every address): the second would fail every run",
+        ("tests/config/test_challenge_options.py::test_two_responders_on_one_port_must_agree_on_the_address",),
     ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(
@@ -1223,10 +1258,25 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "parent-k-replaces-what-is-in-the-way", P + "accounts.py",
-        "        os.link(key, aside, follow_symlinks=False)  # fails if something is in the way: nothing is replaced\n",
-        "        os.replace(key, aside)\n        os.link(aside, key)\n",
+        "        os.link(key.name, aside.name, src_dir_fd=directory, dst_dir_fd=directory, follow_symlinks=False)\n",
+        "        os.replace(key.name, aside.name, src_dir_fd=directory, dst_dir_fd=directory)\n"
+        "        os.link(aside.name, key.name, src_dir_fd=directory, dst_dir_fd=directory)\n",
         "-k never replaces a file at FILE.previous",
         ("tests/unit/test_account_state.py",),
+    ),
+    Mutation(
+        "parent-k-any-key-directory", P + "accounts.py",
+        "    if problems:\n        os.close(resolved.fd)\n",
+        "    if False:\n        os.close(resolved.fd)\n",
+        "-k renames only in a key directory as private as a key's must be",
+        ("tests/unit/test_account_state.py::test_k_refuses_a_key_directory_others_may_write",),
+    ),
+    Mutation(
+        "parent-kept-previous-any-path", P + "accounts.py",
+        "        if previous != str(aside_of(authority.account_key)):  # only what -k makes: never another key of this host\n",
+        "        if False:\n",
+        "a kept previous account key is only ever the account key's own FILE.previous",
+        ("tests/unit/test_account_state.py::test_a_kept_previous_key_is_only_ever_the_account_keys_own_aside",),
     ),
     Mutation(
         "parent-kept-previous-gone-kept", P + "accounts.py",

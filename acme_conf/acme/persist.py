@@ -11,13 +11,14 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 LABEL = "_validation-persist"
 
-# What the parent prints of what netproc reports: a record for a host name,
-# the CA's issuer name and an https account URL, printable ASCII only.
+# A record as netproc reports it: a host, the CA's issuer name, an https
+# account URL without a quote, semicolon, backslash or blank, the policy.
 _RECORD = re.compile(
-    r'_validation-persist\.[a-z0-9_.-]{1,253}\. IN TXT "[a-z0-9.-]{1,253}; accounturi=https://[!-~]{1,2000}(; policy=wildcard)?"'
+    r'_validation-persist\.([a-z0-9_.-]{1,253})\. IN TXT "([a-z0-9.-]{1,253}); accounturi=(https://[!#-:<-\[\]-~]{1,2000})(; policy=wildcard)?"'
 )
 
 
@@ -40,3 +41,26 @@ def persist_records(names: tuple[str, ...], issuer: str, account_url: str) -> tu
 
 def is_persist_record(line: object) -> bool:
     return isinstance(line, str) and _RECORD.fullmatch(line) is not None
+
+
+def expected_record(line: object, names: tuple[str, ...], api_url: str) -> bool:
+    """Whether `line` is a record the parent may print for a domain of `names` at the CA of `api_url`.
+
+    A subverted netproc could otherwise have the user publish a record for
+    an account of its own: the host must be one of the domain's names (a
+    wildcard's base), `policy=wildcard` there exactly when a wildcard needs
+    it, and the account URL on the CA's host and port.  What is left to
+    trust is the account's path and the issuer name, as the CA gave them.
+    """
+    found = _RECORD.fullmatch(line) if isinstance(line, str) else None
+    if found is None:
+        return False
+    host, _, account_url, policy = found.groups()
+    wildcards = {name.removeprefix("*.") for name in names if name.startswith("*.")}
+    bases = {name.removeprefix("*.") for name in names if ":" not in name}
+    try:
+        ca, asked = urlsplit(api_url), urlsplit(account_url)
+        same_port = (ca.port or 443) == (asked.port or 443)
+    except ValueError:
+        return False
+    return host in bases and (policy is not None) == (host in wildcards) and asked.hostname == ca.hostname and same_port

@@ -36,6 +36,7 @@ from .statements import Block, Option
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
 _KID = re.compile(r"[!-~]{1,256}")
+EVERY_ADDRESS = frozenset(("::", "0.0.0.0"))  # a responder here takes the port on every address
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
@@ -135,6 +136,8 @@ class _PlanBuilder:
         # Path -> what it is used as, and where: file and line.
         self.used_files: dict[str, tuple[str, str, int]] = {}
         self.paths: dict[str, Path] = {}
+        # Port -> the responder address first given with it, and where: file and line.
+        self.listeners: dict[int, tuple[str, str, int]] = {}
 
     # ---- reporting
 
@@ -286,6 +289,9 @@ class _PlanBuilder:
         responder = self.responder(block, options.get("challenge http-01 listen on"), options.get("challengedir"))
         if persist is not None:
             responder = self.no_other_challenge(block, persist, options) and responder
+            for address in [name for name in names or () if is_ip(name)]:
+                self.error(block, persist.line, f"{address}: dns-persist-01 validates domain names, not addresses")
+                responder = False
         challengedir = DEFAULT_CHALLENGEDIR if responder or persist else self.challengedir(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
@@ -462,13 +468,20 @@ class _PlanBuilder:
         elif not is_ip(address):
             self.error(block, option.line, f"{where}: not an IPv4 or IPv6 address (or * for every address)")
             return False
-        if not rest:
-            return canonical_ip(address), 80
-        keyword, port = rest
-        if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-            self.error(block, option.line, f"{where}: expected port and a number from 1 to 65535 after the address")
+        number = 80
+        if rest:
+            keyword, port = rest
+            if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+                self.error(block, option.line, f"{where}: expected port and a number from 1 to 65535 after the address")
+                return False
+            number = int(port)
+        address = canonical_ip(address)
+        first = self.listeners.setdefault(number, (address, block.file, option.line))
+        if first[0] != address and EVERY_ADDRESS & {first[0], address}:  # the second bind would fail
+            other = f"{first[0]} port {number} at {_where(first[1], first[2], block)}"
+            self.error(block, option.line, f"{where} port {number}: overlaps {other}; give every block the same address")
             return False
-        return canonical_ip(address), int(port)
+        return address, number
 
     def account_binding(self, block: Block, option: Option | None) -> AccountBinding | None | bool:
         """`external account binding KID FILE [ALGORITHM]`; None if absent, False after an error.

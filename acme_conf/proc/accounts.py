@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from acme_conf.config.plan import Authority, DomainJob
 from acme_conf.errors import ProcessFailure
+from acme_conf.paths import private_directory_problems, resolve
 from acme_conf.state import AuthorityState, load_authority_state, save_authority_state
 
 PREVIOUS_SUFFIX = ".previous"
@@ -41,6 +43,10 @@ def with_kept_previous_keys(jobs: Sequence[DomainJob], state_dir: Path) -> tuple
     for authority in {job.authority.name: job.authority for job in jobs}.values():
         previous = load_authority_state(state_dir, authority.name).previous_account_key
         if previous is None or authority.previous_account_key is not None:
+            continue
+        if previous != str(aside_of(authority.account_key)):  # only what -k makes: never another key of this host
+            log.warning("authority %s: the kept previous account key %s is not %s: ignored", authority.name, previous,
+                        aside_of(authority.account_key))
             continue
         if not os.path.lexists(previous):
             log.warning("authority %s: the previous account key %s kept by -k is gone: forgotten", authority.name, previous)
@@ -74,27 +80,61 @@ def move_account_key_aside(authority: Authority, state_dir: Path) -> None:
             "a run without -k changes the account's key from it"
         )
     kept = load_authority_state(state_dir, name).previous_account_key
-    if kept is not None and os.path.lexists(kept):
+    aside = aside_of(key)
+    if kept == str(aside) and os.path.lexists(kept):
         log.info("authority %s: finishing the account key change an earlier -k began (from %s)", name, kept)
         return
-    aside = key.with_name(key.name + PREVIOUS_SUFFIX)
-    if not os.path.lexists(key):
-        raise ProcessFailure(f"-k {name}: there is no account key {key} to change from")
+    directory = _key_directory(name, key)
     try:
-        os.link(key, aside, follow_symlinks=False)  # fails if something is in the way: nothing is replaced
-    except FileExistsError:
+        _move_aside(name, key, aside, directory, state_dir)
+    finally:
+        os.close(directory)
+    log.info("authority %s: account key %s kept as %s; a new account key takes its place", name, key, aside)
+
+
+def aside_of(key: Path) -> Path:
+    return key.with_name(key.name + PREVIOUS_SUFFIX)
+
+
+def _key_directory(name: str, key: Path) -> int:
+    """A descriptor of the key's directory, reached as paths.resolve allows and as private as a key's must be.
+
+    Root renames in it: a directory another user could swap (or a link
+    placed by one on the way) would let them choose what is renamed.
+    """
+    try:
+        resolved = resolve(str(key.parent))
+    except OSError as error:
+        raise ProcessFailure(f"-k {name}: {key.parent}: {error.strerror}") from None
+    problems = private_directory_problems(resolved.info)
+    if resolved.controlled_by:
+        problems.append(f"another user may change it ({resolved.controlled_by})")
+    if not stat.S_ISDIR(resolved.info.st_mode):
+        problems.append("not a directory")
+    if problems:
+        os.close(resolved.fd)
+        raise ProcessFailure(f"-k {name}: {key.parent}: {'; '.join(problems)}")
+    return resolved.fd
+
+
+def _move_aside(name: str, key: Path, aside: Path, directory: int, state_dir: Path) -> None:
+    """KEY becomes KEY.previous inside `directory` (both names at one moment, never neither), kept in the state."""
+    try:
+        os.link(key.name, aside.name, src_dir_fd=directory, dst_dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        raise ProcessFailure(f"-k {name}: there is no account key {key} to change from") from None
+    except FileExistsError:  # nothing is ever replaced
         raise ProcessFailure(f"-k {name}: {aside} is in the way; move it elsewhere first") from None
     except OSError as error:
         raise ProcessFailure(f"-k {name}: cannot keep {key} as {aside}: {error.strerror}") from None
     if not save_authority_state(state_dir, name, AuthorityState(previous_account_key=str(aside))):
-        os.unlink(aside)  # the key is still at its own name: nothing changed
+        os.unlink(aside.name, dir_fd=directory)  # the key is still at its own name: nothing changed
         raise ProcessFailure(f"-k {name}: the previous account key could not be kept in the state directory")
     try:
-        os.unlink(key)
-        _sync_directory(key.parent)
+        os.unlink(key.name, dir_fd=directory)
+        _sync_directory(directory)
     except OSError as error:
         raise ProcessFailure(f"-k {name}: cannot make room for a new account key at {key}: {error.strerror}") from None
-    log.info("authority %s: account key %s kept as %s; a new account key takes its place", name, key, aside)
 
 
 def forget_previous_key(name: str, state_dir: Path) -> None:
@@ -103,8 +143,8 @@ def forget_previous_key(name: str, state_dir: Path) -> None:
         log.info("authority %s: the account key names the account: the kept previous account key is no longer used", name)
 
 
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _sync_directory(directory: int) -> None:
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
     try:
         os.fsync(fd)
     finally:

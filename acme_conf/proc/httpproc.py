@@ -13,8 +13,11 @@ What a netproc may have published is what chngproc allows (acme/tokens.py):
 answers for its own account only (the thumbprint from the authority's
 acctproc), one per name of its domain, a token no other domain holds; its
 tokens go when its channel closes.  What the network may make it spend is
-bounded too: at most MAX_CLIENTS connections at once, each closed after one
-answer, after MAX_REQUEST bytes or CLIENT_SECONDS, whichever comes first.
+bounded too: at most MAX_CLIENTS connections at once and PER_PEER from one
+address, each closed after one answer, after MAX_REQUEST bytes, after
+FIRST_BYTE_SECONDS without a byte or CLIENT_SECONDS in all.  When it is
+full, the oldest connection makes room for the new one, so that idle
+connections cannot keep the CA's validator out.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.spec import ChildSpec, HttpSettings
 
 PREFIX = b"/.well-known/acme-challenge/"
-MAX_CLIENTS = 32  # connections at once; one more is closed at once
+MAX_CLIENTS = 32  # connections at once; one more closes the oldest
+PER_PEER = 4  # connections at once from one address; one more is closed at once
 MAX_REQUEST = 4096  # bytes of a request read, its line and headers
+FIRST_BYTE_SECONDS = 2.0  # a client that has sent nothing by then is closed
 CLIENT_SECONDS = 10.0  # a client that has not sent a whole request by then is closed
 REQUESTS_PER_NAME = 4  # as chngproc: each name published once; a refused or repeated request costs one more
 
@@ -145,7 +150,9 @@ def account_thumbprint(held: Held, net_fd: int) -> str:
 @dataclass
 class _Client:
     connection: socket.socket
-    deadline: float
+    peer: str  # its address, without the port
+    accepted: float
+    deadline: float  # FIRST_BYTE_SECONDS after it was accepted, CLIENT_SECONDS once it has sent something
     request: bytes = b""
 
 
@@ -189,17 +196,21 @@ class Responder:
     def _accept(self, poller: select.poll) -> None:
         while True:
             try:
-                connection, _ = self.held.listener.accept()
+                connection, address = self.held.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:  # a connection reset before it was accepted, or out of descriptors
                 log.debug("accept: %s", error.strerror)
                 return
-            if len(self.clients) >= MAX_CLIENTS:
+            peer = str(address[0])
+            if sum(client.peer == peer for client in self.clients.values()) >= PER_PEER:
                 connection.close()
                 continue
+            if len(self.clients) >= MAX_CLIENTS:  # the oldest makes room: idle ones cannot keep the CA out
+                self._drop(poller, min(self.clients, key=lambda fd: self.clients[fd].accepted))
             connection.setblocking(False)
-            self.clients[connection.fileno()] = _Client(connection, time.monotonic() + CLIENT_SECONDS)
+            now = time.monotonic()
+            self.clients[connection.fileno()] = _Client(connection, peer, now, now + FIRST_BYTE_SECONDS)
             poller.register(connection.fileno(), select.POLLIN)
 
     def _read(self, poller: select.poll, fd: int, client: _Client) -> None:
@@ -209,6 +220,8 @@ class Responder:
             return
         except OSError:
             data = b""
+        if data and not client.request:
+            client.deadline = client.accepted + CLIENT_SECONDS
         client.request += data
         if data and b"\r\n\r\n" not in client.request and b"\n\n" not in client.request and len(client.request) < MAX_REQUEST:
             return  # more to come

@@ -28,6 +28,8 @@ def open_listener(address: str, port: int) -> int:
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if address == "::":  # every address means IPv4 too, whatever net.ipv6.bindv6only says
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         listener.bind((address, port))
         listener.listen(BACKLOG)
         listener.setblocking(False)

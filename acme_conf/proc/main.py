@@ -52,7 +52,7 @@ from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside,
 from acme_conf.proc.journal import left_behind, open_journal
 from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
-from acme_conf.acme.persist import is_persist_record
+from acme_conf.acme.persist import expected_record
 from acme_conf.state import (
     MAX_REPORT,
     account_current_reported,
@@ -390,7 +390,7 @@ def _hold_back(state: _Run) -> None:
     that is not due (nor to ask the CA's renewal information) is not looked
     at: it has nothing to ask.
     """
-    if state.options.revoke:
+    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back
         return
     now = datetime.now(timezone.utc)
     for job in list(state.waiting):
@@ -437,12 +437,14 @@ def keep_state(chain: Chain, result: ChainResult, directory: Path, kept: DomainS
     return report
 
 
-def print_records(report: bytes) -> None:
-    """-P: the dns-persist-01 records netproc reported, on standard output; only lines shaped as a record."""
+def print_records(report: bytes, job: DomainJob) -> None:
+    """-P: the dns-persist-01 records netproc reported for `job`, on standard output: only the ones expected of it."""
     for record in report_records(report):
         line = record.get("record")
-        if is_persist_record(line):
+        if expected_record(line, job.names, job.authority.api_url):
             sys.stdout.write(f"{line}\n")
+        else:
+            log.error("%s: netproc reported a record that is not one for this domain and its CA: not printed", job.handle)
     sys.stdout.flush()
 
 
@@ -746,7 +748,7 @@ def _reap(state: _Run) -> None:
             if state.options.account_action:  # the account action was all the chain did
                 result = replace(result, changed=not result.failed)
             if state.options.account_action == RECORDS:
-                print_records(report)
+                print_records(report, chain.job)
             state.results[chain.job.handle] = result
             log.debug("%s: chain finished", chain.job.handle)
         if state.checks_over and not state.waiting and not state.running:

@@ -42,6 +42,7 @@ from acme_conf.acme.renewal_info import (
     NOT_OFFERED_CHECK_INTERVAL,
     Window,
     choose_moment,
+    is_certificate_id,
     next_check,
     parse_renewal_info,
     renewal_info_url,
@@ -227,7 +228,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     return EXIT_OK
 
 
-def report_backoff(report_fd: int, error: AcmeError) -> None:
+def report_backoff(report_fd: int, error: AcmeError) -> datetime | None:
     """A refusal for the CA's rate limits, or its unavailability: tell the parent until when to send nothing.
 
     The parent keeps it (acme_conf/state.py), so that a later run before
@@ -237,10 +238,11 @@ def report_backoff(report_fd: int, error: AcmeError) -> None:
     now = datetime.now(timezone.utc)
     seconds = backoff_seconds(kind, error.status, error.retry_after, now)
     if seconds is None or report_fd < 0:
-        return
+        return None
     until = now + timedelta(seconds=seconds)
     log.info("the CA asks for no more requests until %s", until.strftime("%Y-%m-%d %H:%M:%S UTC"))
     _report(report_fd, {"backoff_until": until.isoformat()}, "when to retry")
+    return until
 
 
 def _report(report_fd: int, record: dict[str, object], what: str) -> None:
@@ -338,8 +340,14 @@ def ask_renewal_information(
     goes to the parent, which keeps it: a run before that moment sends nothing.
     """
     now = datetime.now(timezone.utc)
+    if not is_certificate_id(certificate_id):  # from revokeproc, which parses what the CA sent: checked
+        raise ProcessFailure("revokeproc named the certificate in a malformed way")
     try:
         directory = fetch_directory(settings, transport)
+    except AcmeError as error:  # 429 or 503: maybe a back-off to keep, and nothing asked before it ends
+        report_renewal(report_fd, certificate_id, max(next_check(None, now), report_backoff(report_fd, error) or now))
+        log.warning("renewal information not asked (%s): the lifetime rule decides", printable(error, 200))
+        return None
     except (ProcessFailure, ProtocolError, TransportError) as error:
         log.warning("renewal information not asked (%s): the lifetime rule decides", printable(error, 200))
         report_renewal(report_fd, certificate_id, next_check(None, now))
@@ -357,10 +365,10 @@ def ask_renewal_information(
         response = _checked(transport.get(url), "renewal information")
         retry_after = retry_after_seconds(response.header("retry-after"), now, MAX_CHECK_INTERVAL.total_seconds())
         info = parse_renewal_info(response.body, now)
-    except AcmeError as error:  # 429 or 503: maybe a back-off to keep
-        report_backoff(report_fd, error)
+    except AcmeError as error:  # 429 or 503: maybe a back-off to keep, and nothing asked before it ends
+        until = report_backoff(report_fd, error)
         log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
-        report_renewal(report_fd, certificate_id, next_check(None, now))
+        report_renewal(report_fd, certificate_id, max(next_check(None, now), until or now))
         return None
     except (ProcessFailure, ProtocolError, TransportError) as error:
         log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
@@ -398,7 +406,7 @@ def replaced(settings: NetSettings, directory: Directory, status: CertStatus) ->
     """
     if not settings.renewal_information or not directory.renewal_info or status.verdict not in (VERDICT_DUE, VERDICT_ASK):
         return ""
-    return status.certificate_id
+    return status.certificate_id if is_certificate_id(status.certificate_id) else ""
 
 
 def open_session(settings: NetSettings, held: Held, transport: Transport, directory: Directory) -> AcmeSession:

@@ -196,3 +196,19 @@ def test_a_domain_without_renewal_information_names_nothing_and_refuses_to_ask(d
     assert [order.get("replaces") for order in orders(ari_ca)] == [None]
     refused = drive(verdict=ASK, renewal_information=False)
     assert "revokeproc answered 'ask', which this run did not ask for" in refused.raised()
+
+
+def test_a_directory_down_for_a_day_keeps_the_back_off_and_asks_nothing_before(drive, ari_ca: HostileCA, report: int) -> None:
+    ari_ca.routes["/dir"] = lambda _ca, _seen: dataclasses.replace(
+        problem("serverInternal", "maintenance", 503), headers=(("Retry-After", "86400"),)
+    )
+    assert drive(verdict=ASK, report_fd=report).error is None  # an ARI problem is never a failed run
+    backoff = [datetime.fromisoformat(line["backoff_until"]) for line in reported(report) if "backoff_until" in line]
+    assert len(backoff) == 1
+    assert kept_next_check(report) >= backoff[0] - datetime.now(timezone.utc) - timedelta(seconds=5)
+
+
+def test_a_certificate_named_in_a_malformed_way_is_not_asked_about(drive, ari_ca: HostileCA) -> None:
+    outcome = drive(verdict=CertStatus(VERDICT_ASK, "current; asking", b"der", "../../admin.x"))
+    assert "revokeproc named the certificate in a malformed way" in outcome.raised()
+    assert [seen.path for seen in ari_ca.seen] == []  # nothing sent

@@ -84,8 +84,11 @@ def test_the_window_is_asked_kept_and_honoured_then_a_renewal_names_what_it_repl
     assert renewed.returncode == EXIT_CHANGED, renewed.stderr
     assert "renewal due since" in renewed.stderr
     assert leaf(workdir.certificate(handle)).serial_number != first.serial_number
-    assert testbed.pebble_log.count("is a replacement of") == replacements + 1  # the order named what it replaces
-    assert "refused the order as a renewal" not in renewed.stderr
+    if first.serial_number.bit_length() % 8:
+        assert testbed.pebble_log.count("is a replacement of") == replacements + 1, renewed.stderr  # named what it replaces
+        assert "refused the order as a renewal" not in renewed.stderr
+    else:  # RFC 9773 names it with the DER integer's leading zero; pebble looks serials up without one (about 1 in 128)
+        assert "refused the order as a renewal" in renewed.stderr, renewed.stderr
 
 
 def test_a_certificate_revoked_at_the_ca_is_renewed_on_the_next_run(testbed, workdir, write_conf, run_client):

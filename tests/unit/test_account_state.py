@@ -100,7 +100,7 @@ def test_the_kept_previous_key_becomes_the_authoritys_previous_key(key: Path, tm
 
 def test_a_kept_previous_key_that_is_gone_is_forgotten_with_a_warning(key: Path, tmp_path: Path, caplog) -> None:
     state = tmp_path / "state"
-    save_authority_state(state, "letsencrypt", AuthorityState(str(tmp_path / "gone.key")))
+    save_authority_state(state, "letsencrypt", AuthorityState(str(key) + ".previous"))  # no such file
     with caplog.at_level(logging.WARNING, "acme_conf"):
         jobs, kept = with_kept_previous_keys((job(authority(key)),), state)
     assert kept == {} and jobs[0].authority.previous_account_key is None
@@ -121,3 +121,22 @@ def test_an_authority_name_cannot_name_a_file_elsewhere(tmp_path: Path) -> None:
     save_authority_state(tmp_path, "../../x", AuthorityState("/k"))
     assert os.listdir(tmp_path / "authorities") == ["..%2F..%2Fx.json"]
     assert load_authority_state(tmp_path, "../../x") == AuthorityState("/k")
+
+
+def test_a_kept_previous_key_is_only_ever_the_account_keys_own_aside(key: Path, tmp_path: Path, caplog) -> None:
+    """The state is as trusted as the configuration, but may name no other key of this host (a domain key)."""
+    state = tmp_path / "state"
+    other = tmp_path / "acme" / "domain.key"
+    other.write_bytes(b"a domain key\n")
+    save_authority_state(state, "letsencrypt", AuthorityState(str(other)))
+    with caplog.at_level(logging.WARNING, "acme_conf"):
+        jobs, kept = with_kept_previous_keys((job(authority(key)),), state)
+    assert kept == {} and jobs[0].authority.previous_account_key is None
+    assert "is not" in caplog.text and "ignored" in caplog.text
+
+
+def test_k_refuses_a_key_directory_others_may_write(key: Path, tmp_path: Path) -> None:
+    key.parent.chmod(0o777)
+    with pytest.raises(ProcessFailure, match="writable by group or others"):
+        move_account_key_aside(authority(key), tmp_path / "state")
+    assert key.exists() and not key.with_name("account.key.previous").exists()

@@ -71,11 +71,13 @@ def running() -> Iterator[Running]:
 
 
 def closed_unanswered(client: socket.socket) -> bool:
-    """The other side closed without a word (a reset, if what was sent lay unread)."""
+    """The other side closed without a word (a reset, if what was sent lay unread) within the socket's timeout."""
     try:
         return client.recv(4096) == b""
     except ConnectionResetError:
         return True
+    except TimeoutError:
+        return False
 
 
 def get(token: str) -> bytes:
@@ -126,42 +128,75 @@ def test_one_answer_per_name_and_a_token_held_by_one_domain_only(running: Runnin
     assert isinstance(taken, Failure) and "live already" in taken.reason
 
 
-def test_connections_are_bounded_in_number_and_size(running: Running) -> None:
-    assert isinstance(running.publish(0, TOKEN_A), ChallengeWritten)
-    idle = [socket.create_connection(("127.0.0.1", running.port), timeout=5) for _ in range(httpproc.MAX_CLIENTS)]
+def connect_from(running: Running, host: str) -> socket.socket:
+    client = socket.socket()
+    client.settimeout(5)
+    client.bind((host, 0))
+    client.connect(("127.0.0.1", running.port))
+    return client
+
+
+def test_one_address_holds_a_few_connections_at_most(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpproc, "FIRST_BYTE_SECONDS", 30.0)  # only the cap closes anything here
+    mine = [connect_from(running, "127.0.0.2") for _ in range(httpproc.PER_PEER)]
     try:
-        time.sleep(1.0)  # all accepted (the loop accepts within milliseconds; a loaded machine gets time)
-        extra = socket.create_connection(("127.0.0.1", running.port), timeout=5)
-        try:
-            extra.sendall(get(TOKEN_A))
-        except ConnectionResetError:
-            pass  # closed before the request went out
-        assert closed_unanswered(extra)  # no room: closed at once
+        time.sleep(0.5)  # all accepted
+        extra = connect_from(running, "127.0.0.2")
+        extra.settimeout(1.0)
+        assert closed_unanswered(extra)  # one more from the same address: closed at once
         extra.close()
+        assert isinstance(running.publish(0, TOKEN_A), ChallengeWritten)
+        assert running.get(get(TOKEN_A)).startswith(b"HTTP/1.1 200")  # another address is answered
+    finally:
+        for client in mine:
+            client.close()
+
+
+def test_when_full_the_oldest_connection_makes_room(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpproc, "FIRST_BYTE_SECONDS", 30.0)  # only the cap closes anything here
+    assert isinstance(running.publish(0, TOKEN_A), ChallengeWritten)
+    hosts = [f"127.0.0.{2 + index // httpproc.PER_PEER}" for index in range(httpproc.MAX_CLIENTS)]
+    idle = []
+    try:
+        for host in hosts:
+            idle.append(connect_from(running, host))
+            time.sleep(0.01)  # accepted in this order
+        time.sleep(0.5)
+        newcomer = connect_from(running, "127.0.0.200")
+        newcomer.sendall(get(TOKEN_A))
+        assert newcomer.recv(4096).startswith(b"HTTP/1.1 200")  # the CA's validator gets in
+        newcomer.close()
+        idle[0].settimeout(1.0)
+        assert closed_unanswered(idle[0])  # the oldest made room
+        idle[1].settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            idle[1].recv(1)  # the others stay
     finally:
         for client in idle:
             client.close()
-    deadline = time.monotonic() + 5
-    answer = b""
-    while time.monotonic() < deadline:  # the idle ones gone, a client is answered again
-        try:
-            answer = running.get(get(TOKEN_A))
-        except ConnectionResetError:
-            answer = b""
-        if answer:
-            break
-        time.sleep(0.05)
-    assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_a_request_is_read_up_to_its_limit_and_answered(running: Running) -> None:
     endless = socket.create_connection(("127.0.0.1", running.port), timeout=5)
     endless.sendall(b"GET /" + b"a" * (httpproc.MAX_REQUEST + 100))
     assert endless.recv(4096).startswith(b"HTTP/1.1 4")  # cut at MAX_REQUEST and answered
     endless.close()
 
 
-def test_a_client_that_sends_nothing_is_closed_after_its_time(monkeypatch: pytest.MonkeyPatch, running: Running) -> None:
-    monkeypatch.setattr(httpproc, "CLIENT_SECONDS", 0.5)  # read at each accept
+def test_a_client_that_sends_nothing_is_closed_soon(monkeypatch: pytest.MonkeyPatch, running: Running) -> None:
+    monkeypatch.setattr(httpproc, "FIRST_BYTE_SECONDS", 0.5)  # read at each accept
     silent = socket.create_connection(("127.0.0.1", running.port), timeout=httpproc.CLIENT_SECONDS + 5)
     started = time.monotonic()
     assert closed_unanswered(silent)
-    assert httpproc.CLIENT_SECONDS - 0.2 <= time.monotonic() - started <= httpproc.CLIENT_SECONDS + 3
+    assert 0.3 <= time.monotonic() - started <= 3
     silent.close()
+
+
+def test_a_client_that_never_finishes_its_request_is_closed_after_its_time(monkeypatch: pytest.MonkeyPatch, running: Running) -> None:
+    monkeypatch.setattr(httpproc, "CLIENT_SECONDS", 1.0)
+    slow = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    started = time.monotonic()
+    slow.sendall(b"GET /.well-known/")
+    assert closed_unanswered(slow)
+    assert 0.8 <= time.monotonic() - started <= 4
+    slow.close()

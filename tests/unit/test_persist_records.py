@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from acme_conf.acme.persist import is_persist_record, persist_records, record_name
+from types import SimpleNamespace
+
+from acme_conf.acme.persist import expected_record, is_persist_record, persist_records, record_name
 from acme_conf.acme.resources import parse_authorization, parse_directory
 from acme_conf.config.names import BadName, canonical_name
 from acme_conf.proc import main
@@ -39,12 +41,36 @@ def test_what_is_not_a_record_is_not_one(line: object) -> None:
     assert not is_persist_record(line)
 
 
-def test_the_parent_prints_only_lines_shaped_as_records(capsys: pytest.CaptureFixture[str]) -> None:
-    good = f'_validation-persist.example.com. IN TXT "ca.example; accounturi={ACCOUNT}"'
-    report = b"\n".join(
-        json.dumps({"record": line}).encode() for line in (good, "\x1b]0;pwned\x07", "example.com. IN A 192.0.2.1")
-    )
-    main.print_records(report + b"\nnot json\n")
+API = "https://ca.example/dir"
+NAMES = ("example.com", "*.example.com", "www.example.org")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (f'_validation-persist.example.com. IN TXT "ca.example; accounturi={ACCOUNT}; policy=wildcard"', True),
+        (f'_validation-persist.www.example.org. IN TXT "ca.example; accounturi={ACCOUNT}"', True),
+        # another host, another account's CA, the policy where no wildcard asks for it or missing where one does
+        (f'_validation-persist.evil.example. IN TXT "ca.example; accounturi={ACCOUNT}"', False),
+        ('_validation-persist.example.com. IN TXT "ca.example; accounturi=https://other-ca.example/acct/1; policy=wildcard"', False),
+        ('_validation-persist.example.com. IN TXT "ca.example; accounturi=https://ca.example:8443/acct/1; policy=wildcard"', False),
+        (f'_validation-persist.www.example.org. IN TXT "ca.example; accounturi={ACCOUNT}; policy=wildcard"', False),
+        (f'_validation-persist.example.com. IN TXT "ca.example; accounturi={ACCOUNT}"', False),
+        # a second parameter smuggled into the account URL
+        ('_validation-persist.example.com. IN TXT "ca.example; accounturi=https://ca.example/a;x=1; policy=wildcard"', False),
+        ('_validation-persist.example.com. IN TXT "ca.example; accounturi=https://ca.example/a\\"; policy=wildcard"', False),
+    ],
+)
+def test_the_parent_prints_a_record_only_for_the_domains_names_and_its_ca(line: str, expected: bool) -> None:
+    assert expected_record(line, NAMES, API) is expected
+
+
+def test_the_parent_prints_only_the_records_expected(capsys: pytest.CaptureFixture[str]) -> None:
+    good = f'_validation-persist.www.example.org. IN TXT "ca.example; accounturi={ACCOUNT}"'
+    lines = (good, "\x1b]0;pwned\x07", "example.com. IN A 192.0.2.1", good.replace("www.example.org", "evil.example"))
+    report = b"\n".join(json.dumps({"record": line}).encode() for line in lines)
+    job = SimpleNamespace(handle="example.com", names=NAMES, authority=SimpleNamespace(api_url=API))
+    main.print_records(report + b"\nnot json\n", job)  # type: ignore[arg-type]
     assert capsys.readouterr().out == good + "\n"
 
 

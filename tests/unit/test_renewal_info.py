@@ -76,6 +76,9 @@ def test_revokeproc_names_the_certificate_as_the_ca_does() -> None:
     assert examined.certificate_id == certificate_id(identifier.key_identifier, leaf.serial_number)
     without = ca.issue_leaf(key.public_key(), NAMES)
     assert judge(pki.pem(without), "cert.pem", NAMES, public_key_der(key), NOW, None).certificate_id == ""
+    huge = x509.AuthorityKeyIdentifier(b"k" * 200, None, None)  # no CA's, but a file may hold one: not named
+    odd = ca.issue_leaf(key.public_key(), NAMES, extra_extensions=(huge,))
+    assert judge(pki.pem(odd), "cert.pem", NAMES, public_key_der(key), NOW, None).certificate_id == ""
 
 
 # the window, read with suspicion ------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""The challenge options of a domain block: the built-in responder, dns-persist-01, wildcard names, ARI off."""
+
+from __future__ import annotations
+
+import pytest
+
+from acme_conf.config import dump
+
+from config_testing import AUTHORITY, domain, errors_of, plan_of
+
+
+def test_the_responder_address_and_port_read_back() -> None:
+    plan = plan_of(
+        AUTHORITY
+        + domain("a.example", "challenge http-01 listen on *")
+        + domain("b.example", "challenge http-01 listen on 127.0.0.1 port 5002")
+        + domain("c.example", "challenge http-01 listen on 2001:DB8::1 port 8080")
+    )
+    assert [job.responder for job in plan.domains] == [("::", 80), ("127.0.0.1", 5002), ("2001:db8::1", 8080)]
+    assert [job.responder for job in plan_of(dump(plan)).domains] == [job.responder for job in plan.domains]
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        (("challenge http-01 listen on example.com",), "not an IPv4 or IPv6 address"),
+        (("challenge http-01 listen on 127.0.0.1 port 0",), "expected port and a number from 1 to 65535"),
+        (("challenge http-01 listen on 127.0.0.1 on 80",), "expected port and a number"),
+        (("challenge http-01 listen on 127.0.0.1", 'challengedir "/var/www/acme"'), "challengedir cannot be used with it"),
+        (("challenge dns-persist-01", 'challengedir "/var/www/acme"'), "cannot be used together"),
+        (("challenge dns-persist-01", "challenge http-01 listen on ::1"), "cannot be used together"),
+        (("challenge dns-persist-01", "challenge dns-persist-01"), "duplicate challenge"),
+    ],
+)
+def test_challenge_options_that_cannot_be_used(options: tuple[str, ...], why: str) -> None:
+    assert any(why in error for error in errors_of(AUTHORITY + domain("a.example", *options)))
+
+
+def test_two_responders_on_one_port_must_agree_on_the_address() -> None:
+    text = AUTHORITY + domain("a.example", "challenge http-01 listen on *") + domain(
+        "b.example", "challenge http-01 listen on 192.0.2.1"
+    )
+    assert any("overlaps :: port 80" in error for error in errors_of(text))
+    same = AUTHORITY + domain("a.example", "challenge http-01 listen on *") + domain("b.example", "challenge http-01 listen on *")
+    assert len(plan_of(same).domains) == 2
+    apart = AUTHORITY + domain("a.example", "challenge http-01 listen on 192.0.2.1") + domain(
+        "b.example", "challenge http-01 listen on 192.0.2.2"
+    )
+    assert len(plan_of(apart).domains) == 2  # two addresses of one port: two responders
+
+
+def test_dns_persist_allows_wildcards_and_reads_back() -> None:
+    plan = plan_of(AUTHORITY + domain("a.example", "alternative names { *.A.example }", "challenge dns-persist-01"))
+    job = plan.domains[0]
+    assert job.dns_persist and job.names == ("a.example", "*.a.example")
+    again = plan_of(dump(plan)).domains[0]
+    assert again.dns_persist and again.names == job.names
+
+
+def test_a_wildcard_elsewhere_or_an_address_with_dns_persist_is_refused() -> None:
+    assert any("needs `challenge dns-persist-01`" in e for e in errors_of(AUTHORITY + domain("a.example", "alternative names { *.a.example }")))
+
+
+def test_no_renewal_information_reads_back() -> None:
+    plan = plan_of(AUTHORITY + domain("a.example", "no renewal information") + domain("b.example"))
+    assert [job.renewal_information for job in plan.domains] == [False, True]
+    assert [job.renewal_information for job in plan_of(dump(plan)).domains] == [False, True]
+
+
+def test_an_address_cannot_be_validated_with_dns_persist() -> None:
+    text = AUTHORITY + domain("a.example", "alternative names { 192.0.2.1 }", "challenge dns-persist-01")
+    assert any("192.0.2.1: dns-persist-01 validates domain names, not addresses" in e for e in errors_of(text))
