@@ -68,6 +68,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def sync_directory(directory_fd: int) -> None:
+    """Flush a directory's entries (a rename, a link, a removal in it) to disk."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory_fd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def temporary_name(name: str) -> str:
     """A hidden, unguessable name beside `name`, for a file that is renamed into place.
 

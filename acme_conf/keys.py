@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acme_conf.acme.b64 import b64url_decode
-from acme_conf.files import read_resolved, require_regular, temporary_name, write_all
+from acme_conf.files import read_resolved, require_regular, sync_directory, temporary_name, write_all
 from acme_conf.errors import ProcessFailure
 from acme_conf.paths import (
     Resolved,
@@ -242,7 +242,7 @@ def _install_new_key(path: Path, key: PrivateKey) -> bool:
             os.link(temporary, path.name, src_dir_fd=directory.fd, dst_dir_fd=directory.fd)
         except FileExistsError:
             return False
-        _sync_directory(directory.fd)
+        sync_directory(directory.fd)
     except OSError as error:
         raise KeyFileError(f"{path}: cannot create key: {error.strerror}") from None
     finally:
@@ -266,12 +266,6 @@ def _write_synced(directory_fd: int, name: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _sync_directory(directory_fd: int) -> None:
-    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory_fd)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _first_line(error: Exception) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from acme_conf.config.plan import Authority, DomainJob
 from acme_conf.errors import ProcessFailure
+from acme_conf.files import sync_directory
 from acme_conf.paths import private_directory_problems, resolve
 from acme_conf.state import AuthorityState, load_authority_state, save_authority_state
 
@@ -132,7 +133,7 @@ def _move_aside(name: str, key: Path, aside: Path, directory: int, state_dir: Pa
         raise ProcessFailure(f"-k {name}: the previous account key could not be kept in the state directory")
     try:
         os.unlink(key.name, dir_fd=directory)
-        _sync_directory(directory)
+        sync_directory(directory)
     except OSError as error:
         raise ProcessFailure(f"-k {name}: cannot make room for a new account key at {key}: {error.strerror}") from None
 
@@ -141,11 +142,3 @@ def forget_previous_key(name: str, state_dir: Path) -> None:
     """The account key names the account: the previous key kept for `name` is no longer needed."""
     if save_authority_state(state_dir, name, AuthorityState()):
         log.info("authority %s: the account key names the account: the kept previous account key is no longer used", name)
-
-
-def _sync_directory(directory: int) -> None:
-    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=directory)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
