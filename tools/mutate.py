@@ -1220,6 +1220,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "two responders on one port cannot overlap (one on every address): the second would fail every run",
         ("tests/config/test_challenge_options.py::test_two_responders_on_one_port_must_agree_on_the_address",),
     ),
+    Mutation(
+        "parent-holds-back-account-actions", P + "main.py",
+        "    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back\n",
+        "    if state.options.revoke:\n",
+        "a domain's back-off holds back only what orders: never -D, -k or -P",
+        ("tests/unit/test_run_checks.py::test_a_kept_back_off_holds_back_only_what_orders",),
+    ),
+    Mutation(
+        "parent-reads-a-short-report", "acme_conf/state.py",
+        "MAX_REPORT = 64 * 1024\n",
+        "MAX_REPORT = 4096\n",
+        "netproc's report is read up to 64 KiB: -P's records of a 100-name domain all reach the parent",
+        ("tests/unit/test_persist_records.py::test_the_records_of_a_hundred_names_all_reach_the_parent",),
+    ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(
         "acctproc-deactivate-in-any-run", "acme_conf/acme/signing_rules.py",

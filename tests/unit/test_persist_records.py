@@ -118,3 +118,14 @@ def test_the_directory_names_the_cas_issuer_domains() -> None:
         "revokeCert": "https://ca.example/r", "meta": {"caaIdentities": ["ca.example", "\x1bevil"]},
     }).encode())
     assert directory.caa_identities == ("ca.example",)
+
+
+def test_the_records_of_a_hundred_names_all_reach_the_parent() -> None:
+    """-P of a domain with 100 names (the most a CA takes): netproc's report is read whole, not cut at 4 KiB."""
+    from acme_conf.state import report_records
+
+    names = tuple(f"host{index}.example.com" for index in range(100))
+    records = persist_records(names, "ca.example", ACCOUNT)
+    report = b"".join(json.dumps({"record": record}).encode() + b"\n" for record in records)
+    assert len(report) > 2 * 4096  # what was read before
+    assert [each["record"] for each in report_records(report)] == list(records)

@@ -155,3 +155,20 @@ def test_sigterm_during_the_checks_starts_nothing(tmp_path: Path, answers: dict[
     assert recorder.services_for is None and recorder.chains == []
     assert recorder.checked == ["due", "slow", "late"]  # -j 2: "waiting" never got its turn
     assert all(result.failed for result in results.values())  # "due" and "late" were due, but the run was stopped
+
+
+@pytest.mark.parametrize(("options", "held"), [(RunOptions(), True), (RunOptions(account_action="deactivate"), False),
+                                               (RunOptions(account_action="records"), False), (RunOptions(revoke=True), False)])
+def test_a_kept_back_off_holds_back_only_what_orders(tmp_path: Path, options: RunOptions, held: bool) -> None:
+    """A domain's back-off keeps its orders from the CA; -D, -k, -P and -r order nothing and go ahead."""
+    from collections import deque
+    from datetime import datetime, timedelta, timezone
+
+    from acme_conf.state import DomainState
+
+    domain = job(tmp_path, "held.example")
+    state = main._Run(options, (), deque([domain]), {}, state_dir=tmp_path)
+    state.kept = {"held.example": DomainState(backoff_until=datetime.now(timezone.utc) + timedelta(hours=3))}
+    main._hold_back(state)
+    assert (domain not in state.waiting) is held
+    assert ("held.example" in state.results) is held
