@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 
 from acme_conf import samples
 from acme_conf.acme.renewal import RenewalDecision, renewal_decision
-from acme_conf.acme.renewal_info import certificate_id, is_certificate_id
+from acme_conf.acme.renewal_info import certificate_id
 from acme_conf.certnames import certificate_names, configured_names
 from acme_conf.errors import ProcessFailure
 
@@ -55,7 +55,6 @@ def examine_certificate(
     leaf, found = parse_leaf(contents, path)
     spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     identifier = certificate_id(authority_key_id(leaf), leaf.serial_number)
-    identifier = identifier if is_certificate_id(identifier) else ""  # one too long to name: the lifetime rule alone
     decision = renewal_decision(
         leaf.not_valid_before_utc,
         leaf.not_valid_after_utc,

@@ -60,10 +60,12 @@ class RenewalInfo(NamedTuple):
 
 
 def certificate_id(authority_key_id: bytes, serial: int) -> str:
-    """The ARI identifier of a certificate (RFC 9773 section 4.1); "" when it has no key identifier."""
+    """The ARI identifier of a certificate (RFC 9773 section 4.1); "" when it has no key identifier,
+    or one too long for the identifier's syntax (no CA's): then the lifetime rule alone decides."""
     if not authority_key_id or serial < 0:
         return ""
-    return f"{b64url(authority_key_id)}.{b64url(serial.to_bytes(serial.bit_length() // 8 + 1, 'big'))}"
+    named = f"{b64url(authority_key_id)}.{b64url(serial.to_bytes(serial.bit_length() // 8 + 1, 'big'))}"
+    return named if is_certificate_id(named) else ""
 
 
 def is_certificate_id(value: object) -> bool:

@@ -342,37 +342,24 @@ def ask_renewal_information(
     now = datetime.now(timezone.utc)
     if not is_certificate_id(certificate_id):  # from revokeproc, which parses what the CA sent: checked
         raise ProcessFailure("revokeproc named the certificate in a malformed way")
-    try:
-        directory = fetch_directory(settings, transport)
-    except AcmeError as error:  # 429 or 503: maybe a back-off to keep, and nothing asked before it ends
-        report_renewal(report_fd, certificate_id, max(next_check(None, now), report_backoff(report_fd, error) or now))
-        log.warning("renewal information not asked (%s): the lifetime rule decides", printable(error, 200))
-        return None
-    except (ProcessFailure, ProtocolError, TransportError) as error:
-        log.warning("renewal information not asked (%s): the lifetime rule decides", printable(error, 200))
-        report_renewal(report_fd, certificate_id, next_check(None, now))
-        return None
-    if not directory.renewal_info:
-        log.warning(
-            "the CA offers no renewal information (its directory has no renewalInfo): the lifetime rule decides; "
-            "`no renewal information` in the domain block stops asking"
-        )
-        report_renewal(report_fd, certificate_id, now + NOT_OFFERED_CHECK_INTERVAL)
-        return None
-    url = renewal_info_url(directory.renewal_info, certificate_id)
     retry_after: float | None = None
     try:
-        response = _checked(transport.get(url), "renewal information")
+        directory = fetch_directory(settings, transport)
+        if not directory.renewal_info:
+            log.warning(
+                "the CA offers no renewal information (its directory has no renewalInfo): the lifetime rule decides; "
+                "`no renewal information` in the domain block stops asking"
+            )
+            report_renewal(report_fd, certificate_id, now + NOT_OFFERED_CHECK_INTERVAL)
+            return None
+        response = _checked(transport.get(renewal_info_url(directory.renewal_info, certificate_id)), "renewal information")
         retry_after = retry_after_seconds(response.header("retry-after"), now, MAX_CHECK_INTERVAL.total_seconds())
         info = parse_renewal_info(response.body, now)
-    except AcmeError as error:  # 429 or 503: maybe a back-off to keep, and nothing asked before it ends
-        until = report_backoff(report_fd, error)
-        log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
-        report_renewal(report_fd, certificate_id, max(next_check(None, now), until or now))
-        return None
     except (ProcessFailure, ProtocolError, TransportError) as error:
+        # 429 or 503 (an AcmeError): a back-off to keep, and nothing asked before it ends
+        until = report_backoff(report_fd, error) if isinstance(error, AcmeError) else None
         log.warning("renewal information: %s; the lifetime rule decides", printable(error, 200))
-        report_renewal(report_fd, certificate_id, next_check(retry_after, now))
+        report_renewal(report_fd, certificate_id, max(next_check(retry_after, now), until or now))
         return None
     moment = choose_moment(info.window, *_kept_window(settings, certificate_id))
     report_renewal(report_fd, certificate_id, next_check(retry_after, now), info.window, moment)
@@ -614,14 +601,15 @@ def _authorized_name(authorization: Authorization) -> tuple[str, str]:
 
 def answer_persist_challenge(acme: AcmeSession, authorization: Authorization) -> None:
     """dns-persist-01: nothing to publish now (the owner published the record once): tell the CA to look."""
-    name = printable(_authorized_name(authorization)[1])
+    identifier = _authorized_name(authorization)[1]
+    name = printable(identifier)
     challenge = authorization.challenge("dns-persist-01")
     if challenge is None:
         offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
         raise ProcessFailure(f"{name}: the CA offers no dns-persist-01 challenge (offered: {offered})")
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: dns-persist-01 challenge")
-    log.info("%s: dns-persist-01 challenge answered: the CA looks up %s", name, printable(record_name(_authorized_name(authorization)[1])))
+    log.info("%s: dns-persist-01 challenge answered: the CA looks up %s", name, printable(record_name(identifier)))
 
 
 def fetch_authorization(acme: AcmeSession, url: str) -> Authorization:
@@ -648,7 +636,8 @@ def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint
 
 def _check_authorized(authorization: Authorization, persisting: AcmeSession | None = None) -> None:
     """A valid authorization, or an error with the CA's reason (and, for dns-persist-01, the record it wanted)."""
-    name = printable(_authorized_name(authorization)[1])
+    identifier = _authorized_name(authorization)[1]
+    name = printable(identifier)
     if authorization.status == "valid":
         log.info("%s: authorized", name)
         return
@@ -657,7 +646,7 @@ def _check_authorized(authorization: Authorization, persisting: AcmeSession | No
     hint = ""
     challenge = authorization.challenge("dns-persist-01") if persisting is not None else None
     if persisting is not None and challenge is not None and challenge.issuer_names:
-        wanted = persist_records((_authorized_name(authorization)[1],), challenge.issuer_names[0], persisting.kid)
+        wanted = persist_records((identifier,), challenge.issuer_names[0], persisting.kid)
         hint = f"; publish {printable(wanted[0])} (acme-client -P prints them)"
     raise ProcessFailure(f"{name}: authorization {printable(authorization.status)}{detail}{hint}")
 
