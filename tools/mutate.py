@@ -839,7 +839,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "chngproc-trusts-netprocs-thumbprint", P + "chngproc.py",
-        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))\n",
+        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held.accounts, held.thumbprints, net_fd))\n",
         "    refusal = key_authorization_refusal(token, key_authorization, key_authorization.partition('.')[2])\n",
         "chngproc learns the account's thumbprint from acctproc, never from netproc",
         (NEIGHBOURS, "tests/unit/test_chngproc_publish.py"),
@@ -1123,7 +1123,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     # -- httpproc, the built-in http-01 responder (issue 14) ------------------------------------------
     Mutation(
         "httpproc-trusts-netprocs-thumbprint", P + "httpproc.py",
-        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))\n",
+        "    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held.accounts, held.thumbprints, net_fd))\n",
         "    refusal = key_authorization_refusal(token, key_authorization, key_authorization.partition('.')[2])\n",
         "httpproc answers only for the account acctproc named, never one netproc names",
         (HTTPPROC + "::test_a_hostile_netproc_publishes_nothing",),

@@ -34,11 +34,10 @@ from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import is_valid_token, key_authorization_refusal
 from acme_conf.files import open_directory, write_all
-from acme_conf.ipc import Channel, ChannelClosed, close_all
-from acme_conf.messages import Failure, Message
-from acme_conf.messages.account import Thumbprint
-from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.ipc import Channel, close_all
+from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.publishing import account_thumbprint, answer
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
@@ -96,7 +95,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         return answer_until_closed(
             held.nets,
-            lambda net, request: _publish(held, net.fileno(), request),
+            lambda net, request: answer(lambda: publish(held, request.token, request.key_authorization, net.fileno())),
             ChallengeWrite,
             max_requests=lambda net: REQUESTS_PER_NAME * held.most_files[net.fileno()],
             closed=lambda net: _domain_done(held, net.fileno()),
@@ -112,18 +111,9 @@ def _domain_done(held: Held, net_fd: int) -> None:
         remove_written(held, net_fd)
 
 
-def _publish(held: Held, net_fd: int, request: ChallengeWrite) -> Message:
-    """Publish for the netproc on `net_fd`; a refusal goes back to it alone, the others are still served."""
-    try:
-        publish(held, request.token, request.key_authorization, net_fd)
-    except ProcessFailure as error:
-        return Failure(str(error))
-    return ChallengeWritten()
-
-
 def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None:
     """Write `key_authorization` to challengedir/TOKEN, mode 0444, on behalf of the netproc on `net_fd`."""
-    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))
+    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held.accounts, held.thumbprints, net_fd))
     if refusal:
         raise ProcessFailure(refusal)
     written = held.written.setdefault(net_fd, [])
@@ -136,19 +126,6 @@ def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None
     except OSError as error:
         raise ProcessFailure(f"cannot write {held.directory}/{token}: {error.strerror}") from None
     log.debug("wrote %s/%s", held.directory, token)
-
-
-def account_thumbprint(held: Held, net_fd: int) -> str:
-    """The thumbprint of the account of the domain on `net_fd`, as its acctproc told it ("": it did not)."""
-    account = held.accounts.get(net_fd)
-    if account is None:
-        return ""
-    if account.fileno() not in held.thumbprints:
-        try:
-            held.thumbprints[account.fileno()] = account.recv(Thumbprint).value
-        except ChannelClosed:
-            held.thumbprints[account.fileno()] = ""
-    return held.thumbprints[account.fileno()]
 
 
 def _write_file(held: Held, token: str, content: bytes, written: list[str]) -> None:

@@ -32,11 +32,10 @@ from acme_conf import sandbox
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import key_authorization_refusal
 from acme_conf.errors import ProcessFailure
-from acme_conf.ipc import Channel, ChannelClosed, close_all
-from acme_conf.messages import Failure, Message
-from acme_conf.messages.account import Thumbprint
-from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.ipc import Channel, close_all
+from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.publishing import account_thumbprint, answer
 from acme_conf.proc.spec import ChildSpec, HttpSettings
 
 PREFIX = b"/.well-known/acme-challenge/"
@@ -94,7 +93,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         return answer_until_closed(
             held.nets,
-            lambda net, request: _publish(held, net.fileno(), request),
+            lambda net, request: answer(lambda: publish(held, request.token, request.key_authorization, net.fileno())),
             ChallengeWrite,
             max_requests=lambda net: REQUESTS_PER_NAME * held.most_tokens[net.fileno()],
             closed=lambda net: withdraw(held, net.fileno()),
@@ -104,18 +103,9 @@ def serve(spec: ChildSpec, held: Held) -> int:
         close_all(held.accounts.values())
 
 
-def _publish(held: Held, net_fd: int, request: ChallengeWrite) -> Message:
-    """Publish for the netproc on `net_fd`; a refusal goes back to it alone, the others are still served."""
-    try:
-        publish(held, request.token, request.key_authorization, net_fd)
-    except ProcessFailure as error:
-        return Failure(str(error))
-    return ChallengeWritten()
-
-
 def publish(held: Held, token: str, key_authorization: str, net_fd: int) -> None:
     """Answer `token` with `key_authorization` from now on, on behalf of the netproc on `net_fd`."""
-    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held, net_fd))
+    refusal = key_authorization_refusal(token, key_authorization, account_thumbprint(held.accounts, held.thumbprints, net_fd))
     if refusal:
         raise ProcessFailure(refusal)
     owned = held.owned.setdefault(net_fd, [])
@@ -132,19 +122,6 @@ def withdraw(held: Held, net_fd: int) -> None:
     """The domain on `net_fd` is done: its tokens are answered no more."""
     for token in held.owned.pop(net_fd, []):
         held.live.pop(token, None)
-
-
-def account_thumbprint(held: Held, net_fd: int) -> str:
-    """The thumbprint of the account of the domain on `net_fd`, as its acctproc told it ("": it did not)."""
-    account = held.accounts.get(net_fd)
-    if account is None:
-        return ""
-    if account.fileno() not in held.thumbprints:
-        try:
-            held.thumbprints[account.fileno()] = account.recv(Thumbprint).value
-        except ChannelClosed:
-            held.thumbprints[account.fileno()] = ""
-    return held.thumbprints[account.fileno()]
 
 
 @dataclass

@@ -314,22 +314,26 @@ def parse_read_certificate(ctx: Context) -> None:
     certstatus.parse_leaf(ctx.held.contents, "certificate")
 
 
-def publish_challenge(ctx: Context) -> None:
-    token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
-    thumbprint = "thumbprintThumbprint_-0123456789"
+_TOKEN = "probeToken_-0123456789abcdefghijklmnopqrstuv"
+_THUMBPRINT = "thumbprintThumbprint_-0123456789"
+
+
+def _publish_probe_token(ctx: Context) -> int:
+    """chngproc or httpproc: publish _TOKEN's key authorization for the first netproc; its channel."""
     net_fd = ctx.held.nets[0].fileno()
-    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = thumbprint  # as if acctproc had told it
-    ctx.role_module.publish(ctx.held, token, f"{token}.{thumbprint}", net_fd)
-    ctx.role_module.remove_written(ctx.held, net_fd)
+    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = _THUMBPRINT  # as if acctproc had told it
+    ctx.role_module.publish(ctx.held, _TOKEN, f"{_TOKEN}.{_THUMBPRINT}", net_fd)
+    return net_fd
+
+
+def publish_challenge(ctx: Context) -> None:
+    ctx.role_module.remove_written(ctx.held, _publish_probe_token(ctx))
 
 
 def answer_challenge(ctx: Context) -> None:
     """httpproc: publish a key authorization, then answer a GET for it on the socket the parent bound."""
-    token = "probeToken_-0123456789abcdefghijklmnopqrstuv"
-    thumbprint = "thumbprintThumbprint_-0123456789"
-    net_fd = ctx.held.nets[0].fileno()
-    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = thumbprint  # as if acctproc had told it
-    ctx.role_module.publish(ctx.held, token, f"{token}.{thumbprint}", net_fd)
+    token, thumbprint = _TOKEN, _THUMBPRINT
+    _publish_probe_token(ctx)
     assert ctx.client is not None
     ctx.client.send(b"GET /.well-known/acme-challenge/" + token.encode() + b" HTTP/1.1\r\nHost: probe\r\n\r\n")
     responder = ctx.role_module.Responder(ctx.held)
