@@ -228,3 +228,15 @@ def _other_writer(directory: os.stat_result, entry: os.stat_result, where: str) 
     if mode & stat.S_IWGRP:
         return f"{where}, which its group (gid {directory.st_gid}) may write (mode {stat.S_IMODE(mode):04o})"
     return ""
+
+
+def hook_program_problem(resolved: Resolved) -> str:
+    """Why another user could run code as a hook through the program `resolved` names ("": nobody could)."""
+    info = resolved.info
+    if info.st_mode & 0o022:
+        return "group or others may write it, and so run code as the hook"
+    if info.st_uid not in (0, os.geteuid()):
+        return f"it belongs to uid {info.st_uid}, who may change it, and so run code as the hook"
+    if resolved.controlled_by:
+        return f"{resolved.controlled_by}, is on its path: whoever writes there decides what runs as the hook"
+    return ""

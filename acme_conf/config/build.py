@@ -24,6 +24,7 @@ from .plan import (
     MAC_ALGORITHMS,
     AccountBinding,
     Authority,
+    DnsHook,
     DomainJob,
     KeyType,
     Location,
@@ -37,6 +38,8 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 _PROFILE = re.compile(r"\S+")
 _KID = re.compile(r"[!-~]{1,256}")
 EVERY_ADDRESS = frozenset(("::", "0.0.0.0"))  # a responder here takes the port on every address
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # a POSIX user name as useradd accepts it
+HOOK_SECONDS = 3600  # the most `timeout` and `wait` may say
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
@@ -59,6 +62,7 @@ _DUPLICATE = {
     "no renewal information": "duplicate no renewal information",
     "challenge http-01 listen on": "duplicate challenge",
     "challenge dns-persist-01": "duplicate challenge",
+    "challenge dns-01 hook": "duplicate challenge",
 }
 
 # What each file is called in "... file already used".
@@ -272,7 +276,8 @@ class _PlanBuilder:
             self.handles[handle] = block
 
         persist = options.get("challenge dns-persist-01")
-        names = self.names(block, options.get("domain name"), wildcards=persist is not None)
+        hook_option = options.get("challenge dns-01 hook")
+        names = self.names(block, options.get("domain name"), wildcards=persist is not None or hook_option is not None)
         label = options["domain name"].values[0] if "domain name" in options else handle
         key_option = options.get("domain key")
         domain_key = None
@@ -287,12 +292,14 @@ class _PlanBuilder:
         certificates = self.certificates(block, options, label)
         sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
         responder = self.responder(block, options.get("challenge http-01 listen on"), options.get("challengedir"))
-        if persist is not None:
-            responder = self.no_other_challenge(block, persist, options) and responder
+        dns = persist or hook_option
+        if dns is not None:
+            responder = self.no_other_challenge(block, dns, options) and responder
             for address in [name for name in names or () if is_ip(name)]:
-                self.error(block, persist.line, f"{address}: dns-persist-01 validates domain names, not addresses")
+                self.error(block, dns.line, f"{address}: {_challenge(dns)} validates domain names, not addresses")
                 responder = False
-        challengedir = DEFAULT_CHALLENGEDIR if responder or persist else self.challengedir(block, options.get("challengedir"))
+        hook = self.dns_hook(block, hook_option)
+        challengedir = DEFAULT_CHALLENGEDIR if responder or dns else self.challengedir(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -301,7 +308,7 @@ class _PlanBuilder:
         size = self.key_size(block, key_option) if key_option is not None else None
         if size is False:
             draft.complete = False
-        if not draft.complete or profile is False or preferred is False or responder is False:
+        if not draft.complete or profile is False or preferred is False or responder is False or hook is False:
             draft.complete = False
             return
         assert key_option is not None
@@ -319,6 +326,7 @@ class _PlanBuilder:
             "renewal_information": "no renewal information" not in options,
             "responder": responder or None,
             "dns_persist": persist is not None,
+            "dns_hook": hook or None,
             "location": Location(block.file, block.line),
         }
 
@@ -328,7 +336,7 @@ class _PlanBuilder:
         The handle must be a good name even when `domain name` is given (it
         names the block on the command line and in messages), and never a
         wildcard (it names files); the others may be wildcards where the
-        block validates with dns-persist-01 (`wildcards`).
+        block validates through DNS, dns-01 or dns-persist-01 (`wildcards`).
         """
         spelled = [(block.line, block.name)]
         if domain_name is not None:
@@ -442,14 +450,73 @@ class _PlanBuilder:
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
 
-    def no_other_challenge(self, block: Block, persist: Option, options: dict[str, Option]) -> bool:
-        """`challenge dns-persist-01` names the block's only way to validate: False after saying what else does."""
-        for keyword in ("challengedir", "challenge http-01 listen on"):
+    def no_other_challenge(self, block: Block, dns: Option, options: dict[str, Option]) -> bool:
+        """A DNS challenge names the block's only way to validate: False after saying what else does."""
+        for keyword in ("challengedir", "challenge http-01 listen on", "challenge dns-persist-01", "challenge dns-01 hook"):
             other = options.get(keyword)
-            if other is not None:
-                self.error(block, max(persist.line, other.line), f"challenge dns-persist-01 and {keyword} cannot be used together")
+            if other is not None and other is not dns:
+                self.error(block, max(dns.line, other.line), f"{dns.keyword} and {keyword} cannot be used together")
                 return False
         return True
+
+    def dns_hook(self, block: Block, option: Option | None) -> DnsHook | None | bool:
+        """`challenge dns-01 hook PROGRAM [user NAME] [timeout SECONDS] [resolver ADDRESS [port PORT]] [wait SECONDS]`.
+
+        None if absent, False after an error.
+        """
+        if option is None:
+            return None
+        program = self.absolute_path(block, option)
+        settings: dict[str, str] = {}
+        words = list(option.values[1:])
+        while words:
+            keyword = words.pop(0)
+            if keyword not in ("user", "timeout", "resolver", "port", "wait"):
+                self.error(block, option.line, f"challenge dns-01 hook: unknown option {keyword} (user, timeout, resolver, port, wait)")
+                return False
+            if not words:
+                self.error(block, option.line, f"challenge dns-01 hook: {keyword} needs a value")
+                return False
+            if keyword in settings:
+                self.error(block, option.line, f"challenge dns-01 hook: {keyword} given twice")
+                return False
+            settings[keyword] = words.pop(0)
+        if program is None:
+            return False
+        found = self.files.program(program)
+        if found is not None and self.finding(block, option.line, found):
+            return False
+        return self.hook_settings(block, option, Path(program), settings)
+
+    def hook_settings(self, block: Block, option: Option, program: Path, settings: dict[str, str]) -> DnsHook | bool:
+        """The values after a hook's program, checked: a DnsHook, or False after an error."""
+        where = "challenge dns-01 hook"
+        user = settings.get("user")
+        if user is not None and (_USER.fullmatch(user) is None or user == "root"):
+            self.error(block, option.line, f"{where}: user {user}: not an unprivileged user's name")
+            return False
+        numbers: dict[str, int] = {}
+        for keyword, low, default in (("timeout", 1, DnsHook.timeout), ("wait", 0, DnsHook.wait), ("port", 1, 53)):
+            text = settings.get(keyword, str(default))
+            highest = 65535 if keyword == "port" else HOOK_SECONDS
+            if not text.isascii() or not text.isdigit() or not low <= int(text) <= highest:
+                self.error(block, option.line, f"{where}: {keyword} {text}: not a number from {low} to {highest}")
+                return False
+            numbers[keyword] = int(text)
+        resolver = settings.get("resolver")
+        if resolver is None and "port" in settings:
+            self.error(block, option.line, f"{where}: port is the resolver's: give resolver ADDRESS before it")
+            return False
+        if resolver is not None and not is_ip(resolver):
+            self.error(block, option.line, f"{where}: resolver {resolver}: not an IPv4 or IPv6 address")
+            return False
+        return DnsHook(
+            program,
+            user,
+            numbers["timeout"],
+            (canonical_ip(resolver), numbers["port"]) if resolver is not None else None,
+            numbers["wait"],
+        )
 
     def responder(self, block: Block, option: Option | None, challengedir: Option | None) -> tuple[str, int] | None | bool:
         """`challenge http-01 listen on ADDRESS [port PORT]`: (address, port); None if absent, False after an error.
@@ -678,6 +745,11 @@ def _is_host(host: str) -> bool:
     except BadName:
         return False
     return True
+
+
+def _challenge(option: Option) -> str:
+    """The challenge type a `challenge ...` option names."""
+    return option.keyword.split()[1]
 
 
 def _keytype(option: Option) -> KeyType:

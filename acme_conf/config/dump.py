@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .plan import Authority, DomainJob, Plan, key_spelling
+from .plan import Authority, DnsHook, DomainJob, Plan, key_spelling
 from .terminals import SPELLING
 
 # A subset of the grammar's unquoted words (tests check it against the
@@ -67,6 +67,8 @@ def _domain(job: DomainJob) -> str:
     lines.append(f"\tsign with {_word(job.authority.name)}")
     if job.dns_persist:
         lines.append("\tchallenge dns-persist-01")
+    elif job.dns_hook is not None:
+        lines.append(_hook(job.dns_hook))
     elif job.responder is None:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
@@ -79,6 +81,17 @@ def _domain(job: DomainJob) -> str:
         lines.append(f"\tchallenge http-01 listen on {_quoted(job.responder[0])} port {job.responder[1]}")
     lines.append("}\n")
     return "\n".join(lines)
+
+
+def _hook(hook: DnsHook) -> str:
+    """The `challenge dns-01 hook` line, every value spelled out."""
+    line = f"\tchallenge dns-01 hook {_quoted(str(hook.program))}"
+    if hook.user is not None:
+        line += f" user {_word(hook.user)}"
+    line += f" timeout {hook.timeout}"
+    if hook.resolver is not None:
+        line += f" resolver {_quoted(hook.resolver[0])} port {hook.resolver[1]}"
+    return line + f" wait {hook.wait}"
 
 
 def _word(text: str) -> str:

@@ -2,7 +2,7 @@
 
 A name is a host name (labels of letters, digits, "-" and "_", as upstream
 allows, separated by single dots) or an IPv4 or IPv6 address (RFC 8738); in
-a domain block that validates with dns-persist-01, also a wildcard: "*."
+a domain block that validates through DNS (dns-01 or dns-persist-01), also a wildcard: "*."
 followed by a host name.
 Names are compared and stored lower-case; addresses in canonical form
 (IPv6 compressed), so that the same identifier is always spelled the same.
@@ -41,7 +41,7 @@ def _wildcard(text: str, allowed: bool) -> str:
     if not text.startswith("*.") or "*" in text[2:]:
         raise BadName(f"{text}: bad wildcard: only a leftmost label of * alone")
     if not allowed:
-        raise BadName(f"{text}: a wildcard name needs `challenge dns-persist-01` in the domain block (http-01 cannot validate one)")
+        raise BadName(f"{text}: a wildcard name needs `challenge dns-01 hook` or `challenge dns-persist-01` in the domain block (http-01 cannot validate one)")
     base = text[2:].lower()
     if len(text) > MAX_NAME_LENGTH or not _HOST_NAME.fullmatch(base) or _DIGITS_AND_DOTS.fullmatch(base):
         raise BadName(f"{text}: bad domain syntax")

@@ -76,6 +76,17 @@ class Authority:
 
 
 @dataclass(frozen=True)
+class DnsHook:
+    """`challenge dns-01 hook PROGRAM [OPTION VALUE ...]`: the program that adds and removes dns-01 TXT records."""
+
+    program: Path
+    user: str | None = None  # whom it runs as when acme-client runs as root (None: the unprivileged user)
+    timeout: int = 60  # seconds one call of the program may take before it is killed
+    resolver: tuple[str, int] | None = None  # where to look for the record (None: the name servers of /etc/resolv.conf)
+    wait: int = 120  # seconds to wait for the record to be visible before the CA is asked to look (0: do not look)
+
+
+@dataclass(frozen=True)
 class DomainJob:
     """A `domain HANDLE { ... }` block: one certificate to keep current."""
 
@@ -96,6 +107,7 @@ class DomainJob:
     renewal_information: bool = True  # follow the CA's renewal information (ARI); `no renewal information` turns it off
     responder: tuple[str, int] | None = None  # `challenge http-01 listen on`: the built-in responder's address and port
     dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
+    dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ _DOMAIN_OPTIONS = frozenset(
         "PREFERRED_CHAIN",
         "NO_RENEWAL_INFORMATION",
         "CHALLENGE_HTTP_LISTEN",
+        "CHALLENGE_DNS_HOOK",
         "CHALLENGE_DNS_PERSIST",
     )
 )
@@ -87,6 +88,7 @@ _VALUE_NOUN = {
     "PROFILE": "a profile name",
     "PREFERRED_CHAIN": "an issuer name",
     "CHALLENGE_HTTP_LISTEN": "an address",
+    "CHALLENGE_DNS_HOOK": "a program",
     "DOMAIN_NAME": "a domain name",
     "EQUALS": "a value",
 }

@@ -1,4 +1,4 @@
-"""netproc <-> chngproc: http-01 challenge files."""
+"""netproc <-> chngproc, httpproc: http-01 key authorizations; netproc <-> hookproc: dns-01 TXT records."""
 
 # No `from __future__ import annotations` here: field types must be real
 # types at run time, because the frame codec reads them.
@@ -23,3 +23,18 @@ class ChallengeWritten(Message):
     """chngproc -> netproc: the file is in place; the CA may fetch it."""
 
     OP: ClassVar[int] = 31
+
+
+@dataclass(frozen=True, repr=False, match_args=False)
+class RecordAdd(Message):
+    """netproc -> hookproc: publish the dns-01 TXT record of `name` (as ordered: "*." for a wildcard).
+
+    hookproc computes the record's value from the key authorization itself,
+    once it has checked it against the account's thumbprint; it answers
+    ChallengeWritten once the record is visible, or Failure.
+    """
+
+    OP: ClassVar[int] = 32
+    name: str
+    token: str
+    key_authorization: str

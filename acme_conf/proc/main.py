@@ -40,7 +40,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import NamedTuple
 
-from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, DomainJob
+from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, DnsHook, DomainJob
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import (
     EXIT_FAILED,
@@ -50,6 +50,7 @@ from acme_conf.proc.errors import (
 )
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
 from acme_conf.proc.journal import left_behind, open_journal
+from acme_conf.proc.hook_view import hidden_paths, read_only_paths
 from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
 from acme_conf.acme.persist import expected_record
@@ -79,6 +80,7 @@ from acme_conf.proc.spec import (
     ChngSettings,
     DnsSettings,
     FileSettings,
+    HookSettings,
     HttpSettings,
     KeySettings,
     NetSettings,
@@ -95,8 +97,8 @@ from acme_conf.proc.spec import (
 # challenge directory is the same for all of them.  Sharing saves three
 # fresh interpreters per domain.
 SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
-# The roles a chngproc's place may hold: a domain with the built-in responder is served by an httpproc.
-SERVICE_ROLES = (*SHARED_ROLES, "httpproc")
+# The roles a chngproc's place may hold: the built-in responder's httpproc, a dns-01 hook's hookproc.
+SERVICE_ROLES = (*SHARED_ROLES, "httpproc", "hookproc")
 CHAIN_ROLES = tuple(role for role in ROLES if role not in SERVICE_ROLES)
 CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
@@ -611,6 +613,7 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
         for plan, served in plans:
             try:
                 settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
+                settings = {role: with_hook_view(each, jobs) for role, each in settings.items()}
                 services = spawn_services(
                     plan.name, settings, served, state.options, state.import_path, links.get(plan.name, {})
                 )
@@ -932,7 +935,7 @@ def spawn_services(
                     service_ends[role].append((chain_role, service_end))
         for role in roles:
             spec = ChildSpec(
-                role="httpproc" if isinstance(settings[role], HttpSettings) else role,
+                role=service_role(role, settings[role]),
                 handle=name,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
@@ -960,6 +963,15 @@ def spawn_services(
         ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
         challenges if isinstance(challenges, ChngSettings) else None,
     )
+
+
+def service_role(role: str, settings: Settings) -> str:
+    """The role that takes a shared process's place: an httpproc or a hookproc may hold chngproc's."""
+    if isinstance(settings, HttpSettings):
+        return "httpproc"
+    if isinstance(settings, HookSettings):
+        return "hookproc"
+    return role
 
 
 def sweep_challenges(services: SharedServices, options: RunOptions, import_path: tuple[str, ...]) -> None:
@@ -1143,6 +1155,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
             dns_persist=job.dns_persist,
+            dns_hook=job.dns_hook is not None,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,
@@ -1204,6 +1217,8 @@ def shared_name(role: str, job: DomainJob) -> str:
         return f"authority {job.authority.name}"
     if role == "chngproc" and job.responder is not None:  # served by an httpproc
         return f"responder {job.responder[0]} port {job.responder[1]}"
+    if role == "chngproc" and job.dns_hook is not None:  # served by a hookproc: one per hook and its options
+        return f"hook {job.dns_hook.program}" + hook_options(job.dns_hook)
     if role == "chngproc":
         return f"challengedir {job.challengedir}"
     raise ProcessFailure(f"{role} is not shared")
@@ -1235,6 +1250,18 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             deactivate=options.account_action == DEACTIVATE,
             **_binding_settings(authority.binding),
         )
+    if role == "chngproc" and job.dns_hook is not None:
+        hook = job.dns_hook
+        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
+        return HookSettings(
+            str(hook.program),
+            hook.user or "",
+            hook.timeout,
+            hook.resolver or (),
+            hook.wait,
+            tuple(each.names for each in jobs),
+            tuple(authorities.index(each.authority.name) for each in jobs),
+        )
     if role == "chngproc" and job.responder is not None:
         authorities = list(dict.fromkeys(each.authority.name for each in jobs))
         return HttpSettings(
@@ -1251,6 +1278,25 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             tuple(authorities.index(each.authority.name) for each in jobs),
         )
     raise ProcessFailure(f"unknown role {role}")
+
+
+def hook_options(hook: DnsHook) -> str:
+    """A hook's options that differ from the defaults, as written in the configuration ("" for none)."""
+    words = [f" user {hook.user}"] if hook.user else []
+    if hook.timeout != DnsHook.timeout:
+        words.append(f" timeout {hook.timeout}")
+    if hook.resolver is not None:
+        words.append(f" resolver {hook.resolver[0]} port {hook.resolver[1]}")
+    if hook.wait != DnsHook.wait:
+        words.append(f" wait {hook.wait}")
+    return "".join(words)
+
+
+def with_hook_view(settings: Settings, jobs: Sequence[DomainJob]) -> Settings:
+    """A hookproc's settings with what its program must not see or change, of every domain in the run."""
+    if not isinstance(settings, HookSettings):
+        return settings
+    return settings._replace(hidden=hidden_paths(jobs), read_only=read_only_paths(jobs, state_directory()))
 
 
 def _binding_settings(binding: AccountBinding | None) -> dict[str, str]:

@@ -65,7 +65,7 @@ from acme_conf.ipc import MAX_FRAME, Channel, close_all
 from acme_conf.messages import Failure
 from acme_conf.messages.account import SIGNER_KEY_CHANGE, SIGNER_PREVIOUS, Thumbprint, ThumbprintRequest
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate
-from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten, RecordAdd
 from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.messages.revoke import (
@@ -582,6 +582,9 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
         elif authorization.status == "pending" and settings.dns_persist:
             answer_persist_challenge(acme, authorization)
             pending.append(authorization)
+        elif authorization.status == "pending" and settings.dns_hook:
+            answer_dns_challenge(acme, authorization, thumbprint, held.peer(held.chng, "hookproc"))
+            pending.append(authorization)
         elif authorization.status == "pending":
             answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"))
             pending.append(authorization)
@@ -632,6 +635,26 @@ def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: http-01 challenge")
     log.info("%s: http-01 challenge answered", name)
+
+
+def answer_dns_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, hook: Channel) -> None:
+    """dns-01: hookproc has the record added and waits until it is visible; then the CA is told to look."""
+    identifier = _authorized_name(authorization)[1]
+    name = printable(identifier)
+    challenge = authorization.challenge("dns-01")
+    if challenge is None:
+        offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
+        raise ProcessFailure(f"{name}: the CA offers no dns-01 challenge (offered: {offered})")
+    if challenge.token is None or not is_valid_token(challenge.token):
+        raise ProcessFailure(f"{name}: the CA sent a malformed dns-01 token")
+    added = hook.request(
+        RecordAdd(identifier, challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
+    )
+    if isinstance(added, Failure):
+        raise ProcessFailure(f"{name}: hookproc: {printable(added.reason)}")
+    if challenge.status == "pending":
+        acme.post(challenge.url, {}, f"{name}: dns-01 challenge")
+    log.info("%s: dns-01 challenge answered", name)
 
 
 def _check_authorized(authorization: Authorization, persisting: AcmeSession | None = None) -> None:

@@ -28,6 +28,7 @@ ROLES = (
     "certproc",
     "fileproc",
     "httpproc",
+    "hookproc",
 )
 
 
@@ -57,6 +58,7 @@ class NetSettings(NamedTuple):
     kept_window: tuple[str, ...] = ()  # (certificate id, start, end, moment) kept from an earlier run; () none
     account_action: str = ""  # DEACTIVATE, ROLLOVER or RECORDS: do that, and nothing else; "": none
     dns_persist: bool = False  # answer dns-persist-01 challenges (the records published by the user), not http-01
+    dns_hook: bool = False  # answer dns-01 challenges, the records published by hookproc, not http-01
 
 
 class DnsSettings(NamedTuple):
@@ -122,6 +124,25 @@ class HttpSettings(NamedTuple):
     listen_fd: int = -1  # the socket the parent bound and listens on (proc/listener.py)
 
 
+class HookSettings(NamedTuple):
+    """hookproc: the dns-01 hook program, how to run it, where to look for its records, and what it may publish.
+
+    hidden and read_only are what its view of the file system covers
+    (sandbox/mounts.py): every key's directory, and the certificate,
+    challenge and state directories of the run.
+    """
+
+    program: str
+    user: str  # whom to become when started as root ("": the unprivileged user)
+    timeout: int  # seconds one call of the program may take
+    resolver: tuple[str, int] | tuple[()]  # (address, port) to look for the records at; (): the system's name servers
+    wait: int  # seconds a record may take to be visible (0: do not look)
+    names: tuple[tuple[str, ...], ...]  # per netproc channel, in order: the domain's names, the only records it may ask for
+    authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
+    hidden: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()
+
+
 class CertSettings(NamedTuple):
     """certproc: the names the certificate must carry, and the chain to prefer."""
 
@@ -156,7 +177,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings | HttpSettings
+    | RevokeSettings | HttpSettings | HookSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -169,6 +190,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "fileproc": FileSettings,
     "revokeproc": RevokeSettings,
     "httpproc": HttpSettings,
+    "hookproc": HookSettings,
 }
 
 

@@ -3,7 +3,7 @@
 Order (each step needs the privileges the later ones give up):
 prepare (look-ups, rule descriptors, the seccomp filter built but not loaded)
 -> no more imports (imports.forbid_imports) -> close descriptors -> limits
--> private network namespace -> chroot -> identity (uid/gid, capabilities,
+-> private network namespace -> private mounts (hookproc) -> chroot -> identity (uid/gid, capabilities,
 not dumpable) -> no_new_privs -> Landlock -> descriptor limit -> seccomp,
 last, so that its list needs none of the calls above.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from acme_conf import paths
 
-from . import landlock, process, seccomp
+from . import landlock, mounts, process, seccomp
 from .imports import forbid_imports
 from .errors import MechanismUnavailable, PolicyError, SetupError
 from .grants import Grants
@@ -70,6 +70,7 @@ def enter(role: str, grants: Grants) -> Report:
         _close_descriptors(run)
         _limit_core_and_processes(run)
         _private_network(run)
+        _private_mounts(run)
         _chroot(run)
         _identity(run)
         _no_new_privs(run)
@@ -107,7 +108,12 @@ def _prepare(run: _Run) -> None:
         except OSError as exc:
             raise PolicyError(f"{policy.role}: granted descriptor {fd} is not open") from exc
     _prepare_write_dir(run)
-    if run.privileged:
+    if run.privileged and grants.user:
+        try:
+            run.account = process.named_account(grants.user)
+        except KeyError:
+            raise SetupError(f"{policy.role}: no user {grants.user} on this system") from None
+    elif run.privileged:
         run.account = process.unprivileged_account()
     for path in policy.read_files:
         try:
@@ -118,7 +124,9 @@ def _prepare(run: _Run) -> None:
         run.paths.append(landlock.PathRule(fd, landlock.FsAccess.READ_FILE, stat.S_ISDIR(os.fstat(fd).st_mode)))
         run.path_labels.append(f"{path} (read)")
     support = seccomp.kernel_support()
-    if support.available:
+    if policy.runs_programs:
+        pass  # no filter: it would bind the programs the role runs
+    elif support.available:
         run.filter = seccomp.build(policy.syscalls, support)
     else:
         run.seccomp_missing = support.why_not
@@ -184,7 +192,8 @@ def _close_descriptors(run: _Run) -> None:
 
 def _limit_core_and_processes(run: _Run) -> None:
     process.set_limit(resource.RLIMIT_CORE, 0)
-    process.set_limit(resource.RLIMIT_NPROC, 0)
+    if not run.policy.runs_programs:
+        process.set_limit(resource.RLIMIT_NPROC, 0)
 
 
 def _private_network(run: _Run) -> None:
@@ -207,6 +216,32 @@ def _private_network(run: _Run) -> None:
         run.record("network namespace", f"unavailable ({exc.strerror or exc})", Shortfall.POLICY)
         return
     run.record("network namespace", detail)
+
+
+def _private_mounts(run: _Run) -> None:
+    """A role that runs programs sees the keys' directories empty and the others it names read-only."""
+    if not run.policy.runs_programs:
+        return
+    try:
+        if run.privileged:
+            process.unshare(mounts.CLONE_NEWNS)
+        else:
+            uid, gid = os.getuid(), os.getgid()
+            process.unshare(process.CLONE_NEWUSER | mounts.CLONE_NEWNS)
+            run.in_user_namespace = True
+            process.map_own_ids(uid, gid)
+    except OSError as exc:
+        if run.in_user_namespace:
+            raise SetupError(f"{run.policy.role}: user namespace without an id map: {exc}") from exc
+        run.record("mounts", f"no namespace of its own ({exc.strerror or exc}): nothing hidden", Shortfall.POLICY)
+        return
+    try:  # from here, a view half made is no view: fail
+        mounts.make_private()
+        done = [mounts.read_only(path) for path in sorted(run.grants.read_only, key=len)]
+        done += [mounts.hide(path) for path in sorted(run.grants.hidden, key=len)]
+    except OSError as exc:
+        raise SetupError(f"{run.policy.role}: private mounts: {exc}") from exc
+    run.record("mounts", "private; " + (", ".join(item for item in done if item) or "nothing to hide"))
 
 
 def _chroot(run: _Run) -> None:
@@ -260,6 +295,9 @@ def _no_new_privs(run: _Run) -> None:
 
 
 def _landlock(run: _Run) -> None:
+    if run.policy.runs_programs:
+        run.record("landlock", "none: it would bind the program the role runs (its view of the files is private)")
+        return
     abi = landlock.abi_version()
     if abi == 0:
         run.record("landlock", "unavailable on this kernel", Shortfall.POLICY)
@@ -305,10 +343,14 @@ def _limit_descriptors(run: _Run) -> None:
     kept = (0, 1, 2, *run.grants.channels, *run.grants.files)
     ceiling = max(kept) + 1 + run.policy.spare_fds
     process.set_limit(resource.RLIMIT_NOFILE, ceiling)
-    run.record("limits", f"core 0, processes 0, descriptors below {ceiling}")
+    processes = "" if run.policy.runs_programs else "processes 0, "
+    run.record("limits", f"core 0, {processes}descriptors below {ceiling}")
 
 
 def _seccomp(run: _Run) -> None:
+    if run.policy.runs_programs:
+        run.record("seccomp", "none: a filter would bind the program the role runs")
+        return
     if run.filter is None:
         run.record("seccomp", f"unavailable ({run.seccomp_missing})", Shortfall.POLICY)
         return

@@ -64,6 +64,7 @@ class Connect(enum.Enum):
     NONE = "none"
     GRANTED_PORTS = "the CA's ports (Grants.connect_ports)"
     DNS = "port 53"
+    ANYWHERE = "anywhere (no Landlock: the program a role runs reaches what it must)"
 
 
 class Identity(enum.Enum):
@@ -86,6 +87,9 @@ class Policy(NamedTuple):
     identity: Identity = Identity.UNPRIVILEGED_USER
     chroot_write_dir: bool = False
     spare_fds: int = 0  # new descriptors the role may open after the jail (RLIMIT_NOFILE)
+    # Runs a program the administrator named: no seccomp filter, no Landlock file rules and no
+    # process limit (the program would inherit them); a private file-system view instead (mounts.py).
+    runs_programs: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -316,6 +320,15 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
             purpose="answers http-01 challenges from memory on the address it bound before the jail",
             syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + HTTP_SERVER,
             spare_fds=34,  # MAX_CLIENTS connections at once, and room to accept one more and close it
+        ),
+        "hookproc": Policy(
+            role="hookproc",
+            purpose="runs the configured dns-01 hook program; keys hidden, certificates read-only",
+            syscalls=(),  # none checked: a filter would bind the hook program too
+            connect=Connect.ANYWHERE,
+            private_netns=False,  # the hook program reaches the DNS provider
+            runs_programs=True,
+            spare_fds=256,  # what the hook program may open, beyond its inherited descriptors
         ),
         "fileproc": Policy(
             role="fileproc",

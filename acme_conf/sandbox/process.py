@@ -61,6 +61,12 @@ def unprivileged_account() -> Account:
     return Account(str(_OVERFLOW_ID), _OVERFLOW_ID, _OVERFLOW_ID)
 
 
+def named_account(name: str) -> Account:
+    """The user `name` (looked up before the jail); KeyError when there is none."""
+    entry = pwd.getpwnam(name)
+    return Account(name, entry.pw_uid, entry.pw_gid)
+
+
 def thread_count() -> int | None:
     """Threads of this process, or None when /proc cannot tell."""
     try:

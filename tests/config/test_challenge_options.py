@@ -58,7 +58,7 @@ def test_dns_persist_allows_wildcards_and_reads_back() -> None:
 
 
 def test_a_wildcard_elsewhere_or_an_address_with_dns_persist_is_refused() -> None:
-    assert any("needs `challenge dns-persist-01`" in e for e in errors_of(AUTHORITY + domain("a.example", "alternative names { *.a.example }")))
+    assert any("needs `challenge dns-01 hook` or `challenge dns-persist-01`" in e for e in errors_of(AUTHORITY + domain("a.example", "alternative names { *.a.example }")))
 
 
 def test_no_renewal_information_reads_back() -> None:

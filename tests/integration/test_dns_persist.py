@@ -87,7 +87,7 @@ def test_a_wildcard_needs_dns_persist(write_conf, run_client):
     conf = write_conf([handle, f"*.{handle}"])
     result = run_client("-n", conf=conf)
     assert result.returncode == EXIT_FAILED
-    assert f"*.{handle}: a wildcard name needs `challenge dns-persist-01` in the domain block" in result.stderr
+    assert f"*.{handle}: a wildcard name needs `challenge dns-01 hook` or `challenge dns-persist-01` in the domain block" in result.stderr
 
 
 def test_dns_persist_and_http_01_domains_in_one_run(testbed, workdir, write_conf, run_client):

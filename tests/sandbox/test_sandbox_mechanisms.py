@@ -104,6 +104,8 @@ def test_every_policy_builds_on_this_machine() -> None:
     if not support.available:
         pytest.skip(support.why_not)
     for role, entry in policy.POLICIES.items():
+        if entry.runs_programs:  # no filter at all: hookproc (tests/unit/test_defences_policy.py)
+            continue
         built = seccomp.build(entry.syscalls, support)
         assert built.rules > 30, role  # the Python runtime list at least
         assert built.rules + len(built.skipped) == len(entry.syscalls), role  # every rule is in, or a named alias

@@ -23,7 +23,7 @@ from acme_conf.sandbox.policy import POLICIES, PYTHON_RUNTIME, QUIET_READ_DENIAL
 SECURITY = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
 HEADER = "| role | files (Landlock) | TCP connect | netns | runs as (root install) | system calls beyond the Python runtime |"
 RIGHTS = {"make file": FsAccess.MAKE_REG, "write": FsAccess.WRITE_FILE, "remove": FsAccess.REMOVE_FILE}
-CONNECT = {"none": Connect.NONE, "53": Connect.DNS, "the CA's ports only": Connect.GRANTED_PORTS}
+CONNECT = {"none": Connect.NONE, "53": Connect.DNS, "the CA's ports only": Connect.GRANTED_PORTS, "anywhere": Connect.ANYWHERE}
 SYSCALL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -115,7 +115,14 @@ def test_system_calls_are_the_documented_ones(role: str) -> None:
 def test_every_offline_role_fails_read_only_opens_softly_and_only_dnsproc_may_read() -> None:
     for role, policy in POLICIES.items():
         quiet = all(rule in policy.syscalls for rule in QUIET_READ_DENIAL)
-        assert quiet == (role != "dnsproc"), role
+        assert quiet == (role != "dnsproc" and not policy.runs_programs), role
+
+
+def test_only_hookproc_runs_programs_and_has_neither_filter_nor_file_rules() -> None:
+    """The one role without seccomp and Landlock says so in its policy, and is documented as such."""
+    assert [role for role, policy in POLICIES.items() if policy.runs_programs] == ["hookproc"]
+    assert POLICIES["hookproc"].syscalls == () and ROWS["hookproc"][4].startswith("no filter")
+    assert ROWS["hookproc"][0].startswith("none applied")
 
 
 def test_spare_descriptors_are_the_documented_ones() -> None:

@@ -82,7 +82,7 @@ def test_a_wildcard_is_a_name_where_allowed(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "wildcard", "why"),
     [
-        ("*.example.com", False, "needs `challenge dns-persist-01`"),
+        ("*.example.com", False, "needs `challenge dns-01 hook` or `challenge dns-persist-01`"),
         ("a*.example.com", True, "bad wildcard"),
         ("*.*.example.com", True, "bad wildcard"),
         ("*", True, "bad wildcard"),

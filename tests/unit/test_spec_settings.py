@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
+from acme_conf.config.plan import Authority, DnsHook, DomainJob, KeyType, Location
 from acme_conf.proc import main
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.main import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
@@ -21,6 +21,7 @@ from acme_conf.proc.spec import (
     ChngSettings,
     DnsSettings,
     FileSettings,
+    HookSettings,
     HttpSettings,
     KeySettings,
     NetSettings,
@@ -66,6 +67,10 @@ SAMPLE_SETTINGS = {
     "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
     "httpproc": HttpSettings("::", 80, (2, 1), (0, 0), 7),
+    "hookproc": HookSettings(
+        "/usr/local/libexec/hook", "_acmehook", 30, ("192.0.2.53", 53), 120, (("a.example", "*.a.example"),), (0,),
+        ("/etc/ssl/private",), ("/etc/ssl/acme",),
+    ),
 }
 
 
@@ -105,6 +110,8 @@ def real_settings(role: str, options: RunOptions) -> Settings:
     """What main tells `role` about JOB: the shared roles' settings are not the domain's own."""
     if role == "httpproc":  # a chngproc's place, for a domain with the built-in responder
         return shared_settings("chngproc", [replace(JOB, responder=("::1", 8080))], options)
+    if role == "hookproc":  # a chngproc's place, for a domain with a dns-01 hook
+        return shared_settings("chngproc", [replace(JOB, dns_hook=DnsHook(Path("/usr/local/libexec/hook")))], options)
     if role in SHARED_ROLES:
         return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)

@@ -1,0 +1,179 @@
+"""dns-01 through a hook program, against pebble with real validation (pebble-challtestsrv answers DNS).
+
+The hook is examples/hooks/challtestsrv, the one shipped, run by a wrapper
+that gives it the management URL (hooks get a clean environment). pebble
+looks the records up at challtestsrv's DNS, and so does hookproc before it
+tells the CA to look (`resolver`). Each test checks what is left in DNS
+afterwards: nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from cryptography import x509
+
+from integration_common import RUN_TAG
+from test_issue import EXIT_CHANGED, EXIT_FAILED, exited
+from testbed import dns_query
+
+EXAMPLE_HOOK = Path(__file__).resolve().parents[2] / "examples" / "hooks" / "challtestsrv"
+
+
+def write_hook(directory: Path, name: str, body: str) -> Path:
+    """An executable shell script `name` in `directory`, root's (or the user's) alone, as acme-client requires."""
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def challtestsrv_hook(testbed, directory: Path, before: str = "", after: str = "") -> Path:
+    """A wrapper running the shipped example hook for `testbed`'s challtestsrv, with `before` and `after` shell lines."""
+    body = (
+        f"{before}\n"
+        f"CHALLTESTSRV_URL={testbed.challtestsrv_url} /usr/bin/python3 {EXAMPLE_HOOK} \"$@\" || exit $?\n"
+        f"{after}\n"
+    )
+    return write_hook(directory, "hook", body)
+
+
+def with_hook(conf: Path, testbed, hook: Path, options: str = "") -> None:
+    """Every domain block of `conf` validates with dns-01 through `hook`, looking for records at challtestsrv."""
+    address, port = testbed.dns_address
+    line = f'\tchallenge dns-01 hook "{hook}" resolver {address} port {port} {options}\n'
+    conf.write_text(re.sub(r"\tchallengedir [^\n]*\n", line, conf.read_text()))
+
+
+def txt(testbed, name: str) -> list[str]:
+    return dns_query(testbed.dns_address, f"_acme-challenge.{name}", "TXT")
+
+
+def sans(certificate: Path) -> set[str]:
+    leaf = x509.load_pem_x509_certificates(certificate.read_bytes())[0]
+    return set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+
+
+def test_a_wildcard_and_its_base_name_through_the_hook(testbed, workdir, write_conf, run_client):
+    handle = f"hook.{RUN_TAG}.example.test"
+    conf = write_conf([handle, f"*.{handle}"])
+    with_hook(conf, testbed, challtestsrv_hook(testbed, workdir.root))
+    assert run_client("-n", conf=conf).returncode == 0
+
+    issued = run_client("-vv", handle, conf=conf)
+    assert issued.returncode == EXIT_CHANGED, issued.stderr
+    assert "hookproc: nothing imported after the jail" in issued.stderr
+    assert issued.stderr.count("dns-01 challenge answered") == 2
+    assert f"_acme-challenge.{handle}.: TXT record visible" in issued.stderr
+    assert "hookproc" in {role for _, role in exited(issued.stderr, "0")}
+    assert "chngproc" not in {role for _, role in exited(issued.stderr)}
+    assert sans(workdir.certificate(handle)) == {handle, f"*.{handle}"}
+    assert txt(testbed, handle) == []  # removed once the domain was done
+    assert run_client(handle, conf=conf).returncode == 2  # current: nothing to do
+
+
+def test_a_hook_that_fails_leaves_nothing_behind(testbed, workdir, write_conf, run_client):
+    """The hook adds the record, then fails: the run fails saying so, and the record is removed."""
+    handle = f"hook-fails.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    hook = challtestsrv_hook(testbed, workdir.root, after='[ "$1" = add ] && { echo "zone example.test: update refused" >&2; exit 3; }')
+    with_hook(conf, testbed, hook)
+    result = run_client("-vv", handle, conf=conf)
+    assert result.returncode == EXIT_FAILED
+    assert f"hook add _acme-challenge.{handle}.: {hook} failed (exit status 3): zone example.test: update refused" in result.stderr
+    assert "dns-01 challenge answered" not in result.stderr  # the CA was never told to look
+    assert txt(testbed, handle) == []
+    assert not workdir.certificate(handle).exists()
+
+
+def test_a_hook_that_hangs_is_killed_with_all_it_started(testbed, workdir, write_conf, run_client):
+    handle = f"hook-hangs.{RUN_TAG}.example.test"
+    marker = f"hook-hangs-{RUN_TAG}"
+    conf = write_conf(handle)
+    hook = write_hook(workdir.root, "hook", f'[ "$1" = add ] && {{ sh -c "sleep 600; : {marker}" & wait; }}\nexit 0\n')
+    with_hook(conf, testbed, hook, "timeout 2")
+    started = time.monotonic()
+    result = run_client("-vv", handle, conf=conf)
+    assert result.returncode == EXIT_FAILED
+    assert time.monotonic() - started < 60
+    assert f"hook add _acme-challenge.{handle}.: {hook} did not finish within 2 s: killed" in result.stderr
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout == "", "the hook's children outlived it"
+    assert not workdir.certificate(handle).exists()
+
+
+def test_a_record_never_seen_fails_before_the_ca_looks(testbed, workdir, write_conf, run_client):
+    handle = f"hook-unseen.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    with_hook(conf, testbed, write_hook(workdir.root, "hook", "exit 0\n"), "wait 3")
+    result = run_client("-vv", handle, conf=conf)
+    address, port = testbed.dns_address
+    assert result.returncode == EXIT_FAILED
+    assert f"_acme-challenge.{handle}.: the TXT record is not visible at {address} port {port} after 3 s" in result.stderr
+    assert "dns-01 challenge answered" not in result.stderr
+
+
+def test_the_hook_sees_no_key_and_changes_no_certificate(testbed, workdir, write_conf, run_client):
+    """What the program sees: the keys' directories empty, the certificate directory read-only, as root another user."""
+    handle = f"hook-view.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    assert run_client(handle, conf=conf).returncode == EXIT_CHANGED  # by http-01: a key and a certificate exist
+    seen = workdir.root / "seen"
+    seen.mkdir()
+    seen.chmod(0o1777)
+    looks = (
+        f'[ "$1" = add ] && {{ id -u > {seen}/uid; ls -A {workdir.key_dir} > {seen}/keys 2>&1;'
+        f' ls -A {workdir.account_dir} > {seen}/accounts 2>&1;'
+        f' ( : > {workdir.cert_dir}/planted ) 2> {seen}/write; env > {seen}/env; }}'
+    )
+    with_hook(conf, testbed, challtestsrv_hook(testbed, workdir.root, before=looks))
+    result = run_client("-vv", "-F", handle, conf=conf)
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    assert (seen / "keys").read_text() == "" and (seen / "accounts").read_text() == ""
+    assert os.listdir(workdir.key_dir) and os.listdir(workdir.account_dir)  # there all the same
+    assert "Read-only file system" in (seen / "write").read_text()
+    assert not (workdir.cert_dir / "planted").exists()
+    if os.geteuid() == 0:
+        assert (seen / "uid").read_text().strip() != "0"
+    names = {line.split("=", 1)[0] for line in (seen / "env").read_text().splitlines()}
+    assert names <= {"PATH", "ACME_ACTION", "ACME_NAME", "ACME_RECORD", "ACME_VALUE", "PWD", "SHLVL", "_", "OLDPWD"}
+
+
+def test_a_hook_others_may_change_is_refused_at_the_check(testbed, workdir, write_conf, run_client):
+    handle = f"hook-writable.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    hook = write_hook(workdir.root, "hook", "exit 0\n")
+    hook.chmod(0o757)
+    with_hook(conf, testbed, hook)
+    result = run_client("-n", conf=conf)
+    assert result.returncode == 1
+    assert f"{hook}: group or others may write it, and so run code as the hook" in result.stderr
+    hook.chmod(0o755)
+    os.chmod(workdir.root, stat.S_IMODE(os.stat(workdir.root).st_mode) | 0o002)
+    try:
+        result = run_client(handle, conf=conf)
+    finally:
+        os.chmod(workdir.root, 0o755)
+    assert result.returncode == EXIT_FAILED
+    assert "decides what runs as the hook" in result.stderr
+
+
+def test_dns_01_and_http_01_domains_in_one_run(testbed, workdir, write_conf, run_client):
+    by_directory = f"mixed-http.{RUN_TAG}.example.test"
+    by_hook = f"mixed-dns.{RUN_TAG}.example.test"
+    first = write_conf(by_directory, filename="http.conf").read_text()
+    second = write_conf([by_hook, f"*.{by_hook}"], filename="dns.conf")
+    with_hook(second, testbed, challtestsrv_hook(testbed, workdir.root))
+    conf = workdir.root / "acme-client.conf"
+    second_blocks = second.read_text().split("\ndomain ", 1)[1]
+    conf.write_text(first + "\ndomain " + second_blocks)
+    result = run_client("-vv", conf=conf)
+    assert result.returncode == EXIT_CHANGED, result.stderr
+    assert sans(workdir.certificate(by_hook)) == {by_hook, f"*.{by_hook}"}
+    assert workdir.certificate(by_directory).exists()
+    assert {"chngproc", "hookproc"} <= {role for _, role in exited(result.stderr, "0")}
