@@ -103,6 +103,9 @@ DOCUMENTED_POLICY = "tests/unit/test_defences_policy.py"
 LANDLOCK_ALONE = "tests/sandbox/test_defences_landlock.py"
 ARI_UNIT = "tests/unit/test_renewal_info.py"
 HTTPPROC = "tests/unit/test_httpproc_answers.py"
+HOOKPROC = "tests/unit/test_hookproc_records.py"
+DNS_HOOK = "tests/integration/test_dns_hook.py"
+TXT_LOOKUP = "tests/unit/test_txt_lookup.py"
 ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
 
 
@@ -487,7 +490,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "journal-any-line", P + "journal.py",
-        '        if change not in ("+", "-") or not is_valid_token(token):\n',
+        '        if change not in ("+", "-") or not valid(token):\n',
         '        if change not in ("+", "-"):\n',
         "the parent keeps only base64url tokens from chngproc's journal",
         ("tests/unit/test_challenge_journal.py",),
@@ -1298,6 +1301,138 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if False:\n",
         "a kept previous key whose file is gone is forgotten, not handed to acctproc",
         ("tests/unit/test_account_state.py",),
+    ),
+    # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
+    Mutation(
+        "hookproc-any-name", P + "hookproc.py",
+        "    if name not in held.names[net_fd]:\n",
+        "    if False:\n",
+        "hookproc publishes records only for the names of the asking netproc's own domain",
+        (HOOKPROC + "::test_a_hostile_netproc_has_nothing_added",),
+    ),
+    Mutation(
+        "hookproc-trusts-netprocs-thumbprint", P + "hookproc.py",
+        "    thumbprint = account_thumbprint(held.accounts, held.thumbprints, net_fd)\n",
+        "    thumbprint = request.key_authorization.partition('.')[2]\n",
+        "hookproc publishes only for the account acctproc named, never one netproc names",
+        (HOOKPROC + "::test_a_hostile_netproc_has_nothing_added",),
+    ),
+    Mutation(
+        "hookproc-records-per-name-unbounded", P + "hookproc.py",
+        "    if any(record.name == name for record in held.added.get(net_fd, ())):\n",
+        "    if False:\n",
+        "one record per name of a domain",
+        (HOOKPROC + "::test_one_record_per_name",),
+    ),
+    Mutation(
+        "hookproc-requests-unbounded", P + "hookproc.py",
+        "            max_requests=lambda net: REQUESTS_PER_NAME * len(held.names[net.fileno()]),\n",
+        "            max_requests=10**6,\n",
+        "a netproc asking more than REQUESTS_PER_NAME times per name is dropped",
+        (HOOKPROC + "::test_a_netproc_asking_too_often_is_dropped",),
+    ),
+    Mutation(
+        "hookproc-environment-inherited", P + "hookproc.py",
+        "            env=environment,\n",
+        "            env={**os.environ, **environment},\n",
+        "the hook program gets a clean environment, never acme-client's",
+        (HOOKPROC + "::test_the_program_gets_a_clean_environment", DNS_HOOK + "::test_the_hook_sees_no_key_and_changes_no_certificate"),
+    ),
+    Mutation(
+        "hookproc-no-timeout", P + "hookproc.py",
+        "        output, _ = program.communicate(timeout=settings.timeout)\n",
+        "        output, _ = program.communicate()\n",
+        "a hook call that overruns its timeout is killed",
+        (HOOKPROC + "::test_a_program_that_overruns_is_killed_with_its_children",),
+    ),
+    Mutation(
+        "hookproc-kills-only-the-program", P + "hookproc.py",
+        "        os.killpg(program.pid, signal.SIGKILL)\n",
+        "        program.kill()\n",
+        "an overrun kills the hook's whole session, not the program alone",
+        (HOOKPROC + "::test_a_program_that_overruns_is_killed_with_its_children",),
+    ),
+    Mutation(
+        "hookproc-failed-add-not-removed", P + "hookproc.py",
+        "    held.added.setdefault(net_fd, []).append(record)  # before the program runs: it may add, then fail\n"
+        "    _note(held, \"+\", record)\n"
+        "    run_program(held.settings, \"add\", record)\n",
+        "    run_program(held.settings, \"add\", record)\n"
+        "    held.added.setdefault(net_fd, []).append(record)\n"
+        "    _note(held, \"+\", record)\n",
+        "a record whose add failed is removed all the same (the program may have added it)",
+        (HOOKPROC + "::test_a_failing_add_says_why_and_its_record_is_removed_all_the_same",),
+    ),
+    Mutation(
+        "hookproc-records-kept-after-the-domain", P + "hookproc.py",
+        "            closed=lambda net: _domain_done(held, net.fileno()),\n",
+        "            closed=lambda net: None,\n",
+        "a domain's records are removed as soon as its netproc is done",
+        (HOOKPROC + "::test_a_record_is_added_with_the_value_computed_here_and_removed_when_the_domain_is_done",),
+    ),
+    Mutation(
+        "hookproc-does-not-wait-for-the-record", P + "hookproc.py",
+        "    wait_until_visible(held, record)\n",
+        "    pass\n",
+        "the CA is told to look only once the record is visible (or the run fails)",
+        (DNS_HOOK + "::test_a_record_never_seen_fails_before_the_ca_looks",),
+    ),
+    Mutation(
+        "hookproc-runs-any-program", P + "hookproc.py",
+        "    check_program(settings.program)\n",
+        "    pass\n",
+        "hookproc refuses, at run time, a program another user may change",
+        (HOOKPROC + "::test_hookproc_refuses_a_program_others_may_change_when_it_starts",),
+    ),
+    Mutation(
+        "hook-journal-never-swept", P + "main.py",
+        "            if exited.role in (\"chngproc\", \"hookproc\") and exited.group.name in state.services:\n",
+        "            if exited.role == \"chngproc\" and exited.group.name in state.services:\n",
+        "the records a killed hookproc left are removed by a sweeper",
+        (DNS_HOOK + "::test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper",),
+    ),
+    Mutation(
+        "hook-sweeper-any-record", P + "hookproc.py",
+        "        if not is_record_entry(entry) or name not in names:\n",
+        "        if False:\n",
+        "a sweeper removes only records of its hook's domains, whatever the journal says",
+        (HOOKPROC + "::test_a_sweeper_removes_only_records_of_its_domains",),
+    ),
+    Mutation(
+        "hook-program-others-may-write", "acme_conf/paths.py",
+        "    if info.st_mode & 0o022:\n",
+        "    if False:\n",
+        "a hook program group or others may write is refused",
+        ("tests/config/test_challenge_options.py::test_a_hook_others_may_change_is_refused", HOOKPROC),
+    ),
+    Mutation(
+        "hook-runs-as-root", "acme_conf/config/build.py",
+        "        if user is not None and (_USER.fullmatch(user) is None or user == \"root\"):\n",
+        "        if user is not None and _USER.fullmatch(user) is None:\n",
+        "a hook never runs as root",
+        ("tests/config/test_challenge_options.py::test_hook_options_that_cannot_be_used",),
+    ),
+    Mutation(
+        "hook-sees-the-keys", S + "apply.py",
+        "        _private_mounts(run)\n",
+        "",
+        "the hook program's view of the files hides every key and makes certificates read-only",
+        (DNS_HOOK + "::test_the_hook_sees_no_key_and_changes_no_certificate", KERNEL_VIEW),
+    ),
+    Mutation(
+        "txt-lookup-pointer-forward", "acme_conf/net/txt_lookup.py",
+        "            if target >= offset or pointers > MAX_POINTERS:\n",
+        "            if pointers > MAX_POINTERS:\n",
+        "a DNS name's compression pointers may only point back",
+        (TXT_LOOKUP,),
+    ),
+    Mutation(
+        "txt-lookup-answer-from-anyone", "acme_conf/net/txt_lookup.py",
+        "            sock.connect(server)  # the kernel drops datagrams from anyone else\n"
+        "            sock.send(packet)\n",
+        "            sock.sendto(packet, server)\n",
+        "only the asked name server's answer is read, not a datagram from anyone else",
+        (TXT_LOOKUP + "::test_a_spoofed_datagram_from_elsewhere_is_not_read_and_the_real_answer_is",),
     ),
 )
 

@@ -30,6 +30,14 @@ def hidden_paths(jobs: Sequence[DomainJob]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hidden))
 
 
+def hiding(program: str, hidden: Sequence[str]) -> str:
+    """The hidden path that covers `program` ("": none), so that the hook would not be found in its own view."""
+    for path in hidden:
+        if program == path or program.startswith(path.rstrip("/") + "/"):
+            return path
+    return ""
+
+
 def read_only_paths(jobs: Sequence[DomainJob], state_dir: Path) -> tuple[str, ...]:
     """The certificate directories, the challenge directories in use, and the kept state's directory."""
     directories = [str(job.cert_dir) for job in jobs]

@@ -16,6 +16,11 @@ closes its channel (whether the chain succeeded, failed or was stopped), and
 whatever is left when hookproc itself ends; a record whose `add` failed or
 overran is removed too, since the program may have added it before failing.
 
+A hookproc killed (SIGKILL) cannot clean up, so, as chngproc does, it
+notes each record in the parent's journal before its `add` runs and again
+once its `remove` has; the parent then starts this role as a sweeper, with
+no channel and only the records left, whose `remove` it runs.
+
 A netproc may be taken over, so each channel gets no more than its domain
 needs: records only for the names of its own domain (from the plan, never
 from netproc), each once, for its own account only (the key authorization is
@@ -34,6 +39,7 @@ change it or a directory on its path.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -50,7 +56,10 @@ from acme_conf.errors import ProcessFailure
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import RecordAdd
 from acme_conf.net.txt_lookup import resolv_conf_servers, visible
+from acme_conf.files import write_all
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
+from acme_conf.proc.journal import is_record_entry
 from acme_conf.proc.publishing import account_thumbprint, answer
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, HookSettings
@@ -60,6 +69,7 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REQUESTS_PER_NAME = 4  # as chngproc: each name published once; a refused or repeated request costs one more
 LOOK_EVERY_SECONDS = 2.0  # between two questions to a name server
 QUESTION_SECONDS = 2.0  # one question's answer
+PR_SET_PDEATHSIG = 1
 MAX_OUTPUT = 4096  # bytes of what the program printed that are kept, for the log and the error
 
 log = logging.getLogger("acme_conf")
@@ -91,6 +101,8 @@ def acquire(spec: ChildSpec) -> Held:
     settings = spec.settings
     assert isinstance(settings, HookSettings)
     check_program(settings.program)
+    if settings.sweep:
+        return Held((), settings, ())
     nets = netproc_channels(spec)
     acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
     return Held(
@@ -144,6 +156,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     settings = held.settings
     return sandbox.Grants(
         channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
+        files=(settings.journal_fd,) if settings.journal_fd >= 0 else (),
         strict=spec.strict_sandbox,
         hidden=settings.hidden,
         read_only=settings.read_only,
@@ -152,6 +165,8 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
+    if held.settings.sweep:
+        return sweep(held)
     try:
         return answer_until_closed(
             held.nets,
@@ -176,6 +191,7 @@ def publish(held: Held, request: RecordAdd, net_fd: int) -> None:
     """Add the record for `request.name` through the program, then wait until it is visible."""
     record = checked_record(held, request, net_fd)
     held.added.setdefault(net_fd, []).append(record)  # before the program runs: it may add, then fail
+    _note(held, "+", record)
     run_program(held.settings, "add", record)
     wait_until_visible(held, record)
 
@@ -192,7 +208,11 @@ def checked_record(held: Held, request: RecordAdd, net_fd: int) -> Record:
     if refusal:
         raise ProcessFailure(refusal)
     digest = hashlib.sha256(request.key_authorization.encode("ascii")).digest()
-    return Record(name, f"{LABEL}.{name.removeprefix('*.')}.", b64url(digest))
+    return record_of(name, b64url(digest))
+
+
+def record_of(name: str, value: str) -> Record:
+    return Record(name, f"{LABEL}.{name.removeprefix('*.')}.", value)
 
 
 def run_program(settings: HookSettings, action: str, record: Record) -> None:
@@ -216,6 +236,7 @@ def run_program(settings: HookSettings, action: str, record: Record) -> None:
             cwd="/",
             close_fds=True,
             start_new_session=True,  # its own process group: a timeout kills everything it started
+            preexec_fn=_die_with_parent,
         )
     except OSError as error:
         raise ProcessFailure(f"{what}: cannot run {settings.program}: {error.strerror}") from None
@@ -232,6 +253,11 @@ def run_program(settings: HookSettings, action: str, record: Record) -> None:
     if program.returncode != 0:
         status = f"killed by signal {-program.returncode}" if program.returncode < 0 else f"exit status {program.returncode}"
         raise ProcessFailure(f"{what}: {settings.program} failed ({status}){said and ': ' + said}")
+
+
+def _die_with_parent() -> None:
+    """In the program's process, before its exec: a hookproc killed takes the program it runs with it."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_session(program: subprocess.Popen[bytes]) -> None:
@@ -280,8 +306,40 @@ def remove_added(held: Held, net_fd: int) -> None:
             log.warning("%s", error)
         else:
             log.debug("removed %s", record.owner)
+        _note(held, "-", record)
         records.pop()
     held.added.pop(net_fd, None)
+
+
+def _note(held: Held, change: str, record: Record) -> None:
+    """Tell the parent's journal that the record's add is about to run (+), or its remove has run (-)."""
+    if held.settings.journal_fd < 0:
+        return
+    try:
+        write_all(held.settings.journal_fd, f"{change}{record.name} {record.value}\n".encode("ascii"))
+    except OSError as error:  # the records are still removed at the end; only a SIGKILL would leave them
+        log.warning("cannot note %s in the journal: %s", record.owner, error.strerror)
+
+
+def sweep(held: Held) -> int:
+    """Remove the records a hookproc that died left: of the names of its domains only, each a record value."""
+    names = frozenset(name for domain in held.settings.names for name in domain)
+    failed = False
+    for entry in held.settings.sweep:
+        name, _, value = entry.partition(" ")
+        if not is_record_entry(entry) or name not in names:
+            log.error("refusing to remove %r: not a record of this hook's domains", printable(entry, 80))
+            failed = True
+            continue
+        record = record_of(name, value)
+        try:
+            run_program(held.settings, "remove", record)
+        except ProcessFailure as error:
+            log.error("%s", error)
+            failed = True
+        else:
+            log.info("removed %s, left by a hookproc that died", record.owner)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def main(spec: ChildSpec) -> int:

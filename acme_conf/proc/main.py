@@ -49,8 +49,8 @@ from acme_conf.proc.errors import (
     EXIT_UNCHANGED,
 )
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
-from acme_conf.proc.journal import left_behind, open_journal
-from acme_conf.proc.hook_view import hidden_paths, read_only_paths
+from acme_conf.proc.journal import is_record_entry, left_behind, open_journal
+from acme_conf.proc.hook_view import hidden_paths, hiding, read_only_paths
 from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
 from acme_conf.acme.persist import expected_record
@@ -327,7 +327,7 @@ class SharedServices:
 
     group: ProcessGroup
     chain_ends: dict[str, list[ChainEnd]]  # domain handle -> the ends for its netproc (and keyproc)
-    challenges: ChngSettings | None = None  # chngproc's, with the journal the parent reads once it ends
+    challenges: ChngSettings | HookSettings | None = None  # chngproc's or hookproc's, with the journal read once it ends
 
     def take_ends(self, handle: str) -> list[ChainEnd]:
         """The ends for `handle`'s chain; the caller closes them once its children have them."""
@@ -733,7 +733,7 @@ def _reap(state: _Run) -> None:
             os.close(exited.pidfd)
             exited.speech.drain(state.selector)
             exited.group.reaped(exited.role)
-            if exited.role == "chngproc" and exited.group.name in state.services:
+            if exited.role in ("chngproc", "hookproc") and exited.group.name in state.services:
                 sweep_challenges(state.services[exited.group.name], state.options, state.import_path)
         _checks_done(state)
         now = time.monotonic()
@@ -912,7 +912,7 @@ def spawn_services(
     """
     roles = tuple(settings)
     challenges = settings.get("chngproc")
-    if isinstance(challenges, ChngSettings):
+    if isinstance(challenges, (ChngSettings, HookSettings)):
         try:
             challenges = challenges._replace(journal_fd=open_journal())
         except OSError as error:
@@ -948,7 +948,7 @@ def spawn_services(
         for ends in chain_ends.values():
             for _, _, end in ends:
                 end.close()
-        if isinstance(challenges, ChngSettings):
+        if isinstance(challenges, (ChngSettings, HookSettings)):
             os.close(challenges.journal_fd)
         if isinstance(error, (OSError, ProcessFailure)):
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error}") from None
@@ -961,7 +961,7 @@ def spawn_services(
             os.close(challenges.listen_fd)  # httpproc has its copy, or never will
     return SharedServices(
         ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
-        challenges if isinstance(challenges, ChngSettings) else None,
+        challenges if isinstance(challenges, (ChngSettings, HookSettings)) else None,
     )
 
 
@@ -974,41 +974,57 @@ def service_role(role: str, settings: Settings) -> str:
     return role
 
 
+def sweep_seconds(settings: Settings) -> float:
+    """How long a sweeper may take: a hookproc's runs the program once a record, each within the hook's timeout."""
+    if isinstance(settings, HookSettings):
+        return SWEEP_SECONDS + settings.timeout * len(settings.sweep)
+    return SWEEP_SECONDS
+
+
 def sweep_challenges(services: SharedServices, options: RunOptions, import_path: tuple[str, ...]) -> None:
-    """chngproc has ended: remove, with a sweeper chngproc, the files its journal says it left."""
+    """chngproc (or hookproc) has ended: remove, with a sweeper of its role, what its journal says it left."""
     challenges, name = services.challenges, services.group.name
     if challenges is None or challenges.journal_fd < 0:
         return
-    tokens = left_behind(challenges.journal_fd, sum(challenges.files), name)
+    role = service_role("chngproc", challenges)
+    settings: Settings
+    if isinstance(challenges, HookSettings):
+        what = "DNS record(s)"
+        left = left_behind(challenges.journal_fd, sum(map(len, challenges.names)), name, is_record_entry)
+        settings = challenges._replace(journal_fd=-1, sweep=left)
+    else:
+        what = "challenge file(s)"
+        left = left_behind(challenges.journal_fd, sum(challenges.files), name)
+        settings = ChngSettings(challenges.challengedir, (), (), sweep=left)
     services.close_journal()
-    if not tokens:
+    if not left:
         return
-    log.warning("%s: chngproc ended with %d challenge file(s) in place; removing them", name, len(tokens))
+    log.warning("%s: %s ended with %d %s in place; removing them", name, role, len(left), what)
     spec = ChildSpec(
-        role="chngproc",
+        role=role,
         handle=name,
         verbosity=options.verbosity,
         strict_sandbox=options.strict_sandbox,
         channels=(),
-        settings=ChngSettings(challenges.challengedir, (), (), sweep=tokens),
+        settings=settings,
     )
     try:
         sweeper = _spawn(spec, import_path)
         try:
-            _, said = sweeper.communicate(timeout=SWEEP_SECONDS)
+            _, said = sweeper.communicate(timeout=sweep_seconds(settings))
         except BaseException as stopped:  # a sweeper that hangs, or a stop: it never outlives the parent
             sweeper.kill()
             _, said = sweeper.communicate()
             if not isinstance(stopped, subprocess.TimeoutExpired):
                 raise
     except OSError as error:
-        log.error("%s: cannot start the chngproc that removes them: %s", name, error.strerror)
+        log.error("%s: cannot start the %s that removes them: %s", name, role, error.strerror)
         return
-    voice = ChildVoice(f"{name}: chngproc")
+    voice = ChildVoice(f"{name}: {role}")
     _say(voice.hear(said) + voice.hear(b""))
     if sweeper.returncode != EXIT_OK:
-        _report(name, "chngproc", sweeper.returncode)
-        log.error("%s: challenge files may be left in %s", name, challenges.challengedir)
+        _report(name, role, sweeper.returncode)
+        log.error("%s: %s may be left", name, what)
 
 
 def spawn_chain(
@@ -1118,8 +1134,8 @@ def _memfd(name: str) -> int:
 
 
 def _parent_record_fd(spec: ChildSpec) -> int:
-    """The descriptor a child gets besides its channels: chngproc's journal, netproc's report, httpproc's socket."""
-    if isinstance(spec.settings, ChngSettings):
+    """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's report, httpproc's socket."""
+    if isinstance(spec.settings, (ChngSettings, HookSettings)):
         return spec.settings.journal_fd
     if isinstance(spec.settings, HttpSettings):
         return spec.settings.listen_fd
@@ -1296,7 +1312,11 @@ def with_hook_view(settings: Settings, jobs: Sequence[DomainJob]) -> Settings:
     """A hookproc's settings with what its program must not see or change, of every domain in the run."""
     if not isinstance(settings, HookSettings):
         return settings
-    return settings._replace(hidden=hidden_paths(jobs), read_only=read_only_paths(jobs, state_directory()))
+    hidden = hidden_paths(jobs)
+    covering = hiding(settings.program, hidden)
+    if covering:
+        raise ProcessFailure(f"hook {settings.program} is in {covering}, which holds a key: the hook cannot see it there")
+    return settings._replace(hidden=hidden, read_only=read_only_paths(jobs, state_directory()))
 
 
 def _binding_settings(binding: AccountBinding | None) -> dict[str, str]:

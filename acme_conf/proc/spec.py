@@ -141,6 +141,8 @@ class HookSettings(NamedTuple):
     authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
     hidden: tuple[str, ...] = ()
     read_only: tuple[str, ...] = ()
+    journal_fd: int = -1  # "+NAME VALUE\n" once a record's add is run, "-NAME VALUE\n" once its remove has run
+    sweep: tuple[str, ...] = ()  # a sweeper: "NAME VALUE" of the records a hookproc that died left behind
 
 
 class CertSettings(NamedTuple):

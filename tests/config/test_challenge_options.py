@@ -70,3 +70,72 @@ def test_no_renewal_information_reads_back() -> None:
 def test_an_address_cannot_be_validated_with_dns_persist() -> None:
     text = AUTHORITY + domain("a.example", "alternative names { 192.0.2.1 }", "challenge dns-persist-01")
     assert any("192.0.2.1: dns-persist-01 validates domain names, not addresses" in e for e in errors_of(text))
+
+
+# challenge dns-01 hook --------------------------------------------------------------------------------
+
+HOOK = "/bin/true"  # a program that exists, root's alone, on every test machine
+
+
+def test_a_dns_01_hook_with_every_option_reads_back() -> None:
+    plan = plan_of(
+        AUTHORITY
+        + domain(
+            "a.example",
+            "alternative names { *.a.example }",
+            f'challenge dns-01 hook "{HOOK}" user _acmedns timeout 30 resolver 2001:DB8::53 port 5353 wait 0',
+        )
+        + domain("b.example", f"challenge dns-01 hook {HOOK}")
+    )
+    first, second = (job.dns_hook for job in plan.domains)
+    assert first is not None and second is not None
+    assert (str(first.program), first.user, first.timeout, first.resolver, first.wait) == (HOOK, "_acmedns", 30, ("2001:db8::53", 5353), 0)
+    assert (second.user, second.timeout, second.resolver, second.wait) == (None, 60, None, 120)
+    assert plan.domains[0].names == ("a.example", "*.a.example")
+    assert [job.dns_hook for job in plan_of(dump(plan)).domains] == [first, second]
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        ("challenge dns-01 hook bin/true", "bin/true: not an absolute path"),
+        (f"challenge dns-01 hook {HOOK} colour blue", "unknown option colour (user, timeout, resolver, port, wait)"),
+        (f"challenge dns-01 hook {HOOK} timeout", "timeout needs a value"),
+        (f"challenge dns-01 hook {HOOK} wait 1 wait 2", "wait given twice"),
+        (f"challenge dns-01 hook {HOOK} user root", "user root: not an unprivileged user's name"),
+        (f"challenge dns-01 hook {HOOK} user Bad-User", "not an unprivileged user's name"),
+        (f"challenge dns-01 hook {HOOK} timeout 0", "timeout 0: not a number from 1 to 3600"),
+        (f"challenge dns-01 hook {HOOK} wait 3601", "wait 3601: not a number from 0 to 3600"),
+        (f"challenge dns-01 hook {HOOK} port 53", "port is the resolver's: give resolver ADDRESS before it"),
+        (f"challenge dns-01 hook {HOOK} resolver ns1.example", "resolver ns1.example: not an IPv4 or IPv6 address"),
+        (f"challenge dns-01 hook {HOOK} resolver 192.0.2.53 port 65536", "port 65536: not a number from 1 to 65535"),
+        ("challenge dns-01 hook /nonexistent/hook", "/nonexistent/hook: No such file or directory"),
+        ("challenge dns-01 hook /etc/passwd", "not executable"),
+        ("challenge dns-01 hook /usr/bin", "not a file"),
+    ],
+)
+def test_hook_options_that_cannot_be_used(option: str, why: str) -> None:
+    errors = errors_of(AUTHORITY + domain("a.example", option))
+    assert any(why in error for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    "other",
+    ['challengedir "/var/www/acme"', "challenge http-01 listen on ::1", "challenge dns-persist-01", f"challenge dns-01 hook {HOOK}"],
+)
+def test_a_hook_block_validates_one_way(other: str) -> None:
+    errors = errors_of(AUTHORITY + domain("a.example", f"challenge dns-01 hook {HOOK}", other))
+    assert any("cannot be used together" in error or "duplicate challenge" in error for error in errors), errors
+
+
+def test_an_address_cannot_be_validated_with_dns_01() -> None:
+    errors = errors_of(AUTHORITY + domain("a.example", "alternative names { 192.0.2.1 }", f"challenge dns-01 hook {HOOK}"))
+    assert any("192.0.2.1: dns-01 validates domain names, not addresses" in error for error in errors)
+
+
+def test_a_hook_others_may_change_is_refused(tmp_path) -> None:
+    program = tmp_path / "hook"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o775)
+    errors = errors_of(AUTHORITY + domain("a.example", f'challenge dns-01 hook "{program}"'))
+    assert any("group or others may write it, and so run code as the hook" in error for error in errors), errors

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def challtestsrv_hook(testbed, directory: Path, before: str = "", after: str = "
         f"{before}\n"
         f"CHALLTESTSRV_URL={testbed.challtestsrv_url} /usr/bin/python3 {EXAMPLE_HOOK} \"$@\" || exit $?\n"
         f"{after}\n"
+        "exit 0\n"
     )
     return write_hook(directory, "hook", body)
 
@@ -121,8 +123,9 @@ def test_a_record_never_seen_fails_before_the_ca_looks(testbed, workdir, write_c
 def test_the_hook_sees_no_key_and_changes_no_certificate(testbed, workdir, write_conf, run_client):
     """What the program sees: the keys' directories empty, the certificate directory read-only, as root another user."""
     handle = f"hook-view.{RUN_TAG}.example.test"
+    before = f"hook-view-before.{RUN_TAG}.example.test"
+    assert run_client(before, conf=write_conf(before)).returncode == EXIT_CHANGED  # by http-01: keys and a certificate exist
     conf = write_conf(handle)
-    assert run_client(handle, conf=conf).returncode == EXIT_CHANGED  # by http-01: a key and a certificate exist
     seen = workdir.root / "seen"
     seen.mkdir()
     seen.chmod(0o1777)
@@ -132,7 +135,7 @@ def test_the_hook_sees_no_key_and_changes_no_certificate(testbed, workdir, write
         f' ( : > {workdir.cert_dir}/planted ) 2> {seen}/write; env > {seen}/env; }}'
     )
     with_hook(conf, testbed, challtestsrv_hook(testbed, workdir.root, before=looks))
-    result = run_client("-vv", "-F", handle, conf=conf)
+    result = run_client("-vv", handle, conf=conf)
     assert result.returncode == EXIT_CHANGED, result.stderr
     assert (seen / "keys").read_text() == "" and (seen / "accounts").read_text() == ""
     assert os.listdir(workdir.key_dir) and os.listdir(workdir.account_dir)  # there all the same
@@ -177,3 +180,43 @@ def test_dns_01_and_http_01_domains_in_one_run(testbed, workdir, write_conf, run
     assert sans(workdir.certificate(by_hook)) == {by_hook, f"*.{by_hook}"}
     assert workdir.certificate(by_directory).exists()
     assert {"chngproc", "hookproc"} <= {role for _, role in exited(result.stderr, "0")}
+
+
+def test_a_hook_beside_the_keys_is_refused_before_anything_is_ordered(testbed, workdir, write_conf, run_client):
+    """The keys' directory is empty in the hook's view: a program kept there could not run."""
+    handle = f"hook-hidden.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    hook = write_hook(workdir.key_dir, "hook", "exit 0\n")
+    with_hook(conf, testbed, hook)
+    result = run_client(handle, conf=conf)
+    assert result.returncode == EXIT_FAILED
+    assert f"hook {hook} is in {workdir.key_dir}, which holds a key: the hook cannot see it there" in result.stderr
+    assert not workdir.certificate(handle).exists()
+
+
+def test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper(testbed, workdir, write_conf, run_client):
+    """SIGKILL leaves no clean-up to hookproc: its journal tells the parent which record to remove, and a sweeper does."""
+    handle = f"hook-killed.{RUN_TAG}.example.test"
+    shared = workdir.root / "shared"  # where the hook, as another user when run by root, may write
+    shared.mkdir()
+    shared.chmod(0o1777)
+    marker = shared / "added"
+    conf = write_conf(handle)
+    hook = challtestsrv_hook(testbed, workdir.root, after=f'[ "$1" = add ] && {{ touch {marker}; exec sleep 30; }}')
+    with_hook(conf, testbed, hook)
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(run_client("-vv", handle, conf=conf)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert txt(testbed, handle) != []  # added, and the program still runs
+    killed = subprocess.run(["pkill", "-KILL", "-f", f"hookproc .*{re.escape(str(hook))}"], capture_output=True)
+    assert killed.returncode == 0
+    thread.join(timeout=90)
+    stderr = result[0].stderr
+    assert result[0].returncode == EXIT_FAILED
+    assert "hookproc ended with 1 DNS record(s) in place; removing them" in stderr, stderr
+    assert f"removed _acme-challenge.{handle}., left by a hookproc that died" in stderr, stderr
+    assert txt(testbed, handle) == []
+    assert subprocess.run(["pgrep", "-f", f"{re.escape(str(hook))} add"], capture_output=True).stdout == b""

@@ -379,7 +379,7 @@ def test_chngproc_killed_while_the_challenge_is_published(make_testbed, workdir,
     assert f"acme-client: {name}: chngproc ended with 1 challenge file(s) in place; removing them" in stderr, stderr
     # Fails if the sweeper, a jailed chngproc of its own, did not remove it (the run is -vv).
     assert f"acme-client: {name}: chngproc: removed {challenge_dir}/" in stderr, stderr
-    assert "challenge files may be left" not in stderr, stderr
+    assert "challenge file(s) may be left" not in stderr, stderr
     check_failure_was_clean(stderr)
     # Fails if a process of the run (the chain's, the shared ones, the sweeper) outlives it.
     assert run_processes(handle, challenge_dir) == [], stderr

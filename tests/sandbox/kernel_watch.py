@@ -7,7 +7,7 @@ rights) and reads, for each child, from /proc and never from the child:
 - /proc/PID/status: Seccomp, Seccomp_filters, NoNewPrivs, the capability
   sets, Uid, Gid, Groups;
 - /proc/PID/limits: core, processes, open files;
-- /proc/PID/ns/net and ns/user, and the interfaces of its network namespace
+- /proc/PID/ns/net, ns/user and ns/mnt, and the interfaces of its network namespace
   (/proc/PID/net/dev); its root directory (/proc/PID/root: chroot);
 - its descriptors (/proc/PID/fd: number, target, kind);
 - whether it is dumpable (see `may_read_environ`: the status file has no
@@ -39,12 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from acme_conf.sandbox.policy import POLICIES
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 _libc.ptrace.restype = ctypes.c_long
 
 _PTRACE_CONT = 7
 _PTRACE_SEIZE = 0x4206
+# Roles without a seccomp filter: their jail is known to be over by its last step, the descriptor limit.
+PROGRAM_RUNNERS = frozenset(role for role, policy in POLICIES.items() if policy.runs_programs)
 _PTRACE_O_TRACEEXIT = 0x40
 _PTRACE_O_EXITKILL = 0x100000  # should this test die, its tracees die with it
 _PTRACE_EVENT_EXIT = 6
@@ -71,6 +75,7 @@ class KernelView(NamedTuple):
     limits: dict[str, tuple[str, str]]  # "Max open files" -> (soft, hard)
     net_namespace: str
     user_namespace: str
+    mount_namespace: str
     interfaces: tuple[str, ...]  # of its network namespace
     root: str  # its root directory, as this process sees the path (/proc/PID/root)
     descriptors: dict[int, Descriptor]
@@ -98,6 +103,7 @@ class Watched(NamedTuple):
     parent_status: dict[str, str]  # the client's, as the watch began: the seccomp filters its children inherit
     own_net_namespace: str  # this test's: the host's
     own_user_namespace: str
+    own_mount_namespace: str
 
 
 class WatchError(Exception):
@@ -117,6 +123,7 @@ def watch(client: subprocess.Popen[bytes], deadline: float) -> Watched:
     """Trace every child `client` starts until they and the client have exited; read each once jailed."""
     parent_status = _status(client.pid)
     parent_filters = int(parent_status.get("Seccomp_filters", "0"))
+    parent_nofile = _limits(client.pid)["Max open files"][0]
     traced: dict[int, _Traced] = {}
     views: list[KernelView] = []
     exits: list[Exit] = []
@@ -134,7 +141,7 @@ def watch(client: subprocess.Popen[bytes], deadline: float) -> Watched:
                         traced[pid] = child
             for child in list(traced.values()):
                 _identify(child)
-                if not child.read and child.role is not None and _jailed(child.pid, parent_filters):
+                if not child.read and child.role is not None and _jailed(child, parent_filters, parent_nofile):
                     views.append(_read(child, "serving"))
                     child.read = True
                 exited = _take_stops(child, views)
@@ -147,7 +154,8 @@ def watch(client: subprocess.Popen[bytes], deadline: float) -> Watched:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, _WAIT_ALL)
     return Watched(
-        views, exits, parent_status, os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/user")
+        views, exits, parent_status, os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/user"),
+        os.readlink("/proc/self/ns/mnt"),
     )
 
 
@@ -197,10 +205,13 @@ def _identify(child: _Traced) -> None:
     child.role, child.spec, child.uid_at_start = argv[at + 2], spec, uid_line
 
 
-def _jailed(pid: int, parent_filters: int) -> bool:
+def _jailed(child: _Traced, parent_filters: int, parent_nofile: str) -> bool:
+    """Past its jail: its seccomp filter loaded; for the role with none (hookproc), its last step, the descriptor limit."""
     try:
-        status = _status(pid)
-    except (FileNotFoundError, ProcessLookupError):
+        status = _status(child.pid)
+        if child.role in PROGRAM_RUNNERS:
+            return status.get("NoNewPrivs") == "1" and _limits(child.pid)["Max open files"][0] != parent_nofile
+    except (FileNotFoundError, ProcessLookupError, KeyError):
         return False
     return int(status.get("Seccomp_filters", "0")) > parent_filters and status.get("Seccomp") == "2"
 
@@ -284,6 +295,7 @@ def _read(child: _Traced, moment: str) -> KernelView:
         limits=_limits(pid),
         net_namespace=os.readlink(f"/proc/{pid}/ns/net"),
         user_namespace=os.readlink(f"/proc/{pid}/ns/user"),
+        mount_namespace=os.readlink(f"/proc/{pid}/ns/mnt"),
         interfaces=_interfaces(pid),
         root=os.readlink(f"/proc/{pid}/root"),
         descriptors=_descriptors(pid),

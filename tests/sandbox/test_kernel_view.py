@@ -52,6 +52,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tracing a run and swi
 HANDLE = "kernel-view.example.test"
 # A second domain, of a second authority whose validator fetches from the built-in responder: httpproc.
 RESPONDED = "kernel-view-responder.example.test"
+# A third, of the first authority, validated with dns-01 through a hook program: hookproc.
+HOOKED = "kernel-view-hook.example.test"
+HOOK = Path(__file__).resolve().parents[2] / "examples" / "hooks" / "challtestsrv"
 RUN_SECONDS = 150
 # Seconds the http-01 responder waits: every role is up and jailed while pebble validates.
 # Well below pebble's own timeout, which a loaded machine must not reach either.
@@ -145,6 +148,13 @@ domain {RESPONDED} {{
 \tsign with responded
 \tchallenge http-01 listen on 127.0.0.1 port {responded.http_port}
 }}
+
+domain {HOOKED} {{
+\tdomain key "{setup.root}/private/{HOOKED}.key" ecdsa
+\tdomain full chain certificate "{setup.cert_dir}/{HOOKED}.fullchain.pem"
+\tsign with pebble
+\tchallenge dns-01 hook "{write_hook(setup, testbed)}" resolver {testbed.dns_address[0]} port {testbed.dns_address[1]}
+}}
 """
     )
     if setup.unprivileged:
@@ -153,9 +163,17 @@ domain {RESPONDED} {{
     return conf
 
 
+def write_hook(setup: Setup, testbed: Testbed) -> Path:
+    """The shipped challtestsrv hook, for `testbed`; root's, as the hook of a root install would be."""
+    hook = setup.root / "hook"
+    hook.write_text(f"#!/bin/sh\nCHALLTESTSRV_URL={testbed.challtestsrv_url} exec /usr/bin/python3 {HOOK} \"$@\"\n")
+    hook.chmod(0o755)
+    return hook
+
+
 def start_client(setup: Setup, conf: Path) -> subprocess.Popen[bytes]:
     """acme-client -vv, as a real run: by root, or by the user from exec on (setpriv, as test_unprivileged)."""
-    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED]
+    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED, HOOKED]
     if setup.unprivileged:
         user = account(UNPRIVILEGED_USER)
         argv = [
@@ -260,10 +278,15 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
         if not condition:
             found.append(what)
 
-    # seccomp and no_new_privs
+    # seccomp (none of its own for a role that runs programs: they would inherit it) and no_new_privs
     parent_filters = int(run.watched.parent_status.get("Seccomp_filters", "0"))
-    check(status.get("Seccomp") == "2", f"Seccomp {status.get('Seccomp')}, not 2 (filter mode)")
-    check(int(status.get("Seccomp_filters", "0")) >= parent_filters + 1, "no seccomp filter of its own")
+    if policy.runs_programs:
+        check(int(status.get("Seccomp_filters", "0")) == parent_filters, "a seccomp filter its programs would inherit")
+        check(view.mount_namespace != run.watched.own_mount_namespace, "shares the host's mount namespace: sees the keys")
+    else:
+        check(status.get("Seccomp") == "2", f"Seccomp {status.get('Seccomp')}, not 2 (filter mode)")
+        check(int(status.get("Seccomp_filters", "0")) >= parent_filters + 1, "no seccomp filter of its own")
+        check(view.mount_namespace == run.watched.own_mount_namespace, "a mount namespace of its own")
     check(status.get("NoNewPrivs") == "1", f"NoNewPrivs {status.get('NoNewPrivs')}")
     # capabilities (the bounding set is left as it is: with no_new_privs, no execve and
     # nothing permitted, nothing can be raised from it)
@@ -284,7 +307,7 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
         check(view.interfaces == ("lo",), f"interfaces in its network namespace: {view.interfaces}")
     else:
         check(view.net_namespace == run.watched.own_net_namespace, "not in the host's network namespace")
-    needs_user_namespace = policy.private_netns and run.setup.unprivileged
+    needs_user_namespace = (policy.private_netns or policy.runs_programs) and run.setup.unprivileged
     check(
         (view.user_namespace != run.watched.own_user_namespace) == needs_user_namespace,
         f"user namespace {view.user_namespace}, the host's is {run.watched.own_user_namespace}",
@@ -296,7 +319,8 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
         check(view.root == "/", f"root directory {view.root}")
     # limits
     check(view.limits.get("Max core file size") == ("0", "0"), f"core limit {view.limits.get('Max core file size')}")
-    check(view.limits.get("Max processes") == ("0", "0"), f"process limit {view.limits.get('Max processes')}")
+    if not policy.runs_programs:  # a hook program may start processes of its own
+        check(view.limits.get("Max processes") == ("0", "0"), f"process limit {view.limits.get('Max processes')}")
     ceiling = str(max(held_at_jail(view)) + 1 + policy.spare_fds)
     check(
         view.limits.get("Max open files") == (ceiling, ceiling),
@@ -347,7 +371,7 @@ def run_problems(run: Run) -> list[str]:
             found.append(f"the dumpable probe cannot read even a dumpable process of uid {uid} gid {gid}")
     if run.returncode != 0:
         found.append(f"acme-client exited {run.returncode}")
-    elif not all((run.setup.cert_dir / f"{handle}.fullchain.pem").exists() for handle in (HANDLE, RESPONDED)):
+    elif not all((run.setup.cert_dir / f"{handle}.fullchain.pem").exists() for handle in (HANDLE, RESPONDED, HOOKED)):
         found.append("acme-client exited 0 but installed no certificate")
     return found
 
