@@ -1392,6 +1392,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         (DNS_HOOK + "::test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper",),
     ),
     Mutation(
+        "hookproc-program-outlives-it", P + "hookproc.py",
+        "            preexec_fn=_die_with_parent,\n",
+        "            preexec_fn=None,\n",
+        "the program a killed hookproc was running dies with it",
+        (DNS_HOOK + "::test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper",),
+    ),
+    Mutation(
         "hook-sweeper-any-record", P + "hookproc.py",
         "        if not is_record_entry(entry) or name not in names:\n",
         "        if False:\n",

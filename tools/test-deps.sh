@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install everything the tests need, on a fresh Debian machine too: .venv/ with
-# acme-client and pytest, mandoc, pebble (Debian's, into .testbed/), and as root
+# acme-client and pytest, mandoc, BIND's named and nsupdate (for the nsupdate
+# hook's test; never started as a service), pebble (Debian's, into .testbed/), and as root
 # a venv on Debian's python3 for the unprivileged-user tests. Safe to run again.
 # With ACME_DEPS=newest or oldest, both venvs get those releases instead, in
 # directories of their own (tools/deps-profile.sh).
@@ -14,6 +15,21 @@ if ! command -v mandoc >/dev/null 2>&1; then
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mandoc >/dev/null
 	else
 		echo "test: please install mandoc (the man page tests need it)" >&2
+	fi
+fi
+if ! command -v named >/dev/null 2>&1 || ! command -v nsupdate >/dev/null 2>&1; then
+	# examples/hooks/nsupdate is tested against a real name server (tools/nameserver.py)
+	if [ "$(id -u)" -eq 0 ]; then
+		# installed, not started: no named service on this machine (policy-rc.d says no, for this install only)
+		guard=""
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && guard=yes
+		fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9 bind9-dnsutils >/dev/null || status=$?
+		[ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+		[ "${status:-0}" -eq 0 ] || exit "$status"
+	else
+		echo "test: please install bind9 and bind9-dnsutils (the nsupdate hook's test needs them)" >&2
 	fi
 fi
 ".venv$DEPS_SUFFIX/bin/python" tools/testbed.py fetch

@@ -669,6 +669,8 @@ class Testbed:
     `serve_challenges` False starts no http-01 responder of the test bed's own:
     pebble's validator then fetches from `http_port`, where the client's
     built-in responder (`challenge http-01 listen on`) is to listen.
+    `dns_server` (address, port) is where pebble looks names up instead of
+    challtestsrv: a real name server (tools/nameserver.py).
     """
 
     __test__ = False  # not a pytest test class
@@ -690,6 +692,7 @@ class Testbed:
         profiles: Mapping[str, tuple[str, int]] | None = None,
         key_algorithm: str | None = None,
         serve_challenges: bool = True,
+        dns_server: tuple[str, int] | None = None,
         strict: bool = False,
         extra_env: Mapping[str, str] | None = None,
         binaries: PebbleBinaries | None = None,
@@ -708,6 +711,7 @@ class Testbed:
             raise ValueError(f"key_algorithm must be 'rsa' or 'ecdsa', not {key_algorithm!r}")
         self.key_algorithm = key_algorithm
         self.serve_challenges = serve_challenges
+        self._dns_server = dns_server
         self._extra_env = dict(extra_env or {})
         self._binaries = binaries
         self._start_timeout = start_timeout
@@ -798,7 +802,8 @@ class Testbed:
             self.state_dir / "challtestsrv.log",
             self.state_dir,
         )
-        argv = [str(binaries.pebble), "-config", str(config), "-dnsserver", f"{LOOPBACK}:{self.ports['dns']}"]
+        address, port = self._dns_server or (LOOPBACK, self.ports["dns"])
+        argv = [str(binaries.pebble), "-config", str(config), "-dnsserver", f"{address}:{port}"]
         if self.settings.strict:
             argv.append("-strict")
         self._pebble = _spawn(argv, self._pebble_env(), self.state_dir / "pebble.log", self.state_dir)

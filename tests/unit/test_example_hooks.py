@@ -1,9 +1,10 @@
 """The hooks under examples/hooks: what they send, and what they refuse.
 
-examples/hooks/challtestsrv runs for real against pebble-challtestsrv in
-tests/integration/test_dns_hook.py. examples/hooks/nsupdate is run here with
-an `nsupdate` of the test's own first on PATH that keeps what it is given:
-the update commands the hook composes (no name server is run in the tests).
+examples/hooks/challtestsrv runs for real against pebble-challtestsrv, and
+examples/hooks/nsupdate against BIND's named with a TSIG key, in
+tests/integration/test_dns_hook.py. Here nsupdate's is run with an
+`nsupdate` of the test's own first on PATH that keeps what it is given: the
+update commands the hook composes, and what it refuses to compose.
 """
 
 from __future__ import annotations
