@@ -17,13 +17,13 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
-LOOPBACK = "127.0.0.1"
+from testbed import LOOPBACK, free_tcp_udp_port
+
 KEY_NAME = "acme-client"
 START_SECONDS = 20.0
 
@@ -53,7 +53,7 @@ class NameServer:
 
     def __enter__(self) -> NameServer:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_tcp_udp_port()
         secret = base64.b64encode(secrets.token_bytes(32)).decode()
         key = f'key "{KEY_NAME}" {{\n\talgorithm hmac-sha256;\n\tsecret "{secret}";\n}};\n'
         self.key_file.write_text(key)
@@ -107,17 +107,3 @@ class NameServer:
     def log(self) -> str:
         return (self.directory / "named.log").read_text(errors="replace")
 
-
-def _free_port() -> int:
-    """A loopback port free for both UDP and TCP (named listens on both)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((LOOPBACK, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-            return port
-    raise NameServerError("no free port for named")

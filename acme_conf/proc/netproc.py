@@ -49,6 +49,7 @@ from acme_conf.acme.renewal_info import (
 )
 from acme_conf.acme.resources import (
     Authorization,
+    Challenge,
     Directory,
     Order,
     ProtocolError,
@@ -606,10 +607,7 @@ def answer_persist_challenge(acme: AcmeSession, authorization: Authorization) ->
     """dns-persist-01: nothing to publish now (the owner published the record once): tell the CA to look."""
     identifier = _authorized_name(authorization)[1]
     name = printable(identifier)
-    challenge = authorization.challenge("dns-persist-01")
-    if challenge is None:
-        offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
-        raise ProcessFailure(f"{name}: the CA offers no dns-persist-01 challenge (offered: {offered})")
+    challenge = offered_challenge(authorization, "dns-persist-01", name, with_token=False)
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: dns-persist-01 challenge")
     log.info("%s: dns-persist-01 challenge answered: the CA looks up %s", name, printable(record_name(identifier)))
@@ -619,14 +617,21 @@ def fetch_authorization(acme: AcmeSession, url: str) -> Authorization:
     return parse_authorization(url, acme.post(url, None, "authorization").body)
 
 
-def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel) -> None:
-    name = printable(authorization.identifier_value)
-    challenge = authorization.challenge("http-01")
+def offered_challenge(authorization: Authorization, kind: str, name: str, with_token: bool = True) -> Challenge:
+    """The authorization's challenge of `kind`, with a token safe to publish; ProcessFailure when the CA sent none."""
+    challenge = authorization.challenge(kind)
     if challenge is None:
         offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
-        raise ProcessFailure(f"{name}: the CA offers no http-01 challenge (offered: {offered})")
-    if challenge.token is None or not is_valid_token(challenge.token):
-        raise ProcessFailure(f"{name}: the CA sent a malformed http-01 token")
+        raise ProcessFailure(f"{name}: the CA offers no {kind} challenge (offered: {offered})")
+    if with_token and (challenge.token is None or not is_valid_token(challenge.token)):
+        raise ProcessFailure(f"{name}: the CA sent a malformed {kind} token")
+    return challenge
+
+
+def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel) -> None:
+    name = printable(authorization.identifier_value)
+    challenge = offered_challenge(authorization, "http-01", name)
+    assert challenge.token is not None
     written = chng.request(
         ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
     )
@@ -641,12 +646,8 @@ def answer_dns_challenge(acme: AcmeSession, authorization: Authorization, thumbp
     """dns-01: hookproc has the record added and waits until it is visible; then the CA is told to look."""
     identifier = _authorized_name(authorization)[1]
     name = printable(identifier)
-    challenge = authorization.challenge("dns-01")
-    if challenge is None:
-        offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
-        raise ProcessFailure(f"{name}: the CA offers no dns-01 challenge (offered: {offered})")
-    if challenge.token is None or not is_valid_token(challenge.token):
-        raise ProcessFailure(f"{name}: the CA sent a malformed dns-01 token")
+    challenge = offered_challenge(authorization, "dns-01", name)
+    assert challenge.token is not None
     added = hook.request(
         RecordAdd(identifier, challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
     )
