@@ -67,7 +67,7 @@ def _domain(job: DomainJob) -> str:
     lines.append(f"\tsign with {_word(job.authority.name)}")
     if job.dns_persist:
         lines.append("\tchallenge dns-persist-01")
-    elif job.responder is None:
+    elif job.responder is None and job.tls_alpn is None:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")
@@ -77,6 +77,8 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tno renewal information")
     if job.responder is not None:
         lines.append(f"\tchallenge http-01 listen on {_quoted(job.responder[0])} port {job.responder[1]}")
+    if job.tls_alpn is not None:
+        lines.append(f"\tchallenge tls-alpn-01 listen on {_quoted(job.tls_alpn[0])} port {job.tls_alpn[1]}")
     lines.append("}\n")
     return "\n".join(lines)
 

@@ -96,6 +96,7 @@ class DomainJob:
     renewal_information: bool = True  # follow the CA's renewal information (ARI); `no renewal information` turns it off
     responder: tuple[str, int] | None = None  # `challenge http-01 listen on`: the built-in responder's address and port
     dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
+    tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ _DOMAIN_OPTIONS = frozenset(
         "NO_RENEWAL_INFORMATION",
         "CHALLENGE_HTTP_LISTEN",
         "CHALLENGE_DNS_PERSIST",
+        "CHALLENGE_TLS_ALPN_LISTEN",
     )
 )
 
@@ -87,6 +88,7 @@ _VALUE_NOUN = {
     "PROFILE": "a profile name",
     "PREFERRED_CHAIN": "an issuer name",
     "CHALLENGE_HTTP_LISTEN": "an address",
+    "CHALLENGE_TLS_ALPN_LISTEN": "an address",
     "DOMAIN_NAME": "a domain name",
     "EQUALS": "a value",
 }

@@ -39,6 +39,7 @@ SPELLING = {
     "NO_RENEWAL_INFORMATION": "no renewal information",
     "CHALLENGE_HTTP_LISTEN": "challenge http-01 listen on",
     "CHALLENGE_DNS_PERSIST": "challenge dns-persist-01",
+    "CHALLENGE_TLS_ALPN_LISTEN": "challenge tls-alpn-01 listen on",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",
