@@ -83,6 +83,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    TlsSettings,
     Settings,
 )
 
@@ -95,8 +96,10 @@ from acme_conf.proc.spec import (
 # challenge directory is the same for all of them.  Sharing saves three
 # fresh interpreters per domain.
 SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
-# The roles a chngproc's place may hold: a domain with the built-in responder is served by an httpproc.
-SERVICE_ROLES = (*SHARED_ROLES, "httpproc")
+# The roles a chngproc's place may hold: a domain with the built-in responder is served by an httpproc,
+# one with the built-in tls-alpn-01 responder by a tlsproc.
+SERVICE_ROLES = (*SHARED_ROLES, "httpproc", "tlsproc")
+LISTENING = (HttpSettings, TlsSettings)  # the settings of a role given a socket the parent bound
 CHAIN_ROLES = tuple(role for role in ROLES if role not in SERVICE_ROLES)
 CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
@@ -915,7 +918,7 @@ def spawn_services(
         except OSError as error:
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error.strerror}") from None
         settings = {**settings, "chngproc": challenges}
-    if isinstance(challenges, HttpSettings):  # bound here: an address in use fails its domains before anything starts
+    if isinstance(challenges, LISTENING):  # bound here: an address in use fails its domains before anything starts
         settings = {**settings, "chngproc": challenges._replace(listen_fd=open_listener(challenges.address, challenges.port))}
         challenges = settings["chngproc"]
     chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
@@ -932,7 +935,7 @@ def spawn_services(
                     service_ends[role].append((chain_role, service_end))
         for role in roles:
             spec = ChildSpec(
-                role="httpproc" if isinstance(settings[role], HttpSettings) else role,
+                role=_service_role(role, settings[role]),
                 handle=name,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
@@ -954,12 +957,21 @@ def spawn_services(
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
-        if isinstance(challenges, HttpSettings):
-            os.close(challenges.listen_fd)  # httpproc has its copy, or never will
+        if isinstance(challenges, LISTENING):
+            os.close(challenges.listen_fd)  # httpproc or tlsproc has its copy, or never will
     return SharedServices(
         ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
         challenges if isinstance(challenges, ChngSettings) else None,
     )
+
+
+def _service_role(role: str, settings: Settings) -> str:
+    """The role started in `role`'s place: a responder in chngproc's."""
+    if isinstance(settings, HttpSettings):
+        return "httpproc"
+    if isinstance(settings, TlsSettings):
+        return "tlsproc"
+    return role
 
 
 def sweep_challenges(services: SharedServices, options: RunOptions, import_path: tuple[str, ...]) -> None:
@@ -1106,10 +1118,10 @@ def _memfd(name: str) -> int:
 
 
 def _parent_record_fd(spec: ChildSpec) -> int:
-    """The descriptor a child gets besides its channels: chngproc's journal, netproc's report, httpproc's socket."""
+    """The descriptor a child gets besides its channels: chngproc's journal, netproc's report, a responder's socket."""
     if isinstance(spec.settings, ChngSettings):
         return spec.settings.journal_fd
-    if isinstance(spec.settings, HttpSettings):
+    if isinstance(spec.settings, LISTENING):
         return spec.settings.listen_fd
     if isinstance(spec.settings, NetSettings):
         return spec.settings.report_fd
@@ -1143,6 +1155,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             rollover=authority.previous_account_key is not None,
             alternates=job.preferred_chain is not None,
             dns_persist=job.dns_persist,
+            tls_alpn=job.tls_alpn is not None,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,
@@ -1204,6 +1217,8 @@ def shared_name(role: str, job: DomainJob) -> str:
         return f"authority {job.authority.name}"
     if role == "chngproc" and job.responder is not None:  # served by an httpproc
         return f"responder {job.responder[0]} port {job.responder[1]}"
+    if role == "chngproc" and job.tls_alpn is not None:  # served by a tlsproc
+        return f"tls-alpn-01 responder {job.tls_alpn[0]} port {job.tls_alpn[1]}"
     if role == "chngproc":
         return f"challengedir {job.challengedir}"
     raise ProcessFailure(f"{role} is not shared")
@@ -1241,6 +1256,14 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             job.responder[0],
             job.responder[1],
             tuple(len(each.names) for each in jobs),
+            tuple(authorities.index(each.authority.name) for each in jobs),
+        )
+    if role == "chngproc" and job.tls_alpn is not None:
+        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
+        return TlsSettings(
+            job.tls_alpn[0],
+            job.tls_alpn[1],
+            tuple(each.names for each in jobs),  # from the plan: the only identifiers a domain's netproc may publish for
             tuple(authorities.index(each.authority.name) for each in jobs),
         )
     if role == "chngproc":

@@ -565,7 +565,7 @@ def _normal(kind: str, value: str) -> tuple[str, str]:
 
 
 def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSettings) -> None:
-    """Answer every pending authorization's http-01 challenge, then wait for all.
+    """Answer every pending authorization's http-01 (or tls-alpn-01) challenge, then wait for all.
 
     All challenges are published and answered before the first poll, so the
     CA validates them in parallel.
@@ -583,7 +583,8 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
             answer_persist_challenge(acme, authorization)
             pending.append(authorization)
         elif authorization.status == "pending":
-            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"))
+            kind = "tls-alpn-01" if settings.tls_alpn else "http-01"
+            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"), kind)
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
@@ -616,22 +617,26 @@ def fetch_authorization(acme: AcmeSession, url: str) -> Authorization:
     return parse_authorization(url, acme.post(url, None, "authorization").body)
 
 
-def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel) -> None:
+def answer_challenge(
+    acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel, kind: str = "http-01"
+) -> None:
+    """Publish the `kind` challenge's key authorization (through chngproc, or the responder in its place), then say so to the CA."""
+    identifier = _authorized_name(authorization)[1]
     name = printable(authorization.identifier_value)
-    challenge = authorization.challenge("http-01")
+    challenge = authorization.challenge(kind)
     if challenge is None:
         offered = ", ".join(printable(c.type, 40) for c in authorization.challenges) or "none"
-        raise ProcessFailure(f"{name}: the CA offers no http-01 challenge (offered: {offered})")
+        raise ProcessFailure(f"{name}: the CA offers no {kind} challenge (offered: {offered})")
     if challenge.token is None or not is_valid_token(challenge.token):
-        raise ProcessFailure(f"{name}: the CA sent a malformed http-01 token")
+        raise ProcessFailure(f"{name}: the CA sent a malformed {kind} token")
     written = chng.request(
-        ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
+        ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint), identifier), ChallengeWritten, Failure
     )
     if isinstance(written, Failure):
-        raise ProcessFailure(f"{name}: chngproc: {printable(written.reason)}")
+        raise ProcessFailure(f"{name}: {'tlsproc' if kind == 'tls-alpn-01' else 'chngproc'}: {printable(written.reason)}")
     if challenge.status == "pending":
-        acme.post(challenge.url, {}, f"{name}: http-01 challenge")
-    log.info("%s: http-01 challenge answered", name)
+        acme.post(challenge.url, {}, f"{name}: {kind} challenge")
+    log.info("%s: %s challenge answered", name, kind)
 
 
 def _check_authorized(authorization: Authorization, persisting: AcmeSession | None = None) -> None:

@@ -28,6 +28,7 @@ ROLES = (
     "certproc",
     "fileproc",
     "httpproc",
+    "tlsproc",
 )
 
 
@@ -57,6 +58,7 @@ class NetSettings(NamedTuple):
     kept_window: tuple[str, ...] = ()  # (certificate id, start, end, moment) kept from an earlier run; () none
     account_action: str = ""  # DEACTIVATE, ROLLOVER or RECORDS: do that, and nothing else; "": none
     dns_persist: bool = False  # answer dns-persist-01 challenges (the records published by the user), not http-01
+    tls_alpn: bool = False  # answer tls-alpn-01 challenges (through tlsproc, in chngproc's place), not http-01
 
 
 class DnsSettings(NamedTuple):
@@ -122,6 +124,20 @@ class HttpSettings(NamedTuple):
     listen_fd: int = -1  # the socket the parent bound and listens on (proc/listener.py)
 
 
+class TlsSettings(NamedTuple):
+    """tlsproc: the built-in tls-alpn-01 responder's address, and the names each domain may have answered.
+
+    The names come from the plan, never from netproc: a netproc may publish
+    only for an identifier its own domain was configured with.
+    """
+
+    address: str  # an IPv4 or IPv6 address to listen on ("0.0.0.0", "::": every address)
+    port: int
+    names: tuple[tuple[str, ...], ...]  # per netproc channel, in order: the domain's names (identifiers as ordered)
+    authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
+    listen_fd: int = -1  # the socket the parent bound and listens on (proc/listener.py)
+
+
 class CertSettings(NamedTuple):
     """certproc: the names the certificate must carry, and the chain to prefer."""
 
@@ -156,7 +172,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings | HttpSettings
+    | RevokeSettings | HttpSettings | TlsSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -169,6 +185,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "fileproc": FileSettings,
     "revokeproc": RevokeSettings,
     "httpproc": HttpSettings,
+    "tlsproc": TlsSettings,
 }
 
 

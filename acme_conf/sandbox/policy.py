@@ -252,6 +252,18 @@ HTTP_SERVER: tuple[Syscall, ...] = (
     Syscall("ioctl", "FIONBIO: a connection made non-blocking", (ArgCheck(1, termios.FIONBIO),)),
 )
 
+#: tlsproc: httpproc's calls, and ssl reading each validation certificate back from its own memfd.
+TLS_SERVER: tuple[Syscall, ...] = (
+    *HTTP_SERVER,
+    Syscall(
+        "openat",
+        "read-only: ssl loads a certificate from a file only, /proc/self/fd/N of its memfd; "
+        "Landlock grants no path, so only kernel-internal objects (that memfd) open",
+        _READ_ONLY_OPEN,
+    ),
+    Syscall("ftruncate", "empties its memfd before and after each certificate"),
+)
+
 # ---------------------------------------------------------------------------
 # The table
 
@@ -316,6 +328,12 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
             purpose="answers http-01 challenges from memory on the address it bound before the jail",
             syscalls=PYTHON_RUNTIME + QUIET_READ_DENIAL + HTTP_SERVER,
             spare_fds=34,  # MAX_CLIENTS connections at once, and room to accept one more and close it
+        ),
+        "tlsproc": Policy(
+            role="tlsproc",
+            purpose="answers tls-alpn-01 handshakes with validation certificates made in memory, on the address bound before the jail",
+            syscalls=PYTHON_RUNTIME + TLS_SERVER,
+            spare_fds=67,  # MAX_CLIENTS connections, one to accept and close, one for ssl to open its memfd again
         ),
         "fileproc": Policy(
             role="fileproc",

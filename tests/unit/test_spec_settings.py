@@ -25,6 +25,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    TlsSettings,
     Settings,
 )
 
@@ -66,6 +67,7 @@ SAMPLE_SETTINGS = {
     "fileproc": FileSettings("/etc/ssl", "a.crt", "", "a.fullchain.pem", False),
     "revokeproc": RevokeSettings("/etc/ssl/a.crt", ("a.example",), True, False),
     "httpproc": HttpSettings("::", 80, (2, 1), (0, 0), 7),
+    "tlsproc": TlsSettings("::", 443, (("a.example", "192.0.2.1"), ("b.example",)), (0, 0), 7),
 }
 
 
@@ -105,6 +107,8 @@ def real_settings(role: str, options: RunOptions) -> Settings:
     """What main tells `role` about JOB: the shared roles' settings are not the domain's own."""
     if role == "httpproc":  # a chngproc's place, for a domain with the built-in responder
         return shared_settings("chngproc", [replace(JOB, responder=("::1", 8080))], options)
+    if role == "tlsproc":  # a chngproc's place, for a domain with the built-in tls-alpn-01 responder
+        return shared_settings("chngproc", [replace(JOB, tls_alpn=("::1", 8443))], options)
     if role in SHARED_ROLES:
         return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)
