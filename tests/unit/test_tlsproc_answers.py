@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import socket
 import ssl
 import threading
@@ -22,6 +23,7 @@ import pytest
 from cryptography import x509
 
 from acme_conf.acme.tls_alpn import ACME_IDENTIFIER, ALPN
+from acme_conf.errors import ProcessFailure
 from acme_conf.ipc import Channel
 from acme_conf.messages import Failure
 from acme_conf.messages.account import Thumbprint
@@ -48,6 +50,7 @@ class Running:
     port: int
     thread: threading.Thread
     status: list[int]
+    held: tlsproc.Held
 
     def publish(self, net: int, token: str, identifier: str, thumbprint: str = THUMBPRINT) -> object:
         request = ChallengeWrite(token, f"{token}.{thumbprint}", identifier)
@@ -92,7 +95,8 @@ def running() -> Iterator[Running]:
     status: list[int] = []
     thread = threading.Thread(target=lambda: status.append(tlsproc.serve(spec, held)), daemon=True)
     thread.start()
-    state = Running(tuple(Channel(end, "tlsproc") for end in ours), held.listener.getsockname()[1], thread, status)  # type: ignore[arg-type]
+    port = held.listener.getsockname()[1]
+    state = Running(tuple(Channel(end, "tlsproc") for end in ours), port, thread, status, held)  # type: ignore[arg-type]
     yield state
     for net in state.nets:
         net.close()
@@ -116,6 +120,19 @@ def closed_unanswered(client: socket.socket) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def test_the_memfd_holds_no_key_once_a_certificate_is_loaded(running: Running) -> None:
+    assert isinstance(running.publish(0, TOKEN_A, "a.example"), ChallengeWritten)
+    assert os.fstat(running.held.slot).st_size == 0
+
+
+def test_without_landlock_tlsproc_does_not_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its read-only opens are held to its memfd by Landlock alone."""
+    monkeypatch.setattr(tlsproc, "abi_version", lambda: 0)
+    settings = TlsSettings("127.0.0.1", 0, (NAMES_A,), (0,), -1)
+    with pytest.raises(ProcessFailure, match="needs Landlock"):
+        tlsproc.acquire(ChildSpec("tlsproc", "test", 0, False, (), settings))
 
 
 def test_a_live_name_is_answered_with_its_validation_certificate(running: Running) -> None:
