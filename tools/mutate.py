@@ -106,6 +106,8 @@ HTTPPROC = "tests/unit/test_httpproc_answers.py"
 HOOKPROC = "tests/unit/test_hookproc_records.py"
 DNS_HOOK = "tests/integration/test_dns_hook.py"
 TXT_LOOKUP = "tests/unit/test_txt_lookup.py"
+TLSPROC = "tests/unit/test_tlsproc_answers.py"
+TLS_ALPN = "tests/unit/test_tls_alpn_certificate.py"
 ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
 
 
@@ -1236,6 +1238,119 @@ MUTATIONS: tuple[Mutation, ...] = (
         "MAX_REPORT = 4096\n",
         "netproc's report is read up to 64 KiB: -P's records of a 100-name domain all reach the parent",
         ("tests/unit/test_persist_records.py::test_the_records_of_a_hundred_names_all_reach_the_parent",),
+    ),
+    # -- tlsproc, the built-in tls-alpn-01 responder ------------------------------------------------
+    Mutation(
+        "tlsproc-trusts-netprocs-thumbprint", P + "tlsproc.py",
+        "account_thumbprint(held.accounts, held.thumbprints, net_fd))\n",
+        "request.key_authorization.partition('.')[2])\n",
+        "tlsproc answers only for the account acctproc named, never one netproc names",
+        (TLSPROC + "::test_a_hostile_netproc_publishes_nothing",),
+    ),
+    Mutation(
+        "tlsproc-any-identifier", P + "tlsproc.py",
+        "    if identifier not in held.names[net_fd]:",
+        "    if False:",
+        "tlsproc answers only for a name the plan gives the netproc's domain, never one netproc names alone",
+        (TLSPROC + "::test_a_hostile_netproc_publishes_nothing",),
+    ),
+    Mutation(
+        "tlsproc-answers-per-domain-unbounded", P + "tlsproc.py",
+        "    if len(owned) >= held.most_tokens[net_fd]:\n",
+        "    if False:\n",
+        "tlsproc keeps at most one answer per name of a domain",
+        (TLSPROC + "::test_one_answer_per_name_a_token_and_a_name_held_by_one_domain_only",),
+    ),
+    Mutation(
+        "tlsproc-token-of-another-domain", P + "tlsproc.py",
+        "    if token in held.tokens:\n",
+        "    if False:\n",
+        "a token one domain holds cannot be taken over by another",
+        (TLSPROC + "::test_one_answer_per_name_a_token_and_a_name_held_by_one_domain_only",),
+    ),
+    Mutation(
+        "tlsproc-name-of-another-domain", P + "tlsproc.py",
+        "    if name in held.live:\n",
+        "    if False:\n",
+        "a name live for one domain cannot be answered for another (two domains sharing a name)",
+        (TLSPROC + "::test_one_answer_per_name_a_token_and_a_name_held_by_one_domain_only",),
+    ),
+    Mutation(
+        "tlsproc-answers-after-the-domain-is-done", P + "tlsproc.py",
+        "    for name in held.owned.pop(net_fd, []):\n",
+        "    for name in held.owned.get(net_fd, [])[:0]:\n",
+        "a domain's answers are withdrawn when its netproc is done",
+        (TLSPROC + "::test_a_domain_done_is_answered_no_more",),
+    ),
+    Mutation(
+        "tlsproc-without-acme-tls-1", P + "tlsproc.py",
+        "        if ALPN not in offered:\n",
+        "        if False:\n",
+        "a handshake that does not offer acme-tls/1 never reaches OpenSSL, so gets no certificate",
+        (TLSPROC + "::test_any_other_handshake_is_refused",),
+    ),
+    Mutation(
+        "tlsproc-any-name-answered", P + "tlsproc.py",
+        "        answer = self.held.live.get(name)\n",
+        "        answer = self.held.live.get(name) or next(iter(self.held.live.values()), None)\n",
+        "an SNI that names no live name gets an alert, not some other name's certificate",
+        (TLSPROC + "::test_any_other_handshake_is_refused",),
+    ),
+    Mutation(
+        "tlsproc-clients-unbounded", P + "tlsproc.py",
+        "            if len(self.clients) >= MAX_CLIENTS:",
+        "            if False:",
+        "tlsproc holds at most MAX_CLIENTS connections, the oldest making room",
+        (TLSPROC + "::test_stalled_clients_cannot_keep_the_validator_out",),
+    ),
+    Mutation(
+        "tlsproc-per-peer-unbounded", P + "tlsproc.py",
+        "            if sum(client.peer == peer for client in self.clients.values()) >= PER_PEER:\n",
+        "            if False:\n",
+        "one address holds at most PER_PEER of tlsproc's connections",
+        (TLSPROC + "::test_connections_from_one_address_are_bounded",),
+    ),
+    Mutation(
+        "tlsproc-clients-never-expire", P + "tlsproc.py",
+        "        for fd in [fd for fd, client in self.clients.items() if client.deadline <= now]:\n",
+        "        for fd in []:\n",
+        "a silent client is closed after FIRST_BYTE_SECONDS, a stalled handshake after HANDSHAKE_SECONDS",
+        (TLSPROC + "::test_a_silent_or_stalled_client_is_closed_after_its_time",),
+    ),
+    Mutation(
+        "tlsproc-hello-record-unbounded", "acme_conf/acme/tls_alpn.py",
+        "    if 5 + length > limit:\n        return ()\n",
+        "",
+        "a ClientHello record longer than MAX_INPUT is refused at once, not waited for",
+        (TLS_ALPN, TLSPROC + "::test_a_client_that_sends_too_much_is_closed"),
+    ),
+    Mutation(
+        "tlsproc-identifier-not-critical", "acme_conf/acme/tls_alpn.py",
+        "acme_identifier_value(key_authorization)), critical=True)",
+        "acme_identifier_value(key_authorization)), critical=False)",
+        "the acmeIdentifier extension is critical (RFC 8737 section 3)",
+        (TLS_ALPN, TLSPROC + "::test_a_live_name_is_answered_with_its_validation_certificate"),
+    ),
+    Mutation(
+        "tlsproc-key-left-in-memfd", P + "tlsproc.py",
+        "        os.ftruncate(held.slot, 0)  # the context holds the key now; the memfd holds nothing\n",
+        "        pass\n",
+        "the validation key does not stay in the memfd once ssl has loaded it",
+        (TLSPROC + "::test_the_memfd_holds_no_key_once_a_certificate_is_loaded",),
+    ),
+    Mutation(
+        "tlsproc-without-landlock", P + "tlsproc.py",
+        "    if not abi_version():",
+        "    if False:",
+        "tlsproc does not start where Landlock cannot hold its read-only opens to its memfd",
+        (TLSPROC + "::test_without_landlock_tlsproc_does_not_start",),
+    ),
+    Mutation(
+        "tlsproc-policy-reads-anything", S + "policy.py",
+        "            syscalls=PYTHON_RUNTIME + TLS_SERVER,\n",
+        "            syscalls=PYTHON_RUNTIME + TLS_SERVER,\n            read_files=(\"/etc\",),\n",
+        "tlsproc's read-only opens reach no path (Landlock grants it none)",
+        (MATRIX + "::test_every_attempt_gets_the_policys_answer", "tests/unit/test_defences_policy.py"),
     ),
     # -- account actions: -D, -k, the kept previous key (issue 13) -----------------------------------
     Mutation(

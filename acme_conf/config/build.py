@@ -39,7 +39,15 @@ _PROFILE = re.compile(r"\S+")
 _KID = re.compile(r"[!-~]{1,256}")
 EVERY_ADDRESS = frozenset(("::", "0.0.0.0"))  # a responder here takes the port on every address
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # a POSIX user name as useradd accepts it
-HOOK_SECONDS = 3600  # the most `timeout` and `wait` may say
+HOOK_SECONDS = 3600
+# Each names a block's way to validate; a block has one.
+CHALLENGE_KEYWORDS = (
+    "challengedir",
+    "challenge http-01 listen on",
+    "challenge tls-alpn-01 listen on",
+    "challenge dns-persist-01",
+    "challenge dns-01 hook",
+)  # the most `timeout` and `wait` may say
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
@@ -63,6 +71,7 @@ _DUPLICATE = {
     "challenge http-01 listen on": "duplicate challenge",
     "challenge dns-persist-01": "duplicate challenge",
     "challenge dns-01 hook": "duplicate challenge",
+    "challenge tls-alpn-01 listen on": "duplicate challenge",
 }
 
 # What each file is called in "... file already used".
@@ -142,6 +151,8 @@ class _PlanBuilder:
         self.paths: dict[str, Path] = {}
         # Port -> the responder address first given with it, and where: file and line.
         self.listeners: dict[int, tuple[str, str, int]] = {}
+        # (address, port) -> the challenge type first served there, and where: one listener serves one type.
+        self.listen_types: dict[tuple[str, int], tuple[str, str, int]] = {}
 
     # ---- reporting
 
@@ -292,6 +303,9 @@ class _PlanBuilder:
         certificates = self.certificates(block, options, label)
         sign_with = self.authority_to_sign_with(block, options.get("sign with"), draft)
         responder = self.responder(block, options.get("challenge http-01 listen on"), options.get("challengedir"))
+        tls_alpn = self.tls_alpn_responder(block, options)
+        if tls_alpn is False:
+            responder = False
         dns = persist or hook_option
         if dns is not None:
             responder = self.no_other_challenge(block, dns, options) and responder
@@ -299,7 +313,9 @@ class _PlanBuilder:
                 self.error(block, dns.line, f"{address}: {_challenge(dns)} validates domain names, not addresses")
                 responder = False
         hook = self.dns_hook(block, hook_option)
-        challengedir = DEFAULT_CHALLENGEDIR if responder or dns else self.challengedir(block, options.get("challengedir"))
+        challengedir = (
+            DEFAULT_CHALLENGEDIR if responder or dns or tls_alpn else self.challengedir(block, options.get("challengedir"))
+        )
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -327,6 +343,7 @@ class _PlanBuilder:
             "responder": responder or None,
             "dns_persist": persist is not None,
             "dns_hook": hook or None,
+            "tls_alpn": tls_alpn or None,
             "location": Location(block.file, block.line),
         }
 
@@ -452,7 +469,7 @@ class _PlanBuilder:
 
     def no_other_challenge(self, block: Block, dns: Option, options: dict[str, Option]) -> bool:
         """A DNS challenge names the block's only way to validate: False after saying what else does."""
-        for keyword in ("challengedir", "challenge http-01 listen on", "challenge dns-persist-01", "challenge dns-01 hook"):
+        for keyword in CHALLENGE_KEYWORDS:
             other = options.get(keyword)
             if other is not None and other is not dns:
                 self.error(block, max(dns.line, other.line), f"{dns.keyword} and {keyword} cannot be used together")
@@ -518,15 +535,29 @@ class _PlanBuilder:
             numbers["wait"],
         )
 
-    def responder(self, block: Block, option: Option | None, challengedir: Option | None) -> tuple[str, int] | None | bool:
+    def tls_alpn_responder(self, block: Block, options: dict[str, Option]) -> tuple[str, int] | None | bool:
+        """`challenge tls-alpn-01 listen on ADDRESS [port PORT]` (RFC 8737): as `responder`, port 443 unless given."""
+        option = options.get("challenge tls-alpn-01 listen on")
+        if option is None:
+            return None
+        http = options.get("challenge http-01 listen on")
+        if http is not None:
+            self.error(block, max(option.line, http.line), "challenge tls-alpn-01 and challenge http-01 cannot be used together")
+            return False
+        return self.responder(block, option, options.get("challengedir"), "tls-alpn-01")
+
+    def responder(
+        self, block: Block, option: Option | None, challengedir: Option | None, challenge: str = "http-01"
+    ) -> tuple[str, int] | None | bool:
         """`challenge http-01 listen on ADDRESS [port PORT]`: (address, port); None if absent, False after an error.
 
-        The address is an IPv4 or IPv6 address, or `*` (every address); the port 80 unless given.
+        The address is an IPv4 or IPv6 address, or `*` (every address); the
+        port 80 unless given (443 for tls-alpn-01, the `challenge`).
         """
         if option is None:
             return None
         address, *rest = option.values
-        where = f"challenge http-01 listen on {address}"
+        where = f"challenge {challenge} listen on {address}"
         if challengedir is not None:
             self.error(block, max(option.line, challengedir.line), f"{where}: challengedir cannot be used with it")
             return False
@@ -535,7 +566,7 @@ class _PlanBuilder:
         elif not is_ip(address):
             self.error(block, option.line, f"{where}: not an IPv4 or IPv6 address (or * for every address)")
             return False
-        number = 80
+        number = 443 if challenge == "tls-alpn-01" else 80
         if rest:
             keyword, port = rest
             if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -547,6 +578,11 @@ class _PlanBuilder:
         if first[0] != address and EVERY_ADDRESS & {first[0], address}:  # the second bind would fail
             other = f"{first[0]} port {number} at {_where(first[1], first[2], block)}"
             self.error(block, option.line, f"{where} port {number}: overlaps {other}; give every block the same address")
+            return False
+        served = self.listen_types.setdefault((address, number), (challenge, block.file, option.line))
+        if served[0] != challenge:  # one listener answers one kind of request
+            other = f"challenge {served[0]} at {_where(served[1], served[2], block)}"
+            self.error(block, option.line, f"{where} port {number}: already used for {other}; give each its own port")
             return False
         return address, number
 

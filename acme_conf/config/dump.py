@@ -69,7 +69,7 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tchallenge dns-persist-01")
     elif job.dns_hook is not None:
         lines.append(_hook(job.dns_hook))
-    elif job.responder is None:
+    elif job.responder is None and job.tls_alpn is None:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")
@@ -79,6 +79,8 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tno renewal information")
     if job.responder is not None:
         lines.append(f"\tchallenge http-01 listen on {_quoted(job.responder[0])} port {job.responder[1]}")
+    if job.tls_alpn is not None:
+        lines.append(f"\tchallenge tls-alpn-01 listen on {_quoted(job.tls_alpn[0])} port {job.tls_alpn[1]}")
     lines.append("}\n")
     return "\n".join(lines)
 

@@ -108,6 +108,7 @@ class DomainJob:
     responder: tuple[str, int] | None = None  # `challenge http-01 listen on`: the built-in responder's address and port
     dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
+    tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
 
 
 @dataclass(frozen=True)

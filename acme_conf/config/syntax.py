@@ -65,6 +65,7 @@ _DOMAIN_OPTIONS = frozenset(
         "CHALLENGE_HTTP_LISTEN",
         "CHALLENGE_DNS_HOOK",
         "CHALLENGE_DNS_PERSIST",
+        "CHALLENGE_TLS_ALPN_LISTEN",
     )
 )
 
@@ -89,6 +90,7 @@ _VALUE_NOUN = {
     "PREFERRED_CHAIN": "an issuer name",
     "CHALLENGE_HTTP_LISTEN": "an address",
     "CHALLENGE_DNS_HOOK": "a program",
+    "CHALLENGE_TLS_ALPN_LISTEN": "an address",
     "DOMAIN_NAME": "a domain name",
     "EQUALS": "a value",
 }

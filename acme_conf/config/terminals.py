@@ -40,6 +40,7 @@ SPELLING = {
     "CHALLENGE_HTTP_LISTEN": "challenge http-01 listen on",
     "CHALLENGE_DNS_PERSIST": "challenge dns-persist-01",
     "CHALLENGE_DNS_HOOK": "challenge dns-01 hook",
+    "CHALLENGE_TLS_ALPN_LISTEN": "challenge tls-alpn-01 listen on",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

@@ -1,4 +1,4 @@
-"""netproc <-> chngproc, httpproc: http-01 key authorizations; netproc <-> hookproc: dns-01 TXT records."""
+"""netproc <-> chngproc (or httpproc, tlsproc in its place): key authorizations to publish; netproc <-> hookproc: dns-01 TXT records."""
 
 # No `from __future__ import annotations` here: field types must be real
 # types at run time, because the frame codec reads them.
@@ -16,6 +16,7 @@ class ChallengeWrite(Message):
     OP: ClassVar[int] = 30
     token: str
     key_authorization: str
+    identifier: str = ""  # the name (or address) validated; tlsproc answers it only for a name of the domain
 
 
 @dataclass(frozen=True, repr=False, match_args=False)

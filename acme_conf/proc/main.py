@@ -85,6 +85,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    TlsSettings,
     Settings,
 )
 
@@ -97,8 +98,9 @@ from acme_conf.proc.spec import (
 # challenge directory is the same for all of them.  Sharing saves three
 # fresh interpreters per domain.
 SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
-# The roles a chngproc's place may hold: the built-in responder's httpproc, a dns-01 hook's hookproc.
-SERVICE_ROLES = (*SHARED_ROLES, "httpproc", "hookproc")
+# The roles a chngproc's place may hold: the built-in responders' httpproc and tlsproc, a dns-01 hook's hookproc.
+SERVICE_ROLES = (*SHARED_ROLES, "httpproc", "tlsproc", "hookproc")
+LISTENING = (HttpSettings, TlsSettings)  # the settings of a role given a socket the parent bound
 CHAIN_ROLES = tuple(role for role in ROLES if role not in SERVICE_ROLES)
 CHAIN_CHANNELS = (
     ("netproc", "revokeproc"),
@@ -918,7 +920,7 @@ def spawn_services(
         except OSError as error:
             raise ProcessFailure(f"cannot start {' and '.join(roles)}: {error.strerror}") from None
         settings = {**settings, "chngproc": challenges}
-    if isinstance(challenges, HttpSettings):  # bound here: an address in use fails its domains before anything starts
+    if isinstance(challenges, LISTENING):  # bound here: an address in use fails its domains before anything starts
         settings = {**settings, "chngproc": challenges._replace(listen_fd=open_listener(challenges.address, challenges.port))}
         challenges = settings["chngproc"]
     chain_ends: dict[str, list[ChainEnd]] = {job.handle: [] for job in jobs}
@@ -957,8 +959,8 @@ def spawn_services(
         for ends in service_ends.values():
             for _, end in ends:
                 end.close()
-        if isinstance(challenges, HttpSettings):
-            os.close(challenges.listen_fd)  # httpproc has its copy, or never will
+        if isinstance(challenges, LISTENING):
+            os.close(challenges.listen_fd)  # httpproc or tlsproc has its copy, or never will
     return SharedServices(
         ProcessGroup(name, processes, NO_DEADLINE), chain_ends,
         challenges if isinstance(challenges, (ChngSettings, HookSettings)) else None,
@@ -966,9 +968,11 @@ def spawn_services(
 
 
 def service_role(role: str, settings: Settings) -> str:
-    """The role that takes a shared process's place: an httpproc or a hookproc may hold chngproc's."""
+    """The role started in a shared process's place: a responder or a hookproc in chngproc's."""
     if isinstance(settings, HttpSettings):
         return "httpproc"
+    if isinstance(settings, TlsSettings):
+        return "tlsproc"
     if isinstance(settings, HookSettings):
         return "hookproc"
     return role
@@ -1134,10 +1138,10 @@ def _memfd(name: str) -> int:
 
 
 def _parent_record_fd(spec: ChildSpec) -> int:
-    """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's report, httpproc's socket."""
+    """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's report, a responder's socket."""
     if isinstance(spec.settings, (ChngSettings, HookSettings)):
         return spec.settings.journal_fd
-    if isinstance(spec.settings, HttpSettings):
+    if isinstance(spec.settings, LISTENING):
         return spec.settings.listen_fd
     if isinstance(spec.settings, NetSettings):
         return spec.settings.report_fd
@@ -1172,6 +1176,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             alternates=job.preferred_chain is not None,
             dns_persist=job.dns_persist,
             dns_hook=job.dns_hook is not None,
+            tls_alpn=job.tls_alpn is not None,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,
@@ -1235,6 +1240,8 @@ def shared_name(role: str, job: DomainJob) -> str:
         return f"responder {job.responder[0]} port {job.responder[1]}"
     if role == "chngproc" and job.dns_hook is not None:  # served by a hookproc: one per hook and its options
         return f"hook {job.dns_hook.program}" + hook_options(job.dns_hook)
+    if role == "chngproc" and job.tls_alpn is not None:  # served by a tlsproc
+        return f"tls-alpn-01 responder {job.tls_alpn[0]} port {job.tls_alpn[1]}"
     if role == "chngproc":
         return f"challengedir {job.challengedir}"
     raise ProcessFailure(f"{role} is not shared")
@@ -1284,6 +1291,14 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             job.responder[0],
             job.responder[1],
             tuple(len(each.names) for each in jobs),
+            tuple(authorities.index(each.authority.name) for each in jobs),
+        )
+    if role == "chngproc" and job.tls_alpn is not None:
+        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
+        return TlsSettings(
+            job.tls_alpn[0],
+            job.tls_alpn[1],
+            tuple(each.names for each in jobs),  # from the plan: the only identifiers a domain's netproc may publish for
             tuple(authorities.index(each.authority.name) for each in jobs),
         )
     if role == "chngproc":

@@ -566,7 +566,7 @@ def _normal(kind: str, value: str) -> tuple[str, str]:
 
 
 def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSettings) -> None:
-    """Answer every pending authorization's http-01 challenge, then wait for all.
+    """Answer every pending authorization's http-01 (or tls-alpn-01) challenge, then wait for all.
 
     All challenges are published and answered before the first poll, so the
     CA validates them in parallel.
@@ -587,7 +587,8 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
             answer_dns_challenge(acme, authorization, thumbprint, held.peer(held.chng, "hookproc"))
             pending.append(authorization)
         elif authorization.status == "pending":
-            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"))
+            kind = "tls-alpn-01" if settings.tls_alpn else "http-01"
+            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"), kind)
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
@@ -628,18 +629,22 @@ def offered_challenge(authorization: Authorization, kind: str, name: str, with_t
     return challenge
 
 
-def answer_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel) -> None:
+def answer_challenge(
+    acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel, kind: str = "http-01"
+) -> None:
+    """Publish the `kind` challenge's key authorization (through chngproc, or the responder in its place), then say so to the CA."""
+    identifier = _authorized_name(authorization)[1]
     name = printable(authorization.identifier_value)
-    challenge = offered_challenge(authorization, "http-01", name)
+    challenge = offered_challenge(authorization, kind, name)
     assert challenge.token is not None
     written = chng.request(
-        ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
+        ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint), identifier), ChallengeWritten, Failure
     )
     if isinstance(written, Failure):
-        raise ProcessFailure(f"{name}: chngproc: {printable(written.reason)}")
+        raise ProcessFailure(f"{name}: {'tlsproc' if kind == 'tls-alpn-01' else 'chngproc'}: {printable(written.reason)}")
     if challenge.status == "pending":
-        acme.post(challenge.url, {}, f"{name}: http-01 challenge")
-    log.info("%s: http-01 challenge answered", name)
+        acme.post(challenge.url, {}, f"{name}: {kind} challenge")
+    log.info("%s: %s challenge answered", name, kind)
 
 
 def answer_dns_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, hook: Channel) -> None:

@@ -29,6 +29,7 @@ ROLES = (
     "fileproc",
     "httpproc",
     "hookproc",
+    "tlsproc",
 )
 
 
@@ -59,6 +60,7 @@ class NetSettings(NamedTuple):
     account_action: str = ""  # DEACTIVATE, ROLLOVER or RECORDS: do that, and nothing else; "": none
     dns_persist: bool = False  # answer dns-persist-01 challenges (the records published by the user), not http-01
     dns_hook: bool = False  # answer dns-01 challenges, the records published by hookproc, not http-01
+    tls_alpn: bool = False  # answer tls-alpn-01 challenges (through tlsproc, in chngproc's place), not http-01
 
 
 class DnsSettings(NamedTuple):
@@ -143,6 +145,18 @@ class HookSettings(NamedTuple):
     read_only: tuple[str, ...] = ()
     journal_fd: int = -1  # "+NAME VALUE\n" once a record's add is run, "-NAME VALUE\n" once its remove has run
     sweep: tuple[str, ...] = ()  # a sweeper: "NAME VALUE" of the records a hookproc that died left behind
+class TlsSettings(NamedTuple):
+    """tlsproc: the built-in tls-alpn-01 responder's address, and the names each domain may have answered.
+
+    The names come from the plan, never from netproc: a netproc may publish
+    only for an identifier its own domain was configured with.
+    """
+
+    address: str  # an IPv4 or IPv6 address to listen on ("0.0.0.0", "::": every address)
+    port: int
+    names: tuple[tuple[str, ...], ...]  # per netproc channel, in order: the domain's names (identifiers as ordered)
+    authorities: tuple[int, ...]  # per netproc channel, in order: which acctproc channel tells its account
+    listen_fd: int = -1  # the socket the parent bound and listens on (proc/listener.py)
 
 
 class CertSettings(NamedTuple):
@@ -179,7 +193,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings | HttpSettings | HookSettings
+    | RevokeSettings | HttpSettings | HookSettings | TlsSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -193,6 +207,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "revokeproc": RevokeSettings,
     "httpproc": HttpSettings,
     "hookproc": HookSettings,
+    "tlsproc": TlsSettings,
 }
 
 

@@ -256,6 +256,18 @@ HTTP_SERVER: tuple[Syscall, ...] = (
     Syscall("ioctl", "FIONBIO: a connection made non-blocking", (ArgCheck(1, termios.FIONBIO),)),
 )
 
+#: tlsproc: httpproc's calls, and ssl reading each validation certificate back from its own memfd.
+TLS_SERVER: tuple[Syscall, ...] = (
+    *HTTP_SERVER,
+    Syscall(
+        "openat",
+        "read-only: ssl loads a certificate from a file only, /proc/self/fd/N of its memfd; "
+        "Landlock grants no path, so only kernel-internal objects (that memfd) open",
+        _READ_ONLY_OPEN,
+    ),
+    Syscall("ftruncate", "empties its memfd before and after each certificate"),
+)
+
 # ---------------------------------------------------------------------------
 # The table
 
@@ -329,6 +341,12 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
             private_netns=False,  # the hook program reaches the DNS provider
             runs_programs=True,
             spare_fds=256,  # what the hook program may open, beyond its inherited descriptors
+        ),
+        "tlsproc": Policy(
+            role="tlsproc",
+            purpose="answers tls-alpn-01 handshakes with validation certificates made in memory, on the address bound before the jail",
+            syscalls=PYTHON_RUNTIME + TLS_SERVER,
+            spare_fds=67,  # MAX_CLIENTS connections, one to accept and close, one for ssl to open its memfd again
         ),
         "fileproc": Policy(
             role="fileproc",

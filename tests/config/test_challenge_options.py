@@ -121,7 +121,13 @@ def test_hook_options_that_cannot_be_used(option: str, why: str) -> None:
 
 @pytest.mark.parametrize(
     "other",
-    ['challengedir "/var/www/acme"', "challenge http-01 listen on ::1", "challenge dns-persist-01", f"challenge dns-01 hook {HOOK}"],
+    [
+        'challengedir "/var/www/acme"',
+        "challenge http-01 listen on ::1",
+        "challenge tls-alpn-01 listen on ::1",
+        "challenge dns-persist-01",
+        f"challenge dns-01 hook {HOOK}",
+    ],
 )
 def test_a_hook_block_validates_one_way(other: str) -> None:
     errors = errors_of(AUTHORITY + domain("a.example", f"challenge dns-01 hook {HOOK}", other))

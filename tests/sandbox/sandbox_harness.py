@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 
 CHILD = Path(__file__).with_name("sandbox_probe_child.py")
 REPO = Path(__file__).resolve().parents[2]
-ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc", "httpproc")
+ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc", "httpproc", "tlsproc")
 KILLED = "SIGSYS"
 UNPRIVILEGED_USER = "nobody"
 
@@ -92,8 +92,14 @@ PROBES: tuple[Probe, ...] = (
         known_gap=True,
     ),
     # files
-    Probe("read_shadow", "open /etc/shadow", _every(_OFFLINE_OPEN, dnsproc="EACCES")),
-    Probe("read_account_key", "open the account key file", _every(_OFFLINE_OPEN, dnsproc="EACCES")),
+    # tlsproc's read-only opens are allowed (ssl reads its memfd again): Landlock refuses the rest.
+    Probe("read_shadow", "open /etc/shadow", _every(_OFFLINE_OPEN, dnsproc="EACCES", tlsproc="EACCES")),
+    Probe("read_account_key", "open the account key file", _every(_OFFLINE_OPEN, dnsproc="EACCES", tlsproc="EACCES")),
+    Probe(
+        "read_parent_descriptor",
+        "open its parent's stderr pipe through /proc/PID/fd",
+        _every(_OFFLINE_OPEN, dnsproc="EACCES", tlsproc="EACCES"),
+    ),
     Probe(
         "create_outside",
         "create a file outside its directory",
@@ -140,7 +146,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         "import_module_past_the_guard",
         "import a module with the import guard removed: the jail refuses the files",
-        _every("EPERM", dnsproc="EACCES", chngproc="ModuleNotFoundError", fileproc="ModuleNotFoundError"),
+        _every("EPERM", dnsproc="EACCES", tlsproc="EACCES", chngproc="ModuleNotFoundError", fileproc="ModuleNotFoundError"),
     ),
     Probe("exec_memory", "map executable memory", _every("EPERM")),
     Probe("tiocsti", "inject input into the terminal (TIOCSTI)", _every(KILLED)),
@@ -158,6 +164,12 @@ PROBES: tuple[Probe, ...] = (
     ),
     Probe("publish_challenge", "write and remove a challenge file", {"chngproc": "ok"}, must_do=True),
     Probe("answer_challenge", "answer an http-01 GET from memory", {"httpproc": "ok"}, must_do=True),
+    Probe(
+        "answer_tls_alpn",
+        "answer a tls-alpn-01 handshake with a certificate made and loaded through its memfd",
+        {"tlsproc": "ok"},
+        must_do=True,
+    ),
     Probe(
         "install_certificate",
         "install certificate files atomically, twice (FILE.1)",

@@ -34,6 +34,7 @@ import mmap
 import os
 import select
 import socket
+import ssl
 import sys
 import termios
 import threading
@@ -46,6 +47,7 @@ from cryptography import x509
 from acme_conf import certstatus, sandbox
 from acme_conf.acme import jws
 from acme_conf.messages.certificate import WriteCertificate
+from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.net.transport import Transport
 from acme_conf.proc import spec as specs
 from acme_conf.proc.listener import open_listener
@@ -68,7 +70,8 @@ class Context:
         self.spec = spec
         self.held = held
         self.ppid = os.getppid()
-        self.client: socket.socket | None = None  # httpproc: connected to its listener before the jail
+        self.client: socket.socket | None = None  # httpproc, tlsproc: connected to its listener before the jail
+        self.tls_client: ssl.SSLContext | None = None  # tlsproc: a validator's context, made before the jail
         with open(bed["bundle"], "rb") as bundle:
             self.bundle_pem = bundle.read()
 
@@ -152,6 +155,11 @@ def read_shadow(ctx: Context) -> None:
 
 def read_account_key(ctx: Context) -> None:
     _open_close(ctx.bed["account_key"], os.O_RDONLY)
+
+
+def read_parent_descriptor(ctx: Context) -> None:
+    """Its parent's stderr pipe through /proc: a kernel-internal object, as tlsproc's memfd is, but another process's."""
+    _open_close(f"/proc/{ctx.ppid}/fd/2", os.O_RDONLY)
 
 
 def create_outside(ctx: Context) -> None:
@@ -351,6 +359,40 @@ def answer_challenge(ctx: Context) -> None:
         raise ProbeFailed(f"answered {answer[:120]!r}")
 
 
+def answer_tls_alpn(ctx: Context) -> None:
+    """tlsproc: publish a key authorization, make its certificate (through the memfd), answer a validator's handshake."""
+    net_fd = ctx.held.nets[0].fileno()
+    ctx.held.thumbprints[ctx.held.accounts[net_fd].fileno()] = _THUMBPRINT  # as if acctproc had told it
+    ctx.role_module.publish(ctx.held, ChallengeWrite(_TOKEN, f"{_TOKEN}.{_THUMBPRINT}", "localhost"), net_fd)
+    assert ctx.client is not None and ctx.tls_client is not None
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    validator = ctx.tls_client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    responder = ctx.role_module.Responder(ctx.held)
+    poller = select.poll()
+    responder.start(poller)
+    done, deadline = False, time.monotonic() + 5
+    while not done and time.monotonic() < deadline:
+        try:
+            validator.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            pass
+        if outgoing.pending:
+            ctx.client.send(outgoing.read())
+        for fd, events in poller.poll(50):
+            responder.ready(poller, fd, events)
+        try:
+            incoming.write(ctx.client.recv(16384))
+        except BlockingIOError:
+            pass
+    der = validator.getpeercert(binary_form=True) if done else None
+    if der is None or validator.selected_alpn_protocol() != "acme-tls/1":
+        raise ProbeFailed("no handshake")
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    if names.get_values_for_type(x509.DNSName) != ["localhost"]:
+        raise ProbeFailed(f"a certificate for {names}")
+
+
 def install_certificate(ctx: Context) -> None:
     leaf, chain = (f"-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n".encode() for text in ("LEAF", "CHAIN"))
     files = WriteCertificate(certificate=leaf, chain=chain, fullchain=leaf + chain)
@@ -380,6 +422,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "acctproc": ("netproc", "keyproc", "chngproc"),
         "chngproc": ("netproc", "acctproc"),
         "httpproc": ("netproc", "acctproc"),
+        "tlsproc": ("netproc", "acctproc"),
     }.get(role, ("netproc",))
     channels = [(peers[0], parent_fd)]
     for peer in peers[1:]:
@@ -400,6 +443,7 @@ def build_spec(role: str, bed: dict[str, Any], parent_fd: int) -> specs.ChildSpe
         "fileproc": lambda: specs.FileSettings(bed["cert_dir"], "cert.pem", "chain.pem", "fullchain.pem", False),
         "revokeproc": lambda: specs.RevokeSettings(bed["bundle"], names, False, False),
         "httpproc": lambda: specs.HttpSettings("127.0.0.1", 0, (len(names),), (0,), open_listener("127.0.0.1", 0)),
+        "tlsproc": lambda: specs.TlsSettings("127.0.0.1", 0, (names,), (0,), open_listener("127.0.0.1", 0)),
     }[role]()
     return specs.ChildSpec(role, "probe", 0, True, tuple(channels), settings)
 
@@ -435,10 +479,13 @@ def main() -> int:
         apply._chroot = lambda run: None
     uid = os.getuid()  # getuid is in no role's list: asked before the jail
     grants = role_module.grants(spec, held)
-    if role == "httpproc":  # a client of its own, connected before the jail (it may open no socket after)
+    if role in ("httpproc", "tlsproc"):  # a client of its own, connected before the jail (it may open no socket after)
         ctx.client = socket.create_connection(held.listener.getsockname())
         ctx.client.setblocking(False)
         grants = grants._replace(files=(*grants.files, ctx.client.fileno()))
+        ctx.tls_client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.tls_client.check_hostname, ctx.tls_client.verify_mode = False, ssl.CERT_NONE  # it checks the names itself
+        ctx.tls_client.set_alpn_protocols(["acme-tls/1"])
     result = sandbox.enter(role, grants)
     report(parent_fd, event="ready", report=result.summary(), uid=uid)
     for name in request["probes"]:

@@ -55,6 +55,10 @@ RESPONDED = "kernel-view-responder.example.test"
 # A third, of the first authority, validated with dns-01 through a hook program: hookproc.
 HOOKED = "kernel-view-hook.example.test"
 HOOK = Path(__file__).resolve().parents[2] / "examples" / "hooks" / "challtestsrv"
+# A third domain, of that second authority, validated by tls-alpn-01 from the built-in TLS responder: tlsproc.
+ALPN_RESPONDED = "kernel-view-tls-alpn.example.test"
+# tlsproc's memfd, which it made before its jail and ssl reads certificates from (proc/tlsproc.py).
+TLS_ALPN_MEMFD = "/memfd:acme-client-tls-alpn-01"
 RUN_SECONDS = 150
 # Seconds the http-01 responder waits: every role is up and jailed while pebble validates.
 # Well below pebble's own timeout, which a loaded machine must not reach either.
@@ -155,6 +159,13 @@ domain {HOOKED} {{
 \tsign with pebble
 \tchallenge dns-01 hook "{write_hook(setup, testbed)}" resolver {testbed.dns_address[0]} port {testbed.dns_address[1]}
 }}
+
+domain {ALPN_RESPONDED} {{
+\tdomain key "{setup.root}/private/{ALPN_RESPONDED}.key" ecdsa
+\tdomain full chain certificate "{setup.cert_dir}/{ALPN_RESPONDED}.fullchain.pem"
+\tsign with responded
+\tchallenge tls-alpn-01 listen on 127.0.0.1 port {responded.ports["tlsalpn01"]}
+}}
 """
     )
     if setup.unprivileged:
@@ -173,7 +184,7 @@ def write_hook(setup: Setup, testbed: Testbed) -> Path:
 
 def start_client(setup: Setup, conf: Path) -> subprocess.Popen[bytes]:
     """acme-client -vv, as a real run: by root, or by the user from exec on (setpriv, as test_unprivileged)."""
-    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED, HOOKED]
+    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED, ALPN_RESPONDED, HOOKED]
     if setup.unprivileged:
         user = account(UNPRIVILEGED_USER)
         argv = [
@@ -257,11 +268,15 @@ def expected_ids(run: Run, policy: Policy) -> Account:
 
 def held_at_jail(view: kernel_watch.KernelView) -> set[int]:
     """What the role kept through its jail: stdio, its channels (from its command line), its directory,
-    and what its settings name (httpproc's listening socket, chngproc's journal, netproc's report)."""
+    and what its settings name (a responder's listening socket, chngproc's journal, netproc's report), and
+    tlsproc's memfd."""
     directories = {fd for fd, descriptor in view.descriptors.items() if descriptor.kind == "directory"}
     settings = view.spec["settings"]  # type: ignore[attr-defined]
     named = {settings[key] for key in ("listen_fd", "journal_fd", "report_fd") if settings.get(key, -1) >= 0}
-    return {0, 1, 2} | view.channel_fds() | directories | (named & set(view.descriptors))
+    memfd = {fd for fd, descriptor in view.descriptors.items() if descriptor.target.startswith(TLS_ALPN_MEMFD)}
+    if view.role != "tlsproc":
+        memfd = set()
+    return {0, 1, 2} | view.channel_fds() | directories | (named & set(view.descriptors)) | memfd
 
 
 def opened_after_jail(view: kernel_watch.KernelView) -> set[int]:
@@ -341,6 +356,9 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
         check([d.target for d in directories] == [own], f"directories held: {directories}, expected {own}")
     else:
         check(not directories, f"holds directories {directories}")
+    memfds = [d.target for d in view.descriptors.values() if d.target.startswith(TLS_ALPN_MEMFD)]
+    # tlsproc holds its one memfd (certificates pass through it to ssl); no other role holds one
+    check(len(memfds) == (view.role == "tlsproc"), f"memfds for certificates: {memfds}")
     return found
 
 
@@ -371,7 +389,7 @@ def run_problems(run: Run) -> list[str]:
             found.append(f"the dumpable probe cannot read even a dumpable process of uid {uid} gid {gid}")
     if run.returncode != 0:
         found.append(f"acme-client exited {run.returncode}")
-    elif not all((run.setup.cert_dir / f"{handle}.fullchain.pem").exists() for handle in (HANDLE, RESPONDED, HOOKED)):
+    elif not all((run.setup.cert_dir / f"{handle}.fullchain.pem").exists() for handle in (HANDLE, RESPONDED, ALPN_RESPONDED, HOOKED)):
         found.append("acme-client exited 0 but installed no certificate")
     return found
 

@@ -26,6 +26,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    TlsSettings,
     Settings,
 )
 
@@ -71,6 +72,7 @@ SAMPLE_SETTINGS = {
         "/usr/local/libexec/hook", "_acmehook", 30, ("192.0.2.53", 53), 120, (("a.example", "*.a.example"),), (0,),
         ("/etc/ssl/private",), ("/etc/ssl/acme",),
     ),
+    "tlsproc": TlsSettings("::", 443, (("a.example", "192.0.2.1"), ("b.example",)), (0, 0), 7),
 }
 
 
@@ -112,6 +114,8 @@ def real_settings(role: str, options: RunOptions) -> Settings:
         return shared_settings("chngproc", [replace(JOB, responder=("::1", 8080))], options)
     if role == "hookproc":  # a chngproc's place, for a domain with a dns-01 hook
         return shared_settings("chngproc", [replace(JOB, dns_hook=DnsHook(Path("/usr/local/libexec/hook")))], options)
+    if role == "tlsproc":  # a chngproc's place, for a domain with the built-in tls-alpn-01 responder
+        return shared_settings("chngproc", [replace(JOB, tls_alpn=("::1", 8443))], options)
     if role in SHARED_ROLES:
         return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)
