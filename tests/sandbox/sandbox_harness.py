@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 
 CHILD = Path(__file__).with_name("sandbox_probe_child.py")
 REPO = Path(__file__).resolve().parents[2]
-ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc", "httpproc", "tlsproc")
+ROLES = ("netproc", "dnsproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc", "revokeproc", "httpproc", "tlsproc", "hookproc")
 KILLED = "SIGSYS"
 UNPRIVILEGED_USER = "nobody"
 
@@ -176,6 +176,40 @@ PROBES: tuple[Probe, ...] = (
         {"fileproc": "ok"},
         must_do=True,
     ),
+)
+
+# hookproc runs the administrator's hook program: no seccomp filter and no Landlock rules (the
+# program would inherit them), so most attempts work, as for any program its user runs. What it
+# must not get: the keys (their directory is empty in its mount namespace, and stays so), the
+# certificate and challenge directories (read-only), another process (not dumpable, nobody's).
+# Attempts whose answer is its user's file permissions, which differ between the root and the
+# unprivileged run, are not tried (create_outside and the like, signal_sibling, setuid_root).
+HOOKPROC_OUTCOMES = {
+    **dict.fromkeys(
+        ("socket_tcp", "socket_udp", "socket_unix", "socket_netlink", "connect_other_port", "connect_ca_port",
+         "bind_tcp", "resolve_name", "abstract_unix", "udp_send", "stat_outside", "fork", "thread",
+         "user_namespace", "chroot_escape", "import_module_past_the_guard", "exec_memory"),
+        "ok",
+    ),
+    "read_shadow": "EACCES",
+    "read_account_key": "ENOENT",
+    "read_parent_descriptor": "EACCES",
+    "write_cert_dir": "EROFS",
+    "write_challenge_dir": "EROFS",
+    "execve": "exit 0",  # /bin/true took its place
+    "signal_parent": "EPERM",
+    "ptrace_parent": "EPERM",
+    "import_module": "ImportAfterJail",
+    "tiocsti": "ENOTTY",
+}
+for _probe in PROBES:
+    _probe.expected.pop("hookproc", None)
+    if _probe.name in HOOKPROC_OUTCOMES:
+        _probe.expected["hookproc"] = HOOKPROC_OUTCOMES[_probe.name]
+PROBES = (
+    Probe("reveal_hidden_keys", "unmount what hides the keys, in namespaces of its own", {"hookproc": "EINVAL"}),
+    *PROBES,
+    Probe("run_hook", "run the hook program", {"hookproc": "ok"}, must_do=True),
 )
 
 PROBES_BY_NAME = {probe.name: probe for probe in PROBES}

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sandbox_harness as harness  # noqa: E402
 
 _SHORT = {"netproc": "net", "dnsproc": "dns", "acctproc": "acct", "keyproc": "key", "chngproc": "chng",
-          "certproc": "cert", "fileproc": "file", "revokeproc": "revoke", "httpproc": "http", "tlsproc": "tls"}
+          "certproc": "cert", "fileproc": "file", "revokeproc": "revoke", "httpproc": "http", "tlsproc": "tls",
+          "hookproc": "hook"}
 
 
 def run_matrix(unprivileged: bool) -> dict[str, harness.RoleRun]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import sandbox_harness as harness
+from acme_conf.sandbox.policy import POLICIES
 
 CHILD = Path(__file__).with_name("defences_probe_child.py")
 UNPRIVILEGED = os.getuid() != 0  # as root, the roles run as root would; the matrix covers both
@@ -65,14 +66,19 @@ def attempt(
     return harness.KILLED if process.returncode == -harness.signal.SIGSYS else f"exit {process.returncode}"
 
 
-@pytest.mark.parametrize("role", harness.ROLES)
+# hookproc has no filter (it runs a program of the administrator's): its neighbours' filters forbid
+# sendmsg and recvmsg, so no descriptor crosses its channels either way.
+FILTERED_ROLES = tuple(role for role in harness.ROLES if not POLICIES[role].runs_programs)
+
+
+@pytest.mark.parametrize("role", FILTERED_ROLES)
 def test_no_role_can_take_a_descriptor_passed_over_its_channel(
     bed: harness.Bed, role: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert attempt(bed, role, "receive_descriptor", monkeypatch, pass_a_descriptor=True) == harness.KILLED
 
 
-@pytest.mark.parametrize("role", harness.ROLES)
+@pytest.mark.parametrize("role", FILTERED_ROLES)
 def test_no_role_can_pass_a_descriptor_over_its_channel(
     bed: harness.Bed, role: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
