@@ -1542,6 +1542,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         (DNS_HOOK + "::test_the_hook_sees_no_key_and_changes_no_certificate", KERNEL_VIEW),
     ),
     Mutation(
+        "hookproc-zone-servers-asked-with-recursion", P + "hookproc.py",
+        "            waiting, recursion = list(zone_servers), False\n",
+        "            waiting, recursion = list(zone_servers), True\n",
+        "the zone's own servers are asked without recursion, so that no cache answers for them",
+        ("tests/integration/test_zone_servers.py",),
+    ),
+    Mutation(
+        "txt-lookup-zone-of-another-name", "acme_conf/net/txt_lookup.py",
+        "        if record.kind == SOA and owner and (wanted == owner or wanted.endswith(\".\" + owner)):\n",
+        "        if record.kind == SOA:\n",
+        "a zone is taken only from an SOA record that holds the name asked about",
+        (TXT_LOOKUP + "::test_a_zone_is_only_one_that_holds_the_name",),
+    ),
+    Mutation(
         "txt-lookup-pointer-forward", "acme_conf/net/txt_lookup.py",
         "            if target >= offset or pointers > MAX_POINTERS:\n",
         "            if pointers > MAX_POINTERS:\n",

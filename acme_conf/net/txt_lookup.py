@@ -1,7 +1,10 @@
-"""Is a TXT record visible yet?  One DNS question over UDP, and a careful reading of the answer.
+"""Is a TXT record visible yet, and where to ask: DNS questions over UDP, and a careful reading of the answers.
 
 hookproc asks this after the hook program has added a dns-01 record and
-before netproc tells the CA to look, so that the CA does not look too early.
+before netproc tells the CA to look, so that the CA does not look too early:
+at the configured resolver, or else at the name servers of the record's
+zone, found through the system's resolvers (its SOA, then its NS records and
+their addresses).
 The answer comes from the network: every length in it is checked against
 the packet, a name's compression pointers may only point backwards, and
 anything malformed counts as "not visible yet", never as an error that
@@ -13,9 +16,15 @@ from __future__ import annotations
 import secrets
 import socket
 import struct
+from typing import NamedTuple
 
-TXT = 16
+A = 1
+NS = 2
 CNAME = 5
+SOA = 6
+TXT = 16
+AAAA = 28
+MAX_SERVERS = 8  # name servers of a zone asked, addresses in all
 CLASS_IN = 1
 MAX_REPLY = 4096  # bytes read of a UDP answer; a longer one is truncated, and read as far as it goes
 MAX_POINTERS = 32  # compression pointers followed in one name: a loop ends here
@@ -37,10 +46,29 @@ def resolv_conf_servers(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(servers)
 
 
-def question(name: str) -> tuple[int, bytes]:
-    """A query for the TXT records of `name` (recursion desired): its id, and the packet."""
+class Record(NamedTuple):
+    """One resource record of a reply: its owner, type, and data (where the data starts in the packet)."""
+
+    owner: str
+    kind: int
+    start: int
+    data: bytes
+
+
+class Reply(NamedTuple):
+    """A reply that answers the question asked: its response code, answer and authority records, and the packet."""
+
+    rcode: int
+    answer: tuple[Record, ...]
+    authority: tuple[Record, ...]
+    packet: bytes
+
+
+def question(name: str, kind: int = TXT, recursion: bool = True) -> tuple[int, bytes]:
+    """A query for the `kind` records of `name`: its id, and the packet."""
     query_id = secrets.randbits(16)
-    return query_id, _HEADER.pack(query_id, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", TXT, CLASS_IN)
+    flags = 0x0100 if recursion else 0
+    return query_id, _HEADER.pack(query_id, flags, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", kind, CLASS_IN)
 
 
 def encode_name(name: str) -> bytes:
@@ -53,6 +81,37 @@ def encode_name(name: str) -> bytes:
     return bytes(out) + b"\0"
 
 
+def parse_reply(reply: bytes, query_id: int, name: str, kind: int = TXT) -> Reply:
+    """`reply` read as the answer to question (`query_id`, `name`, `kind`); MalformedAnswer when it cannot be one."""
+    if len(reply) < _HEADER.size:
+        raise MalformedAnswer("shorter than a DNS header")
+    answer_id, flags, questions, answers, authorities, _ = _HEADER.unpack_from(reply)
+    if answer_id != query_id or not flags & 0x8000:
+        raise MalformedAnswer("not the answer to this question")
+    if questions != 1:
+        raise MalformedAnswer(f"{questions} questions in an answer to one")
+    asked, offset = read_name(reply, _HEADER.size)
+    if asked.lower() != name.rstrip(".").lower() or reply[offset : offset + 4] != struct.pack("!HH", kind, CLASS_IN):
+        raise MalformedAnswer("an answer to another question")
+    offset += 4
+    sections: list[tuple[Record, ...]] = []
+    for count in (answers, authorities):
+        records = []
+        for _ in range(count):
+            owner, offset = read_name(reply, offset)
+            if offset + _RECORD.size > len(reply):
+                raise MalformedAnswer("a record cut short")
+            record_kind, klass, _, length = _RECORD.unpack_from(reply, offset)
+            offset += _RECORD.size
+            if offset + length > len(reply):
+                raise MalformedAnswer("record data cut short")
+            if klass == CLASS_IN:
+                records.append(Record(owner, record_kind, offset, reply[offset : offset + length]))
+            offset += length
+        sections.append(tuple(records))
+    return Reply(flags & 0x000F, sections[0], sections[1], reply)
+
+
 def txt_values(reply: bytes, query_id: int, name: str) -> tuple[str, ...]:
     """The TXT strings in `reply` to question (`query_id`, `name`): each record's strings joined.
 
@@ -60,32 +119,13 @@ def txt_values(reply: bytes, query_id: int, name: str) -> tuple[str, ...]:
     `name` answers with the CNAME and the records of its target.
     MalformedAnswer when the reply is not an answer to this question.
     """
-    if len(reply) < _HEADER.size:
-        raise MalformedAnswer("shorter than a DNS header")
-    answer_id, flags, questions, answers, _, _ = _HEADER.unpack_from(reply)
-    if answer_id != query_id or not flags & 0x8000:
-        raise MalformedAnswer("not the answer to this question")
-    if flags & 0x000F:
+    return _txt(parse_reply(reply, query_id, name))
+
+
+def _txt(reply: Reply) -> tuple[str, ...]:
+    if reply.rcode:
         return ()  # NXDOMAIN, SERVFAIL...: not there (yet)
-    if questions != 1:
-        raise MalformedAnswer(f"{questions} questions in an answer to one")
-    asked, offset = read_name(reply, _HEADER.size)
-    if asked.lower() != name.rstrip(".").lower() or reply[offset : offset + 4] != struct.pack("!HH", TXT, CLASS_IN):
-        raise MalformedAnswer("an answer to another question")
-    offset += 4
-    values = []
-    for _ in range(answers):
-        _, offset = read_name(reply, offset)
-        if offset + _RECORD.size > len(reply):
-            raise MalformedAnswer("a record cut short")
-        kind, klass, _, length = _RECORD.unpack_from(reply, offset)
-        offset += _RECORD.size
-        if offset + length > len(reply):
-            raise MalformedAnswer("record data cut short")
-        if kind == TXT and klass == CLASS_IN:
-            values.append(_strings(reply[offset : offset + length]))
-        offset += length
-    return tuple(values)
+    return tuple(_strings(record.data) for record in reply.answer if record.kind == TXT)
 
 
 def read_name(packet: bytes, offset: int) -> tuple[str, int]:
@@ -133,9 +173,9 @@ def _strings(data: bytes) -> str:
     return "".join(parts)
 
 
-def visible(server: tuple[str, int], name: str, value: str, timeout: float) -> bool:
-    """Whether `server` answers `value` among the TXT records of `name` (False for no answer, or a bad one)."""
-    query_id, packet = question(name)
+def ask(server: tuple[str, int], name: str, kind: int, timeout: float, recursion: bool = True) -> Reply | None:
+    """`server`'s reply to one question, or None when no usable one came within `timeout`."""
+    query_id, packet = question(name, kind, recursion)
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
@@ -145,8 +185,69 @@ def visible(server: tuple[str, int], name: str, value: str, timeout: float) -> b
             while True:
                 reply = sock.recv(MAX_REPLY)
                 try:
-                    return value in txt_values(reply, query_id, name)
+                    return parse_reply(reply, query_id, name, kind)
                 except MalformedAnswer:
                     continue  # a stray or spoofed datagram: wait for the real answer until the timeout
         except OSError:  # timeout, refused, unreachable
-            return False
+            return None
+
+
+def visible(server: tuple[str, int], name: str, value: str, timeout: float, recursion: bool = True) -> bool:
+    """Whether `server` answers `value` among the TXT records of `name` (False for no answer, or a bad one)."""
+    reply = ask(server, name, TXT, timeout, recursion)
+    return reply is not None and value in _txt(reply)
+
+
+def authoritative_servers(
+    name: str, resolvers: tuple[tuple[str, int], ...], timeout: float, port: int = 53
+) -> tuple[tuple[str, int], ...]:
+    """The addresses of the name servers of the zone `name` lies in, as `resolvers` tell them (() when they do not).
+
+    The zone is the owner of the SOA record a resolver gives for `name`
+    (in its answer, or its authority section when `name` does not exist);
+    its servers, the NS records of the zone, each looked up (A and AAAA).
+    """
+    zone = _zone_of(name, resolvers, timeout)
+    hosts = _answer_names(zone, NS, resolvers, timeout) if zone else ()
+    addresses: list[tuple[str, int]] = []
+    for host in hosts[:MAX_SERVERS]:
+        for kind, size, family in ((A, 4, socket.AF_INET), (AAAA, 16, socket.AF_INET6)):
+            reply = _first_reply(host, kind, resolvers, timeout)
+            for record in reply.answer if reply is not None else ():
+                if record.kind == kind and len(record.data) == size:
+                    addresses.append((socket.inet_ntop(family, record.data), port))
+    return tuple(dict.fromkeys(addresses))[:MAX_SERVERS]
+
+
+def _first_reply(name: str, kind: int, resolvers: tuple[tuple[str, int], ...], timeout: float) -> Reply | None:
+    for resolver in resolvers:
+        reply = ask(resolver, name, kind, timeout)
+        if reply is not None and reply.rcode in (0, 3):  # an answer, or "no such name": either is the truth
+            return reply
+    return None
+
+
+def _zone_of(name: str, resolvers: tuple[tuple[str, int], ...], timeout: float) -> str:
+    """The zone `name` lies in: the owner of the SOA record the resolvers give for it ("" when none does)."""
+    reply = _first_reply(name, SOA, resolvers, timeout)
+    wanted = name.rstrip(".").lower()
+    for record in (*reply.answer, *reply.authority) if reply is not None else ():
+        owner = record.owner.lower()
+        if record.kind == SOA and owner and (wanted == owner or wanted.endswith("." + owner)):
+            return record.owner  # a zone that holds the name, not one a resolver made up elsewhere
+    return ""
+
+
+def _answer_names(name: str, kind: int, resolvers: tuple[tuple[str, int], ...], timeout: float) -> tuple[str, ...]:
+    """The names the `kind` records (NS) of `name` hold."""
+    reply = _first_reply(name, kind, resolvers, timeout)
+    if reply is None:
+        return ()
+    names = []
+    for record in reply.answer:
+        if record.kind == kind:
+            try:
+                names.append(read_name(reply.packet, record.start)[0])
+            except MalformedAnswer:
+                continue
+    return tuple(dict.fromkeys(names))

@@ -9,9 +9,10 @@ own, in place of a chngproc.  For each record it runs
 
 with a clean environment, no standard input, in a session of its own, and
 kills the whole session when it overruns its timeout.  After `add` it waits,
-within the configured bound, until a name server (the configured resolver,
-else those of /etc/resolv.conf) answers the record, so that the CA does not
-look too early.  Each record it added is removed when its domain's netproc
+within the configured bound, until the configured resolver, or else every
+name server of the record's zone (found through the resolvers of
+/etc/resolv.conf, and asked without recursion), answers the record, so
+that the CA does not look too early.  Each record it added is removed when its domain's netproc
 closes its channel (whether the chain succeeded, failed or was stopped), and
 whatever is left when hookproc itself ends; a record whose `add` failed or
 overran is removed too, since the program may have added it before failing.
@@ -55,7 +56,7 @@ from acme_conf.acme.tokens import key_authorization_refusal
 from acme_conf.errors import ProcessFailure
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import RecordAdd
-from acme_conf.net.txt_lookup import resolv_conf_servers, visible
+from acme_conf.net.txt_lookup import authoritative_servers, resolv_conf_servers, visible
 from acme_conf.files import write_all
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
@@ -69,6 +70,7 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REQUESTS_PER_NAME = 4  # as chngproc: each name published once; a refused or repeated request costs one more
 LOOK_EVERY_SECONDS = 2.0  # between two questions to a name server
 QUESTION_SECONDS = 2.0  # one question's answer
+AUTHORITATIVE_PORT = 53  # where a zone's name servers answer
 PR_SET_PDEATHSIG = 1
 MAX_OUTPUT = 4096  # bytes of what the program printed that are kept, for the log and the error
 
@@ -135,7 +137,7 @@ def hook_problem(resolved: paths.Resolved) -> str:
 
 
 def name_servers(settings: HookSettings) -> tuple[tuple[str, int], ...]:
-    """Where to look for a record: the configured resolver, else the name servers of /etc/resolv.conf."""
+    """Whom to ask: the configured resolver, else the resolvers of /etc/resolv.conf (which find the zone's servers)."""
     if settings.wait == 0:
         return ()
     if settings.resolver:
@@ -275,13 +277,27 @@ def _last_line(output: bytes | None) -> str:
 
 
 def wait_until_visible(held: Held, record: Record) -> None:
-    """Return once every name server answers the record; ProcessFailure when the wait is over first."""
+    """Return once every name server asked answers the record; ProcessFailure when the wait is over first.
+
+    Asked: the configured resolver; else the name servers of the record's
+    zone, found through the system's resolvers, and asked without
+    recursion, so that no cache answers for them; else, when they cannot be
+    found, the system's resolvers.
+    """
     if not held.servers:
         return
     deadline = time.monotonic() + held.settings.wait
-    waiting = list(held.servers)
+    waiting, recursion = list(held.servers), True
+    if not held.settings.resolver:
+        zone_servers = authoritative_servers(record.owner, held.servers, QUESTION_SECONDS, AUTHORITATIVE_PORT)
+        if zone_servers:
+            waiting, recursion = list(zone_servers), False
+        else:
+            log.warning("%s: the zone's name servers cannot be found; looking at the system's resolvers", record.owner)
     while True:
-        waiting = [server for server in waiting if not visible(server, record.owner, record.value, QUESTION_SECONDS)]
+        waiting = [
+            server for server in waiting if not visible(server, record.owner, record.value, QUESTION_SECONDS, recursion)
+        ]
         if not waiting:
             log.info("%s: TXT record visible", record.owner)
             return

@@ -133,3 +133,29 @@ def test_no_answer_is_not_visible() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         assert not txt_lookup.visible(silent.getsockname(), NAME, VALUE, 0.3)
+
+
+def soa(owner: bytes) -> bytes:
+    return record(owner, 6, encode_name("ns.example") + encode_name("hostmaster.example") + bytes(20))
+
+
+def answer_to(query_id: int, name: str, kind: int, answers: list[bytes], authority: list[bytes], rcode: int = 0) -> bytes:
+    header = struct.pack("!HHHHHH", query_id, 0x8180 | rcode, 1, len(answers), len(authority), 0)
+    return header + encode_name(name) + struct.pack("!HH", kind, 1) + b"".join(answers) + b"".join(authority)
+
+
+def test_a_zone_is_only_one_that_holds_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resolver's SOA for another zone (example.net for a name in example.com) is not taken for the name's zone."""
+    replies = {
+        "example.com": [soa(encode_name("example.com"))],
+        "evil.net": [soa(encode_name("example.net"))],
+    }
+
+    def ask(server, name, kind, timeout, recursion=True):
+        key = "example.com" if name.endswith("example.com.") else "evil.net"
+        packet = answer_to(1, name, kind, [], replies[key], rcode=3)
+        return txt_lookup.parse_reply(packet, 1, name, kind)
+
+    monkeypatch.setattr(txt_lookup, "ask", ask)
+    assert txt_lookup._zone_of("_acme-challenge.www.example.com.", (("192.0.2.53", 53),), 1.0) == "example.com"
+    assert txt_lookup._zone_of("_acme-challenge.www.evil.net.", (("192.0.2.53", 53),), 1.0) == ""
