@@ -322,8 +322,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "jail-no-process-limit", S + "apply.py",
-        "    process.set_limit(resource.RLIMIT_NPROC, 0)\n",
-        "",
+        "        process.set_limit(resource.RLIMIT_NPROC, 0)\n",
+        "        pass\n",
         "RLIMIT_NPROC 0 in every role",
         (KERNEL_VIEW,),
     ),

@@ -41,6 +41,15 @@ def test_each_mutation_finds_its_text_once_and_names_tests_that_exist(mutation: 
     assert MUTATE.missing_tests(mutation.tests, REPO) == [], f"{mutation.name} names tests that are gone"
 
 
+@pytest.mark.parametrize("mutation", MUTATE.MUTATIONS, ids=lambda mutation: mutation.name)
+def test_each_mutant_is_still_python(mutation: object) -> None:
+    """A mutant that does not compile is caught by every test for the wrong reason (and pytest says ERROR)."""
+    path = REPO / mutation.path
+    if path.suffix != ".py":
+        return
+    compile(path.read_text().replace(mutation.find, mutation.replace), str(path), "exec")
+
+
 def test_mutation_names_are_unique() -> None:
     names = [mutation.name for mutation in MUTATE.MUTATIONS]
     assert len(names) == len(set(names))
