@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import select
 import socket
-import time
 from dataclasses import dataclass, field
 
 from acme_conf import sandbox
@@ -35,6 +34,7 @@ from acme_conf.errors import ProcessFailure
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.connections import Client, Connections, Limits
 from acme_conf.proc.publishing import account_thumbprint, answer
 from acme_conf.proc.spec import ChildSpec, HttpSettings
 
@@ -125,70 +125,25 @@ def withdraw(held: Held, net_fd: int) -> None:
 
 
 @dataclass
-class _Client:
-    connection: socket.socket
-    peer: str  # its address, without the port
-    accepted: float
-    deadline: float  # FIRST_BYTE_SECONDS after it was accepted, CLIENT_SECONDS once it has sent something
+class _Client(Client):
     request: bytes = b""
 
 
-class Responder:
+class Responder(Connections[_Client]):
     """The HTTP side of httpproc's loop (child.SideServer): accept, read one request, answer, close."""
 
     def __init__(self, held: Held) -> None:
+        super().__init__(held.listener)
         self.held = held
-        self.clients: dict[int, _Client] = {}
 
-    def start(self, poller: select.poll) -> None:
-        poller.register(self.held.listener.fileno(), select.POLLIN)
+    def limits(self) -> Limits:
+        return Limits(MAX_CLIENTS, PER_PEER, FIRST_BYTE_SECONDS, CLIENT_SECONDS)
 
-    def ready(self, poller: select.poll, fd: int, events: int) -> bool:
-        if fd == self.held.listener.fileno():
-            self._accept(poller)
-            return True
-        client = self.clients.get(fd)
-        if client is None:
-            return False
+    def new_client(self, connection: socket.socket, peer: str, accepted: float, deadline: float) -> _Client:
+        return _Client(connection, peer, accepted, deadline)
+
+    def serve_client(self, poller: select.poll, fd: int, client: _Client) -> None:
         self._read(poller, fd, client)
-        return True
-
-    def timeout_ms(self) -> int | None:
-        if not self.clients:
-            return None
-        soonest = min(client.deadline for client in self.clients.values())
-        return max(0, int((soonest - time.monotonic()) * 1000) + 1)
-
-    def expire(self, poller: select.poll) -> None:
-        now = time.monotonic()
-        for fd in [fd for fd, client in self.clients.items() if client.deadline <= now]:
-            self._drop(poller, fd)
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.connection.close()
-        self.clients.clear()
-        self.held.listener.close()
-
-    def _accept(self, poller: select.poll) -> None:
-        while True:
-            try:
-                connection, address = self.held.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:  # a connection reset before it was accepted, or out of descriptors
-                log.debug("accept: %s", error.strerror)
-                return
-            peer = str(address[0])
-            if sum(client.peer == peer for client in self.clients.values()) >= PER_PEER:
-                connection.close()
-                continue
-            if len(self.clients) >= MAX_CLIENTS:  # the oldest makes room: idle ones cannot keep the CA out
-                self._drop(poller, min(self.clients, key=lambda fd: self.clients[fd].accepted))
-            connection.setblocking(False)
-            now = time.monotonic()
-            self.clients[connection.fileno()] = _Client(connection, peer, now, now + FIRST_BYTE_SECONDS)
-            poller.register(connection.fileno(), select.POLLIN)
 
     def _read(self, poller: select.poll, fd: int, client: _Client) -> None:
         try:
@@ -198,13 +153,13 @@ class Responder:
         except OSError:
             data = b""
         if data and not client.request:
-            client.deadline = client.accepted + CLIENT_SECONDS
+            self.heard_from(client)
         client.request += data
         if data and b"\r\n\r\n" not in client.request and b"\n\n" not in client.request and len(client.request) < MAX_REQUEST:
             return  # more to come
         if data or client.request:
             self._answer(client)
-        self._drop(poller, fd)
+        self.drop(poller, fd)
 
     def _answer(self, client: _Client) -> None:
         status, body = answer_for(client.request, self.held.live)
@@ -214,10 +169,6 @@ class Responder:
         except OSError as error:
             log.debug("answer not sent: %s", error.strerror)
 
-    def _drop(self, poller: select.poll, fd: int) -> None:
-        client = self.clients.pop(fd)
-        poller.unregister(fd)
-        client.connection.close()
 
 
 def answer_for(request: bytes, live: dict[str, bytes]) -> tuple[str, bytes]:

@@ -43,7 +43,6 @@ import os
 import select
 import socket
 import ssl
-import time
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.backends.openssl import backend as _openssl_backend  # noqa: F401  # loaded lazily by ECDSA otherwise
@@ -60,6 +59,7 @@ from acme_conf.files import write_all
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
+from acme_conf.proc.connections import Client, Connections, Limits
 from acme_conf.proc.publishing import account_thumbprint, answer
 from acme_conf.proc.spec import ChildSpec, TlsSettings
 
@@ -237,11 +237,7 @@ def server_context() -> ssl.SSLContext:
 
 
 @dataclass
-class _Client:
-    connection: socket.socket
-    peer: str  # its address, without the port
-    accepted: float
-    deadline: float  # FIRST_BYTE_SECONDS after it was accepted, HANDSHAKE_SECONDS once it has sent something
+class _Client(Client):
     received: bytes = b""  # what came before the ClientHello was judged
     count: int = 0  # bytes received in all
     incoming: ssl.MemoryBIO = field(default_factory=ssl.MemoryBIO)
@@ -250,67 +246,25 @@ class _Client:
     name: str = ""  # the live name its SNI chose
 
 
-class Responder:
+class Responder(Connections[_Client]):
     """The TLS side of tlsproc's loop (child.SideServer): accept, judge the ClientHello, shake hands, close."""
 
     def __init__(self, held: Held) -> None:
+        super().__init__(held.listener)
         self.held = held
-        self.clients: dict[int, _Client] = {}
         self.context = server_context()  # holds no certificate: a handshake goes on only once the SNI chose one
         self.context.set_alpn_protocols([ALPN])
         self.context.sni_callback = self._choose
 
-    def start(self, poller: select.poll) -> None:
-        poller.register(self.held.listener.fileno(), select.POLLIN)
+    def limits(self) -> Limits:
+        return Limits(MAX_CLIENTS, PER_PEER, FIRST_BYTE_SECONDS, HANDSHAKE_SECONDS)
 
-    def ready(self, poller: select.poll, fd: int, events: int) -> bool:
-        if fd == self.held.listener.fileno():
-            self._accept(poller)
-            return True
-        client = self.clients.get(fd)
-        if client is None:
-            return False
+    def new_client(self, connection: socket.socket, peer: str, accepted: float, deadline: float) -> _Client:
+        return _Client(connection, peer, accepted, deadline)
+
+    def serve_client(self, poller: select.poll, fd: int, client: _Client) -> None:
         if not self._read(client):
-            self._drop(poller, fd)
-        return True
-
-    def timeout_ms(self) -> int | None:
-        if not self.clients:
-            return None
-        soonest = min(client.deadline for client in self.clients.values())
-        return max(0, int((soonest - time.monotonic()) * 1000) + 1)
-
-    def expire(self, poller: select.poll) -> None:
-        now = time.monotonic()
-        for fd in [fd for fd, client in self.clients.items() if client.deadline <= now]:
-            self._drop(poller, fd)
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.connection.close()
-        self.clients.clear()
-        self.held.listener.close()
-
-    def _accept(self, poller: select.poll) -> None:
-        while True:
-            try:
-                connection, address = self.held.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:  # a connection reset before it was accepted, or out of descriptors
-                log.debug("accept: %s", error.strerror)
-                return
-            peer = str(address[0])
-            if sum(client.peer == peer for client in self.clients.values()) >= PER_PEER:
-                log.debug("refused a connection from %s: %d from there already", peer, PER_PEER)
-                connection.close()
-                continue
-            if len(self.clients) >= MAX_CLIENTS:  # the oldest makes room: stalled ones cannot keep the CA out
-                self._drop(poller, min(self.clients, key=lambda fd: self.clients[fd].accepted))
-            connection.setblocking(False)
-            now = time.monotonic()
-            self.clients[connection.fileno()] = _Client(connection, peer, now, now + FIRST_BYTE_SECONDS)
-            poller.register(connection.fileno(), select.POLLIN)
+            self.drop(poller, fd)
 
     def _read(self, client: _Client) -> bool:
         """Take what the client sent and take its handshake on; False once it is to be closed."""
@@ -323,7 +277,7 @@ class Responder:
         if not data:
             return False
         if not client.count:
-            client.deadline = client.accepted + HANDSHAKE_SECONDS
+            self.heard_from(client)
         client.count += len(data)
         if client.tls is None:
             return self._judge_hello(client, data)
@@ -390,11 +344,6 @@ class Responder:
                 client.name = name
         tls.context = answer.context
         return None
-
-    def _drop(self, poller: select.poll, fd: int) -> None:
-        client = self.clients.pop(fd)
-        poller.unregister(fd)
-        client.connection.close()
 
 
 def main(spec: ChildSpec) -> int:
