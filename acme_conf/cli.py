@@ -236,7 +236,6 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
     from acme_conf.proc import main as executor  # the parent only; -n never loads it
 
-    del plan
     executor.configure_logging(options.verbose)
     return executor.run(
         jobs,
@@ -249,6 +248,8 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
             verbosity=options.verbose,
             max_chains=options.jobs,
             strict_sandbox=options.strict_sandbox,
+            every_domain=plan.domains,
+            every_authority=plan.authorities,
         ),
     )
 

@@ -39,7 +39,7 @@ _PROFILE = re.compile(r"\S+")
 _KID = re.compile(r"[!-~]{1,256}")
 EVERY_ADDRESS = frozenset(("::", "0.0.0.0"))  # a responder here takes the port on every address
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # a POSIX user name as useradd accepts it
-HOOK_SECONDS = 3600
+HOOK_SECONDS = 3600  # the most `timeout` and `wait` may say
 # Each names a block's way to validate; a block has one.
 CHALLENGE_KEYWORDS = (
     "challengedir",
@@ -47,7 +47,7 @@ CHALLENGE_KEYWORDS = (
     "challenge tls-alpn-01 listen on",
     "challenge dns-persist-01",
     "challenge dns-01 hook",
-)  # the most `timeout` and `wait` may say
+)
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {

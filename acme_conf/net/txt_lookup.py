@@ -13,9 +13,11 @@ stops the run.
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import struct
+import time
 from typing import NamedTuple
 
 A = 1
@@ -28,6 +30,7 @@ MAX_SERVERS = 8  # name servers of a zone asked, addresses in all
 CLASS_IN = 1
 MAX_REPLY = 4096  # bytes read of a UDP answer; a longer one is truncated, and read as far as it goes
 MAX_POINTERS = 32  # compression pointers followed in one name: a loop ends here
+_HOST = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)+")
 _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHIH")
 
@@ -174,15 +177,22 @@ def _strings(data: bytes) -> str:
 
 
 def ask(server: tuple[str, int], name: str, kind: int, timeout: float, recursion: bool = True) -> Reply | None:
-    """`server`'s reply to one question, or None when no usable one came within `timeout`."""
-    query_id, packet = question(name, kind, recursion)
+    """`server`'s reply to one question, or None when no usable one came within `timeout` (in all)."""
+    try:
+        query_id, packet = question(name, kind, recursion)
+    except (ValueError, UnicodeError):  # a name no DNS question can carry (one a server sent, say)
+        return None
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+    deadline = time.monotonic() + timeout
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
         try:
             sock.connect(server)  # the kernel drops datagrams from anyone else
             sock.send(packet)
             while True:
+                left = deadline - time.monotonic()
+                if left <= 0:  # stray datagrams keep coming: the time is up all the same
+                    return None
+                sock.settimeout(left)
                 reply = sock.recv(MAX_REPLY)
                 try:
                     return parse_reply(reply, query_id, name, kind)
@@ -195,7 +205,10 @@ def ask(server: tuple[str, int], name: str, kind: int, timeout: float, recursion
 def visible(server: tuple[str, int], name: str, value: str, timeout: float, recursion: bool = True) -> bool:
     """Whether `server` answers `value` among the TXT records of `name` (False for no answer, or a bad one)."""
     reply = ask(server, name, TXT, timeout, recursion)
-    return reply is not None and value in _txt(reply)
+    try:
+        return reply is not None and value in _txt(reply)
+    except MalformedAnswer:  # a TXT string cut short: not visible yet
+        return False
 
 
 def authoritative_servers(
@@ -247,7 +260,9 @@ def _answer_names(name: str, kind: int, resolvers: tuple[tuple[str, int], ...], 
     for record in reply.answer:
         if record.kind == kind:
             try:
-                names.append(read_name(reply.packet, record.start)[0])
+                host = read_name(reply.packet, record.start)[0]
             except MalformedAnswer:
                 continue
+            if _HOST.fullmatch(host):  # a name a question can carry; anything else is skipped
+                names.append(host)
     return tuple(dict.fromkeys(names))

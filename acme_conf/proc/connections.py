@@ -99,7 +99,7 @@ class Connections(Generic[C]):
         client.connection.close()
 
     def _accept(self, poller: select.poll) -> None:
-        while True:
+        for _ in range(self.limits().most):  # a flood of connections cannot keep the channels waiting
             try:
                 connection, address = self.listener.accept()
             except (BlockingIOError, InterruptedError):

@@ -40,7 +40,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import NamedTuple
 
-from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, DnsHook, DomainJob
+from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, Authority, DnsHook, DomainJob
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import (
     EXIT_FAILED,
@@ -153,6 +153,9 @@ class RunOptions:
     verbosity: int = 0
     max_chains: int = 1
     strict_sandbox: bool = False
+    # The whole configuration, not only the domains of this run: what a dns-01 hook may not see (hook_view.py).
+    every_domain: tuple[DomainJob, ...] = ()
+    every_authority: tuple[Authority, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -615,7 +618,7 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
         for plan, served in plans:
             try:
                 settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
-                settings = {role: with_hook_view(each, jobs) for role, each in settings.items()}
+                settings = {role: with_hook_view(each, jobs, state.options) for role, each in settings.items()}
                 services = spawn_services(
                     plan.name, settings, served, state.options, state.import_path, links.get(plan.name, {})
                 )
@@ -1323,15 +1326,16 @@ def hook_options(hook: DnsHook) -> str:
     return "".join(words)
 
 
-def with_hook_view(settings: Settings, jobs: Sequence[DomainJob]) -> Settings:
-    """A hookproc's settings with what its program must not see or change, of every domain in the run."""
+def with_hook_view(settings: Settings, jobs: Sequence[DomainJob], options: RunOptions) -> Settings:
+    """A hookproc's settings with what its program must not see or change: of every domain and authority configured."""
     if not isinstance(settings, HookSettings):
         return settings
-    hidden = hidden_paths(jobs)
+    domains = (*jobs, *options.every_domain)
+    hidden = hidden_paths(domains, options.every_authority)
     covering = hiding(settings.program, hidden)
     if covering:
         raise ProcessFailure(f"hook {settings.program} is in {covering}, which holds a key: the hook cannot see it there")
-    return settings._replace(hidden=hidden, read_only=read_only_paths(jobs, state_directory()))
+    return settings._replace(hidden=hidden, read_only=read_only_paths(domains, state_directory()))
 
 
 def _binding_settings(binding: AccountBinding | None) -> dict[str, str]:

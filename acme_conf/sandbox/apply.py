@@ -231,8 +231,8 @@ def _private_mounts(run: _Run) -> None:
             run.in_user_namespace = True
             process.map_own_ids(uid, gid)
     except OSError as exc:
-        if run.in_user_namespace:
-            raise SetupError(f"{run.policy.role}: user namespace without an id map: {exc}") from exc
+        if run.in_user_namespace or run.privileged:  # root can always: something is wrong, and the keys would show
+            raise SetupError(f"{run.policy.role}: a mount namespace of its own: {exc}") from exc
         run.record("mounts", f"no namespace of its own ({exc.strerror or exc}): nothing hidden", Shortfall.POLICY)
         return
     try:  # from here, a view half made is no view: fail

@@ -3,8 +3,7 @@
 Such a role can have no seccomp filter and no Landlock file rules (both
 would bind the program it runs, whatever that needs), so what it must not
 see is taken out of its view instead: in a mount namespace of its own, each
-directory holding keys is covered by an empty read-only tmpfs (a key file in
-a directory the system needs, such as /etc, by an empty file), and each
+directory holding keys is covered by an empty read-only tmpfs, and each
 directory it may read but must not change (certificates, challenge files,
 the kept state) is bound read-only over itself.  The mounts are the
 kernel's: the program, started without capabilities, cannot undo them.
@@ -14,6 +13,7 @@ kernel's: the program, started without capabilities, cannot undo them.
 # field's annotation text at start-up.
 
 import ctypes
+import errno
 import os
 import stat
 
@@ -40,7 +40,7 @@ _KEPT_FLAGS = (
     (os.ST_NODIRATIME, MS_NODIRATIME),
     (os.ST_RELATIME, MS_RELATIME),
 )
-# Directories a key may sit in that the program needs to see: the key file alone is covered there.
+# Directories the program needs to see: a key directly in one is refused (proc/hook_view.py).
 SYSTEM_DIRECTORIES = frozenset(("/", "/etc", "/usr", "/var", "/tmp", "/home", "/root", "/opt", "/srv", "/run", "/var/tmp"))
 
 
@@ -58,26 +58,16 @@ def make_private() -> None:
 
 
 def hide(path: str) -> str:
-    """Cover `path` with something empty; what was done, for the report ("" if there is nothing at `path`)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+    """Cover the directory `path` (links followed) with an empty one; what was done, for the report ("" if there is none)."""
+    if not _directory(path):
         return ""
-    if stat.S_ISDIR(info.st_mode):
-        _mount("acme-client-hidden", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-        return f"{path} (empty)"
-    if stat.S_ISREG(info.st_mode):
-        _mount("/dev/null", path, None, MS_BIND)
-        return f"{path} (empty file)"
-    return ""
+    _mount("acme-client-hidden", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    return f"{path} (empty)"
 
 
 def read_only(path: str) -> str:
-    """Bind `path` read-only over itself; what was done, for the report ("" if it is not a directory)."""
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            return ""
-    except FileNotFoundError:
+    """Bind the directory `path` (links followed) read-only over itself; what was done ("" if there is none)."""
+    if not _directory(path):
         return ""
     _mount(path, path, None, MS_BIND | MS_REC)
     kept = os.statvfs(path).f_flag
@@ -87,3 +77,14 @@ def read_only(path: str) -> str:
             flags |= flag
     _mount(None, path, None, flags)
     return f"{path} (read-only)"
+
+
+def _directory(path: str) -> bool:
+    """Whether `path` is a directory; False if nothing is there; OSError for anything else (never left uncovered)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        raise OSError(errno.ENOTDIR, f"{path}: not a directory")
+    return True

@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -159,3 +161,60 @@ def test_a_zone_is_only_one_that_holds_the_name(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(txt_lookup, "ask", ask)
     assert txt_lookup._zone_of("_acme-challenge.www.example.com.", (("192.0.2.53", 53),), 1.0) == "example.com"
     assert txt_lookup._zone_of("_acme-challenge.www.evil.net.", (("192.0.2.53", 53),), 1.0) == ""
+
+
+def serve_udp(reply_for: Callable[[bytes], list[bytes]], every: float = 0.0) -> tuple[socket.socket, threading.Thread]:
+    """A loopback UDP server that sends, for the first question, each datagram reply_for gives (`every` seconds apart)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        packet, client = server.recvfrom(512)
+        for datagram in reply_for(packet):
+            try:
+                server.sendto(datagram, client)
+            except OSError:
+                return
+            time.sleep(every)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_a_txt_string_cut_short_is_not_visible_rather_than_an_error() -> None:
+    server, thread = serve_udp(lambda packet: [answer(struct.unpack("!H", packet[:2])[0], [record(b"\xc0\x0c", 16, b"\x50abc")])])
+    try:
+        assert not txt_lookup.visible(server.getsockname(), NAME, VALUE, 2.0)
+    finally:
+        thread.join(5)
+        server.close()
+
+
+def test_stray_datagrams_do_not_keep_a_question_open_past_its_time() -> None:
+    server, thread = serve_udp(lambda packet: [b"junk"] * 40, every=0.05)
+    try:
+        started = time.monotonic()
+        assert txt_lookup.ask(server.getsockname(), NAME, 16, 0.5) is None
+        assert time.monotonic() - started < 1.5
+    finally:
+        thread.join(5)
+        server.close()
+
+
+def test_name_servers_with_names_no_question_can_carry_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NS targets such as the root or bytes outside ASCII end nothing: they are not asked about."""
+
+    def ask(server, name, kind, timeout, recursion=True):
+        txt_lookup.question(name, kind)  # as the real one: a name no question can carry raises here
+        if kind == 6:  # SOA
+            packet = answer_to(1, name, kind, [], [soa(encode_name("example.com"))], rcode=3)
+        elif kind == 2:  # NS
+            targets = [b"\x00", b"\x02\xff\xfe\x00", encode_name("ns1.example.com")]
+            packet = answer_to(1, name, kind, [record(b"\xc0\x0c", 2, target) for target in targets], [])
+        else:
+            packet = answer_to(1, name, kind, [record(b"\xc0\x0c", 1, bytes((192, 0, 2, 53)))] if kind == 1 else [], [])
+        return txt_lookup.parse_reply(packet, 1, name, kind)
+
+    monkeypatch.setattr(txt_lookup, "ask", ask)
+    assert txt_lookup.authoritative_servers("_acme-challenge.www.example.com.", (("192.0.2.1", 53),), 1.0) == (("192.0.2.53", 53),)
