@@ -11,12 +11,17 @@ from acme_conf.messages import Message
 
 @dataclass(frozen=True, repr=False, match_args=False)
 class ChallengeWrite(Message):
-    """netproc -> chngproc: publish a key authorization under its token."""
+    """netproc -> chngproc (or httpproc, tlsproc, hookproc in its place): publish a key authorization.
+
+    hookproc publishes the dns-01 TXT record of `identifier`, whose value it
+    computes from the key authorization once it has checked it.
+    """
 
     OP: ClassVar[int] = 30
     token: str
     key_authorization: str
-    identifier: str = ""  # the name (or address) validated; tlsproc answers it only for a name of the domain
+    identifier: str = ""  # the name (or address) validated, as ordered ("*." for a wildcard); tlsproc and hookproc
+    # publish only for a name of the domain
 
 
 @dataclass(frozen=True, repr=False, match_args=False)
@@ -25,17 +30,3 @@ class ChallengeWritten(Message):
 
     OP: ClassVar[int] = 31
 
-
-@dataclass(frozen=True, repr=False, match_args=False)
-class RecordAdd(Message):
-    """netproc -> hookproc: publish the dns-01 TXT record of `name` (as ordered: "*." for a wildcard).
-
-    hookproc computes the record's value from the key authorization itself,
-    once it has checked it against the account's thumbprint; it answers
-    ChallengeWritten once the record is visible, or Failure.
-    """
-
-    OP: ClassVar[int] = 32
-    name: str
-    token: str
-    key_authorization: str

@@ -55,7 +55,7 @@ from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import key_authorization_refusal
 from acme_conf.errors import ProcessFailure
 from acme_conf.ipc import Channel, close_all
-from acme_conf.messages.challenge import RecordAdd
+from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.net.txt_lookup import authoritative_servers, resolv_conf_servers, visible
 from acme_conf.files import write_all
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
@@ -173,7 +173,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
         return answer_until_closed(
             held.nets,
             lambda net, request: answer(lambda: publish(held, request, net.fileno())),
-            RecordAdd,
+            ChallengeWrite,
             max_requests=lambda net: REQUESTS_PER_NAME * len(held.names[net.fileno()]),
             closed=lambda net: _domain_done(held, net.fileno()),
         )
@@ -189,8 +189,8 @@ def _domain_done(held: Held, net_fd: int) -> None:
         remove_added(held, net_fd)
 
 
-def publish(held: Held, request: RecordAdd, net_fd: int) -> None:
-    """Add the record for `request.name` through the program, then wait until it is visible."""
+def publish(held: Held, request: ChallengeWrite, net_fd: int) -> None:
+    """Add the record for `request.identifier` through the program, then wait until it is visible."""
     record = checked_record(held, request, net_fd)
     held.added.setdefault(net_fd, []).append(record)  # before the program runs: it may add, then fail
     _note(held, "+", record)
@@ -198,9 +198,9 @@ def publish(held: Held, request: RecordAdd, net_fd: int) -> None:
     wait_until_visible(held, record)
 
 
-def checked_record(held: Held, request: RecordAdd, net_fd: int) -> Record:
+def checked_record(held: Held, request: ChallengeWrite, net_fd: int) -> Record:
     """The record `request` asks for, if its domain may have it; ProcessFailure saying why not."""
-    name = request.name
+    name = request.identifier
     if name not in held.names[net_fd]:
         raise ProcessFailure(f"refusing a TXT record for {printable(name, 80)}: not a name of the domain")
     if any(record.name == name for record in held.added.get(net_fd, ())):

@@ -66,7 +66,7 @@ from acme_conf.ipc import MAX_FRAME, Channel, close_all
 from acme_conf.messages import Failure
 from acme_conf.messages.account import SIGNER_KEY_CHANGE, SIGNER_PREVIOUS, Thumbprint, ThumbprintRequest
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate
-from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten, RecordAdd
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.key import Csr, CsrRequest
 from acme_conf.messages.revoke import (
@@ -95,6 +95,8 @@ SYSTEM_BUNDLES = (
 PEM_CHAIN = "application/pem-certificate-chain"
 MAX_ALTERNATES = 4  # alternate chains fetched (Let's Encrypt has offered one at most)
 FRAME_SLACK = 4096  # room kept in the message to certproc for its fields' lengths
+# Who publishes each kind of challenge, over the channel of chngproc's place (an httpproc's says chngproc too).
+PUBLISHERS = {"http-01": "chngproc", "tls-alpn-01": "tlsproc", "dns-01": "hookproc"}
 
 log = logging.getLogger("acme_conf")
 
@@ -583,12 +585,9 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
         elif authorization.status == "pending" and settings.dns_persist:
             answer_persist_challenge(acme, authorization)
             pending.append(authorization)
-        elif authorization.status == "pending" and settings.dns_hook:
-            answer_dns_challenge(acme, authorization, thumbprint, held.peer(held.chng, "hookproc"))
-            pending.append(authorization)
         elif authorization.status == "pending":
-            kind = "tls-alpn-01" if settings.tls_alpn else "http-01"
-            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, "chngproc"), kind)
+            kind = "dns-01" if settings.dns_hook else "tls-alpn-01" if settings.tls_alpn else "http-01"
+            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, PUBLISHERS[kind]), kind)
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
@@ -632,7 +631,7 @@ def offered_challenge(authorization: Authorization, kind: str, name: str, with_t
 def answer_challenge(
     acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel, kind: str = "http-01"
 ) -> None:
-    """Publish the `kind` challenge's key authorization (through chngproc, or the responder in its place), then say so to the CA."""
+    """Publish the `kind` challenge's key authorization (through chngproc, or what stands in its place), then tell the CA."""
     identifier = _authorized_name(authorization)[1]
     name = printable(authorization.identifier_value)
     challenge = offered_challenge(authorization, kind, name)
@@ -641,26 +640,10 @@ def answer_challenge(
         ChallengeWrite(challenge.token, key_authorization(challenge.token, thumbprint), identifier), ChallengeWritten, Failure
     )
     if isinstance(written, Failure):
-        raise ProcessFailure(f"{name}: {'tlsproc' if kind == 'tls-alpn-01' else 'chngproc'}: {printable(written.reason)}")
+        raise ProcessFailure(f"{name}: {PUBLISHERS[kind]}: {printable(written.reason)}")
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: {kind} challenge")
     log.info("%s: %s challenge answered", name, kind)
-
-
-def answer_dns_challenge(acme: AcmeSession, authorization: Authorization, thumbprint: str, hook: Channel) -> None:
-    """dns-01: hookproc has the record added and waits until it is visible; then the CA is told to look."""
-    identifier = _authorized_name(authorization)[1]
-    name = printable(identifier)
-    challenge = offered_challenge(authorization, "dns-01", name)
-    assert challenge.token is not None
-    added = hook.request(
-        RecordAdd(identifier, challenge.token, key_authorization(challenge.token, thumbprint)), ChallengeWritten, Failure
-    )
-    if isinstance(added, Failure):
-        raise ProcessFailure(f"{name}: hookproc: {printable(added.reason)}")
-    if challenge.status == "pending":
-        acme.post(challenge.url, {}, f"{name}: dns-01 challenge")
-    log.info("%s: dns-01 challenge answered", name)
 
 
 def _check_authorized(authorization: Authorization, persisting: AcmeSession | None = None) -> None:

@@ -21,7 +21,7 @@ import nameserver
 from acme_conf.acme.b64 import b64url
 from acme_conf.ipc import Channel
 from acme_conf.messages.account import Thumbprint
-from acme_conf.messages.challenge import ChallengeWritten, RecordAdd
+from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.net import txt_lookup
 from acme_conf.proc import hookproc
 from acme_conf.proc.spec import HookSettings
@@ -76,7 +76,7 @@ def test_hookproc_without_a_resolver_waits_at_the_zones_servers(tmp_path: Path, 
         settings = HookSettings(str(wrapper), "", 30, (), 20, (names,), (0,))
         held = hookproc.Held((net,), settings, (server.address,), {net.fileno(): frozenset(names)}, {net.fileno(): Channel(account_theirs, "acctproc")})
         try:
-            record = hookproc.checked_record(held, RecordAdd(names[0], TOKEN, f"{TOKEN}.{THUMBPRINT}"), net.fileno())
+            record = hookproc.checked_record(held, ChallengeWrite(TOKEN, f"{TOKEN}.{THUMBPRINT}", names[0]), net.fileno())
             hookproc.run_program(settings, "add", record)
             hookproc.wait_until_visible(held, record)  # returns: visible at the zone's server
             assert asked and set(asked) == {(server.address, False)}  # the zone's server, never a resolver's cache

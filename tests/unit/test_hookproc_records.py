@@ -24,7 +24,7 @@ from acme_conf.acme.b64 import b64url
 from acme_conf.ipc import Channel
 from acme_conf.messages import Failure
 from acme_conf.messages.account import Thumbprint
-from acme_conf.messages.challenge import ChallengeWritten, RecordAdd
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.proc import hookproc
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.spec import ChildSpec, HookSettings
@@ -47,7 +47,7 @@ class Running:
     status: list[int]
 
     def add(self, net: int, name: str, token: str, thumbprint: str = THUMBPRINT) -> object:
-        return self.nets[net].request(RecordAdd(name, token, f"{token}.{thumbprint}"), ChallengeWritten, Failure)
+        return self.nets[net].request(ChallengeWrite(token, f"{token}.{thumbprint}", name), ChallengeWritten, Failure)
 
     def called(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []

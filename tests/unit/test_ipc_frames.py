@@ -17,7 +17,7 @@ from acme_conf.ipc import HEADER, LENGTH, MAX_FRAME, Channel, ChannelClosed, Cha
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import Signed, SignRequest, Thumbprint, ThumbprintRequest
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
-from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten, RecordAdd
+from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.messages.key import Csr, CsrRequest, DomainKey
 from acme_conf.messages.revoke import CertStatus
@@ -27,7 +27,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.OP: cls
     for cls in (
         CertStatus, CsrRequest, Csr, DomainKey, ThumbprintRequest, Thumbprint, SignRequest, Signed, ChallengeWrite,
-        ChallengeWritten, RecordAdd, Resolve, Addresses, CertBundle, RemoveCertificate, WriteCertificate, Failure,
+        ChallengeWritten, Resolve, Addresses, CertBundle, RemoveCertificate, WriteCertificate, Failure,
     )
 }
 
