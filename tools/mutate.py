@@ -1545,8 +1545,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "hook-view-only-the-run", P + "main.py",
-        "    domains = (*jobs, *options.every_domain)\n",
-        "    domains = tuple(jobs)\n",
+        "            str(hook.program), (*jobs, *options.every_domain), options.every_authority, state_directory()\n",
+        "            str(hook.program), tuple(jobs), options.every_authority, state_directory()\n",
         "the hook sees no key of the whole configuration, not only of the domains of its run",
         ("tests/unit/test_hook_view.py::test_the_whole_configuration_is_hidden_not_only_the_domains_of_the_run",),
     ),

@@ -69,7 +69,7 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tchallenge dns-persist-01")
     elif job.dns_hook is not None:
         lines.append(_hook(job.dns_hook))
-    elif job.responder is None and job.tls_alpn is None:
+    elif job.uses_challengedir:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
         lines.append(f"\tprofile {_quoted(job.profile)}")

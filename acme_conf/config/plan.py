@@ -110,6 +110,11 @@ class DomainJob:
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
     tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
 
+    @property
+    def uses_challengedir(self) -> bool:
+        """Validated by files in `challengedir` that a web server serves (http-01), not another way."""
+        return self.responder is None and self.tls_alpn is None and not self.dns_persist and self.dns_hook is None
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -37,7 +37,7 @@ from acme_conf.files import open_directory, write_all
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
-from acme_conf.proc.publishing import account_thumbprint, answer
+from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.signals import signals_held
@@ -72,16 +72,14 @@ def acquire(spec: ChildSpec) -> Held:
         return Held((), directory.fd, directory.real)
     nets = netproc_channels(spec)
     most_files = {net.fileno(): files for net, files in zip(nets, settings.files, strict=True)}
-    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
-    accounts = {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)}
+    accounts = account_channels(spec, nets, settings.authorities)
     # The real path, links resolved: in logs, and what the sandbox is given.
     return Held(nets, directory.fd, directory.real, most_files, accounts, journal_fd=settings.journal_fd)
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    acctprocs = {account.fileno() for account in held.accounts.values()}
     return sandbox.Grants(
-        channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
+        channels=served_channels(held.nets, held.accounts),
         files=(held.directory_fd, *((held.journal_fd,) if held.journal_fd >= 0 else ())),
         write_dir=held.directory,
         strict=spec.strict_sandbox,

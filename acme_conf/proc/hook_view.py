@@ -19,6 +19,17 @@ from acme_conf.errors import ProcessFailure
 from acme_conf.sandbox.mounts import SYSTEM_DIRECTORIES
 
 
+def hook_view(
+    program: str, jobs: Sequence[DomainJob], authorities: Sequence[Authority], state_dir: Path
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(hidden, read-only) for a hook `program`; ProcessFailure when the program itself would be hidden."""
+    hidden = hidden_paths(jobs, authorities)
+    covering = hiding(program, hidden)
+    if covering:
+        raise ProcessFailure(f"hook {program} is in {covering}, which holds a key: the hook cannot see it there")
+    return hidden, read_only_paths(jobs, state_dir)
+
+
 def hidden_paths(jobs: Sequence[DomainJob], authorities: Sequence[Authority] = ()) -> tuple[str, ...]:
     """The directories holding the keys of `jobs` and `authorities`, as named and with every link resolved.
 
@@ -57,11 +68,8 @@ def hiding(program: str, hidden: Sequence[str]) -> str:
 def read_only_paths(jobs: Sequence[DomainJob], state_dir: Path) -> tuple[str, ...]:
     """The certificate directories, the challenge directories in use, and the kept state's directory."""
     directories = [str(job.cert_dir) for job in jobs]
-    directories += [str(job.challengedir) for job in jobs if uses_challengedir(job)]
+    directories += [str(job.challengedir) for job in jobs if job.uses_challengedir]
     directories.append(str(state_dir))
     resolved = [os.path.realpath(path) for path in directories]  # a link is bound where it leads
     return tuple(path for path in dict.fromkeys(resolved) if path not in SYSTEM_DIRECTORIES)
 
-
-def uses_challengedir(job: DomainJob) -> bool:
-    return job.responder is None and not job.dns_persist and job.dns_hook is None

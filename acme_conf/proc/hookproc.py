@@ -61,7 +61,7 @@ from acme_conf.files import write_all
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
 from acme_conf.proc.journal import is_record_entry
-from acme_conf.proc.publishing import account_thumbprint, answer
+from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, HookSettings
 
@@ -106,13 +106,12 @@ def acquire(spec: ChildSpec) -> Held:
     if settings.sweep:
         return Held((), settings, ())
     nets = netproc_channels(spec)
-    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
     return Held(
         nets,
         settings,
         name_servers(settings),
         {net.fileno(): frozenset(names) for net, names in zip(nets, settings.names, strict=True)},
-        {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)},
+        account_channels(spec, nets, settings.authorities),
     )
 
 
@@ -154,10 +153,9 @@ def name_servers(settings: HookSettings) -> tuple[tuple[str, int], ...]:
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    acctprocs = {account.fileno() for account in held.accounts.values()}
     settings = held.settings
     return sandbox.Grants(
-        channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
+        channels=served_channels(held.nets, held.accounts),
         files=(settings.journal_fd,) if settings.journal_fd >= 0 else (),
         strict=spec.strict_sandbox,
         hidden=settings.hidden,

@@ -35,7 +35,7 @@ from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.connections import Client, Connections, Limits
-from acme_conf.proc.publishing import account_thumbprint, answer
+from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.spec import ChildSpec, HttpSettings
 
 PREFIX = b"/.well-known/acme-challenge/"
@@ -69,20 +69,18 @@ def acquire(spec: ChildSpec) -> Held:
     where = f"{settings.address} port {settings.port}"
     listener = socket.socket(fileno=settings.listen_fd)  # bound and listening, non-blocking (proc/listener.py)
     nets = netproc_channels(spec)
-    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
     return Held(
         nets,
         listener,
         where,
         {net.fileno(): names for net, names in zip(nets, settings.files, strict=True)},
-        {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)},
+        account_channels(spec, nets, settings.authorities),
     )
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    acctprocs = {account.fileno() for account in held.accounts.values()}
     return sandbox.Grants(
-        channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
+        channels=served_channels(held.nets, held.accounts),
         files=(held.listener.fileno(),),
         strict=spec.strict_sandbox,
     )

@@ -50,7 +50,7 @@ from acme_conf.proc.errors import (
 )
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
 from acme_conf.proc.journal import is_record_entry, left_behind, open_journal
-from acme_conf.proc.hook_view import hidden_paths, hiding, read_only_paths
+from acme_conf.proc.hook_view import hook_view
 from acme_conf.proc.listener import open_listener
 from acme_conf.acme.renewal_info import DEFAULT_CHECK_INTERVAL
 from acme_conf.acme.persist import expected_record
@@ -618,7 +618,6 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
         for plan, served in plans:
             try:
                 settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
-                settings = {role: with_hook_view(each, jobs, state.options) for role, each in settings.items()}
                 services = spawn_services(
                     plan.name, settings, served, state.options, state.import_path, links.get(plan.name, {})
                 )
@@ -1278,7 +1277,9 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
         )
     if role == "chngproc" and job.dns_hook is not None:
         hook = job.dns_hook
-        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
+        hidden, read_only = hook_view(
+            str(hook.program), (*jobs, *options.every_domain), options.every_authority, state_directory()
+        )
         return HookSettings(
             str(hook.program),
             hook.user or "",
@@ -1286,32 +1287,28 @@ def shared_settings(role: str, jobs: Sequence[DomainJob], options: RunOptions) -
             hook.resolver or (),
             hook.wait,
             tuple(each.names for each in jobs),
-            tuple(authorities.index(each.authority.name) for each in jobs),
+            authority_indices(jobs),
+            hidden,
+            read_only,
         )
     if role == "chngproc" and job.responder is not None:
-        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
-        return HttpSettings(
-            job.responder[0],
-            job.responder[1],
-            tuple(len(each.names) for each in jobs),
-            tuple(authorities.index(each.authority.name) for each in jobs),
-        )
+        return HttpSettings(job.responder[0], job.responder[1], tuple(len(each.names) for each in jobs), authority_indices(jobs))
     if role == "chngproc" and job.tls_alpn is not None:
-        authorities = list(dict.fromkeys(each.authority.name for each in jobs))
         return TlsSettings(
             job.tls_alpn[0],
             job.tls_alpn[1],
             tuple(each.names for each in jobs),  # from the plan: the only identifiers a domain's netproc may publish for
-            tuple(authorities.index(each.authority.name) for each in jobs),
+            authority_indices(jobs),
         )
     if role == "chngproc":
-        authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of its acctproc links
-        return ChngSettings(
-            str(job.challengedir),
-            tuple(len(each.names) for each in jobs),
-            tuple(authorities.index(each.authority.name) for each in jobs),
-        )
+        return ChngSettings(str(job.challengedir), tuple(len(each.names) for each in jobs), authority_indices(jobs))
     raise ProcessFailure(f"unknown role {role}")
+
+
+def authority_indices(jobs: Sequence[DomainJob]) -> tuple[int, ...]:
+    """For each job, which of its publisher's acctproc links tells its account: the authorities in first-named order."""
+    authorities = list(dict.fromkeys(each.authority.name for each in jobs))  # the order of shared_links
+    return tuple(authorities.index(each.authority.name) for each in jobs)
 
 
 def hook_options(hook: DnsHook) -> str:
@@ -1324,18 +1321,6 @@ def hook_options(hook: DnsHook) -> str:
     if hook.wait != DnsHook.wait:
         words.append(f" wait {hook.wait}")
     return "".join(words)
-
-
-def with_hook_view(settings: Settings, jobs: Sequence[DomainJob], options: RunOptions) -> Settings:
-    """A hookproc's settings with what its program must not see or change: of every domain and authority configured."""
-    if not isinstance(settings, HookSettings):
-        return settings
-    domains = (*jobs, *options.every_domain)
-    hidden = hidden_paths(domains, options.every_authority)
-    covering = hiding(settings.program, hidden)
-    if covering:
-        raise ProcessFailure(f"hook {settings.program} is in {covering}, which holds a key: the hook cannot see it there")
-    return settings._replace(hidden=hidden, read_only=read_only_paths(domains, state_directory()))
 
 
 def _binding_settings(binding: AccountBinding | None) -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""What chngproc and httpproc share: the account's thumbprint, learnt from acctproc, and one answer per request.
+"""What the publishers share (chngproc, and httpproc, tlsproc, hookproc in its place): their channels,
+the account's thumbprint, learnt from acctproc, and one answer per request.
 
-Both publish key authorizations for the netprocs of several domains; each
+Each publishes key authorizations for the netprocs of several domains, and
 checks them against the thumbprint its domain's acctproc told it
 (acme/tokens.py), never against one a netproc names.
 """
@@ -14,6 +15,18 @@ from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import Thumbprint
 from acme_conf.messages.challenge import ChallengeWritten
+from acme_conf.proc.spec import ChildSpec
+
+
+def account_channels(spec: ChildSpec, nets: tuple[Channel, ...], authorities: tuple[int, ...]) -> dict[int, Channel]:
+    """Each netproc channel's fd -> the acctproc channel of its domain's authority (`authorities`: its index)."""
+    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
+    return {net.fileno(): acctprocs[index] for net, index in zip(nets, authorities, strict=True)}
+
+
+def served_channels(nets: tuple[Channel, ...], accounts: dict[int, Channel]) -> tuple[int, ...]:
+    """The channels a publisher keeps through its jail: one to each netproc, one to each acctproc."""
+    return (*(net.fileno() for net in nets), *sorted({account.fileno() for account in accounts.values()}))
 
 
 def account_thumbprint(accounts: dict[int, Channel], told: dict[int, str], net_fd: int) -> str:

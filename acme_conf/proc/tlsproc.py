@@ -60,7 +60,7 @@ from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.challenge import ChallengeWrite
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.connections import Client, Connections, Limits
-from acme_conf.proc.publishing import account_thumbprint, answer
+from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.spec import ChildSpec, TlsSettings
 
 # A validator makes its handshakes for all of an order's names at once, from each of its
@@ -110,7 +110,6 @@ def acquire(spec: ChildSpec) -> Held:
         raise ProcessFailure("the tls-alpn-01 responder needs Landlock (Linux 5.13 or later), which this kernel lacks")
     listener = socket.socket(fileno=settings.listen_fd)  # bound and listening, non-blocking (proc/listener.py)
     nets = netproc_channels(spec)
-    acctprocs = tuple(Channel.from_fd(fd, "acctproc") for peer, fd in spec.channels if peer == "acctproc")
     held = Held(
         nets,
         listener,
@@ -119,7 +118,7 @@ def acquire(spec: ChildSpec) -> Held:
         os.memfd_create("acme-client-tls-alpn-01", os.MFD_CLOEXEC),
         {net.fileno(): frozenset(map(_normal, names)) for net, names in zip(nets, settings.names, strict=True)},
         {net.fileno(): len(names) for net, names in zip(nets, settings.names, strict=True)},
-        {net.fileno(): acctprocs[index] for net, index in zip(nets, settings.authorities, strict=True)},
+        account_channels(spec, nets, settings.authorities),
     )
     warm_up(held)
     return held
@@ -153,9 +152,8 @@ def handshake_in_memory(client: ssl.SSLContext, server: ssl.SSLContext, name: st
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    acctprocs = {account.fileno() for account in held.accounts.values()}
     return sandbox.Grants(
-        channels=(*(net.fileno() for net in held.nets), *sorted(acctprocs)),
+        channels=served_channels(held.nets, held.accounts),
         files=(held.listener.fileno(), held.slot),
         strict=spec.strict_sandbox,
     )

@@ -38,7 +38,7 @@ def test_the_whole_configuration_is_hidden_not_only_the_domains_of_the_run(tmp_p
     ran = replace(JOB, domain_key=tmp_path / "a" / "a.key", dns_hook=DnsHook(Path("/usr/local/libexec/hook")))
     not_run = replace(JOB, handle="b.example", domain_key=tmp_path / "b" / "b.key")
     options = main.RunOptions(every_domain=(ran, not_run), every_authority=(AUTHORITY, other_authority))
-    settings = main.with_hook_view(HookSettings("/usr/local/libexec/hook", "", 60, (), 0, (ran.names,), (0,)), (ran,), options)
+    settings = main.shared_settings("chngproc", (ran,), options)
     assert isinstance(settings, HookSettings)
     assert {str(tmp_path / d) for d in ("a", "b", "other-account")} <= set(settings.hidden)
     assert "/etc/ssl" in settings.read_only or "/etc/ssl" in [str(Path(p)) for p in settings.read_only]
@@ -50,3 +50,13 @@ def test_read_only_directories_are_bound_where_their_links_lead(tmp_path: Path) 
     (tmp_path / "certs").symlink_to(real)
     job = replace(JOB, cert_dir=tmp_path / "certs", dns_hook=DnsHook(Path("/bin/true")))
     assert str(real) in read_only_paths((job,), tmp_path / "state")
+
+
+def test_a_challenge_directory_only_another_way_to_validate_would_use_is_not_bound(tmp_path: Path) -> None:
+    """A tls-alpn-01 domain keeps the default challengedir in its plan, and uses none: nothing to show read-only."""
+    served = tmp_path / "www"
+    served.mkdir()
+    by_tls = replace(JOB, challengedir=served, tls_alpn=("::", 443))
+    by_files = replace(JOB, challengedir=served)
+    assert str(served) not in read_only_paths((by_tls,), tmp_path / "state")
+    assert str(served) in read_only_paths((by_files,), tmp_path / "state")
