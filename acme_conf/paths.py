@@ -230,6 +230,22 @@ def _other_writer(directory: os.stat_result, entry: os.stat_result, where: str) 
     return ""
 
 
+def hook_program_refusal(path: str) -> str:
+    """Why `path` cannot be run as a hook ("": it can): missing, not an executable file, or another user's to change."""
+    try:
+        resolved = resolve(path)
+    except PathRefused as refused:
+        return str(refused)
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(resolved.fd)
+    if not stat.S_ISREG(resolved.info.st_mode):
+        return "not a file"
+    if not resolved.info.st_mode & 0o111:
+        return "not executable"
+    return hook_program_problem(resolved)
+
+
 def hook_program_problem(resolved: Resolved) -> str:
     """Why another user could run code as a hook through the program `resolved` names ("": nobody could)."""
     info = resolved.info

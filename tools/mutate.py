@@ -1489,7 +1489,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "hookproc-program-outlives-it", P + "hookproc.py",
-        "            preexec_fn=_die_with_parent,\n",
+        "            preexec_fn=die_with_parent,  # a hookproc killed takes the program it runs with it\n",
         "            preexec_fn=None,\n",
         "the program a killed hookproc was running dies with it",
         (DNS_HOOK + "::test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper",),

@@ -24,7 +24,7 @@ from acme_conf.files import read_regular_file
 from acme_conf.paths import (
     PathRefused,
     Resolved,
-    hook_program_problem,
+    hook_program_refusal,
     kind,
     private_directory_problems,
     private_file_problems,
@@ -149,28 +149,12 @@ class FileChecks:
     def program(path: str) -> Finding | None:
         """A hook program: a file that exists and may be run, that no other user may change.
 
-        The run checks it again before each run starts (proc/hookproc.py):
+        The run checks it again when hookproc starts (proc/hookproc.py):
         whoever may change the program, or a directory on its path, runs
         code as the hook's user.
         """
-        try:
-            resolved = resolve(path)
-        except PathRefused as refused:
-            return Finding(True, f"{path}: {refused}")
-        except OSError as error:
-            return Finding(True, f"{path}: {error.strerror}")
-        try:
-            os.close(resolved.fd)
-            if not stat.S_ISREG(resolved.info.st_mode):
-                return Finding(True, f"{_shown(path, resolved)}: not a file")
-            if not resolved.info.st_mode & 0o111:
-                return Finding(True, f"{_shown(path, resolved)}: not executable")
-            problem = hook_program_problem(resolved)
-            if problem:
-                return Finding(True, f"{_shown(path, resolved)}: {problem}")
-        except OSError as error:
-            return Finding(True, f"{path}: {error.strerror}")
-        return None
+        problem = hook_program_refusal(path)
+        return Finding(True, f"{path}: {problem}") if problem else None
 
     @staticmethod
     def ca_file(path: str) -> Finding | None:

@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 A = 1
 NS = 2
-CNAME = 5
 SOA = 6
 TXT = 16
 AAAA = 28

@@ -40,7 +40,6 @@ change it or a directory on its path.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
@@ -64,6 +63,7 @@ from acme_conf.proc.journal import is_record_entry
 from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, HookSettings
+from acme_conf.sandbox.process import die_with_parent
 
 LABEL = "_acme-challenge"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -71,7 +71,6 @@ REQUESTS_PER_NAME = 4  # as chngproc: each name published once; a refused or rep
 LOOK_EVERY_SECONDS = 2.0  # between two questions to a name server
 QUESTION_SECONDS = 2.0  # one question's answer
 AUTHORITATIVE_PORT = 53  # where a zone's name servers answer
-PR_SET_PDEATHSIG = 1
 MAX_OUTPUT = 4096  # bytes of what the program printed that are kept, for the log and the error
 
 log = logging.getLogger("acme_conf")
@@ -116,23 +115,10 @@ def acquire(spec: ChildSpec) -> Held:
 
 
 def check_program(program: str) -> None:
-    """The program exists, may be run, and no other user may change it or what its path names."""
-    try:
-        resolved = paths.resolve(program)
-    except paths.PathRefused as refused:
-        raise ProcessFailure(f"hook {program}: {refused}") from None
-    except OSError as error:
-        raise ProcessFailure(f"hook {program}: {error.strerror}") from None
-    os.close(resolved.fd)
-    problem = hook_problem(resolved)
+    """The program exists, may be run, and no other user may change it or what its path names (as -n checks)."""
+    problem = paths.hook_program_refusal(program)
     if problem:
         raise ProcessFailure(f"hook {program}: {problem}")
-
-
-def hook_problem(resolved: paths.Resolved) -> str:
-    if not resolved.info.st_mode & 0o111 or not os.path.isfile(resolved.real):
-        return "not an executable file"
-    return paths.hook_program_problem(resolved)
 
 
 def name_servers(settings: HookSettings) -> tuple[tuple[str, int], ...]:
@@ -236,7 +222,7 @@ def run_program(settings: HookSettings, action: str, record: Record) -> None:
             cwd="/",
             close_fds=True,
             start_new_session=True,  # its own process group: a timeout kills everything it started
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,  # a hookproc killed takes the program it runs with it
         )
     except OSError as error:
         raise ProcessFailure(f"{what}: cannot run {settings.program}: {error.strerror}") from None
@@ -253,11 +239,6 @@ def run_program(settings: HookSettings, action: str, record: Record) -> None:
     if program.returncode != 0:
         status = f"killed by signal {-program.returncode}" if program.returncode < 0 else f"exit status {program.returncode}"
         raise ProcessFailure(f"{what}: {settings.program} failed ({status}){said and ': ' + said}")
-
-
-def _die_with_parent() -> None:
-    """In the program's process, before its exec: a hookproc killed takes the program it runs with it."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill_session(program: subprocess.Popen[bytes]) -> None:

@@ -124,9 +124,7 @@ def _prepare(run: _Run) -> None:
         run.paths.append(landlock.PathRule(fd, landlock.FsAccess.READ_FILE, stat.S_ISDIR(os.fstat(fd).st_mode)))
         run.path_labels.append(f"{path} (read)")
     support = seccomp.kernel_support()
-    if policy.runs_programs:
-        pass  # no filter: it would bind the programs the role runs
-    elif support.available:
+    if support.available and not policy.runs_programs:  # a filter would bind the programs such a role runs
         run.filter = seccomp.build(policy.syscalls, support)
     else:
         run.seccomp_missing = support.why_not

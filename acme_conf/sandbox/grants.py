@@ -14,6 +14,6 @@ class Grants(NamedTuple):
     write_dir: str | None = None  # chngproc: challengedir; fileproc: certificate directory
     connect_ports: tuple[int, ...] = ()  # netproc only: TCP ports of the CA's URLs
     strict: bool = False  # a mechanism the role's policy needs but cannot get is fatal
-    hidden: tuple[str, ...] = ()  # hookproc: directories (or files) its view of the file system shows empty
+    hidden: tuple[str, ...] = ()  # hookproc: directories its view of the file system shows empty
     read_only: tuple[str, ...] = ()  # hookproc: directories its view shows read-only
     user: str = ""  # hookproc: whom to become when started as root ("": the unprivileged user)

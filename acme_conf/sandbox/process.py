@@ -11,12 +11,14 @@ import ctypes
 import os
 import pwd
 import resource
+import signal
 from typing import NamedTuple
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_GET_NO_NEW_PRIVS = 39
@@ -176,6 +178,11 @@ def capabilities_empty() -> bool:
 def set_not_dumpable() -> None:
     """No core dumps, and no ptrace or /proc/PID/mem by other processes of the same uid."""
     _check(_prctl(_PR_SET_DUMPABLE, 0), "prctl(PR_SET_DUMPABLE)")
+
+
+def die_with_parent() -> None:
+    """SIGKILL when the parent dies: for a program a role runs, called in the child before its exec."""
+    _check(_prctl(_PR_SET_PDEATHSIG, signal.SIGKILL), "prctl(PR_SET_PDEATHSIG)")
 
 
 def set_no_new_privs() -> None:
