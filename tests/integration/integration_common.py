@@ -47,3 +47,14 @@ class Workdir:
 
     def fullchain(self, handle: str) -> Path:
         return self.cert_dir / f"{handle}.fullchain.pem"
+
+
+def validate_another_way(conf: Path, line: str, *handles: str) -> None:
+    """The domain blocks of `conf` named by `handles` validate by `line` (a `challenge ...` option) instead of a challengedir."""
+    blocks = conf.read_text().split("\ndomain ")
+    for index, block in enumerate(blocks):
+        if any(block.startswith(handle + " ") for handle in handles):
+            lines = [each for each in block.split("\n") if not each.startswith("\tchallengedir ")]
+            lines.insert(-2, f"\t{line}")
+            blocks[index] = "\n".join(lines)
+    conf.write_text("\ndomain ".join(blocks))

@@ -13,20 +13,13 @@ import socket
 
 from cryptography import x509
 
-from integration_common import RUN_TAG
+from integration_common import RUN_TAG, validate_another_way
 from test_issue import EXIT_CHANGED, EXIT_FAILED, exited
 
 
 def with_responder(conf, pebble, *handles: str, port: int | None = None) -> None:
     """Each of `handles` answers through the responder on pebble's http port (or `port`) instead of its challengedir."""
-    text = conf.read_text()
-    blocks = text.split("\ndomain ")
-    for index, block in enumerate(blocks):
-        if any(block.startswith(handle + " ") for handle in handles):
-            lines = [line for line in block.split("\n") if not line.startswith("\tchallengedir ")]
-            lines.insert(-2, f"\tchallenge http-01 listen on 127.0.0.1 port {port or pebble.http_port}")
-            blocks[index] = "\n".join(lines)
-    conf.write_text("\ndomain ".join(blocks))
+    validate_another_way(conf, f"challenge http-01 listen on 127.0.0.1 port {port or pebble.http_port}", *handles)
 
 
 def test_a_certificate_validated_by_the_built_in_responder(make_testbed, workdir, write_conf, run_client):

@@ -14,20 +14,13 @@ import socket
 
 from cryptography import x509
 
-from integration_common import RUN_TAG
+from integration_common import RUN_TAG, validate_another_way
 from test_issue import EXIT_CHANGED, EXIT_FAILED, exited
 
 
 def with_tls_alpn(conf, port: int, *handles: str) -> None:
     """Each of `handles` answers tls-alpn-01 through the responder on 127.0.0.1 `port` instead of its challengedir."""
-    text = conf.read_text()
-    blocks = text.split("\ndomain ")
-    for index, block in enumerate(blocks):
-        if any(block.startswith(handle + " ") for handle in handles):
-            lines = [line for line in block.split("\n") if not line.startswith("\tchallengedir ")]
-            lines.insert(-2, f"\tchallenge tls-alpn-01 listen on 127.0.0.1 port {port}")
-            blocks[index] = "\n".join(lines)
-    conf.write_text("\ndomain ".join(blocks))
+    validate_another_way(conf, f"challenge tls-alpn-01 listen on 127.0.0.1 port {port}", *handles)
 
 
 def names_of(path) -> set[str]:
