@@ -234,12 +234,13 @@ def select_persist_jobs(jobs: tuple[DomainJob, ...], source: str) -> tuple[Domai
 
 def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
-    from acme_conf.proc import main as executor  # the parent only; -n never loads it
+    from acme_conf.proc import scheduler  # the parent only; -n never loads it
+    from acme_conf.proc.settings import RunOptions
 
-    executor.configure_logging(options.verbose)
-    return executor.run(
+    scheduler.configure_logging(options.verbose)
+    return scheduler.run(
         jobs,
-        executor.RunOptions(
+        RunOptions(
             force=options.force,
             revoke=options.revoke,
             revoke_reason=options.revoke_reason,

@@ -91,15 +91,15 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from sandbox_chain_child import job_for
-from acme_conf.proc import main as chain
+from acme_conf.proc import scheduler, settings, spawner
 request = json.loads(sys.argv[1])
 if not request["sandbox"]:
     marker = "from acme_conf.proc.__main__"
-    assert marker in chain.CHILD_BOOTSTRAP, "the child bootstrap changed: update bench/sandbox_cost.py"
-    chain.CHILD_BOOTSTRAP = chain.CHILD_BOOTSTRAP.replace(
+    assert marker in spawner.CHILD_BOOTSTRAP, "the child bootstrap changed: update bench/sandbox_cost.py"
+    spawner.CHILD_BOOTSTRAP = spawner.CHILD_BOOTSTRAP.replace(
         marker, "import acme_conf.sandbox as _s; _s.enter = lambda role, grants: type('NoReport', (), {'imports': None})(); " + marker)
-options = chain.RunOptions(force=True, verbosity=2 if request["sandbox"] else 0)
-sys.exit(chain.run([job_for(request)], options))
+options = settings.RunOptions(force=True, verbosity=2 if request["sandbox"] else 0)
+sys.exit(scheduler.run([job_for(request)], options))
 """
 
 

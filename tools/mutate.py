@@ -25,7 +25,7 @@ still read that .pth (-I drops PYTHONPATH, not site-packages), a child
 started with `-I -S` gets the copy's directory from child_import_path(), and
 the unprivileged user's interpreter (ACME_UNPRIVILEGED_PYTHON) is a second
 throw-away venv made the same way.  Before the first mutation, a canary copy
-checks this: a real child started by proc/main.py's _spawn, `python -I` and
+checks this: a real child started by proc/spawner.py's spawn, `python -I` and
 the unprivileged interpreter each print where acme_conf came from, and all
 must be the copy.
 
@@ -162,14 +162,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         (KERNEL_VIEW,),
     ),
     Mutation(
-        "spawn-without-S", P + "main.py",
+        "spawn-without-S", P + "spawner.py",
         '[sys.executable, "-I", "-S", "-c", CHILD_BOOTSTRAP',
         '[sys.executable, "-I", "-c", CHILD_BOOTSTRAP',
         "children start without site.py (python -S): no .pth file runs in them",
         ("tests/unit/test_defences_spawn.py",),
     ),
     Mutation(
-        "spawn-with-parents-environment", P + "main.py",
+        "spawn-with-parents-environment", P + "spawner.py",
         "        env={},  # nothing from the caller's environment reaches a child\n",
         "",
         "children start with an empty environment",
@@ -265,14 +265,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         (LANDLOCK_ALONE, DOCUMENTED_POLICY),
     ),
     Mutation(
-        "spawn-stdout-inherited", P + "main.py",
+        "spawn-stdout-inherited", P + "spawner.py",
         "        stdout=subprocess.DEVNULL,  # children report on stderr only",
         "        # children report on stderr only",
         "a child's stdout is /dev/null: only the parent prints there",
         ("tests/unit/test_defences_spawn.py",),
     ),
     Mutation(
-        "spawn-stderr-not-relayed", P + "main.py",
+        "spawn-stderr-not-relayed", P + "spawner.py",
         "        stderr=subprocess.PIPE,  # read by the parent",
         "        stderr=None,  # read by the parent",
         "a child's stderr is a pipe the parent reads, labels and sanitises, never the terminal itself",
@@ -484,7 +484,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_chngproc_publish.py",),
     ),
     Mutation(
-        "parent-never-sweeps", P + "main.py",
+        "parent-never-sweeps", P + "scheduler.py",
         "                sweep_challenges(state.services[exited.group.name], state.options, state.import_path)\n",
         "                pass\n",
         "the parent has the files a chngproc that died left removed by a sweeper",
@@ -589,7 +589,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_acctproc_binding.py",),
     ),
     Mutation(
-        "parent-ignores-backoff", P + "main.py",
+        "parent-ignores-backoff", P + "scheduler.py",
         "        if until is None or until <= now:\n            continue\n        if state.options.force:",
         "        if True:\n            continue\n        if state.options.force:",
         "a domain the CA asked to be left alone (kept from an earlier run) is sent nothing before the moment",
@@ -1112,14 +1112,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         (ARI_UNIT + "::test_a_moment_kept_for_another_certificate_decides_nothing",),
     ),
     Mutation(
-        "parent-K-starts-acctproc", P + "main.py",
+        "parent-K-starts-acctproc", P + "settings.py",
         '        return ("dnsproc",)\n',
         "        return SHARED_ROLES\n",
         "a -K run (the account key lost) starts no acctproc, which would create a new account key",
         ("tests/integration/test_issue.py::test_revoke_with_the_domain_key_when_the_account_is_lost",),
     ),
     Mutation(
-        "parent-r-starts-chngproc", P + "main.py",
+        "parent-r-starts-chngproc", P + "settings.py",
         "    if options.revoke or options.account_action:\n",
         "    if False:\n",
         "a run that orders nothing starts no chngproc",
@@ -1193,7 +1193,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_persist_records.py", "tests/config/test_corpus.py"),
     ),
     Mutation(
-        "parent-prints-any-record-line", P + "main.py",
+        "parent-prints-any-record-line", P + "reports.py",
         "        if expected_record(line, job.names, job.authority.api_url):\n",
         "        if isinstance(line, str):\n",
         "-P prints only the records expected of the domain, never other text from netproc",
@@ -1228,7 +1228,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/config/test_challenge_options.py::test_two_responders_on_one_port_must_agree_on_the_address",),
     ),
     Mutation(
-        "parent-holds-back-account-actions", P + "main.py",
+        "parent-holds-back-account-actions", P + "scheduler.py",
         "    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back\n",
         "    if state.options.revoke:\n",
         "a domain's back-off holds back only what orders: never -D, -k or -P",
@@ -1481,7 +1481,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         (HOOKPROC + "::test_hookproc_refuses_a_program_others_may_change_when_it_starts",),
     ),
     Mutation(
-        "hook-journal-never-swept", P + "main.py",
+        "hook-journal-never-swept", P + "scheduler.py",
         "            if exited.role in (\"chngproc\", \"hookproc\") and exited.group.name in state.services:\n",
         "            if exited.role == \"chngproc\" and exited.group.name in state.services:\n",
         "the records a killed hookproc left are removed by a sweeper",
@@ -1544,7 +1544,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/unit/test_hook_view.py::test_every_key_directory_is_hidden_as_named_and_where_its_links_lead",),
     ),
     Mutation(
-        "hook-view-only-the-run", P + "main.py",
+        "hook-view-only-the-run", P + "settings.py",
         "            str(hook.program), (*jobs, *options.every_domain), options.every_authority, state_directory()\n",
         "            str(hook.program), tuple(jobs), options.every_authority, state_directory()\n",
         "the hook sees no key of the whole configuration, not only of the domains of its run",
@@ -1717,9 +1717,9 @@ def test_environment(scratch: Scratch) -> dict[str, str]:
 
 _CANARY_PARENT = """
 import sys, types
-from acme_conf.proc import main
+from acme_conf.proc import spawner
 spec = types.SimpleNamespace(role="keyproc", to_json=lambda: "{}", channels=(), startup_fd=-1, settings=None)
-child = main._spawn(spec, main.child_import_path())
+child = spawner.spawn(spec, spawner.child_import_path())
 _, err = child.communicate(timeout=60)
 sys.stdout.write(err.decode(errors="replace"))
 """
@@ -1735,13 +1735,13 @@ def check_isolation(scratch: Scratch) -> None:
     if text.count(hook) != 1:
         raise SystemExit(f"canary: {hook.strip()} not found once in acme_conf/proc/__main__.py")
     main_module.write_text(
-        text.replace(hook, hook + f"    sys.stderr.write('{CANARY}|a child of proc/main.py|' + sys.modules['acme_conf'].__file__ + '\\n')\n")
+        text.replace(hook, hook + f"    sys.stderr.write('{CANARY}|a child of proc/spawner.py|' + sys.modules['acme_conf'].__file__ + '\\n')\n")
     )
     env = test_environment(scratch)
     checks: list[list[str]] = [
         [str(scratch.python), "-c", _WHERE, "pytest's interpreter"],
         [str(scratch.python), "-I", "-c", _WHERE, "python -I"],
-        [str(scratch.python), "-c", _CANARY_PARENT],  # a child of proc/main.py: -I -S, empty environment
+        [str(scratch.python), "-c", _CANARY_PARENT],  # a child of proc/spawner.py: -I -S, empty environment
     ]
     if scratch.unprivileged_python is not None:
         checks.append([str(scratch.unprivileged_python), "-I", "-c", _WHERE, "the unprivileged interpreter"])
@@ -1756,7 +1756,7 @@ def check_isolation(scratch: Scratch) -> None:
                 found.append((who, where))
     wrong = [(who, where) for who, where in found if not Path(where).resolve().is_relative_to(tree)]
     kinds = {who for who, _ in found}
-    expected = {"pytest's interpreter", "python -I", "a child of proc/main.py"}
+    expected = {"pytest's interpreter", "python -I", "a child of proc/spawner.py"}
     if scratch.unprivileged_python is not None:
         expected.add("the unprivileged interpreter")
     shutil.rmtree(tree)

@@ -1,6 +1,6 @@
 """Entry of every child: `python -I -S -c BOOTSTRAP ROLE SPEC-JSON PATH...`.
 
-The parent starts children through acme_conf.proc.main.CHILD_BOOTSTRAP,
+The parent starts children through acme_conf.proc.spawner.CHILD_BOOTSTRAP,
 which puts the PATHs on sys.path and calls start().
 
 Imports exactly one role module, chosen from a fixed list, so each child

@@ -11,7 +11,7 @@ import re
 
 from test_issue import EXIT_CHANGED
 
-from acme_conf.proc.main import STARTUP_WAIT_SECONDS
+from acme_conf.proc.scheduler import STARTUP_WAIT_SECONDS
 
 EVENT = re.compile(r"acme-client: (\S+): (chain started \((\d+) running\)|chain started up in (\d+) ms|fileproc: wrote \S+)")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from test_issue import EXIT_CHANGED, EXIT_FAILED, EXIT_UNCHANGED, exited
 
-from acme_conf.proc.main import CHAIN_ROLES, SHARED_ROLES
+from acme_conf.proc.settings import CHAIN_ROLES, SHARED_ROLES
 
 CHECK = ["keyproc", "revokeproc"]  # the check of a domain with a certificate
 

@@ -22,7 +22,7 @@ PTRACE_O_TRACEEXIT, which stops it on its way out before the kernel releases
 its memory, descriptors, credentials and namespaces, and a role not yet read
 is read there.  The same stop means a child can never vanish half-way
 through a reading.  Roles are told apart by their command line, which
-carries the role and its specification (acme_conf.proc.main._spawn).
+carries the role and its specification (acme_conf.proc.spawner.spawn).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ _PTRACE_EVENT_EXIT = 6
 _WAIT_ALL = 0x40000000  # __WALL: wait for traced processes that are not our own children
 _POLL_SECONDS = 0.002
 
-_CHILD_ENTRY = "acme_conf.proc.__main__"  # in the bootstrap of every child (acme_conf.proc.main.CHILD_BOOTSTRAP)
+_CHILD_ENTRY = "acme_conf.proc.__main__"  # in the bootstrap of every child (acme_conf.proc.spawner.CHILD_BOOTSTRAP)
 _LIMIT_LINE = re.compile(r"^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)")
 
 

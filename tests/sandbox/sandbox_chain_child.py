@@ -1,6 +1,6 @@
 """Run one real process chain with the strict sandbox: `python -I sandbox_chain_child.py REQUEST-JSON`.
 
-The parent (acme_conf.proc.main.run) is what acme-client runs; every child
+The parent (acme_conf.proc.scheduler.run) is what acme-client runs; every child
 jails itself with Grants.strict, seccomp's default action kills.  The request
 names the CA's directory URL, its TLS CA file, a work folder and the options.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from acme_conf.config.plan import Authority, DomainJob, KeyType, Location
-from acme_conf.proc import main as chain
+from acme_conf.proc import scheduler, settings
 
 
 def job_for(request: dict) -> DomainJob:
@@ -33,8 +33,8 @@ def job_for(request: dict) -> DomainJob:
 
 def main() -> int:
     request = json.loads(sys.argv[1])
-    options = chain.RunOptions(strict_sandbox=True, verbosity=2, **request["options"])
-    return chain.run([job_for(request)], options)
+    options = settings.RunOptions(strict_sandbox=True, verbosity=2, **request["options"])
+    return scheduler.run([job_for(request)], options)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
   a proof that the key's holder asked, carry a valid signature: a CSR for
   the right key and names whose signature does not verify is refused.
 
-The real acctproc is started by the parent's own _spawn (`-I -S`, empty
+The real acctproc is started by the parent's own spawn (proc/spawner.py) (`-I -S`, empty
 environment, strict sandbox) with one channel per peer; the test is its
 netproc (taken over) and its domain's keyproc (trusted), and a control in
 the same process shows the same kind of request, well formed, is signed.
@@ -32,7 +32,7 @@ from acme_conf.ipc import Channel
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed
 from acme_conf.messages.key import DomainKey
-from acme_conf.proc.main import _spawn, child_import_path
+from acme_conf.proc.spawner import child_import_path, spawn
 from acme_conf.proc.spec import AccountSettings, ChildSpec
 
 CA = "https://ca.test:14000"
@@ -70,7 +70,7 @@ def acctproc(tmp_path: Path, domain_key: ec.EllipticCurvePrivateKey) -> Iterator
     pairs = {peer: socket.socketpair() for peer in ("netproc", "keyproc")}
     channels = tuple((peer, pair[1].fileno()) for peer, pair in pairs.items())
     spec = ChildSpec("acctproc", "authority test", 0, True, channels, settings)
-    process = _spawn(spec, child_import_path())
+    process = spawn(spec, child_import_path())
     for _, theirs in pairs.values():
         theirs.close()
     for ours, _ in pairs.values():

@@ -4,7 +4,7 @@ docs/SECURITY.md (known gaps): a netproc taken over that sends half a frame
 "only loses its own channel" after a bounded wait; the other domains the
 shared process serves are served.  tests/unit/test_stalls.py shows the bound
 on a channel it sets itself; this test shows the real role sets it on its
-own channels: a dnsproc, started by the parent's _spawn with two netproc
+own channels: a dnsproc, started by the parent's spawn (proc/spawner.py) with two netproc
 channels, gets half a frame on one and must still answer the other.
 """
 
@@ -16,7 +16,7 @@ import subprocess
 from acme_conf.ipc import HEADER, Channel, ChannelError
 from acme_conf.messages.dns import Addresses, Resolve
 from acme_conf.proc.child import STALL_SECONDS
-from acme_conf.proc.main import _spawn, child_import_path
+from acme_conf.proc.spawner import child_import_path, spawn
 from acme_conf.proc.spec import ChildSpec, DnsSettings
 
 MARGIN = 20.0  # start-up of the role and a loaded machine; a wait without the bound never ends
@@ -25,7 +25,7 @@ MARGIN = 20.0  # start-up of the role and a loaded machine; a wait without the b
 def test_a_stalling_netproc_is_dropped_and_the_other_domain_is_served() -> None:
     pairs = [socket.socketpair() for _ in range(2)]
     channels = tuple(("netproc", theirs.fileno()) for _, theirs in pairs)
-    process = _spawn(ChildSpec("dnsproc", "authority test", 0, True, channels, DnsSettings()), child_import_path())
+    process = spawn(ChildSpec("dnsproc", "authority test", 0, True, channels, DnsSettings()), child_import_path())
     for _, theirs in pairs:
         theirs.close()
     stalling, other = pairs[0][0], pairs[1][0]

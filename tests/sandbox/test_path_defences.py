@@ -35,7 +35,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from acme_conf.proc.main import CHILD_BOOTSTRAP, child_import_path
+from acme_conf.proc.spawner import CHILD_BOOTSTRAP, child_import_path
 from acme_conf.proc.spec import ChildSpec, FileSettings, KeySettings, RevokeSettings, Settings
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the attacks need another user's files: run as root")

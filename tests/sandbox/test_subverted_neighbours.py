@@ -1,7 +1,7 @@
 """A netproc taken over, played by the test against the real roles it talks to, each under its real jail.
 
-Each role is started exactly as the parent starts it (acme_conf.proc.main
-`_spawn`: a fresh interpreter with `-I -S`, the real bootstrap, an empty
+Each role is started exactly as the parent starts it (acme_conf.proc.spawner
+`spawn` (proc/spawner.py): a fresh interpreter with `-I -S`, the real bootstrap, an empty
 environment, the strict sandbox), with a socketpair for every channel its
 spec names.  The test holds the other ends and plays every neighbour: the
 subverted netproc that asks for what a real run never needs, and the
@@ -64,7 +64,7 @@ from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten  # noq
 from acme_conf.messages.dns import Addresses, Resolve  # noqa: E402
 from acme_conf.messages.key import Csr, CsrRequest, DomainKey  # noqa: E402
 from acme_conf.proc import acctproc, chngproc, dnsproc, keyproc  # noqa: E402
-from acme_conf.proc.main import _spawn, child_import_path  # noqa: E402
+from acme_conf.proc.spawner import child_import_path, spawn  # noqa: E402
 from acme_conf.proc.spec import (  # noqa: E402
     AccountSettings,
     CertSettings,
@@ -146,11 +146,11 @@ class RunningRole:
 
 @contextmanager
 def running(role: str, settings: Settings, peers: tuple[str, ...]) -> Iterator[RunningRole]:
-    """`role` started by the parent's own _spawn, strict sandbox, one socketpair per entry of `peers`."""
+    """`role` started by the parent's own spawn (proc/spawner.py), strict sandbox, one socketpair per entry of `peers`."""
     pairs = [(peer, *socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)) for peer in peers]
     spec = ChildSpec(role, "subverted", 0, True, tuple((peer, theirs.fileno()) for peer, _, theirs in pairs), settings)
     try:
-        process = _spawn(spec, child_import_path())
+        process = spawn(spec, child_import_path())
     finally:
         for _, _, theirs in pairs:
             theirs.close()  # the role has its copies

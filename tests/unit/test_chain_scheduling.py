@@ -12,17 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from acme_conf.proc import main
-from acme_conf.proc.main import (
-    CHAIN_DEADLINE_SECONDS,
-    STARTUP_WAIT_SECONDS,
-    Chain,
-    ProcessGroup,
-    RunOptions,
-    _next_timeout,
-    _Run,
-    _start_chains,
-)
+from acme_conf.proc import process_group, reports, scheduler
+from acme_conf.proc.process_group import ProcessGroup
+from acme_conf.proc.scheduler import CHAIN_DEADLINE_SECONDS, STARTUP_WAIT_SECONDS, Chain, _next_timeout, _Run, _start_chains
+from acme_conf.proc.settings import RunOptions
 
 
 def chain_for(job: SimpleNamespace, started_at: float) -> Chain:
@@ -43,8 +36,8 @@ def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Run]:
     """Three waiting jobs, -j 2; starting a chain makes one whose start-up pipe is still open."""
     jobs = [SimpleNamespace(handle=f"d{i}.example") for i in range(3)]
     run = _Run(RunOptions(max_chains=2), (), deque(jobs), {}, checks_over=True)  # type: ignore[arg-type]
-    monkeypatch.setattr(main, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
-    monkeypatch.setattr(main, "_watch", lambda selector, group: None)
+    monkeypatch.setattr(scheduler, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
+    monkeypatch.setattr(process_group, "watch", lambda selector, group: None)
     yield run
     for chain in run.running:
         chain.close_startup_pipe(run.selector)
@@ -87,13 +80,13 @@ def test_a_chain_past_its_start_up_wait_does_not_wake_the_parent(state: _Run) ->
 def test_only_an_existing_certificate_is_checked_first(tmp_path: Path) -> None:
     certificate = tmp_path / "example.crt"
     job = SimpleNamespace(certificate=certificate, fullchain=None)
-    assert not main.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]  # none yet: issue
+    assert not scheduler.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]  # none yet: issue
     certificate.write_text("")
-    assert main.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]
-    assert not main.worth_checking_first(job, RunOptions(force=True))  # type: ignore[arg-type]
-    assert not main.worth_checking_first(job, RunOptions(revoke=True))  # type: ignore[arg-type]
+    assert scheduler.worth_checking_first(job, RunOptions())  # type: ignore[arg-type]
+    assert not scheduler.worth_checking_first(job, RunOptions(force=True))  # type: ignore[arg-type]
+    assert not scheduler.worth_checking_first(job, RunOptions(revoke=True))  # type: ignore[arg-type]
     only_fullchain = SimpleNamespace(certificate=None, fullchain=certificate)
-    assert main.worth_checking_first(only_fullchain, RunOptions())  # type: ignore[arg-type]
+    assert scheduler.worth_checking_first(only_fullchain, RunOptions())  # type: ignore[arg-type]
 
 
 def checked(state: _Run, handle: str, code: int, keyproc: int = 0) -> None:
@@ -111,10 +104,10 @@ def test_a_check_decides_whether_its_domain_waits_for_a_chain(state: _Run) -> No
     checked(state, "due.example", 0)
     checked(state, "current.example", 2)
     checked(state, "broken.example", 1)
-    main._checks_done(state)
+    scheduler._checks_done(state)
     assert [job.handle for job in state.waiting] == ["due.example"]
-    assert state.results["current.example"] == main.ChainResult("current.example", False, False)
-    assert state.results["broken.example"] == main.ChainResult("broken.example", True, False)
+    assert state.results["current.example"] == reports.ChainResult("current.example", False, False)
+    assert state.results["broken.example"] == reports.ChainResult("broken.example", True, False)
     assert state.checks == {}
 
 
@@ -122,7 +115,7 @@ def test_a_check_whose_keyproc_failed_fails_its_domain_whatever_revokeproc_said(
     state.waiting.clear()
     checked(state, "due.example", 0, keyproc=1)
     checked(state, "current.example", 2, keyproc=1)
-    main._checks_done(state)
+    scheduler._checks_done(state)
     assert not state.waiting
     assert state.results["due.example"].failed and state.results["current.example"].failed
 
@@ -131,6 +124,6 @@ def test_a_check_that_finds_renewal_due_after_an_interrupt_starts_nothing(state:
     state.waiting.clear()
     state.stopping = True
     checked(state, "due.example", 0)
-    main._checks_done(state)
+    scheduler._checks_done(state)
     assert not state.waiting
     assert state.results["due.example"].failed  # interrupted before it could renew

@@ -9,7 +9,7 @@ fileproc does only in a -r run".
 The flush is seen by recording, around the real write_certificate and
 remove_certificate, every rename, unlink and fsync with the file each
 fsync was for.  The remove rule is tried on the real fileproc, started by
-the parent's own _spawn and jailed strictly, with this test playing a
+the parent's own spawn (proc/spawner.py) and jailed strictly, with this test playing a
 certproc taken over on its real channel.
 """
 
@@ -27,7 +27,7 @@ import pytest
 
 from acme_conf.ipc import Channel
 from acme_conf.messages.certificate import RemoveCertificate, WriteCertificate
-from acme_conf.proc import main
+from acme_conf.proc import spawner
 from acme_conf.proc.fileproc import Held, remove_certificate, write_certificate
 from acme_conf.proc.spec import ChildSpec, FileSettings
 from fileproc_fixtures import cert_dir, held  # noqa: F401  (fixtures)
@@ -104,7 +104,7 @@ def run_fileproc(cert_dir: Path, revoke: bool, request: RemoveCertificate | Writ
     try:
         channels = (("certproc", theirs.fileno()),)
         spec = ChildSpec("fileproc", "files.example.test", 0, True, channels, settings_for(cert_dir, revoke=revoke))
-        child = main._spawn(spec, main.child_import_path())
+        child = spawner.spawn(spec, spawner.child_import_path())
         theirs.close()
         Channel(ours, "fileproc").send(request)
         ours.shutdown(socket.SHUT_WR)

@@ -5,7 +5,7 @@ interpreter (`python -I -S`: no site.py, so no .pth file of site-packages
 runs in it), started with an empty environment, stdout to /dev/null, from
 "/", holding only its own socket-pair ends.  A role is not dumpable once
 jailed, so /proc/PID/environ tells nothing from outside; instead the child
-is asked from inside.  The real acme_conf/proc/main.py `_spawn` starts it
+is asked from inside.  The real acme_conf/proc/spawner.py `spawn` starts it
 with the real CHILD_BOOTSTRAP; the first directory of its import path holds
 a stand-in `acme_conf.proc.__main__` whose start() reports what it finds
 (the bootstrap imports exactly that module and calls start()).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.proc import main
+from acme_conf.proc import spawner
 from acme_conf.proc.spec import CertSettings, ChildSpec
 
 MARKER = "ACME_DEFENCES_SPAWN_MARKER"
@@ -68,7 +68,7 @@ def reporter(tmp_path: Path) -> Path:
 
 
 def spawned_facts(reporter: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, list[int]]:
-    """What a child started by the real _spawn finds inside itself; and the channel descriptors it was given."""
+    """What a child started by the real spawn finds inside itself; and the channel descriptors it was given."""
     monkeypatch.setenv(MARKER, "the parent's environment")  # must not reach the child
     mine, theirs = socket.socketpair()
     stray = os.open("/dev/null", os.O_RDONLY)  # a descriptor of the parent that is no channel
@@ -76,7 +76,7 @@ def spawned_facts(reporter: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict
     try:
         channels = (("netproc", theirs.fileno()),)
         spec = ChildSpec("certproc", "spawn.example.test", 0, True, channels, CertSettings(("spawn.example.test",)))
-        child = main._spawn(spec, (str(reporter), *main.child_import_path()))
+        child = spawner.spawn(spec, (str(reporter), *spawner.child_import_path()))
         _, err = child.communicate(timeout=60)
     finally:
         os.close(stray)

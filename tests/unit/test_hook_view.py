@@ -9,7 +9,7 @@ import pytest
 
 from acme_conf.config.plan import AccountBinding, DnsHook
 from acme_conf.errors import ProcessFailure
-from acme_conf.proc import main
+from acme_conf.proc.settings import RunOptions, shared_settings
 from acme_conf.proc.hook_view import hidden_paths, read_only_paths
 from acme_conf.proc.spec import HookSettings
 from test_spec_settings import AUTHORITY, JOB
@@ -37,8 +37,8 @@ def test_the_whole_configuration_is_hidden_not_only_the_domains_of_the_run(tmp_p
     other_authority = replace(AUTHORITY, name="other", account_key=tmp_path / "other-account" / "o.key")
     ran = replace(JOB, domain_key=tmp_path / "a" / "a.key", dns_hook=DnsHook(Path("/usr/local/libexec/hook")))
     not_run = replace(JOB, handle="b.example", domain_key=tmp_path / "b" / "b.key")
-    options = main.RunOptions(every_domain=(ran, not_run), every_authority=(AUTHORITY, other_authority))
-    settings = main.shared_settings("chngproc", (ran,), options)
+    options = RunOptions(every_domain=(ran, not_run), every_authority=(AUTHORITY, other_authority))
+    settings = shared_settings("chngproc", (ran,), options)
     assert isinstance(settings, HookSettings)
     assert {str(tmp_path / d) for d in ("a", "b", "other-account")} <= set(settings.hidden)
     assert "/etc/ssl" in settings.read_only or "/etc/ssl" in [str(Path(p)) for p in settings.read_only]

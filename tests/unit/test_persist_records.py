@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from acme_conf.acme.persist import expected_record, is_persist_record, persist_records, record_name
 from acme_conf.acme.resources import parse_authorization, parse_directory
 from acme_conf.config.names import BadName, canonical_name
-from acme_conf.proc import main
+from acme_conf.proc import reports
 from acme_conf.proc.netproc import _authorized_name, requested
 
 ACCOUNT = "https://ca.example/acct/7"
@@ -70,7 +70,7 @@ def test_the_parent_prints_only_the_records_expected(capsys: pytest.CaptureFixtu
     lines = (good, "\x1b]0;pwned\x07", "example.com. IN A 192.0.2.1", good.replace("www.example.org", "evil.example"))
     report = b"\n".join(json.dumps({"record": line}).encode() for line in lines)
     job = SimpleNamespace(handle="example.com", names=NAMES, authority=SimpleNamespace(api_url=API))
-    main.print_records(report + b"\nnot json\n", job)  # type: ignore[arg-type]
+    reports.print_records(report + b"\nnot json\n", job)  # type: ignore[arg-type]
     assert capsys.readouterr().out == good + "\n"
 
 

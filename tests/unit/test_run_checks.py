@@ -17,8 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from acme_conf.proc import main
-from acme_conf.proc.main import RunOptions, _run_chains
+from acme_conf.proc import reports, scheduler, spawner
+from acme_conf.proc.scheduler import _run_chains
+from acme_conf.proc.settings import RunOptions
 from acme_conf.proc.spec import ChildSpec
 
 HANG = -1  # the stand-in revokeproc sleeps instead of answering
@@ -36,18 +37,18 @@ class Recorder:
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     record = Recorder()
 
-    def start_services(state: main._Run, jobs: list[SimpleNamespace]) -> None:
+    def start_services(state: scheduler._Run, jobs: list[SimpleNamespace]) -> None:
         assert not state.checking, "the shared processes start only once every check is over"
         record.services_for = [job.handle for job in jobs]
 
-    def start_chains(state: main._Run) -> None:
+    def start_chains(state: scheduler._Run) -> None:
         while state.checks_over and state.waiting:
             job = state.waiting.popleft()
             record.chains.append(job.handle)
-            state.results[job.handle] = main.ChainResult(job.handle, False, True)
+            state.results[job.handle] = reports.ChainResult(job.handle, False, True)
 
-    monkeypatch.setattr(main, "_start_services", start_services)
-    monkeypatch.setattr(main, "_start_chains", start_chains)
+    monkeypatch.setattr(scheduler, "_start_services", start_services)
+    monkeypatch.setattr(scheduler, "_start_chains", start_chains)
     return record
 
 
@@ -74,7 +75,7 @@ def answers(monkeypatch: pytest.MonkeyPatch, recorder: Recorder) -> Iterator[dic
             argv, stderr=subprocess.PIPE, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, [])
         )
 
-    monkeypatch.setattr(main, "_spawn", spawn)
+    monkeypatch.setattr(spawner, "spawn", spawn)
     yield codes
 
 
@@ -88,12 +89,12 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
     )
 
 
-Run = Callable[..., dict[str, main.ChainResult]]
+Run = Callable[..., dict[str, reports.ChainResult]]
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
-    def run(*jobs: SimpleNamespace, **options: object) -> dict[str, main.ChainResult]:
+    def run(*jobs: SimpleNamespace, **options: object) -> dict[str, reports.ChainResult]:
         results, services_failed = _run_chains(jobs, RunOptions(max_chains=2, **options), ())  # type: ignore[arg-type]
         assert not services_failed
         return {result.handle: result for result in results}
@@ -137,7 +138,7 @@ def test_force_and_revoke_check_nothing(tmp_path: Path, answers: dict[str, int],
 def test_a_check_that_hangs_is_stopped_at_its_deadline(
     tmp_path: Path, answers: dict[str, int], recorder: Recorder, run: Run, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(main, "CHECK_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(scheduler, "CHECK_DEADLINE_SECONDS", 0.3)
     answers.update({"stuck": HANG, "due": 0})
     results = run(job(tmp_path, "stuck"), job(tmp_path, "due"))
     assert results["stuck"].failed
@@ -167,8 +168,8 @@ def test_a_kept_back_off_holds_back_only_what_orders(tmp_path: Path, options: Ru
     from acme_conf.state import DomainState
 
     domain = job(tmp_path, "held.example")
-    state = main._Run(options, (), deque([domain]), {}, state_dir=tmp_path)
+    state = scheduler._Run(options, (), deque([domain]), {}, state_dir=tmp_path)
     state.kept = {"held.example": DomainState(backoff_until=datetime.now(timezone.utc) + timedelta(hours=3))}
-    main._hold_back(state)
+    scheduler._hold_back(state)
     assert (domain not in state.waiting) is held
     assert ("held.example" in state.results) is held

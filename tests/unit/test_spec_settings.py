@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from acme_conf.config.plan import Authority, DnsHook, DomainJob, KeyType, Location
-from acme_conf.proc import main
+from acme_conf.proc import settings, spawner
 from acme_conf.errors import ProcessFailure
-from acme_conf.proc.main import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
+from acme_conf.proc.settings import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
 from acme_conf.proc.spec import (
     ROLES,
     SETTINGS_TYPES,
@@ -225,12 +225,12 @@ def test_fileproc_refuses_a_path_outside_cert_dir(outside: Path, field: str) -> 
 
 
 def test_name_in() -> None:
-    assert main._name_in(Path("/etc/ssl"), Path("/etc/ssl/a.pem")) == "a.pem"
-    assert main._name_in(Path("/etc/ssl"), None) == ""
+    assert settings._name_in(Path("/etc/ssl"), Path("/etc/ssl/a.pem")) == "a.pem"
+    assert settings._name_in(Path("/etc/ssl"), None) == ""
     with pytest.raises(ProcessFailure):
-        main._name_in(Path("/etc/ssl"), Path("/etc/ssl2/a.pem"))
+        settings._name_in(Path("/etc/ssl"), Path("/etc/ssl2/a.pem"))
     with pytest.raises(ProcessFailure):
-        main._name_in(Path("/etc/ssl"), Path("/etc/ssl/x/a.pem"))
+        settings._name_in(Path("/etc/ssl"), Path("/etc/ssl/x/a.pem"))
 
 
 def test_revokeproc_inspects_the_certificate_else_the_full_chain() -> None:
@@ -305,7 +305,7 @@ def test_each_authority_and_challenge_directory_sharing_a_domain_get_one_channel
         replace(JOB, handle="d.example.com"),
     ]
     served = {plan.name: plan.jobs for plan in shared_plans(jobs)}
-    links = main.shared_links(served)
+    links = spawner.shared_links(served)
     try:
         def peers(name: str, role: str) -> list[str]:
             return [peer for peer, _ in links.get(name, {}).get(role, [])]

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from acme_conf.proc import main
-from acme_conf.proc.main import RunOptions, _run_chains
+from acme_conf.proc import spawner
+from acme_conf.proc.scheduler import _run_chains
+from acme_conf.proc.settings import RunOptions
 from acme_conf.proc.spec import ChildSpec
 from acme_conf.proc.voice import MAX_LINE, MAX_TOTAL, ChildVoice
 
@@ -50,10 +51,10 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
     script.write_text(f"import os, sys\nos.write(2, {FORGERY!r})\nsys.exit(2)\n")
 
     def spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[bytes]:
-        argv = ["true"] if spec.role == "keyproc" else [main.sys.executable, str(script)]
+        argv = ["true"] if spec.role == "keyproc" else [spawner.sys.executable, str(script)]
         return subprocess.Popen(argv, stderr=subprocess.PIPE)
 
-    monkeypatch.setattr(main, "_spawn", spawn)
+    monkeypatch.setattr(spawner, "spawn", spawn)
     certificate = tmp_path / "example.com.crt"
     certificate.write_text("a certificate\n")
     job = SimpleNamespace(

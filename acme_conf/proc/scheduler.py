@@ -1,0 +1,542 @@
+"""The parent's run: what starts when, and what the run's exit status is.
+
+First, for each domain whose certificate exists, a check (a revokeproc told
+the domain key by a keyproc beside it) says with its exit status whether
+renewal is due; most runs end there.  Then, for the domains due, the
+processes a run shares start (spawner.py): each authority's dnsproc and
+acctproc, each challenge directory's chngproc (or the responder or hook in
+its place), with a channel for every domain they serve.  Then, for each of
+those domains, up to -j at a time, it takes the domain's lock and starts the
+chain's five children, and reaps them all (process_group.py).  It never
+touches a key, the network, or anything the CA sent.
+
+When a child fails, the rest of its chain is asked to stop (SIGTERM: they
+clean up) and killed after a grace period, so no process outlives the run.
+When the last chain is over, the shared processes see their channels close
+and exit.
+
+Exit status of a run: 1 if any chain failed, else 0 if any certificate
+changed, else 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import sys
+import time
+from collections import deque
+from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType, MappingProxyType
+
+from acme_conf.config.plan import DomainJob
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK, EXIT_UNCHANGED
+from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
+from acme_conf.state import MAX_REPORT, DomainState, account_current_reported, load_state, state_directory
+from acme_conf.proc.locks import DomainLock, lock_directory
+from acme_conf.proc.signals import signals_held
+from acme_conf.proc.spec import DEACTIVATE, RECORDS, ROLLOVER
+from acme_conf.proc.process_group import (
+    ChildExit,
+    ChildSpeech,
+    GRACE_SECONDS,
+    NO_DEADLINE,
+    ProcessGroup,
+    watch,
+)
+from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
+from acme_conf.proc.settings import (
+    SHARED_ROLES,
+    RunOptions,
+    inspected_certificate,
+    job_roles,
+    shared_name,
+    shared_plans,
+    shared_roles,
+    shared_settings,
+)
+from acme_conf.proc.spawner import (
+    ChainEnd,
+    SharedServices,
+    allow_descriptors,
+    child_import_path,
+    memfd,
+    shared_links,
+    spawn_chain,
+    spawn_check,
+    spawn_services,
+    sweep_challenges,
+)
+
+log = logging.getLogger("acme_conf")
+
+# What a run with -D or -k says of the one domain whose chain carried it.
+ACCOUNT_DONE = {DEACTIVATE: "account deactivated", ROLLOVER: "account key changed", RECORDS: "records printed"}
+# A chain that runs longer is stopped: the CA's polls give up after 10
+# minutes, so this only ends a hang (a CA that trickles bytes, say), and
+# frees the domain's lock for the next run.
+CHAIN_DEADLINE_SECONDS = 20 * 60.0
+# The next chain starts only when the last one has started up: its children
+# have imported, loaded their keys and entered their jails.  Start-up is
+# nearly all CPU, the protocol that follows mostly waits for the CA, so
+# chains that start one after another overlap work with waiting instead of
+# all waiting at once.  A chain slower than this to start up (an RSA key
+# being generated, a slow disk) no longer holds the next one back.
+STARTUP_WAIT_SECONDS = 1.0
+# A check reads one file of at most 1 MB and parses it: it takes a tenth of
+# a second.  Every chain waits until all checks are over, so one that hangs
+# (a stuck disk, a certificate crafted to take a revokeproc over) is stopped
+# long before a chain's deadline.
+CHECK_DEADLINE_SECONDS = 60.0
+
+
+class _Stop(Exception):
+    """The parent itself was asked to stop."""
+
+
+@dataclass
+class Chain:
+    """The processes of one domain job while they run."""
+
+    job: DomainJob
+    lock: DomainLock
+    group: ProcessGroup
+    startup_fd: int | None  # read end of the start-up pipe (see spawn_chain); None once it has closed
+    started_at: float
+    report_fd: int = -1  # netproc's report to the parent (a memfd), read once the chain is done
+
+    def starting(self, now: float) -> bool:
+        """Still starting up, and not for longer than the next chain waits for it."""
+        return self.startup_fd is not None and now < self.startup_until
+
+    @property
+    def startup_until(self) -> float:
+        return self.started_at + STARTUP_WAIT_SECONDS
+
+    def close_startup_pipe(self, selector: selectors.BaseSelector) -> None:
+        if self.startup_fd is None:
+            return
+        selector.unregister(self.startup_fd)
+        os.close(self.startup_fd)
+        self.startup_fd = None
+
+    def take_report(self) -> bytes:
+        """What netproc reported to the parent (acme_conf/state.py reads it), once; b"" when there is none."""
+        if self.report_fd < 0:
+            return b""
+        report = os.pread(self.report_fd, MAX_REPORT, 0)
+        os.close(self.report_fd)
+        self.report_fd = -1
+        return report
+
+    def result(self) -> ChainResult:
+        failed = self.group.failed
+        changed = not failed and self.group.status.get("fileproc") == EXIT_OK
+        return ChainResult(self.job.handle, failed, changed)
+
+
+def configure_logging(verbosity: int) -> None:
+    """The parent's messages: `acme-client: ...` on stderr; -v and -vv show more."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("acme-client: %(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+    logging.raiseExceptions = False  # a closed stderr is no reason to print tracebacks into it
+
+
+def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
+    """Run every job's chain, at most `options.max_chains` at once; the run's exit status."""
+    state_dir = state_directory()
+    try:
+        import_path = child_import_path()
+        allow_descriptors(jobs, options.max_chains)
+        if options.account_action == ROLLOVER:
+            move_account_key_aside(jobs[0].authority, state_dir)
+    except ProcessFailure as error:
+        log.error("%s", error)
+        return EXIT_FAILED
+    jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
+    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
+    for result in results:
+        outcome = "failed" if result.failed else done if result.changed else "nothing to do"
+        if result.failed and result.failed_shared:
+            outcome += f" (the processes of {' and '.join(result.failed_shared)} failed)"
+        log.info("%s: %s", result.handle, outcome)
+    if services_failed or any(result.failed for result in results):
+        return EXIT_FAILED
+    if any(result.changed for result in results):
+        return EXIT_OK
+    return EXIT_UNCHANGED
+
+
+def _hold_back(state: _Run) -> None:
+    """Of the domains due, those whose CA asked to be left alone for now (a rate limit, a 503 an earlier run kept).
+
+    Nothing is sent for them, and each fails the run so that cron mail shows
+    it; -F asks all the same, and a revocation is never held back.  A domain
+    that is not due (nor to ask the CA's renewal information) is not looked
+    at: it has nothing to ask.
+    """
+    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back
+        return
+    now = datetime.now(timezone.utc)
+    for job in list(state.waiting):
+        until = state.kept.get(job.handle, DomainState()).backoff_until
+        if until is None or until <= now:
+            continue
+        if state.options.force:
+            log.warning("%s: the CA asked for no requests until %s; -F asks anyway", job.handle, utc(until))
+            continue
+        log.error("%s: the CA asked for no requests until %s; not asking it before (-F asks anyway)", job.handle, utc(until))
+        state.waiting.remove(job)
+        state.results[job.handle] = ChainResult(job.handle, True, False)
+
+
+@dataclass
+class _Run:
+    """What the parent tracks while checks and chains run."""
+
+    options: RunOptions
+    import_path: tuple[str, ...]
+    waiting: deque[DomainJob]  # due for a chain
+    services: dict[str, SharedServices]  # shared_name -> the running shared processes
+    unchecked: deque[DomainJob] = field(default_factory=deque)  # a certificate to check first
+    checks: dict[str, tuple[DomainJob, ProcessGroup]] = field(default_factory=dict)  # handle -> its check
+    checks_over: bool = False  # every check is done (or abandoned): shared processes and chains may start
+    stopping: bool = False  # ^C or SIGTERM: nothing more starts
+    running: list[Chain] = field(default_factory=list)
+    results: dict[str, ChainResult] = field(default_factory=dict)
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
+    kept: dict[str, DomainState] = field(default_factory=dict)  # handle -> what earlier runs kept, read once
+    kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
+
+    @property
+    def checking(self) -> bool:
+        return bool(self.unchecked or self.checks)
+
+    @property
+    def finished(self) -> bool:
+        return (
+            not self.checking
+            and not self.waiting
+            and not self.running
+            and all(s.group.done for s in self.services.values())
+        )
+
+    def groups(self) -> list[ProcessGroup]:
+        return (
+            [group for _, group in self.checks.values()]
+            + [chain.group for chain in self.running]
+            + [s.group for s in self.services.values() if not s.group.done]
+        )
+
+
+def _run_chains(
+    jobs: Sequence[DomainJob],
+    options: RunOptions,
+    import_path: tuple[str, ...],
+    *,
+    state_dir: Path | None = None,
+    kept_previous: Mapping[str, str] = MappingProxyType({}),
+) -> tuple[list[ChainResult], bool]:
+    """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
+
+    A domain whose certificate exists is checked first by a revokeproc of
+    its own (see _start_checks); the shared processes and the chains start
+    once every check is over, and only for the domains that are due.
+    Children run in process groups of their own, so a ^C at the terminal
+    reaches only this parent, which then stops them in order.  A job that
+    did not finish (interrupted, or never started) counts as failed.  Also
+    says whether a shared process failed (the chains it served fail by
+    themselves; one that had finished keeps its result).
+    """
+    state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
+    state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
+    for job in jobs:
+        (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        while not state.finished:
+            try:
+                with signals_held(signal.SIGINT, signal.SIGTERM):  # a started process must be recorded
+                    _start_checks(state)
+                    if not state.checking and not state.checks_over:
+                        state.checks_over = True
+                        _hold_back(state)  # a domain due whose CA asked to be left alone for now
+                        _start_services(state, list(state.waiting))  # only for the domains due
+                    _start_chains(state)
+                _reap(state)
+            except (KeyboardInterrupt, _Stop):
+                if not state.stopping:
+                    log.error("stopping on request")
+                    state.stopping = True
+                state.unchecked.clear()
+                state.waiting.clear()  # their channels close with the others, below
+                state.checks_over = True  # abandoned: nothing more starts
+                for group in state.groups():
+                    group.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for services in state.services.values():
+            services.release_all()
+            services.close_journal()
+        for chain in state.running:
+            chain.close_startup_pipe(state.selector)
+            if chain.report_fd >= 0:
+                os.close(chain.report_fd)
+        for key in list(state.selector.get_map().values()):
+            os.close(key.fd)  # only pidfds and children's stderr are left
+        state.selector.close()
+    failed_shared = {name for name, services in state.services.items() if services.group.failed}
+    results = [
+        _with_failed_shared(state.results.get(job.handle, ChainResult(job.handle, True, False)), job, failed_shared)
+        for job in jobs
+    ]
+    return results, bool(failed_shared)
+
+
+def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[str]) -> ChainResult:
+    """A failed domain's result, naming the shared processes serving it that failed (they said why)."""
+    if not result.failed or not failed_shared:
+        return result
+    serving = dict.fromkeys(shared_name(role, job) for role in job_roles(job, SHARED_ROLES))  # those not started never failed
+    return replace(result, failed_shared=tuple(name for name in serving if name in failed_shared))
+
+
+def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
+    """Start the shared processes, each with one channel for every domain it serves.
+
+    An authority's acctproc and a challenge directory's chngproc that share
+    a domain get a channel of their own (shared_links).  When some cannot
+    start, their domains fail, and the others started for those domains stop
+    serving them.
+    """
+    waiting = {job.handle for job in state.waiting}
+    plans = [
+        (plan, served)
+        for plan in shared_plans(jobs, shared_roles(state.options))
+        if (served := tuple(j for j in plan.jobs if j.handle in waiting))
+    ]
+    links = shared_links({plan.name: served for plan, served in plans})
+    try:
+        for plan, served in plans:
+            try:
+                settings = {role: shared_settings(role, served, state.options) for role in plan.roles}
+                services = spawn_services(
+                    plan.name, settings, served, state.options, state.import_path, links.get(plan.name, {})
+                )
+            except ProcessFailure as error:
+                log.error("%s: %s", plan.name, error)
+                for job in served:
+                    if job in state.waiting:
+                        _fail_unstarted(state, job)
+                continue
+            state.services[plan.name] = services
+            watch(state.selector, services.group)
+    finally:
+        for roles in links.values():  # the shared processes have theirs
+            for ends in roles.values():
+                for _, end in ends:
+                    end.close()
+
+
+def _fail_unstarted(state: _Run, job: DomainJob) -> None:
+    state.waiting.remove(job)
+    state.results[job.handle] = ChainResult(job.handle, True, False)
+    for services in state.services.values():
+        services.release(job.handle)
+
+
+def _start_chains(state: _Run) -> None:
+    """Start waiting chains while fewer than the bound run and none is still starting up."""
+    now = time.monotonic()
+    while (
+        state.checks_over
+        and state.waiting
+        and len(state.running) < max(1, state.options.max_chains)
+        and not any(chain.starting(now) for chain in state.running)
+    ):
+        job = state.waiting.popleft()
+        chain = _start_or_fail(job, state)
+        if chain is None:
+            state.results[job.handle] = ChainResult(job.handle, True, False)
+            continue
+        state.running.append(chain)
+        assert chain.startup_fd is not None  # just opened
+        state.selector.register(chain.startup_fd, selectors.EVENT_READ, chain)
+        watch(state.selector, chain.group)
+        log.debug("%s: chain started (%d running)", job.handle, len(state.running))
+
+
+def _reap(state: _Run) -> None:
+    groups = state.groups()
+    if not groups:
+        return  # every chain so far failed to start: nothing to wait for
+    events = state.selector.select(_next_timeout(state, groups))  # where ^C and SIGTERM arrive
+    with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
+        for key, _ in events:
+            if isinstance(key.data, Chain):
+                _startup_pipe_readable(key.data, key.fd, state.selector)
+                continue
+            if isinstance(key.data, ChildSpeech):
+                key.data.relay(state.selector)
+                continue
+            exited: ChildExit = key.data
+            state.selector.unregister(exited.pidfd)
+            os.close(exited.pidfd)
+            exited.speech.drain(state.selector)
+            exited.group.reaped(exited.role)
+            if exited.role in ("chngproc", "hookproc") and exited.group.name in state.services:
+                sweep_challenges(state.services[exited.group.name], state.options, state.import_path)
+        _checks_done(state)
+        now = time.monotonic()
+        for chain in [chain for chain in state.running if chain.group.done]:
+            state.running.remove(chain)
+            chain.close_startup_pipe(state.selector)
+            chain.lock.release()
+            result = chain.result()
+            kept = state.kept.get(chain.job.handle, DomainState())
+            report = chain.take_report()
+            keep_state(chain.job.handle, report, result, state.state_dir, kept, state.options.revoke)
+            authority = chain.job.authority.name
+            if authority in state.kept_previous and account_current_reported(report):
+                forget_previous_key(authority, state.state_dir)
+                del state.kept_previous[authority]
+            if state.options.account_action:  # the account action was all the chain did
+                result = replace(result, changed=not result.failed)
+            if state.options.account_action == RECORDS:
+                print_records(report, chain.job)
+            state.results[chain.job.handle] = result
+            log.debug("%s: chain finished", chain.job.handle)
+        if state.checks_over and not state.waiting and not state.running:
+            _services_wind_down(state, now)
+        for group in state.groups():
+            group.enforce_deadlines(now)
+
+
+def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
+    """A certificate to renew only when due: check it before starting a chain (not with -F, -r, -D or -k)."""
+    inspected = inspected_certificate(job)
+    # os.path.exists: a file it may not see goes to the chain, whose revokeproc says why
+    asked = options.force or options.revoke or options.account_action
+    return not asked and inspected is not None and os.path.exists(inspected)
+
+
+def _start_checks(state: _Run) -> None:
+    """Start a check (a revokeproc and a keyproc of its own) for each domain with a certificate, up to the bound."""
+    options = state.options
+    while state.unchecked and len(state.checks) < max(1, options.max_chains):
+        job = state.unchecked.popleft()
+        try:
+            processes = spawn_check(job, options, state.import_path, state.kept.get(job.handle, DomainState()))
+        except ProcessFailure as error:
+            log.error("%s: cannot check the certificate: %s", job.handle, error)
+            state.results[job.handle] = ChainResult(job.handle, True, False)
+            continue
+        deadline = time.monotonic() + CHECK_DEADLINE_SECONDS
+        group = ProcessGroup(job.handle, processes, deadline, unchanged_ok=frozenset({"revokeproc"}))
+        state.checks[job.handle] = (job, group)
+        watch(state.selector, group)
+        log.debug("%s: checking the certificate first", job.handle)
+
+
+def _checks_done(state: _Run) -> None:
+    """A check's revokeproc answers with its exit status: 0 due (the domain waits for its chain), 2 current.
+
+    Its keyproc must have ended well too: a key it could not read fails the domain.
+    """
+    for handle, (job, group) in list(state.checks.items()):
+        if not group.done:
+            continue
+        del state.checks[handle]
+        code = group.status["revokeproc"]
+        if code == EXIT_OK and not group.failed and not state.stopping:
+            state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
+        else:  # current (2) is done; anything else failed, a renewal due but interrupted too
+            state.results[handle] = ChainResult(handle, group.failed or code != EXIT_UNCHANGED, False)
+
+
+def _startup_pipe_readable(chain: Chain, fd: int, selector: selectors.BaseSelector) -> None:
+    """End of file: every child of the chain has started up (or died) and closed its end."""
+    if os.read(fd, 64):
+        return  # no child writes to it; nothing but end of file counts
+    chain.close_startup_pipe(selector)
+    log.debug("%s: chain started up in %d ms", chain.job.handle, (time.monotonic() - chain.started_at) * 1000)
+
+
+def _services_wind_down(state: _Run, now: float) -> None:
+    """Every chain is over: the services see their last channel close and exit; a grace period bounds that."""
+    for services in state.services.values():
+        services.release_all()
+        if services.group.give_up_at == NO_DEADLINE:
+            services.group.give_up_at = now + GRACE_SECONDS
+
+
+def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
+    """The running chain of `job`, or None after saying why it could not start."""
+    names = tuple(dict.fromkeys(shared_name(role, job) for role in job_roles(job, shared_roles(state.options))))
+    stopped = [name for name in names if name not in state.services or state.services[name].group.kill_at is not None]
+    if stopped:
+        log.error("%s: the processes of %s are not running", job.handle, " and ".join(stopped))
+        for name in names:
+            if name in state.services:
+                state.services[name].release(job.handle)
+        return None
+    chain_ends = [end for name in names for end in state.services[name].take_ends(job.handle)]
+    try:
+        return _start_chain(job, state, chain_ends)
+    except ProcessFailure as error:
+        log.error("%s: %s", job.handle, error)
+        return None
+    finally:
+        for _, _, end in chain_ends:  # the chain's children have their copies, or never will
+            end.close()
+
+
+def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) -> Chain:
+    """Take the domain's lock and start its chain, with a start-up pipe whose read end the chain keeps."""
+    try:
+        startup_read, startup_write = os.pipe()
+    except OSError as error:
+        raise ProcessFailure(f"cannot start the process chain: {error.strerror}") from None
+    lock = DomainLock(lock_directory(), job.handle)
+    report = -1
+    try:
+        lock.acquire()
+        report = memfd("acme-client-netproc-report")
+        kept = state.kept.get(job.handle, DomainState())
+        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report, kept)
+    except BaseException:
+        lock.release()
+        os.close(startup_read)
+        if report >= 0:
+            os.close(report)
+        raise
+    finally:
+        os.close(startup_write)  # the children have theirs
+    now = time.monotonic()
+    group = ProcessGroup(job.handle, processes, now + CHAIN_DEADLINE_SECONDS)
+    return Chain(job, lock, group, startup_read, now, report)
+
+
+def _next_timeout(state: _Run, groups: list[ProcessGroup]) -> float | None:
+    """Until the next deadline, or until a chain starting up no longer holds a waiting one back."""
+    now = time.monotonic()
+    deadline = min(group.next_deadline() for group in groups)
+    if state.waiting:
+        deadline = min([deadline] + [chain.startup_until for chain in state.running if chain.starting(now)])
+    return None if deadline == NO_DEADLINE else max(0.0, deadline - now)
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    del frame
+    raise _Stop(f"signal {signum}")
