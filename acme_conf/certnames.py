@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from acme_conf.acme.identifiers import canonical_ip, is_ip
-
 
 def certificate_names(certificate: x509.Certificate) -> frozenset[str]:
     """The DNS names (lower-case) and IP addresses (RFC 5952 form) in the subjectAltName.
@@ -21,8 +19,3 @@ def certificate_names(certificate: x509.Certificate) -> frozenset[str]:
     dns = (name.lower() for name in extension.value.get_values_for_type(x509.DNSName))
     ips = (str(address) for address in extension.value.get_values_for_type(x509.IPAddress))
     return frozenset((*dns, *ips))
-
-
-def configured_names(names: tuple[str, ...]) -> frozenset[str]:
-    """Configured names in the same form as certificate_names gives."""
-    return frozenset(canonical_ip(name) if is_ip(name) else name.lower() for name in names)

@@ -20,17 +20,23 @@ from cryptography.hazmat.primitives import serialization
 from acme_conf import samples
 from acme_conf.acme.renewal import RenewalDecision, renewal_decision
 from acme_conf.acme.renewal_info import certificate_id
-from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.acme.identifiers import configured_names
+from acme_conf.certnames import certificate_names
 from acme_conf.errors import ProcessFailure
 
 
 class Examined(NamedTuple):
-    """The leaf of a certificate file: its DER form, serial number, ARI identifier, and whether renewal is due."""
+    """The leaf of a certificate file: its DER form, serial number, ARI identifier, and whether renewal is due;
+    and what the decision was drawn from, for the parent to keep (known_certificates.py)."""
 
     der: bytes
     serial: int
     decision: RenewalDecision
     certificate_id: str  # what the CA's renewal information calls it (RFC 9773); "" when it cannot be named
+    not_before: datetime
+    not_after: datetime
+    names: tuple[str, ...]  # its names, sorted, as certnames.certificate_names gives them
+    key_matches: bool  # it is for the domain key keyproc told
 
 
 # The moment drawn in the CA's renewal window, and the certificate (its ARI identifier) it was drawn for.
@@ -55,16 +61,19 @@ def examine_certificate(
     leaf, found = parse_leaf(contents, path)
     spki = leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     identifier = certificate_id(authority_key_id(leaf), leaf.serial_number)
+    key_matches = bool(domain_key) and spki == domain_key
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     decision = renewal_decision(
-        leaf.not_valid_before_utc,
-        leaf.not_valid_after_utc,
+        not_before,
+        not_after,
         now,
         found,
         configured_names(names),
-        key_matches=bool(domain_key) and spki == domain_key,
+        key_matches=key_matches,
         ari_moment=kept[1] if kept is not None and identifier and kept[0] == identifier else None,
     )
-    return Examined(leaf.public_bytes(serialization.Encoding.DER), leaf.serial_number, decision, identifier)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    return Examined(der, leaf.serial_number, decision, identifier, not_before, not_after, tuple(sorted(found)), key_matches)
 
 
 def authority_key_id(leaf: x509.Certificate) -> bytes:

@@ -18,8 +18,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from acme_conf.acme.identifiers import is_ip
-from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.acme.identifiers import configured_names, is_ip
+from acme_conf.certnames import certificate_names
 from acme_conf.keys import PrivateKey
 
 MAX_COMMON_NAME = 64  # RFC 5280 ub-common-name

@@ -13,6 +13,9 @@ from acme_conf.paths import Resolved, kind, reopen, resolve, shown
 
 log = logging.getLogger("acme_conf")
 
+# The most of a certificate file anyone reads (revokeproc, a -K keyproc, the parent hashing it).
+MAX_CERTIFICATE_FILE = 1024 * 1024
+
 
 class OpenDirectory(NamedTuple):
     """A directory a writing process works in: its descriptor, and where it really is."""

@@ -1,4 +1,5 @@
-"""What a run keeps for the next: per domain, until when the CA asked to be left alone, and its renewal advice.
+"""What a run keeps for the next: per domain, until when the CA asked to be left alone, its renewal advice,
+and what a jailed revokeproc found in the certificate file (proc/known_certificates.py).
 
 One small JSON file per domain handle in one state directory: /var/db/acme
 for root, otherwise the user's state directory (platformdirs), or
@@ -35,6 +36,11 @@ MAX_STATE_FILE = 64 * 1024
 # What netproc may write to the parent in one run: a line of JSON is 60 to 400 bytes, and a -P run
 # reports one record (~200 bytes) per name of a domain, up to LIMITS' 100 names and more.
 MAX_REPORT = 64 * 1024
+# A kept certificate's names: LIMITS allows 100 per domain block; a leaf may hold more, which
+# never equal the configured ones (so it is due, and nothing is gained by keeping them).
+MAX_KNOWN_NAMES = 1000
+MAX_KNOWN_NAME = 255
+MAX_KEY_IDENTITY = 8192
 
 log = logging.getLogger("acme_conf")
 
@@ -57,11 +63,30 @@ class KeptRenewal:
 
 
 @dataclass(frozen=True)
+class KnownCertificate:
+    """What a jailed revokeproc found in a certificate file, bound to the file's bytes by their SHA-256.
+
+    `key` is the parent's own note of the domain key file the judgement was
+    made against (proc/known_certificates.key_identity: its path, configured
+    type, and metadata, never its contents).
+    """
+
+    sha256: str  # of the file's bytes, 64 lower-case hex digits
+    not_before: datetime
+    not_after: datetime
+    names: tuple[str, ...]  # the leaf's names, as certnames.certificate_names gives them
+    key_matches: bool  # the leaf is for the domain key keyproc told then
+    certificate_id: str  # its ARI identifier; "" when it cannot be named
+    key: str
+
+
+@dataclass(frozen=True)
 class DomainState:
     """What is kept for one domain."""
 
     backoff_until: datetime | None = None  # the CA refused (rate limit, 503): send nothing before this
     renewal: KeptRenewal | None = None  # the CA's renewal advice for the installed certificate
+    certificate: KnownCertificate | None = None  # what was found in the certificate file last judged
 
 
 def state_directory() -> Path:
@@ -110,6 +135,7 @@ def load_state(directory: Path, handle: str) -> DomainState:
         return DomainState(
             backoff_until=min(until, latest) if until is not None else None,
             renewal=_renewal(raw.get("renewal"), now),
+            certificate=_known(known := raw.get("certificate"), known.get("key") if isinstance(known, dict) else None),
         )
     except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
@@ -164,7 +190,11 @@ def _read_private(path: Path) -> bytes:
 
 def save_state(directory: Path, handle: str, state: DomainState) -> None:
     """Write `handle`'s state whole, or say why not (the run's certificates do not depend on it)."""
-    record = {"backoff_until": _text(state.backoff_until), "renewal": _renewal_record(state.renewal)}
+    record = {
+        "backoff_until": _text(state.backoff_until),
+        "renewal": _renewal_record(state.renewal),
+        "certificate": _known_record(state.certificate),
+    }
     _write_record(directory, _file(directory, handle), record, handle)
 
 
@@ -240,6 +270,57 @@ def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:
         if renewal is not None:
             return renewal
     return None
+
+
+def known_reported(report: bytes, key: str) -> KnownCertificate | None:
+    """What revokeproc reported of the certificate file, checked as a state file is, with the parent's note
+    of the domain `key` it was judged against; None when it reported nothing that makes sense."""
+    for raw in report_records(report):
+        try:
+            known = _known(raw.get("certificate"), key)
+        except (ValueError, OverflowError):
+            continue
+        if known is not None:
+            return known
+    return None
+
+
+def _known(value: object, key: object) -> KnownCertificate | None:
+    """A KnownCertificate from its JSON record; ValueError for one that makes no sense."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(key, str) or not key or len(key) > MAX_KEY_IDENTITY:
+        raise ValueError("certificate: not a record of a certificate file")
+    digest, names, matches, identifier = value.get("sha256"), value.get("names"), value.get("key_matches"), value.get("id")
+    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise ValueError("certificate: no SHA-256")
+    if not isinstance(names, list) or len(names) > MAX_KNOWN_NAMES or not all(_known_name(name) for name in names):
+        raise ValueError("certificate: names are not a list of names")
+    if not isinstance(matches, bool) or not (identifier == "" or is_certificate_id(identifier)):
+        raise ValueError("certificate: no key match or identifier")
+    not_before, not_after = _moment(value.get("not_before")), _moment(value.get("not_after"))
+    if not_before is None or not_after is None or not not_before < not_after:
+        raise ValueError("certificate: no lifetime")
+    return KnownCertificate(digest, not_before, not_after, tuple(names), matches, str(identifier), key)
+
+
+def _known_name(name: object) -> bool:
+    """A name as certnames gives it: printable ASCII without spaces (anything else from the file is never a configured name)."""
+    return isinstance(name, str) and 0 < len(name) <= MAX_KNOWN_NAME and name.isascii() and name.isprintable() and " " not in name
+
+
+def _known_record(known: KnownCertificate | None) -> dict[str, object] | None:
+    if known is None:
+        return None
+    return {
+        "sha256": known.sha256,
+        "not_before": _text(known.not_before),
+        "not_after": _text(known.not_after),
+        "names": list(known.names),
+        "key_matches": known.key_matches,
+        "id": known.certificate_id,
+        "key": known.key,
+    }
 
 
 def _renewal(value: object, now: datetime) -> KeptRenewal | None:

@@ -696,8 +696,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "revokeproc-any-key-matches", "acme_conf/certstatus.py",
-        "        key_matches=bool(domain_key) and spki == domain_key,\n",
-        "        key_matches=True,\n",
+        "    key_matches = bool(domain_key) and spki == domain_key\n",
+        "    key_matches = True\n",
         "revokeproc counts a certificate for another key as due",
         ("tests/unit/test_revokeproc_examine.py",),
     ),
@@ -1397,6 +1397,42 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if False:\n",
         "a kept previous key whose file is gone is forgotten, not handed to acctproc",
         ("tests/unit/test_account_state.py",),
+    ),
+    # -- the no-op run's shortcut (issue 15) ----------------------------------------------------
+    Mutation(
+        "known-file-not-hashed", P + "known_certificates.py",
+        "    if file_digest(str(inspected)) != known.sha256:\n        return None\n",
+        "",
+        "the parent trusts a kept record only while the file's SHA-256 matches it",
+        ("tests/unit/test_known_certificates.py",),
+    ),
+    Mutation(
+        "known-key-note-ignored", P + "known_certificates.py",
+        " or known.key != key_identity(job):\n",
+        ":\n",
+        "a kept record is void once the domain key file or its configuration changed",
+        ("tests/unit/test_known_certificates.py",),
+    ),
+    Mutation(
+        "known-ari-never-asked", P + "known_certificates.py",
+        "    if decision.due or _to_ask(job, kept, known, now):\n",
+        "    if decision.due:\n",
+        "a recognised file whose CA's renewal information is due to be asked goes to a chain",
+        ("tests/unit/test_known_certificates.py",),
+    ),
+    Mutation(
+        "known-any-digest-kept", "acme_conf/state.py",
+        '    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):\n',
+        "    if not isinstance(digest, str):\n",
+        "the parent keeps only a SHA-256's syntax from revokeproc's report",
+        ("tests/unit/test_known_certificates.py",),
+    ),
+    Mutation(
+        "known-kept-after-install", P + "reports.py",
+        "certificate=None if result.changed else kept.certificate)",
+        "certificate=kept.certificate)",
+        "what was known of a certificate is forgotten once a chain installs another",
+        ("tests/unit/test_known_certificates.py",),
     ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(

@@ -24,3 +24,8 @@ def canonical_ip(text: str) -> str:
     """The RFC 5952 spelling of an address literal; ValueError when it is none."""
     return str(ipaddress.ip_address(text))
 
+
+def configured_names(names: tuple[str, ...]) -> frozenset[str]:
+    """Configured names in the form a certificate's names are compared in (certnames.certificate_names)."""
+    return frozenset(canonical_ip(name) if is_ip(name) else name.lower() for name in names)
+

@@ -73,5 +73,14 @@ def renewal_decision(
     return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {_utc(renew_at)}")
 
 
+def time_to_ask(kept_for: str, next_check: datetime | None, certificate_id: str, now: datetime) -> bool:
+    """Whether to ask the CA's renewal information about `certificate_id` now: nothing is kept for
+    it (what was kept for "" is for the certificate the last run installed, whatever it is),
+    or the time to ask again has come."""
+    if kept_for not in ("", certificate_id) or next_check is None:
+        return True
+    return next_check <= now
+
+
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

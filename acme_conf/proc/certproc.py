@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from acme_conf import samples, sandbox
 from acme_conf.acme.renewal import MAX_LIFETIME
 from acme_conf.acme.text import printable
-from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.acme.identifiers import configured_names
+from acme_conf.certnames import certificate_names
 from acme_conf.ipc import Channel, ChannelClosed, close_all
 from acme_conf.keys import public_key_der_of_pem
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate

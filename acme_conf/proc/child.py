@@ -10,6 +10,7 @@ Failures become one line on stderr and an exit status; a neighbour's death
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -225,3 +226,17 @@ def answer_until_closed(
         if side is not None:
             side.close()
     return EXIT_FAILED if misbehaved else EXIT_OK
+
+
+def report_to_parent(report_fd: int, record: dict[str, object], what: str) -> None:
+    """One line of JSON to the parent's report memfd (a few hundred bytes: written whole), if there is one.
+
+    The parent reads it once the process has ended, and keeps only checked,
+    typed values of it (acme_conf/state.py).
+    """
+    if report_fd < 0:
+        return
+    try:
+        os.write(report_fd, json.dumps(record).encode("ascii") + b"\n")
+    except OSError as error:
+        log.warning("cannot tell the parent %s: %s", what, error.strerror)

@@ -16,9 +16,7 @@ valid -> download certificate.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Callable
@@ -80,7 +78,7 @@ from acme_conf.messages.revoke import (
 from acme_conf.net.session import AcmeError, AcmeSession
 from acme_conf.net.transport import Response, Transport, TransportError
 from acme_conf.net.warm_up import warm_up
-from acme_conf.proc.child import NOTICE, run_role
+from acme_conf.proc.child import NOTICE, report_to_parent, run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import DEACTIVATE, RECORDS, ChildSpec, NetSettings
@@ -244,18 +242,8 @@ def report_backoff(report_fd: int, error: AcmeError) -> datetime | None:
         return None
     until = now + timedelta(seconds=seconds)
     log.info("the CA asks for no more requests until %s", until.strftime("%Y-%m-%d %H:%M:%S UTC"))
-    _report(report_fd, {"backoff_until": until.isoformat()}, "when to retry")
+    report_to_parent(report_fd, {"backoff_until": until.isoformat()}, "when to retry")
     return until
-
-
-def _report(report_fd: int, record: dict[str, object], what: str) -> None:
-    """One line of JSON to the parent's report memfd (a few hundred bytes: written whole), if there is one."""
-    if report_fd < 0:
-        return
-    try:
-        os.write(report_fd, json.dumps(record).encode("ascii") + b"\n")
-    except OSError as error_writing:
-        log.warning("cannot tell the parent %s: %s", what, error_writing.strerror)
 
 
 def report_renewal(report_fd: int, certificate_id: str, check: datetime, window: Window | None = None, moment: datetime | None = None) -> None:
@@ -266,7 +254,7 @@ def report_renewal(report_fd: int, certificate_id: str, check: datetime, window:
         "window": [window.start.isoformat(), window.end.isoformat()] if window is not None else None,
         "moment": moment.isoformat() if moment is not None else None,
     }
-    _report(report_fd, {"renewal": record}, "the CA's renewal window")
+    report_to_parent(report_fd, {"renewal": record}, "the CA's renewal window")
 
 
 def check_verdict(status: CertStatus, settings: NetSettings) -> None:
@@ -409,7 +397,7 @@ def open_session(settings: NetSettings, held: Held, transport: Transport, direct
     create = settings.account_action in ("", RECORDS)
     acme.kid = find_or_create_account(acme, settings.contact, settings.eab, settings.rollover, create)
     if settings.rollover:
-        _report(held.report_fd, {"account": "current"}, "that the account key names the account")
+        report_to_parent(held.report_fd, {"account": "current"}, "that the account key names the account")
     return acme
 
 
@@ -495,7 +483,7 @@ def act_on_account(settings: NetSettings, held: Held, acme: AcmeSession) -> None
             raise ProcessFailure("the CA names no issuer domain (its directory has no caaIdentities): no record to print")
         for record in persist_records(settings.names, acme.directory.caa_identities[0], acme.kid):
             log.info("publish %s", printable(record))
-            _report(held.report_fd, {"record": record}, "a record to publish")
+            report_to_parent(held.report_fd, {"record": record}, "a record to publish")
         return
     if settings.account_action != DEACTIVATE:
         log.log(NOTICE, "account %s: its key is the account key", printable(acme.kid))

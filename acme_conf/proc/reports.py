@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,7 +59,8 @@ def keep_state(
         until = None  # the CA answered: an old back-off is over
     else:
         until = kept.backoff_until
-    new = DomainState(backoff_until=until, renewal=renewal)
+    # a certificate installed is a file the next run has not seen: what was known of the last one goes
+    new = replace(kept, backoff_until=until, renewal=renewal, certificate=None if result.changed else kept.certificate)
     if new != kept:
         save_state(directory, handle, new)
 

@@ -25,13 +25,12 @@ from acme_conf.acme import jws
 from acme_conf.acme.b64 import b64url
 from acme_conf.acme.signing_rules import not_the_cas
 from acme_conf.errors import ProcessFailure
-from acme_conf.files import read_regular_file
+from acme_conf.files import MAX_CERTIFICATE_FILE, read_regular_file
 from acme_conf.keys import PrivateKey, load_existing_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed
 from acme_conf.proc.spec import KeySettings
 
-MAX_CERTIFICATE_FILE = 1 << 20  # as revokeproc reads it
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
 

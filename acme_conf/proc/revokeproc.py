@@ -13,20 +13,23 @@ is not for that key is due for renewal.
 
 Before a domain's chain starts, a revokeproc runs alone (no channel to a
 netproc; a keyproc of the domain beside it tells it the key) when the
-certificate exists, and answers with its exit status: 0 due (or to ask the
-CA), 2 current.
-Most runs from cron then start nothing else.
+certificate exists and the parent does not recognise the file, and answers
+with its exit status: 0 due (or to ask the CA), 2 current.  It also tells the
+parent, on a memfd, what it found in the file, bound to the file's SHA-256:
+later runs judge the same bytes from that record without a process
+(proc/known_certificates.py).  Most runs from cron then start nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
-from acme_conf.files import read_regular_file
+from acme_conf.files import MAX_CERTIFICATE_FILE, read_regular_file
 from acme_conf.paths import PathRefused
 from acme_conf.ipc import Channel, close_all
 from acme_conf.messages.key import DomainKey
@@ -38,12 +41,11 @@ from acme_conf.messages.revoke import (
     VERDICT_REVOKE,
     CertStatus,
 )
-from acme_conf.proc.child import run_role
+from acme_conf.acme.renewal import time_to_ask
+from acme_conf.proc.child import report_to_parent, run_role
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
-
-MAX_CERTIFICATE_FILE = 1024 * 1024
 
 log = logging.getLogger("acme_conf")
 
@@ -67,6 +69,7 @@ class Held(NamedTuple):
     contents: bytes | None  # None when there is no file
     unreadable: str  # why an existing file cannot be read; "" when it was read, or is missing
     judge: Judge | None = None  # acme_conf.certstatus.examine_certificate, loaded when there are contents
+    digest: str = ""  # the contents' SHA-256 (hex), what the parent recognises the file by
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -82,7 +85,7 @@ def acquire(spec: ChildSpec) -> Held:
         return Held(net, key, None, "")
     except OSError as error:
         return Held(net, key, None, f"{settings.certificate}: {error.strerror}")
-    return Held(net, key, contents, "", load_judge())
+    return Held(net, key, contents, "", load_judge(), hashlib.sha256(contents).hexdigest())
 
 
 def read_certificate_file(path: str) -> bytes:
@@ -94,6 +97,18 @@ def read_certificate_file(path: str) -> bytes:
         raise ProcessFailure(f"{path}: {error.strerror}") from None
 
 
+def certificate_record(examined: Examined, digest: str) -> dict[str, object]:
+    """What the parent keeps of a judged file (state.known_certificate reads it back, checked)."""
+    return {
+        "sha256": digest,
+        "not_before": examined.not_before.isoformat(),
+        "not_after": examined.not_after.isoformat(),
+        "names": list(examined.names),
+        "key_matches": examined.key_matches,
+        "id": examined.certificate_id,
+    }
+
+
 def load_judge() -> Judge:
     """acme_conf.certstatus.examine_certificate, imported and warmed up here, before the jail, and only when needed."""
     from acme_conf import certstatus
@@ -103,16 +118,21 @@ def load_judge() -> Judge:
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
+    assert isinstance(spec.settings, RevokeSettings)
     channels = (held.key.fileno(),) if held.net is None else (held.key.fileno(), held.net.fileno())
-    return sandbox.Grants(channels=channels, strict=spec.strict_sandbox)
+    report = spec.settings.report_fd
+    return sandbox.Grants(channels=channels, files=(report,) if report >= 0 else (), strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
     settings = spec.settings
     assert isinstance(settings, RevokeSettings)
     try:
-        status = examine(held, settings, domain_key(held, settings), datetime.now(timezone.utc))
+        status, examined = examine_and_keep(held, settings, domain_key(held, settings), datetime.now(timezone.utc))
         if held.net is None:
+            if examined is not None and settings.report_fd >= 0 and not (settings.force or settings.revoke):
+                record = certificate_record(examined, held.digest)
+                report_to_parent(settings.report_fd, {"certificate": record}, "what the certificate file holds")
             return verdict_as_status(status)
         log.info("%s", status.reason)
         held.net.send(status)
@@ -141,30 +161,38 @@ def verdict_as_status(status: CertStatus) -> int:
 
 def examine(held: Held, settings: RevokeSettings, domain_key: bytes, now: datetime) -> CertStatus:
     """The verdict on the existing certificate, for the domain key `domain_key` (DER SubjectPublicKeyInfo)."""
+    return examine_and_keep(held, settings, domain_key, now)[0]
+
+
+def examine_and_keep(
+    held: Held, settings: RevokeSettings, domain_key: bytes, now: datetime
+) -> tuple[CertStatus, Examined | None]:
+    """The verdict, and what it was drawn from when a certificate was judged (None: none was)."""
     path = settings.certificate
     if held.unreadable:
-        return _unusable(settings, held.unreadable)
+        return _unusable(settings, held.unreadable), None
     if held.contents is None:
         if settings.revoke:
             raise ProcessFailure(f"{path}: no certificate to revoke")
-        return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b"")
+        return CertStatus(VERDICT_MISSING, f"{path}: no certificate yet", b""), None
     if len(held.contents) > MAX_CERTIFICATE_FILE:  # read_certificate_file reads one byte over
-        return _unusable(settings, f"{path}: too large to be a certificate")
+        return _unusable(settings, f"{path}: too large to be a certificate"), None
     assert held.judge is not None, "acquire loads the judge with the contents"
     try:
         examined = held.judge(held.contents, path, settings.names, domain_key, now, kept_moment(settings))
     except ProcessFailure as error:
-        return _unusable(settings, str(error))
+        return _unusable(settings, str(error)), None
     if settings.revoke:
-        return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {examined.serial:x}", examined.der)
+        return CertStatus(VERDICT_REVOKE, f"{path}: revoking serial {examined.serial:x}", examined.der), examined
     reason, named = examined.decision.reason, examined.certificate_id
     if settings.force:
-        return CertStatus(VERDICT_DUE, f"{path}: {reason}; renewing as -F asks", examined.der, named)
+        return CertStatus(VERDICT_DUE, f"{path}: {reason}; renewing as -F asks", examined.der, named), examined
     if examined.decision.due:
-        return CertStatus(VERDICT_DUE, f"{path}: {reason}", examined.der, named)
-    if settings.renewal_information and named and time_to_ask(settings, named, now):
-        return CertStatus(VERDICT_ASK, f"{path}: {reason}; asking the CA's renewal information", examined.der, named)
-    return CertStatus(VERDICT_CURRENT, f"{path}: {reason}", examined.der, named)
+        return CertStatus(VERDICT_DUE, f"{path}: {reason}", examined.der, named), examined
+    if settings.renewal_information and named and time_to_ask(settings.kept_certificate, next_check(settings), named, now):
+        status = CertStatus(VERDICT_ASK, f"{path}: {reason}; asking the CA's renewal information", examined.der, named)
+        return status, examined
+    return CertStatus(VERDICT_CURRENT, f"{path}: {reason}", examined.der, named), examined
 
 
 def kept_moment(settings: RevokeSettings) -> tuple[str, datetime] | None:
@@ -174,14 +202,9 @@ def kept_moment(settings: RevokeSettings) -> tuple[str, datetime] | None:
     return settings.kept_certificate, datetime.fromisoformat(settings.kept_moment)
 
 
-def time_to_ask(settings: RevokeSettings, certificate_id: str, now: datetime) -> bool:
-    """Whether to ask the CA's renewal information now: nothing kept for this certificate, or its time has come.
-
-    What was kept for "" is for the certificate the last run installed, whatever it is.
-    """
-    if settings.kept_certificate not in ("", certificate_id) or not settings.next_check:
-        return True
-    return datetime.fromisoformat(settings.next_check) <= now
+def next_check(settings: RevokeSettings) -> datetime | None:
+    """When the parent said the CA's renewal information is to be asked again; None: now."""
+    return datetime.fromisoformat(settings.next_check) if settings.next_check else None
 
 
 def _unusable(settings: RevokeSettings, reason: str) -> CertStatus:

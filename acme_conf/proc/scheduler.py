@@ -33,12 +33,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, MappingProxyType
+from typing import NamedTuple
 
 from acme_conf.config.plan import DomainJob
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK, EXIT_UNCHANGED
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
-from acme_conf.state import MAX_REPORT, DomainState, account_current_reported, load_state, state_directory
+from acme_conf.state import (
+    MAX_REPORT,
+    DomainState,
+    KnownCertificate,
+    account_current_reported,
+    known_reported,
+    load_state,
+    save_state,
+    state_directory,
+)
+from acme_conf.proc.known_certificates import key_identity, known_current
 from acme_conf.proc.locks import DomainLock, lock_directory
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import DEACTIVATE, RECORDS, ROLLOVER
@@ -156,14 +167,23 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     state_dir = state_directory()
     try:
         import_path = child_import_path()
-        allow_descriptors(jobs, options.max_chains)
         if options.account_action == ROLLOVER:
             move_account_key_aside(jobs[0].authority, state_dir)
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
     jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
-    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    kept = {job.handle: load_state(state_dir, job.handle) for job in jobs}
+    known = recognised_current(jobs, options, kept)
+    rest = [job for job in jobs if job.handle not in known]
+    try:
+        allow_descriptors(rest, options.max_chains)
+    except ProcessFailure as error:
+        log.error("%s", error)
+        return EXIT_FAILED
+    ran, services_failed = _run_chains(rest, options, import_path, state_dir=state_dir, kept_previous=kept_previous, kept=kept)
+    by_handle = {**known, **{result.handle: result for result in ran}}
+    results = [by_handle[job.handle] for job in jobs]
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -175,6 +195,25 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     if any(result.changed for result in results):
         return EXIT_OK
     return EXIT_UNCHANGED
+
+
+def recognised_current(
+    jobs: Sequence[DomainJob], options: RunOptions, kept: Mapping[str, DomainState]
+) -> dict[str, ChainResult]:
+    """The domains whose certificate file the parent recognises and finds current: no check, no chain.
+
+    Only where a check would be made (worth_checking_first); see known_certificates.py.
+    """
+    now = datetime.now(timezone.utc)
+    results: dict[str, ChainResult] = {}
+    for job in jobs:
+        if not worth_checking_first(job, options):
+            continue
+        reason = known_current(job, kept.get(job.handle, DomainState()), now)
+        if reason is not None:
+            log.info("%s: %s", job.handle, reason)
+            results[job.handle] = ChainResult(job.handle, False, False)
+    return results
 
 
 def _hold_back(state: _Run) -> None:
@@ -200,6 +239,15 @@ def _hold_back(state: _Run) -> None:
         state.results[job.handle] = ChainResult(job.handle, True, False)
 
 
+class Check(NamedTuple):
+    """A domain's certificate being judged before any chain: a revokeproc and a keyproc of its own."""
+
+    job: DomainJob
+    group: ProcessGroup
+    report_fd: int  # revokeproc tells the parent what the file holds here (a memfd)
+    key: str  # the parent's note of the domain key, taken before keyproc read it (known_certificates.key_identity)
+
+
 @dataclass
 class _Run:
     """What the parent tracks while checks and chains run."""
@@ -209,7 +257,7 @@ class _Run:
     waiting: deque[DomainJob]  # due for a chain
     services: dict[str, SharedServices]  # shared_name -> the running shared processes
     unchecked: deque[DomainJob] = field(default_factory=deque)  # a certificate to check first
-    checks: dict[str, tuple[DomainJob, ProcessGroup]] = field(default_factory=dict)  # handle -> its check
+    checks: dict[str, Check] = field(default_factory=dict)  # handle -> its check
     checks_over: bool = False  # every check is done (or abandoned): shared processes and chains may start
     stopping: bool = False  # ^C or SIGTERM: nothing more starts
     running: list[Chain] = field(default_factory=list)
@@ -234,7 +282,7 @@ class _Run:
 
     def groups(self) -> list[ProcessGroup]:
         return (
-            [group for _, group in self.checks.values()]
+            [check.group for check in self.checks.values()]
             + [chain.group for chain in self.running]
             + [s.group for s in self.services.values() if not s.group.done]
         )
@@ -247,6 +295,7 @@ def _run_chains(
     *,
     state_dir: Path | None = None,
     kept_previous: Mapping[str, str] = MappingProxyType({}),
+    kept: Mapping[str, DomainState] | None = None,
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
@@ -260,7 +309,7 @@ def _run_chains(
     themselves; one that had finished keeps its result).
     """
     state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
-    state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
+    state.kept = {job.handle: kept[job.handle] if kept is not None else load_state(state.state_dir, job.handle) for job in jobs}
     for job in jobs:
         (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
@@ -289,6 +338,8 @@ def _run_chains(
         for services in state.services.values():
             services.release_all()
             services.close_journal()
+        for check in state.checks.values():
+            os.close(check.report_fd)
         for chain in state.running:
             chain.close_startup_pipe(state.selector)
             if chain.report_fd >= 0:
@@ -436,15 +487,20 @@ def _start_checks(state: _Run) -> None:
     options = state.options
     while state.unchecked and len(state.checks) < max(1, options.max_chains):
         job = state.unchecked.popleft()
+        key = key_identity(job)  # before keyproc reads the key: one replaced after reads differently
+        report = -1
         try:
-            processes = spawn_check(job, options, state.import_path, state.kept.get(job.handle, DomainState()))
+            report = memfd("acme-client-revokeproc-report")
+            processes = spawn_check(job, options, state.import_path, state.kept.get(job.handle, DomainState()), report)
         except ProcessFailure as error:
             log.error("%s: cannot check the certificate: %s", job.handle, error)
             state.results[job.handle] = ChainResult(job.handle, True, False)
+            if report >= 0:
+                os.close(report)
             continue
         deadline = time.monotonic() + CHECK_DEADLINE_SECONDS
         group = ProcessGroup(job.handle, processes, deadline, unchanged_ok=frozenset({"revokeproc"}))
-        state.checks[job.handle] = (job, group)
+        state.checks[job.handle] = Check(job, group, report, key)
         watch(state.selector, group)
         log.debug("%s: checking the certificate first", job.handle)
 
@@ -452,17 +508,31 @@ def _start_checks(state: _Run) -> None:
 def _checks_done(state: _Run) -> None:
     """A check's revokeproc answers with its exit status: 0 due (the domain waits for its chain), 2 current.
 
-    Its keyproc must have ended well too: a key it could not read fails the domain.
+    Its keyproc must have ended well too: a key it could not read fails the domain.  What revokeproc
+    found in the file is kept for the next run (known_certificates.py).
     """
-    for handle, (job, group) in list(state.checks.items()):
+    for handle, (job, group, report_fd, key) in list(state.checks.items()):
         if not group.done:
             continue
         del state.checks[handle]
         code = group.status["revokeproc"]
+        report = os.pread(report_fd, MAX_REPORT, 0)
+        os.close(report_fd)
+        if code in (EXIT_OK, EXIT_UNCHANGED) and not group.failed:
+            _keep_known(state, handle, known_reported(report, key))
         if code == EXIT_OK and not group.failed and not state.stopping:
             state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
         else:  # current (2) is done; anything else failed, a renewal due but interrupted too
             state.results[handle] = ChainResult(handle, group.failed or code != EXIT_UNCHANGED, False)
+
+
+def _keep_known(state: _Run, handle: str, known: KnownCertificate | None) -> None:
+    """Keep what a check's revokeproc found in the file, for the next run to recognise it."""
+    kept = state.kept.get(handle, DomainState())
+    if known is None or known == kept.certificate:
+        return
+    state.kept[handle] = replace(kept, certificate=known)
+    save_state(state.state_dir, handle, state.kept[handle])
 
 
 def _startup_pipe_readable(chain: Chain, fd: int, selector: selectors.BaseSelector) -> None:

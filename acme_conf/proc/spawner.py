@@ -30,7 +30,7 @@ from acme_conf.proc.journal import is_record_entry, left_behind, open_journal
 from acme_conf.proc.listener import open_listener
 from acme_conf.state import DomainState
 from acme_conf.proc.voice import ChildVoice
-from acme_conf.proc.spec import ChildSpec, ChngSettings, HookSettings, NetSettings, Settings
+from acme_conf.proc.spec import ChildSpec, ChngSettings, HookSettings, NetSettings, RevokeSettings, Settings
 from acme_conf.proc.process_group import NO_DEADLINE, ProcessGroup, report_end, say
 from acme_conf.proc.settings import (
     CHAIN_ROLES,
@@ -150,16 +150,24 @@ def shared_links(served: dict[str, Sequence[DomainJob]]) -> dict[str, dict[str, 
 
 
 def spawn_check(
-    job: DomainJob, options: RunOptions, import_path: tuple[str, ...], kept: DomainState = DomainState()
+    job: DomainJob,
+    options: RunOptions,
+    import_path: tuple[str, ...],
+    kept: DomainState = DomainState(),
+    report_fd: int = -1,
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """A revokeproc alone, and a keyproc that tells it the domain key (and creates nothing)."""
+    """A revokeproc alone, and a keyproc that tells it the domain key (and creates nothing).
+
+    revokeproc tells what it found in the file on `report_fd` (known_certificates.py).
+    """
     judge_end, key_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         specs = (
             ChildSpec(
                 "revokeproc", job.handle, options.verbosity, options.strict_sandbox,
-                (("keyproc", judge_end.fileno()),), revoke_settings(job, options, alone=True, kept=kept),
+                (("keyproc", judge_end.fileno()),),
+                revoke_settings(job, options, alone=True, kept=kept)._replace(report_fd=report_fd),
             ),
             ChildSpec(
                 "keyproc", job.handle, options.verbosity, options.strict_sandbox,
@@ -409,12 +417,13 @@ def memfd(name: str) -> int:
 
 
 def _parent_record_fd(spec: ChildSpec) -> int:
-    """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's report, a responder's socket."""
+    """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's or a check's
+    revokeproc's report, a responder's socket."""
     if isinstance(spec.settings, (ChngSettings, HookSettings)):
         return spec.settings.journal_fd
     if isinstance(spec.settings, LISTENING):
         return spec.settings.listen_fd
-    if isinstance(spec.settings, NetSettings):
+    if isinstance(spec.settings, (NetSettings, RevokeSettings)):
         return spec.settings.report_fd
     return -1
 

@@ -189,6 +189,7 @@ class RevokeSettings(NamedTuple):
     kept_certificate: str = ""  # the ARI identifier of the certificate the rest was kept for ("": nothing kept)
     kept_moment: str = ""  # the moment drawn in the CA's window, ISO 8601 ("": none)
     next_check: str = ""  # ask the CA no sooner than this, ISO 8601 ("": ask now)
+    report_fd: int = -1  # alone: a memfd of the parent's, told what the file holds (proc/known_certificates.py)
 
 
 Settings = (

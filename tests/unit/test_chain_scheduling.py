@@ -96,7 +96,7 @@ def checked(state: _Run, handle: str, code: int, keyproc: int = 0) -> None:
         time.monotonic() + CHAIN_DEADLINE_SECONDS, unchanged_ok=frozenset({"revokeproc"}),
     )
     group.status.update(revokeproc=code, keyproc=keyproc)
-    state.checks[handle] = (SimpleNamespace(handle=handle), group)  # type: ignore[assignment]
+    state.checks[handle] = scheduler.Check(SimpleNamespace(handle=handle), group, os.memfd_create("report"), "")  # type: ignore[arg-type]
 
 
 def test_a_check_decides_whether_its_domain_waits_for_a_chain(state: _Run) -> None:

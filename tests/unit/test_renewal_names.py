@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acme_conf.acme.renewal import MAX_LIFETIME, renewal_decision
-from acme_conf.certnames import certificate_names, configured_names
+from acme_conf.acme.identifiers import configured_names
+from acme_conf.certnames import certificate_names
 
 import pki
 

@@ -19,7 +19,8 @@ from acme_conf.messages.revoke import VERDICT_CURRENT, VERDICT_DUE, VERDICT_MISS
 from acme_conf.proc import revokeproc
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.errors import EXIT_OK, EXIT_UNCHANGED
-from acme_conf.proc.revokeproc import MAX_CERTIFICATE_FILE, Held, examine, read_certificate_file
+from acme_conf.files import MAX_CERTIFICATE_FILE
+from acme_conf.proc.revokeproc import Held, examine, read_certificate_file
 from acme_conf.proc.spec import ChildSpec, RevokeSettings
 
 import pki
