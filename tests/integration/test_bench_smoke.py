@@ -37,3 +37,8 @@ def test_sandbox_cost_benchmark_runs_a_chain_with_and_without_the_sandbox() -> N
 def test_config_check_benchmark_checks_a_generated_configuration() -> None:
     out = run_bench("bench/config_check.py", "--runs", "1", "--domains", "200")
     assert "200 domains" in out
+
+
+def test_noop_benchmark_runs_first_and_steady_state() -> None:
+    out = run_bench("bench/noop.py", "--domains", "4", "--runs", "1", "--jobs", "2")
+    assert "first run (a check per domain" in out and "steady state" in out  # both ended with exit 2
