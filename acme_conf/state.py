@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import platformdirs
@@ -43,6 +44,8 @@ MAX_KNOWN_NAME = 255
 MAX_KEY_IDENTITY = 8192
 
 log = logging.getLogger("acme_conf")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -245,14 +248,10 @@ def report_records(report: bytes) -> Iterator[dict[str, object]]:
 
 def backoff_reported(report: bytes, now: datetime) -> datetime | None:
     """The back-off netproc reported, checked: a moment from now to at most MAX_BACKOFF ahead; else None."""
-    for raw in report_records(report):
-        try:
-            until = _moment(raw.get("backoff_until"))
-        except (ValueError, OverflowError):
-            continue
-        if until is not None:
-            return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
-    return None
+    until = _first_reported(report, lambda raw: _moment(raw.get("backoff_until")))
+    if until is None:
+        return None
+    return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))
 
 
 def account_current_reported(report: bytes) -> bool:
@@ -262,26 +261,24 @@ def account_current_reported(report: bytes) -> bool:
 
 def renewal_reported(report: bytes, now: datetime) -> KeptRenewal | None:
     """The renewal advice netproc reported, checked as a state file is; None when there is none that makes sense."""
-    for raw in report_records(report):
-        try:
-            renewal = _renewal(raw.get("renewal"), now)
-        except (ValueError, OverflowError):
-            continue
-        if renewal is not None:
-            return renewal
-    return None
+    return _first_reported(report, lambda raw: _renewal(raw.get("renewal"), now))
 
 
 def known_reported(report: bytes, key: str) -> KnownCertificate | None:
     """What revokeproc reported of the certificate file, checked as a state file is, with the parent's note
     of the domain `key` it was judged against; None when it reported nothing that makes sense."""
+    return _first_reported(report, lambda raw: _known(raw.get("certificate"), key))
+
+
+def _first_reported(report: bytes, read: Callable[[dict[str, object]], T | None]) -> T | None:
+    """The first value `read` makes of a line of the report; a line it refuses (ValueError) is passed over."""
     for raw in report_records(report):
         try:
-            known = _known(raw.get("certificate"), key)
+            value = read(raw)
         except (ValueError, OverflowError):
             continue
-        if known is not None:
-            return known
+        if value is not None:
+            return value
     return None
 
 

@@ -604,8 +604,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "state-unbounded-backoff", "acme_conf/state.py",
-        "            return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))\n",
-        "            return until\n",
+        "    return min(max(until, now), now + timedelta(seconds=MAX_BACKOFF))\n",
+        "    return until\n",
         "a reported back-off is kept from now to a week ahead at most",
         ("tests/unit/test_state.py",),
     ),
