@@ -287,10 +287,11 @@ def _run(settings: NetSettings, held: Held, transport: Transport, status: CertSt
     authorize_all(acme, order, held, settings)
     if held.chng is not None:  # none for dns-persist-01, which publishes nothing
         held.chng.close()  # authorized: chngproc removes this domain's challenge files now
-    order = wait_for_order(acme, order, "pending")
     csr = held.key.request(CsrRequest(), Csr).der
     held.key.close()  # keyproc has given all it had to: it exits, and the domain key with it
-    if order.status == "ready":
+    if order.status == "pending":  # as newOrder said: every authorization is valid now, so it is ready
+        order = finalize_when_ready(acme, order, csr)
+    elif order.status == "ready":
         order = finalize(acme, order, csr)
     order = wait_for_order(acme, order, "processing")
     if order.status != "valid" or order.certificate is None:
@@ -656,6 +657,24 @@ def wait_for_order(acme: AcmeSession, order: Order, pending_status: str) -> Orde
     if order.status != pending_status:
         return order
     return poll(acme, (order.url,), "order", pending_status, parse_order)[0]
+
+
+def finalize_when_ready(acme: AcmeSession, order: Order, csr: bytes) -> Order:
+    """Finalize an order newOrder called pending, whose authorizations are all valid now.
+
+    A CA marks such an order ready as soon as the last authorization is
+    valid, so it is finalized at once rather than polled first (a request
+    and a poll's wait saved); a CA that answers orderNotReady all the same
+    is polled until the order leaves pending, as before.
+    """
+    try:
+        return finalize(acme, order, csr)
+    except AcmeError as refused:
+        if refused.problem is None or refused.problem.short_type != "orderNotReady":
+            raise
+        log.debug("finalize: the order is not ready yet; polling it")
+    order = wait_for_order(acme, order, "pending")
+    return finalize(acme, order, csr) if order.status == "ready" else order
 
 
 def finalize(acme: AcmeSession, order: Order, csr: bytes) -> Order:

@@ -373,12 +373,44 @@ def test_retry_after_is_honoured_but_capped(drive, hostile_ca: HostileCA, monkey
     hostile_ca.routes["/order/0"] = lambda ca, seen: json_reply(ca.order_json(0), **{"Retry-After": "86400"})
     outcome = drive()
     assert "still processing" in outcome.raised()
-    # sleeps: the first poll of the authorization, of the pending order, of the processing
-    # order; then what Retry-After asks
-    assert all(delay < 1 for delay in clock.sleeps[:3])
-    assert len(clock.sleeps) > 4
-    assert all(delay == MAX_RETRY_AFTER for delay in clock.sleeps[3:])  # a day is asked; two minutes are given
+    # sleeps: the first poll of the authorization and of the processing order (the pending
+    # order, ready once authorized, is finalized without a poll); then what Retry-After asks
+    assert all(delay < 1 for delay in clock.sleeps[:2])
+    assert len(clock.sleeps) > 3
+    assert all(delay == MAX_RETRY_AFTER for delay in clock.sleeps[2:])  # a day is asked; two minutes are given
     assert sum(clock.sleeps) <= netproc.POLL_DEADLINE + MAX_RETRY_AFTER
+
+
+def test_a_pending_order_is_finalized_at_once(drive, hostile_ca: HostileCA) -> None:
+    """Every authorization valid: the order is ready, so it is finalized without a poll first."""
+    outcome = drive()
+    assert outcome.error is None, outcome.error
+    assert posts_to(hostile_ca, "/order/0") == []
+    assert len(posts_to(hostile_ca, "/finalize/0")) == 1
+
+
+def test_an_order_not_ready_yet_is_polled_then_finalized(drive, hostile_ca: HostileCA) -> None:
+    """A CA that answers orderNotReady to the first finalize: the order is polled until ready, then finalized."""
+    finalize = HostileCA.finalize
+    attempts = {"n": 0}
+
+    def not_ready_at_first(ca: HostileCA, seen: Seen) -> Reply:
+        attempts["n"] += 1
+        return problem("orderNotReady", "order is not ready", 403) if attempts["n"] == 1 else finalize(ca, seen)
+
+    hostile_ca.routes["/finalize/0"] = not_ready_at_first
+    outcome = drive()
+    assert outcome.error is None, outcome.error
+    assert len(posts_to(hostile_ca, "/order/0")) == 1  # polled once: ready
+    assert len(posts_to(hostile_ca, "/finalize/0")) == 2
+    assert len(outcome.to_certproc) == 1
+
+
+def test_a_finalize_refused_otherwise_is_not_retried(drive, hostile_ca: HostileCA) -> None:
+    hostile_ca.routes["/finalize/0"] = lambda ca, seen: problem("badCSR", "no", 400)
+    assert "finalize: no (badCSR)" in drive().raised()
+    assert len(posts_to(hostile_ca, "/finalize/0")) == 1
+    assert posts_to(hostile_ca, "/order/0") == []
 
 
 def test_processing_then_valid_is_followed_to_the_end(drive, hostile_ca: HostileCA) -> None:
@@ -402,7 +434,7 @@ def test_retry_after_with_superscript_digits_is_ignored(drive, hostile_ca: Hosti
     polls = {"n": 0}
 
     def odd_retry_after(ca: HostileCA, seen: Seen) -> Reply:
-        polls["n"] += 1  # 1: the pending order (ready at once), 2: processing, 3: valid
+        polls["n"] += 1  # 1, 2: processing, 3: valid (the pending order is finalized unpolled)
         if polls["n"] >= 3:
             ca.finalize_status = "valid"
         return json_reply(ca.order_json(0), **{"Retry-After": "\u00b9"})  # sent as the byte 0xB9
@@ -518,6 +550,7 @@ def test_order_location_on_another_port_is_refused(drive, hostile_ca: HostileCA,
         return Reply(201, reply.body, headers=(("Location", f"https://localhost:{port}/order/0"),))
 
     hostile_ca.routes["/order/new"] = new_order_elsewhere
+    hostile_ca.finalize_status = "processing"  # so that the order is polled at its Location
     message = drive().raised()
     assert f"refusing to sign a URL that is not on the CA's host and port (https://localhost:{port}/" in message
     assert _nobody_connected(other_port)
@@ -817,6 +850,7 @@ def test_order_invalid_after_authorization(drive, hostile_ca: HostileCA) -> None
         return json_reply(value)
 
     hostile_ca.routes["/order/0"] = invalid
+    hostile_ca.routes["/finalize/0"] = lambda ca, seen: problem("orderNotReady", "not ready", 403)  # so it is polled
     message = drive().raised()
     assert "ended invalid: oops\\x0a (serverInternal)" in message
 
