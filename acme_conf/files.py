@@ -40,6 +40,24 @@ def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
         os.close(resolved.fd)
 
 
+def is_missing(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` names nothing, as read_regular_file would find it: FileNotFoundError on its walk.
+
+    Any other answer (a file, a link someone else could have placed, a
+    component that is not a directory, no permission) is False: whoever reads
+    the path says what is wrong with it.  Only the path is looked at; nothing
+    is opened for reading.
+    """
+    try:
+        resolved = resolve(os.fspath(path))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    os.close(resolved.fd)
+    return False
+
+
 def read_resolved(resolved: Resolved, limit: int) -> bytes:
     """read_regular_file for a path already resolved."""
     require_regular(resolved.info.st_mode)

@@ -104,10 +104,12 @@ class Held(NamedTuple):
     """netproc's channels to every other process, its TLS context and the CA's ports.
 
     A run that orders nothing has no chngproc, and a -K run no acctproc
-    either (main.shared_roles): those channels are None.
+    either (main.shared_roles); a chain whose certificate file does not
+    exist yet has no revokeproc (NetSettings.no_certificate): those
+    channels are None.
     """
 
-    revoke: Channel
+    revoke: Channel | None
     dns: Channel
     acct: Channel | None
     key: Channel
@@ -143,7 +145,7 @@ def acquire(spec: ChildSpec) -> Held:
         return channel(peer) if any(name == peer for name, _ in spec.channels) else None
 
     return Held(
-        revoke=channel("revokeproc"),
+        revoke=optional("revokeproc"),
         dns=channel("dnsproc"),
         acct=optional("acctproc"),
         key=channel("keyproc"),
@@ -202,7 +204,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     settings = spec.settings
     assert isinstance(settings, NetSettings)
     try:
-        status = held.revoke.recv(CertStatus)
+        status = first_verdict(settings, held)
         check_verdict(status, settings)
         if status.verdict == VERDICT_CURRENT and not settings.account_action:
             return EXIT_OK
@@ -255,6 +257,20 @@ def report_renewal(report_fd: int, certificate_id: str, check: datetime, window:
         "moment": moment.isoformat() if moment is not None else None,
     }
     report_to_parent(report_fd, {"renewal": record}, "the CA's renewal window")
+
+
+def first_verdict(settings: NetSettings, held: Held) -> CertStatus:
+    """revokeproc's verdict on the installed certificate; "missing" when the parent found no file and started no revokeproc.
+
+    The parent decides that from the file's absence alone (acme_conf/files.py
+    is_missing, under the domain's lock), which is all a revokeproc would
+    have learnt from it: nothing is read, so nothing needs parsing in a jail.
+    """
+    if not settings.no_certificate:
+        return held.peer(held.revoke, "revokeproc").recv(CertStatus)
+    if held.revoke is not None:
+        raise ProcessFailure("the parent says there is no certificate, yet started a revokeproc to judge one")
+    return CertStatus(VERDICT_MISSING, "no certificate yet", b"")
 
 
 def check_verdict(status: CertStatus, settings: NetSettings) -> None:

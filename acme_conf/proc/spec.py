@@ -61,6 +61,7 @@ class NetSettings(NamedTuple):
     dns_persist: bool = False  # answer dns-persist-01 challenges (the records published by the user), not http-01
     dns_hook: bool = False  # answer dns-01 challenges, the records published by hookproc, not http-01
     tls_alpn: bool = False  # answer tls-alpn-01 challenges (through tlsproc, in chngproc's place), not http-01
+    no_certificate: bool = False  # the parent found no certificate file and started no revokeproc: a first issuance
 
 
 class DnsSettings(NamedTuple):

@@ -130,6 +130,8 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         renewal_information: bool = True,
         kept_window: tuple[str, ...] = (),
         account_action: str = "",
+        revokeproc: bool = True,
+        no_certificate: bool = False,
     ) -> Outcome:
         hosts = {"localhost": "127.0.0.1"} if hosts is None else hosts
         settings = NetSettings(
@@ -146,6 +148,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
             renewal_information=renewal_information,
             kept_window=kept_window,
             account_action=account_action,
+            no_certificate=no_certificate,
         )
         peer_errors: list[BaseException] = []
         writes: list[ChallengeWrite] = []
@@ -155,7 +158,8 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         ours = {role: Channel(pair[0], role) for role, pair in ends.items()}
         theirs = {role: Channel(pair[1], "netproc") for role, pair in ends.items()}
 
-        theirs["revoke"].send(verdict or CertStatus(VERDICT_MISSING, "no certificate yet", b""))
+        if revokeproc:
+            theirs["revoke"].send(verdict or CertStatus(VERDICT_MISSING, "no certificate yet", b""))
 
         def dns() -> None:
             while True:
@@ -228,7 +232,7 @@ def drive(hostile_ca: HostileCA, challenge_dir: Path, account_key, domain_key) -
         for peer in peers:
             peer.start()
         held = netproc.Held(
-            revoke=ours["revoke"],
+            revoke=ours["revoke"] if revokeproc else None,
             dns=ours["dns"],
             acct=ours["acct"],
             key=ours["key"],

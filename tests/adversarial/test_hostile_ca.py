@@ -381,6 +381,24 @@ def test_retry_after_is_honoured_but_capped(drive, hostile_ca: HostileCA, monkey
     assert sum(clock.sleeps) <= netproc.POLL_DEADLINE + MAX_RETRY_AFTER
 
 
+def test_no_revokeproc_where_the_parent_found_no_certificate(drive, hostile_ca: HostileCA) -> None:
+    """A first issuance: the parent saw no certificate file and started no revokeproc; netproc orders all the same."""
+    outcome = drive(revokeproc=False, no_certificate=True)
+    assert outcome.error is None, outcome.error
+    assert len(outcome.to_certproc) == 1
+
+
+def test_a_revokeproc_is_needed_unless_the_parent_says_there_is_no_certificate(drive, hostile_ca: HostileCA) -> None:
+    assert "this run has no revokeproc" in drive(revokeproc=False).raised()
+    assert hostile_ca.seen == []
+
+
+def test_no_certificate_and_a_revokeproc_at_once_is_refused(drive, hostile_ca: HostileCA) -> None:
+    message = drive(no_certificate=True).raised()
+    assert "the parent says there is no certificate, yet started a revokeproc" in message
+    assert hostile_ca.seen == []
+
+
 def test_a_pending_order_is_finalized_at_once(drive, hostile_ca: HostileCA) -> None:
     """Every authorization valid: the order is ready, so it is finalized without a poll first."""
     outcome = drive()

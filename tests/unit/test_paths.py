@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from acme_conf import paths
-from acme_conf.files import read_regular_file
+from acme_conf.files import is_missing, read_regular_file
 from acme_conf.paths import PathRefused, resolve
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
@@ -92,6 +92,27 @@ def test_missing_and_not_a_directory_are_said_as_the_kernel_says_them(base: Path
     (base / "dangling").symlink_to(base / "nothing")
     with pytest.raises(FileNotFoundError):
         resolve(str(base / "dangling"))
+
+
+def test_missing_is_what_reading_would_find_missing(base: Path) -> None:
+    """files.is_missing, by which the parent starts no revokeproc: only FileNotFoundError on the walk is missing."""
+    (base / "file").write_text("")
+    (base / "dangling").symlink_to(base / "nothing")
+    for path in (base / "nothing", base / "missing" / "x", base / "dangling"):
+        assert is_missing(path), path
+        with pytest.raises(FileNotFoundError):
+            read_regular_file(path, 10)
+    for path in (base / "file", base, base / "file" / "x"):  # there, or wrong in a way the reader names
+        assert not is_missing(path), path
+
+
+@as_root
+def test_a_path_through_a_link_someone_else_placed_is_not_missing(base: Path) -> None:
+    """The reader refuses it (PathRefused) and says so: not a first issuance."""
+    web = other_users_dir(base)
+    (base / "vault").mkdir(mode=0o700)
+    (web / "acme").symlink_to(base / "vault")
+    assert not is_missing(web / "acme" / "cert.pem")
 
 
 def test_nothing_is_left_open(base: Path) -> None:
