@@ -14,6 +14,7 @@ from pathlib import Path
 
 from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, Authority, DnsHook, DomainJob
 from acme_conf.errors import ProcessFailure
+from acme_conf.files import is_missing
 from acme_conf.proc.hook_view import hook_view
 from acme_conf.state import DomainState, state_directory
 from acme_conf.proc.spec import (
@@ -188,6 +189,23 @@ def kept_window(kept: DomainState) -> tuple[str, ...]:
         return ()
     start, end = renewal.window
     return (renewal.certificate, start.isoformat(), end.isoformat(), renewal.moment.isoformat())
+
+
+def certificate_missing(job: DomainJob, options: RunOptions) -> bool:
+    """No certificate file yet, as a revokeproc would find it: the chain then starts none (netproc is told).
+
+    Its verdict would be "no certificate yet", learnt from the absence
+    alone, which the parent sees without reading anything (files.is_missing
+    walks the path as revokeproc's read does, under the domain's lock the
+    caller holds). A -r, -K, -D, -k or -P run keeps its revokeproc.
+    """
+    if options.revoke or options.revoke_with_domain_key or options.account_action:
+        return False
+    inspected = inspected_certificate(job)
+    if inspected is None or not is_missing(inspected):
+        return False
+    log.debug("%s: %s: no certificate yet; no revokeproc", job.handle, inspected)
+    return True
 
 
 def inspected_certificate(job: DomainJob) -> Path | None:

@@ -37,6 +37,7 @@ from acme_conf.proc.settings import (
     LISTENING,
     RunOptions,
     SHARED_ROLES,
+    certificate_missing,
     key_settings,
     revoke_settings,
     service_role,
@@ -332,22 +333,29 @@ def spawn_chain(
     `kept` is what earlier runs kept, of which netproc and revokeproc learn
     the CA's renewal advice.
     """
-    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in CHAIN_ROLES}
+    no_certificate = certificate_missing(job, options)
+    roles = tuple(role for role in CHAIN_ROLES if not (no_certificate and role == "revokeproc"))
+    ends: dict[str, list[tuple[str, socket.socket]]] = {role: [] for role in roles}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for left, right in CHAIN_CHANNELS:
+            if left not in ends or right not in ends:
+                continue  # a revokeproc not started
             left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ends[left].append((right, left_end))
             ends[right].append((left, right_end))
-        for role in CHAIN_ROLES:
+        for role in roles:
             channels = [*ends[role], *((peer, end) for owner, peer, end in chain_ends if owner == role)]
+            settings = settings_for(role, job, options, kept)
+            if no_certificate and isinstance(settings, NetSettings):
+                settings = settings._replace(no_certificate=True)
             spec = ChildSpec(
                 role=role,
                 handle=job.handle,
                 verbosity=options.verbosity,
                 strict_sandbox=options.strict_sandbox,
                 channels=tuple((peer, end.fileno()) for peer, end in channels),
-                settings=_with_report(settings_for(role, job, options, kept), report_fd),
+                settings=_with_report(settings, report_fd),
                 startup_fd=startup_fd,
             )
             processes[role] = spawn(spec, import_path)
