@@ -37,7 +37,10 @@ def test_only_the_domains_due_get_a_chain(workdir, write_conf, run_client):
     assert both.returncode == EXIT_CHANGED, both.stderr
     roles = exited(both.stderr)
     assert sorted(role for name, role in roles if name == current) == CHECK  # checked, then done
-    assert sorted(role for name, role in roles if name == missing) == sorted(CHAIN_ROLES)  # no certificate: no check
+    # no certificate: no check, and no revokeproc in its chain either (the parent saw the file missing)
+    assert sorted(role for name, role in roles if name == missing) == sorted(set(CHAIN_ROLES) - {"revokeproc"})
+    assert any(line.startswith(f"acme-client: {missing}: ") and line.endswith(": no certificate yet; no revokeproc")
+               for line in both.stderr.splitlines()), both.stderr
     shared = [role for name, role in roles if name.startswith(("authority ", "challengedir "))]
     assert sorted(shared) == sorted(SHARED_ROLES)  # started, for the one domain due
     assert workdir.certificate(missing).exists()
