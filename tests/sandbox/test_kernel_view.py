@@ -184,7 +184,15 @@ def write_hook(setup: Setup, testbed: Testbed) -> Path:
 
 def start_client(setup: Setup, conf: Path) -> subprocess.Popen[bytes]:
     """acme-client -vv, as a real run: by root, or by the user from exec on (setpriv, as test_unprivileged)."""
-    args = ["-m", "acme_conf", "-vv", "-f", str(conf), HANDLE, RESPONDED, ALPN_RESPONDED, HOOKED]
+    # HANDLE has a certificate file already (not one: any bytes), and -F renews it: its chain has a
+    # revokeproc, which a first issuance no longer starts, and it takes the path that parses a file.
+    planted = setup.cert_dir / f"{HANDLE}.crt"
+    planted.write_bytes(b"not a certificate\n")
+    planted.chmod(0o644)
+    if setup.unprivileged:
+        owner = account(UNPRIVILEGED_USER)
+        os.chown(planted, owner.uid, owner.gid)
+    args = ["-m", "acme_conf", "-vv", "-F", "-f", str(conf), HANDLE, RESPONDED, ALPN_RESPONDED, HOOKED]
     if setup.unprivileged:
         user = account(UNPRIVILEGED_USER)
         argv = [
