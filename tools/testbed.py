@@ -159,9 +159,12 @@ def fetch_pebble(cache_dir: Path | None = None) -> PebbleBinaries:
     return found
 
 
-def _apt_options(cache: Path) -> list[str]:
+def apt_options(cache: Path, sources: str = "sid.list") -> list[str]:
+    """apt-get options that keep every list, cache and source in `cache` (the
+    sources list is the file `sources` there): the system's apt is left as it was.
+    bench/peers.py fetches its Debian peers this way too."""
     options = {
-        "Dir::Etc::sourcelist": str(cache / "sid.list"),
+        "Dir::Etc::sourcelist": str(cache / sources),
         "Dir::Etc::sourceparts": "-",
         "Dir::State::Lists": str(cache / "lists"),
         "Dir::Cache": str(cache / "apt-cache"),
@@ -198,7 +201,7 @@ def _download_and_unpack(cache: Path) -> None:
     (cache / "sid.list").write_text(SID_SOURCES)
     (cache / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (cache / "apt-cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-    options = _apt_options(cache)
+    options = apt_options(cache)
     _run_tool(["apt-get", *options, "update"])
     download = Path(tempfile.mkdtemp(prefix="download.", dir=cache))
     unpacked = Path(tempfile.mkdtemp(prefix="root.", dir=cache))
