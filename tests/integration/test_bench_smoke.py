@@ -42,3 +42,12 @@ def test_config_check_benchmark_checks_a_generated_configuration() -> None:
 def test_noop_benchmark_runs_first_and_steady_state() -> None:
     out = run_bench("bench/noop.py", "--domains", "4", "--runs", "1", "--jobs", "2")
     assert "first run (a check per domain" in out and "steady state" in out  # both ended with exit 2
+
+
+def test_peers_benchmark_runs_ours_and_the_floor() -> None:
+    # --peers none: CI never installs the other clients from the internet
+    out = run_bench("bench/peers.py", "--runs", "1", "--scenario", "a", "--peers", "none")
+    assert "| acme-client (ours) | " in out
+    assert "| floor (bench/floor.py) | " in out
+    assert "failed" not in out  # both issued a certificate that chains to pebble's root
+    assert "Ours over the floor: (a) " in out
