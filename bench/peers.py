@@ -23,9 +23,11 @@ Each run starts from nothing: new account, new keys, new working directory.
 What is timed is the wall time of the client's own commands, start to exit,
 and only theirs: installing, writing a configuration or a hook, and (for
 acme-tiny, which takes them as input) making its account key and CSRs are
-not. A client that cannot issue several certificates in one invocation runs
-once per certificate in (c), one after another, the first creating the
-account. The rounds interleave the clients, so that the machine's drift
+not. A second table gives the CPU time (user + system) of the same runs, the
+client's processes only: on a busy machine the wall time of a client of many
+processes waits for the cores longer. A client that cannot issue several
+certificates in one invocation runs once per certificate in (c), one after
+another, the first creating the account. The rounds interleave the clients, so that the machine's drift
 touches all alike; each client has one untimed warm-up run first (page cache,
 .pyc files). Medians of --runs runs.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -101,7 +104,10 @@ class Bench:
 
 
 class Contender(Protocol):
-    name: str  # the table's row
+    @property
+    def name(self) -> str:
+        """The table's row."""
+        ...
 
     def commands(self, bench: Bench, scenario: Scenario, work: Path) -> list[Command]:
         """Prepare `work` (untimed) and say what to run, in order, for one run of the scenario."""
@@ -352,14 +358,23 @@ def check_uacme_runs(program: Path) -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    seconds: float | None
+    seconds: float | None  # wall time
+    cpu: float | None = None  # user + system time of the client's processes
     failure: str = ""
     stderr: str = ""  # the failed command's last lines, printed under the table
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children (and theirs, reaped by them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_commands(commands: Sequence[Command], cwd: Path) -> Outcome:
-    """Run the commands in turn; the wall time of all of them, or why one failed."""
+    """Run the commands in turn; the wall and CPU time of all of them, or why one failed.
+    The CPU time is telling on a busy machine, where the wall time waits for the cores."""
     elapsed = 0.0
+    cpu_before = children_cpu()
     for command in commands:
         env = {**os.environ, **command.env}
         with open(command.stdout or os.devnull, "wb") as out, open(cwd / "stderr.txt", "wb+") as err:
@@ -372,13 +387,14 @@ def run_commands(commands: Sequence[Command], cwd: Path) -> Outcome:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                return Outcome(None, f"{Path(command.argv[0]).name} took over {COMMAND_TIMEOUT:.0f} s")
+                return Outcome(None, failure=f"{Path(command.argv[0]).name} took over {COMMAND_TIMEOUT:.0f} s")
             elapsed += time.perf_counter() - started
             if status != 0:
                 err.seek(0)
                 said = err.read().decode("utf-8", "replace")
-                return Outcome(None, f"{Path(command.argv[0]).name} exited {status}: {last_lines(said, 1)}", last_lines(said, 15))
-    return Outcome(elapsed)
+                failure = f"{Path(command.argv[0]).name} exited {status}: {last_lines(said, 1)}"
+                return Outcome(None, failure=failure, stderr=last_lines(said, 15))
+    return Outcome(elapsed, children_cpu() - cpu_before)
 
 
 def last_lines(output: str, count: int) -> str:
@@ -411,7 +427,7 @@ def run_once(contender: Contender, bench: Bench, scenario: Scenario, scratch: Pa
     try:
         outcome = run_commands(contender.commands(bench, scenario, work), work)
         if outcome.seconds is not None and (why := missing_certificate(contender, bench, scenario, work)):
-            return Outcome(None, why)
+            return Outcome(None, failure=why)
         return outcome
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -437,37 +453,43 @@ def remove_lock_files(tag: str) -> None:
 # The table
 
 
-def cell(results: list[Outcome], ours: float | None) -> str:
-    """The median and its ratio to ours; a run that failed is counted, not timed."""
+def cell(results: list[Outcome], what: str, ours: float | None, why: bool) -> str:
+    """The median of `what` ("seconds" or "cpu") and its ratio to ours; a run that
+    failed is counted, not timed (and `why` says why)."""
     failures = [r.failure for r in results if r.seconds is None]
-    median = median_of(results)
+    median = median_of(results, what)
     if median is None:
-        return f"failed: {failures[0]}" if failures else "-"
+        return (f"failed: {failures[0]}" if why else "failed") if failures else "-"
     text = f"{median:.3f} s" + (f" ({median / ours:.2f}x)" if ours else "")
     if failures:
-        text += f", {len(failures)} of {len(results)} runs failed: {failures[0]}"
+        text += f", {len(failures)} of {len(results)} runs failed" + (f": {failures[0]}" if why else "")
     return text
 
 
-def median_of(results: list[Outcome]) -> float | None:
-    times = [r.seconds for r in results if r.seconds is not None]
-    return statistics.median(times) if times else None
+def median_of(results: list[Outcome], what: str) -> float | None:
+    values = [getattr(r, what) for r in results if r.seconds is not None]
+    return statistics.median(values) if values else None
 
 
 def print_table(rows: list[Contender | Unavailable], results: dict[tuple[str, str], list[Outcome]],
-                chosen: list[Scenario]) -> None:
-    ours = {s.key: median_of(results.get((Ours().name, s.key), [])) for s in chosen}
+                chosen: list[Scenario], what: str) -> None:
+    """One table of medians, `what` being "seconds" (wall) or "cpu"; failures explained in the first."""
+    ours = {s.key: median_of(results.get((Ours().name, s.key), []), what) for s in chosen}
     header = ["client"] + [f"({s.key}) {s.title}" for s in chosen]
     lines = [header, ["---"] * len(header)]
     for row in rows:
         if isinstance(row, Unavailable):
             lines.append([row.name] + [f"not available: {row.reason}"] * len(chosen))
         else:
-            lines.append([row.name] + [cell(results.get((row.name, s.key), []), ours[s.key]) for s in chosen])
+            why = what == "seconds"
+            lines.append([row.name] + [cell(results.get((row.name, s.key), []), what, ours[s.key], why) for s in chosen])
     for line in lines:
         print("| " + " | ".join(line) + " |")
-    floor = {s.key: median_of(results.get((Floor().name, s.key), [])) for s in chosen}
-    ratios = [f"({s.key}) {ours[s.key] / floor[s.key]:.2f}x" for s in chosen if ours[s.key] and floor[s.key]]
+    ratios = []
+    for scenario in chosen:
+        mine, floor = ours[scenario.key], median_of(results.get((Floor().name, scenario.key), []), what)
+        if mine and floor:
+            ratios.append(f"({scenario.key}) {mine / floor:.2f}x")
     print("\n(Nx): the median over ours. Ours over the floor: " + ", ".join(ratios))
 
 
@@ -481,7 +503,7 @@ def print_failures(results: dict[tuple[str, str], list[Outcome]]) -> None:
 
 def print_notes(rows: list[Contender | Unavailable]) -> None:
     names = {type(row).__name__ for row in rows}
-    notes = ["Timed: the wall time of each client's own commands; installs and configuration untimed."]
+    notes = ["Timed: each client's own commands; installs, configuration and the check of the certificates untimed."]
     if "AcmeTiny" in names:
         notes.append("acme-tiny: an RSA 2048 account key (it takes no other) and the CSRs made beforehand, untimed; --disable-check.")
     if "Certbot" in names:
@@ -555,7 +577,10 @@ def main() -> int:
                             results.setdefault((contender.name, scenario.key), []).append(outcome)
         finally:
             remove_lock_files(tag)
-    print_table(rows, results, chosen)
+    print("Wall time, medians:\n")
+    print_table(rows, results, chosen, "seconds")
+    print("\nCPU time (user + system of the client's processes, pebble's not counted), medians:\n")
+    print_table(rows, results, chosen, "cpu")
     print()
     print_notes(rows)
     print_failures(results)
