@@ -77,6 +77,8 @@ INSTALL_TIMEOUT = 600.0
 # own, the testbed's CA takes that file's place for uacme alone.
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# pebble is on loopback: a proxy from the environment must not carry a client's requests elsewhere
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,7 @@ def run_commands(commands: Sequence[Command], cwd: Path) -> Outcome:
     elapsed = 0.0
     cpu_before = children_cpu()
     for command in commands:
-        env = {**os.environ, **command.env}
+        env = {name: value for name, value in os.environ.items() if name not in PROXY_VARIABLES} | dict(command.env)
         with open(command.stdout or os.devnull, "wb") as out, open(cwd / "stderr.txt", "wb+") as err:
             started = time.perf_counter()
             # a session of its own: on a timeout the whole group goes, children too
