@@ -37,6 +37,8 @@ def test_sandbox_cost_benchmark_runs_a_chain_with_and_without_the_sandbox() -> N
 def test_config_check_benchmark_checks_a_generated_configuration() -> None:
     out = run_bench("bench/config_check.py", "--runs", "1", "--domains", "200")
     assert "200 domains" in out
+    assert "plain lark parse of the same file" in out  # run side by side with it
+    assert "ratio acme-client -n / plain lark parse:" in out
 
 
 def test_noop_benchmark_runs_first_and_steady_state() -> None:
