@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedInput
 from acme_conf.files import read_regular_file
 
 from .cache import load_parser
+from .driver import use_fast_loop
 from .errors import ConfigError
 from .lexer import ConfigLexer
 from .limits import MAX_CONFIG_SIZE, MAX_FILES, MAX_INCLUDE_DEPTH
@@ -52,6 +53,7 @@ def read_config_text(text: str, name: str) -> Reading:
 class _Reader:
     def __init__(self) -> None:
         self.parser = load_parser(GRAMMAR, _build_parser)
+        use_fast_loop(self.parser)
         self.reading = Reading(include=self.include)
 
     def parse_top(self, text: str, file: str) -> None:
