@@ -48,6 +48,10 @@ class FileChecks:
     def __init__(self) -> None:
         self._directories: dict[str, bool] = {}  # path -> whether it exists
         self._listings: dict[str, frozenset[str] | None] = {}
+        # Key directory -> what is wrong with it: walked once, not once per key
+        # (thousands of keys may share one; walking is one open and fstat
+        # per component of the path).
+        self._key_directory_problems: dict[str, tuple[Finding, ...]] = {}
 
     def private_key(self, path: str) -> tuple[Finding, ...]:
         """A key file: absent is fine (it is created) if its directory is private; present must be private.
@@ -92,6 +96,14 @@ class FileChecks:
         missing = self.directory(directory, "key directory")
         if missing is not None or not self._directories.get(directory):
             return () if missing is None else (missing,)
+        problems = self._key_directory_problems.get(directory)
+        if problems is None:
+            problems = self._key_directory_problems[directory] = self._walk_key_directory(directory)
+        return problems  # for every key in it, each at its own line
+
+    @staticmethod
+    def _walk_key_directory(directory: str) -> tuple[Finding, ...]:
+        """What is wrong with an existing key directory: its owner, who else may write it."""
         try:
             resolved = resolve(directory)
         except PathRefused as error:

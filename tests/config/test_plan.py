@@ -147,6 +147,17 @@ def test_account_key_is_checked_the_same_way(tmp_path: Path) -> None:
     ]
 
 
+def test_a_key_directory_others_may_write_is_reported_at_every_key_in_it(tmp_path: Path) -> None:
+    # The directory is walked once (FileChecks remembers it), yet each key
+    # in it is refused at its own line, as when it was walked for each.
+    text = keyed(tmp_path, None) + domain("b.example").replace(
+        "/nonexistent-acme-test/k", f"{tmp_path}/keys"
+    ).replace("/nonexistent-acme-test/c", f"{tmp_path}/certs")
+    (tmp_path / "keys").chmod(0o770)
+    problem = f"key directory {tmp_path}/keys: writable by group or others (mode 0770)"
+    assert errors_of(text, "t.conf") == [f"t.conf:6: {problem}", f"t.conf:11: {problem}"]
+
+
 def test_key_that_is_a_directory_is_an_error(tmp_path: Path) -> None:
     text = keyed(tmp_path, None)
     (tmp_path / "keys" / "a.key").mkdir()
