@@ -733,20 +733,10 @@ class _PlanBuilder:
         return False
 
     def path(self, text: str) -> Path:
-        """A Path for `text` (absolute, normalised), made once however many blocks use it.
-
-        A file's Path is its directory's Path / its name: pathlib then parses
-        only the name, not the whole path again (half the time, for thousands
-        of keys and certificates in a few directories).
-        """
+        """A Path for `text`, made once however many blocks use it."""
         path = self.paths.get(text)
         if path is None:
-            directory, name = os.path.split(text)
-            if name and directory != text:
-                path = self.path(directory) / name
-            else:
-                path = Path(text)  # "/" (or "//")
-            self.paths[text] = path
+            path = self.paths[text] = Path(text)
         return path
 
 
