@@ -29,6 +29,7 @@ from .plan import (
     KeyType,
     Location,
     Plan,
+    domain_job,
     key_spelling,
 )
 from .source import Reading
@@ -673,7 +674,8 @@ class _PlanBuilder:
                 if default is None:
                     continue  # the first authority has errors, reported there
                 authority = default
-            jobs.append(DomainJob(authority=authority, **draft.job_fields))  # type: ignore[arg-type]
+            draft.job_fields["authority"] = authority
+            jobs.append(domain_job(draft.job_fields))
         return tuple(jobs)
 
     # ---- options and paths

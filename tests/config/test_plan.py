@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
 from acme_conf.config import dump, load_plan_text
-from acme_conf.config.plan import DEFAULT_CHALLENGEDIR, KeyType, Location
+from acme_conf.config.plan import DEFAULT_CHALLENGEDIR, DomainJob, KeyType, Location, domain_job
 
 from config_testing import AUTHORITY, domain, errors_of, plan_of
 
@@ -94,6 +95,21 @@ def test_plan_is_immutable() -> None:
     plan = plan_of(AUTHORITY + domain("a.example"))
     with pytest.raises(AttributeError):
         plan.domains[0].names = ()  # type: ignore[misc]
+
+
+def test_domain_job_is_made_as_its_init_makes_it() -> None:
+    job = plan_of(AUTHORITY + domain("a.example")).domains[0]
+    values = {field.name: getattr(job, field.name) for field in dataclasses.fields(DomainJob)}
+    made = domain_job(dict(values))
+    assert made == DomainJob(**values)  # type: ignore[arg-type]
+    assert repr(made) == repr(job) and hash(made) == hash(job)
+    with pytest.raises(AttributeError):
+        made.names = ()  # type: ignore[misc]
+    del values["handle"]
+    with pytest.raises(TypeError, match="handle"):
+        domain_job(values)
+    with pytest.raises(TypeError, match="colour"):
+        domain_job({**values, "handle": "a.example", "colour": "blue"})
 
 
 def test_one_account_key_may_serve_several_authorities() -> None:
