@@ -172,7 +172,9 @@ class _PlanBuilder:
 
     def finding(self, block: Block, line: int, finding: Finding | tuple[Finding, ...] | None) -> bool:
         """Report a file check's findings (a key's may be several); whether any was an error."""
-        found = () if finding is None else finding if isinstance(finding, tuple) else (finding,)
+        if not finding:  # None or (): nearly always, three times a block
+            return False
+        found = finding if isinstance(finding, tuple) else (finding,)
         for each in found:
             if each.is_error:
                 self.error(block, line, each.message)
