@@ -3,7 +3,8 @@
 The syntax is grammar/acme-client.lark, parsed by lark's LALR(1) parser with
 the transformer given to the parser itself, so that no parse tree is built:
 each option and block becomes a small `statements` object the moment the
-parser recognises it.  The lexer (lexer.py) feeds the parser, the
+parser recognises it; the parser's loop is driver.py's, over lark's
+tables.  The lexer (lexer.py) feeds the parser, the
 preprocessor (preprocess.py) expands macros and reads included files on the
 way, and syntax.py reports syntax errors and lets the parser go on.
 """
