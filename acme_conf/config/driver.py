@@ -36,11 +36,20 @@ _Table = dict[int, dict[str, Union[int, _Reduction]]]
 
 
 def use_fast_loop(parser: Lark) -> None:
-    """Make `parser` (an LALR parser, as built or loaded from the cache) run this loop."""
-    lalr = parser.parser.parser  # ParsingFrontend -> LALR_Parser
-    slow = lalr.parser
-    if not isinstance(slow, _FastParser):
-        lalr.parser = _FastParser(slow.parse_table, slow.callbacks, slow.debug)
+    """Make `parser` (an LALR parser, as built or loaded from the cache) run this loop.
+
+    This reaches into lark's parser objects, which are not its public
+    interface: where a lark release has moved them, lark's own loop stays
+    (slower, and the same reading), never an error.  pyproject.toml keeps
+    lark below 2, and CI reads the corpus both ways with the newest release.
+    """
+    try:
+        lalr = parser.parser.parser  # ParsingFrontend -> LALR_Parser
+        slow = lalr.parser
+        if not isinstance(slow, _FastParser):
+            lalr.parser = _FastParser(slow.parse_table, slow.callbacks, slow.debug)
+    except (AttributeError, TypeError):
+        return
 
 
 class _FastParser(_Parser):
