@@ -177,7 +177,8 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     known = recognised_current(jobs, options, kept)
     rest = [job for job in jobs if job.handle not in known]
     try:
-        allow_descriptors(rest, options.max_chains)
+        # now for the domains surely due (no certificate yet); for those a check finds due when they start
+        allow_descriptors([job for job in rest if not worth_checking_first(job, options)], options.max_chains)
     except ProcessFailure as error:
         log.error("%s", error)
         return EXIT_FAILED
@@ -369,8 +370,16 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
     An authority's acctproc and a challenge directory's chngproc that share
     a domain get a channel of their own (shared_links).  When some cannot
     start, their domains fail, and the others started for those domains stop
-    serving them.
+    serving them.  The descriptors they need are counted for the domains due
+    only: a run of thousands of current certificates needs none of them.
     """
+    try:
+        allow_descriptors(jobs, state.options.max_chains)
+    except ProcessFailure as error:
+        log.error("%s", error)
+        for job in list(state.waiting):
+            _fail_unstarted(state, job)
+        return
     waiting = {job.handle for job in state.waiting}
     plans = [
         (plan, served)

@@ -118,8 +118,9 @@ def allow_descriptors(jobs: Sequence[DomainJob], max_chains: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
     if hard != resource.RLIM_INFINITY and hard < needed:
+        what = f"{domains} domains in one run need" if domains else f"checking {max(1, max_chains)} domains at a time needs"
         raise ProcessFailure(
-            f"{domains} domains in one run need {needed} open descriptors, over the limit of {hard}: "
+            f"{what} {needed} open descriptors, over the limit of {hard}: "
             "raise it (ulimit -n) or name fewer domains per run"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
