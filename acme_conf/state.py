@@ -138,7 +138,7 @@ def load_state(directory: Path, handle: str) -> DomainState:
         return DomainState(
             backoff_until=min(until, latest) if until is not None else None,
             renewal=_renewal(raw.get("renewal"), now),
-            certificate=_known(known := raw.get("certificate"), known.get("key") if isinstance(known, dict) else None),
+            certificate=_kept_known(raw.get("certificate")),
         )
     except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
@@ -299,6 +299,11 @@ def _known(value: object, key: object) -> KnownCertificate | None:
     if not_before is None or not_after is None or not not_before < not_after:
         raise ValueError("certificate: no lifetime")
     return KnownCertificate(digest, not_before, not_after, tuple(names), matches, str(identifier), key)
+
+
+def _kept_known(value: object) -> KnownCertificate | None:
+    """A KnownCertificate from a state file, which keeps the key note inside its record."""
+    return _known(value, value.get("key") if isinstance(value, dict) else None)
 
 
 def _known_name(name: object) -> bool:

@@ -32,7 +32,6 @@ from acme_conf.acme.identifiers import configured_names
 from acme_conf.acme.renewal import renewal_decision, time_to_ask
 from acme_conf.config.plan import DomainJob
 from acme_conf.files import MAX_CERTIFICATE_FILE, read_regular_file
-from acme_conf.paths import PathRefused
 from acme_conf.proc.settings import inspected_certificate
 from acme_conf.state import DomainState, KnownCertificate
 
@@ -53,7 +52,7 @@ def file_digest(path: str) -> str:
     """The SHA-256 (hex) of the file's bytes as revokeproc would read them; "" when it cannot be read that way."""
     try:
         contents = read_regular_file(path, MAX_CERTIFICATE_FILE)
-    except (OSError, PathRefused):
+    except OSError:  # PathRefused among them
         return ""
     if len(contents) > MAX_CERTIFICATE_FILE:  # read one byte over: too large to be one
         return ""

@@ -85,7 +85,8 @@ def acquire(spec: ChildSpec) -> Held:
         return Held(net, key, None, "")
     except OSError as error:
         return Held(net, key, None, f"{settings.certificate}: {error.strerror}")
-    return Held(net, key, contents, "", load_judge(), hashlib.sha256(contents).hexdigest())
+    digest = hashlib.sha256(contents).hexdigest() if settings.report_fd >= 0 else ""  # only a check reports
+    return Held(net, key, contents, "", load_judge(), digest)
 
 
 def read_certificate_file(path: str) -> bytes:
@@ -98,7 +99,7 @@ def read_certificate_file(path: str) -> bytes:
 
 
 def certificate_record(examined: Examined, digest: str) -> dict[str, object]:
-    """What the parent keeps of a judged file (state.known_certificate reads it back, checked)."""
+    """What the parent keeps of a judged file (state.known_reported reads it back, checked)."""
     return {
         "sha256": digest,
         "not_before": examined.not_before.isoformat(),
@@ -130,7 +131,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
     try:
         status, examined = examine_and_keep(held, settings, domain_key(held, settings), datetime.now(timezone.utc))
         if held.net is None:
-            if examined is not None and settings.report_fd >= 0 and not (settings.force or settings.revoke):
+            if examined is not None and settings.report_fd >= 0:
                 record = certificate_record(examined, held.digest)
                 report_to_parent(settings.report_fd, {"certificate": record}, "what the certificate file holds")
             return verdict_as_status(status)

@@ -7,7 +7,8 @@ processes a run shares start (spawner.py): each authority's dnsproc and
 acctproc, each challenge directory's chngproc (or the responder or hook in
 its place), with a channel for every domain they serve.  Then, for each of
 those domains, up to -j at a time, it takes the domain's lock and starts the
-chain's five children, and reaps them all (process_group.py).  It never
+chain's five children (four while there is no certificate file: no
+revokeproc), and reaps them all (process_group.py).  It never
 touches a key, the network, or anything the CA sent.
 
 When a child fails, the rest of its chain is asked to stop (SIGTERM: they
@@ -173,18 +174,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         log.error("%s", error)
         return EXIT_FAILED
     jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
-    kept = {job.handle: load_state(state_dir, job.handle) for job in jobs}
-    known = recognised_current(jobs, options, kept)
-    rest = [job for job in jobs if job.handle not in known]
-    try:
-        # now for the domains surely due (no certificate yet); for those a check finds due when they start
-        allow_descriptors([job for job in rest if not worth_checking_first(job, options)], options.max_chains)
-    except ProcessFailure as error:
-        log.error("%s", error)
-        return EXIT_FAILED
-    ran, services_failed = _run_chains(rest, options, import_path, state_dir=state_dir, kept_previous=kept_previous, kept=kept)
-    by_handle = {**known, **{result.handle: result for result in ran}}
-    results = [by_handle[job.handle] for job in jobs]
+    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -196,25 +186,6 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     if any(result.changed for result in results):
         return EXIT_OK
     return EXIT_UNCHANGED
-
-
-def recognised_current(
-    jobs: Sequence[DomainJob], options: RunOptions, kept: Mapping[str, DomainState]
-) -> dict[str, ChainResult]:
-    """The domains whose certificate file the parent recognises and finds current: no check, no chain.
-
-    Only where a check would be made (worth_checking_first); see known_certificates.py.
-    """
-    now = datetime.now(timezone.utc)
-    results: dict[str, ChainResult] = {}
-    for job in jobs:
-        if not worth_checking_first(job, options):
-            continue
-        reason = known_current(job, kept.get(job.handle, DomainState()), now)
-        if reason is not None:
-            log.info("%s: %s", job.handle, reason)
-            results[job.handle] = ChainResult(job.handle, False, False)
-    return results
 
 
 def _hold_back(state: _Run) -> None:
@@ -296,12 +267,12 @@ def _run_chains(
     *,
     state_dir: Path | None = None,
     kept_previous: Mapping[str, str] = MappingProxyType({}),
-    kept: Mapping[str, DomainState] | None = None,
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
     A domain whose certificate exists is checked first by a revokeproc of
-    its own (see _start_checks); the shared processes and the chains start
+    its own (see _start_checks), unless the parent recognises the file as
+    current (_sort_jobs); the shared processes and the chains start
     once every check is over, and only for the domains that are due.
     Children run in process groups of their own, so a ^C at the terminal
     reaches only this parent, which then stops them in order.  A job that
@@ -310,9 +281,15 @@ def _run_chains(
     themselves; one that had finished keeps its result).
     """
     state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
-    state.kept = {job.handle: kept[job.handle] if kept is not None else load_state(state.state_dir, job.handle) for job in jobs}
-    for job in jobs:
-        (state.unchecked if worth_checking_first(job, options) else state.waiting).append(job)
+    state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
+    _sort_jobs(state, jobs)
+    try:
+        if state.unchecked:  # the checks' descriptors now; the shared processes' when they start, for the domains due
+            allow_descriptors((), options.max_chains)
+    except ProcessFailure as error:
+        log.error("%s", error)
+        state.unchecked.clear()
+        state.waiting.clear()  # nothing starts: every domain not recognised fails
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         while not state.finished:
@@ -354,6 +331,22 @@ def _run_chains(
         for job in jobs
     ]
     return results, bool(failed_shared)
+
+
+def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
+    """Each job to a chain (no certificate yet; -F, -r, -D, -k), to a check first, or done at once: a
+    certificate file the parent recognises and finds current needs no process (known_certificates.py)."""
+    now = datetime.now(timezone.utc)
+    for job in jobs:
+        if not worth_checking_first(job, state.options):
+            state.waiting.append(job)
+            continue
+        reason = known_current(job, state.kept[job.handle], now)
+        if reason is None:
+            state.unchecked.append(job)
+            continue
+        log.info("%s: %s", job.handle, reason)
+        state.results[job.handle] = ChainResult(job.handle, False, False)
 
 
 def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[str]) -> ChainResult:
