@@ -34,6 +34,7 @@ class ChainResult:
     failed: bool
     changed: bool
     failed_shared: tuple[str, ...] = ()  # the shared processes serving it that failed (their names)
+    reason: str = ""  # why, in one sanitised line, for the summary, the status view and the run's hook; "": not known
 
 
 def keep_state(
