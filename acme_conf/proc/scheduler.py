@@ -62,6 +62,7 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
+from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
 from acme_conf.proc.settings import (
     SHARED_ROLES,
@@ -174,7 +175,10 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         log.error("%s", error)
         return EXIT_FAILED
     jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
-    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    with live_count(len(jobs)) as count:  # a count of the domains done, on a terminal only
+        results, services_failed = _run_chains(
+            jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous, count=count
+        )
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -267,6 +271,7 @@ def _run_chains(
     *,
     state_dir: Path | None = None,
     kept_previous: Mapping[str, str] = MappingProxyType({}),
+    count: LiveCount | None = None,
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
@@ -302,6 +307,8 @@ def _run_chains(
                         _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
+                if count is not None:
+                    count.update(state.results)
             except (KeyboardInterrupt, _Stop):
                 if not state.stopping:
                     log.error("stopping on request")
