@@ -62,6 +62,7 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
+from acme_conf.proc.preflight import missing_directories
 from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
 from acme_conf.proc.settings import (
@@ -342,9 +343,17 @@ def _run_chains(
 
 def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
     """Each job to a chain (no certificate yet; -F, -r, -D, -k), to a check first, or done at once: a
-    certificate file the parent recognises and finds current needs no process (known_certificates.py)."""
+    certificate file the parent recognises and finds current needs no process (known_certificates.py),
+    and one missing a directory it would write in has failed already (preflight.py)."""
     now = datetime.now(timezone.utc)
+    issuing = not (state.options.revoke or state.options.account_action)
     for job in jobs:
+        missing = missing_directories(job) if issuing else []
+        if missing:  # nothing starts for it: one line for each directory (preflight.py)
+            for line in missing:
+                log.error("%s: %s", job.handle, line)
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=missing[0])
+            continue
         if not worth_checking_first(job, state.options):
             state.waiting.append(job)
             continue
