@@ -1442,6 +1442,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the count of domains done is drawn on a terminal only: cron mail gets no control characters",
         ("tests/unit/test_progress.py", "tests/integration/test_progress_count.py"),
     ),
+    Mutation(
+        "selfcheck-any-body", "acme_conf/net/challenge_check.py",
+        "    if body.strip() != key_authorization.encode():\n",
+        "    if False:\n",
+        "the self-check passes only the challenge file itself, not whatever page the web server answers with",
+        ("tests/unit/test_challenge_check.py",),
+    ),
+    Mutation(
+        "selfcheck-any-status", "acme_conf/net/challenge_check.py",
+        "    if status != 200:\n",
+        "    if False:\n",
+        "the self-check fails a web server that answers with an error status",
+        ("tests/unit/test_challenge_check.py", "tests/integration/test_self_check.py"),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

@@ -319,6 +319,7 @@ class _PlanBuilder:
         challengedir = (
             DEFAULT_CHALLENGEDIR if responder or dns or tls_alpn else self.challengedir(block, options.get("challengedir"))
         )
+        check = self.challenge_check(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -328,6 +329,9 @@ class _PlanBuilder:
         if size is False:
             draft.complete = False
         if not draft.complete or profile is False or preferred is False or responder is False or hook is False:
+            draft.complete = False
+            return
+        if check is False:
             draft.complete = False
             return
         assert key_option is not None
@@ -347,6 +351,7 @@ class _PlanBuilder:
             "dns_persist": persist is not None,
             "dns_hook": hook or None,
             "tls_alpn": tls_alpn or None,
+            "challenge_check": check or None,
             "location": Location(block.file, block.line),
         }
 
@@ -469,6 +474,33 @@ class _PlanBuilder:
             path, line = value, option.line
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
+
+    def challenge_check(self, block: Block, option: Option | None) -> tuple[str, int] | None | bool:
+        """`challengedir PATH check ADDRESS [port PORT]`: the web server's (address, port); None if absent, False after an error.
+
+        Before the CA is told to look, netproc asks the web server at ADDRESS
+        (an IPv4 or IPv6 address: this machine's, as it serves the directory)
+        for each challenge file, port 80 unless given.
+        """
+        if option is None or len(option.values) == 1:
+            return None
+        path, *rest = option.values
+        where = f"challengedir {path}"
+        if len(rest) not in (2, 4) or rest[0] != "check":
+            self.error(block, option.line, f"{where}: expected check and an address after the directory")
+            return False
+        address = rest[1]
+        if not is_ip(address):
+            self.error(block, option.line, f"{where} check {address}: not an IPv4 or IPv6 address")
+            return False
+        number = 80
+        if len(rest) == 4:
+            keyword, port = rest[2:]
+            if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+                self.error(block, option.line, f"{where} check {address}: expected port and a number from 1 to 65535")
+                return False
+            number = int(port)
+        return canonical_ip(address), number
 
     def no_other_challenge(self, block: Block, dns: Option, options: dict[str, Option]) -> bool:
         """A DNS challenge names the block's only way to validate: False after saying what else does."""

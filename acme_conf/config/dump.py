@@ -69,6 +69,9 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tchallenge dns-persist-01")
     elif job.dns_hook is not None:
         lines.append(_hook(job.dns_hook))
+    elif job.uses_challengedir and job.challenge_check is not None:
+        address, port = job.challenge_check
+        lines.append(f"\tchallengedir {_quoted(str(job.challengedir))} check {_quoted(address)} port {port}")
     elif job.uses_challengedir:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:

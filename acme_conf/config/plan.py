@@ -109,6 +109,7 @@ class DomainJob:
     dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
     tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
+    challenge_check: tuple[str, int] | None = None  # `challengedir PATH check ADDRESS`: the web server asked first
 
     @property
     def uses_challengedir(self) -> bool:

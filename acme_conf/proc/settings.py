@@ -141,6 +141,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             dns_persist=job.dns_persist,
             dns_hook=job.dns_hook is not None,
             tls_alpn=job.tls_alpn is not None,
+            challenge_check=job.challenge_check,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,

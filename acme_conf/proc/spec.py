@@ -62,6 +62,7 @@ class NetSettings(NamedTuple):
     dns_hook: bool = False  # answer dns-01 challenges, the records published by hookproc, not http-01
     tls_alpn: bool = False  # answer tls-alpn-01 challenges (through tlsproc, in chngproc's place), not http-01
     no_certificate: bool = False  # the parent found no certificate file and started no revokeproc: a first issuance
+    challenge_check: tuple[str, int] | None = None  # ask the web server at (address, port) for each file first
 
 
 class DnsSettings(NamedTuple):
