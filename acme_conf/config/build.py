@@ -517,7 +517,7 @@ class _PlanBuilder:
         """The values after a hook's program, checked: a DnsHook, or False after an error."""
         where = "challenge dns-01 hook"
         user = settings.get("user")
-        if user is not None and (_USER.fullmatch(user) is None or user == "root"):
+        if user is not None and not _is_unprivileged_user(user):
             self.error(block, option.line, f"{where}: user {user}: not an unprivileged user's name")
             return False
         numbers: dict[str, int] = {}
@@ -723,7 +723,7 @@ class _PlanBuilder:
         if program is None or self.finding(block, option.line, self.files.program(program)):
             return None
         user, timeout = settings.get("user"), settings.get("timeout", str(RunHook.timeout))
-        if user is not None and (_USER.fullmatch(user) is None or user == "root"):
+        if user is not None and not _is_unprivileged_user(user):
             self.error(block, option.line, f"{where}: user {user}: not an unprivileged user's name")
             return None
         if not timeout.isascii() or not timeout.isdigit() or not 1 <= int(timeout) <= HOOK_SECONDS:
@@ -861,6 +861,11 @@ def _key_size(option: Option) -> int | None:
         if option.values[2] == key_spelling(keytype, size).split()[1]:
             return size
     return None
+
+
+def _is_unprivileged_user(user: str) -> bool:
+    """Whether a hook's `user` names a user a hook may run as: a POSIX name, never root."""
+    return _USER.fullmatch(user) is not None and user != "root"
 
 
 def _where(file: str, line: int, block: Block) -> str:

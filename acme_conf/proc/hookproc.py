@@ -46,7 +46,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from acme_conf import paths, sandbox
+from acme_conf import sandbox
 from acme_conf.acme.b64 import b64url
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import key_authorization_refusal
@@ -59,7 +59,7 @@ from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
 from acme_conf.proc import programs
 from acme_conf.proc.journal import is_record_entry
-from acme_conf.proc.programs import PATH
+from acme_conf.proc.programs import PATH, check_program
 from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, HookSettings
@@ -109,13 +109,6 @@ def acquire(spec: ChildSpec) -> Held:
         {net.fileno(): frozenset(names) for net, names in zip(nets, settings.names, strict=True)},
         account_channels(spec, nets, settings.authorities),
     )
-
-
-def check_program(program: str) -> None:
-    """The program exists, may be run, and no other user may change it or what its path names (as -n checks)."""
-    problem = paths.hook_program_refusal(program)
-    if problem:
-        raise ProcessFailure(f"hook {program}: {problem}")
 
 
 def name_servers(settings: HookSettings) -> tuple[tuple[str, int], ...]:

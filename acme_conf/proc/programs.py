@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
+from acme_conf import paths
 from acme_conf.acme.text import printable
 from acme_conf.errors import ProcessFailure
 from acme_conf.sandbox.process import die_with_parent
@@ -24,6 +25,13 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_OUTPUT = 4096  # bytes of what the program printed that are kept, for the log and the error
 
 log = logging.getLogger("acme_conf")
+
+
+def check_program(program: str) -> None:
+    """The program exists, may be run, and no other user may change it or what its path names (as -n checks)."""
+    problem = paths.hook_program_refusal(program)
+    if problem:
+        raise ProcessFailure(f"hook {program}: {problem}")
 
 
 def run_program(
