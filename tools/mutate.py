@@ -1678,6 +1678,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         (RUN_HOOK_UNIT + "::test_no_hook_after_a_revocation_or_an_account_action",),
     ),
     Mutation(
+        "run-hook-stop-kills-only-its-runner", P + "spawner.py",
+        "    child.terminate()\n",
+        "    child.kill()\n",
+        "a run stopped during its hook stops runhookproc with SIGTERM first, so that it kills the hook's whole session",
+        (RUN_HOOK + "::test_a_run_stopped_during_its_hook_stops_the_hook_with_all_it_started",),
+    ),
+    Mutation(
+        "run-hook-sigterm-kills-the-parent", P + "run_hook.py",
+        "    previous = signal.signal(signal.SIGTERM, _interrupt)  # as ^C: the hook is stopped with what it started\n",
+        "    previous = signal.getsignal(signal.SIGTERM)\n",
+        "SIGTERM during the run hook stops the hook and fails the run, rather than killing the parent and orphaning the hook",
+        (RUN_HOOK + "::test_a_run_stopped_during_its_hook_stops_the_hook_with_all_it_started",),
+    ),
+    Mutation(
         "run-hook-changed-when-nothing-changed", P + "run_hook.py",
         "    changed = any(result.changed for result in results)\n",
         "    changed = True\n",

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Sequence
+from types import FrameType
 
 from acme_conf.config.plan import DomainJob, RunHook
 from acme_conf.errors import ProcessFailure
@@ -52,6 +54,21 @@ def hooks_due(hooks: Sequence[RunHook], results: Sequence[ChainResult], options:
 def run_hooks_after(jobs: Sequence[DomainJob], results: Sequence[ChainResult], options: RunOptions, status: int) -> int:
     """Run the hooks the run calls for; the run's exit status: `status`, or 1 when a hook failed."""
     hooks = hooks_due(jobs[0].run_hooks if jobs else (), results, options, status)
+    if not hooks:
+        return status
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # as ^C: the hook is stopped with what it started
+    try:
+        return _run_each(hooks, jobs, results, options, status)
+    except KeyboardInterrupt:
+        log.error("%s: stopping on request", HANDLE)
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_each(
+    hooks: Sequence[RunHook], jobs: Sequence[DomainJob], results: Sequence[ChainResult], options: RunOptions, status: int
+) -> int:
     failed = False
     for hook in hooks:
         try:
@@ -85,3 +102,8 @@ def run_hook(hook: RunHook, document: bytes, jobs: Sequence[DomainJob], options:
         return run_to_end(spec, child_import_path(), hook.timeout + GRACE_SECONDS)
     finally:
         os.close(document_fd)  # runhookproc had its own copy
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt

@@ -31,7 +31,7 @@ from acme_conf.proc.listener import open_listener
 from acme_conf.state import DomainState
 from acme_conf.proc.voice import ChildVoice
 from acme_conf.proc.spec import ChildSpec, ChngSettings, HookSettings, NetSettings, RevokeSettings, RunHookSettings, Settings
-from acme_conf.proc.process_group import NO_DEADLINE, ProcessGroup, report_end, say
+from acme_conf.proc.process_group import GRACE_SECONDS, NO_DEADLINE, ProcessGroup, report_end, say
 from acme_conf.proc.settings import (
     CHAIN_ROLES,
     LISTENING,
@@ -312,16 +312,25 @@ def run_to_end(spec: ChildSpec, import_path: tuple[str, ...], seconds: float) ->
     try:
         _, said = child.communicate(timeout=seconds)
     except BaseException as stopped:  # a child that hangs, or a stop: it never outlives the parent
-        child.kill()
-        _, said = child.communicate()
+        said = _stop(child)
         if not isinstance(stopped, subprocess.TimeoutExpired):
             raise
-        log.error("%s: %s did not end within %d s: killed", spec.handle, spec.role, seconds)
+        log.error("%s: %s did not end within %d s: stopped", spec.handle, spec.role, seconds)
     voice = ChildVoice(f"{spec.handle}: {spec.role}")
     say(voice.hear(said) + voice.hear(b""))
     if child.returncode != EXIT_OK:
         report_end(spec.handle, spec.role, child.returncode)
     return child.returncode
+
+
+def _stop(child: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM (the child ends what it started: a program's session), SIGKILL after the grace period; what it said."""
+    child.terminate()
+    try:
+        return child.communicate(timeout=GRACE_SECONDS)[1]
+    except BaseException:  # the grace is over, or a second stop: no more waiting
+        child.kill()
+        return child.communicate()[1]
 
 
 def spawn_chain(

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import signal
+import threading
 import time
 from pathlib import Path
 
 from integration_common import RUN_TAG, validate_another_way
 from test_dns_hook import processes_with, write_hook
-from test_issue import EXIT_CHANGED, EXIT_FAILED
+from test_issue import EXIT_CHANGED, EXIT_FAILED, child_processes
 from test_unprivileged import USER, home, run_as_user  # noqa: F401  (home is a fixture)
 
 EXIT_UNCHANGED = 2
@@ -149,7 +151,7 @@ def test_a_failing_hook_fails_the_run_and_leaves_the_certificate_installed(testb
 def test_a_hook_that_overruns_is_killed_with_all_it_started(testbed, workdir, write_conf, run_client):
     handle = f"hook-hangs.hook-{RUN_TAG}.example.test"
     marker = f"run-hook-hangs-{RUN_TAG}"
-    hook = write_hook(workdir.root, "hook", f'sh -c "sleep 600; : {marker}" &\nwait\n')
+    hook = write_hook(workdir.root, "hook", f'sh -c "sleep 120; : {marker}" &\nwait\n')
     conf = write_conf(handle, extra=f'hook changed "{hook}" timeout 2\n')
     started = time.monotonic()
     result = run_client(handle, conf=conf)
@@ -157,6 +159,31 @@ def test_a_hook_that_overruns_is_killed_with_all_it_started(testbed, workdir, wr
     assert time.monotonic() - started < 60
     assert f"hook changed: {hook} did not finish within 2 s: killed" in result.stderr
     assert processes_with(marker) == [], "what the hook started outlived it"
+    assert workdir.certificate(handle).exists()
+
+
+def test_a_run_stopped_during_its_hook_stops_the_hook_with_all_it_started(testbed, workdir, write_conf, run_client):
+    """SIGTERM to acme-client while its hook runs: the hook's whole session goes, and the run fails at once."""
+    handle = f"hook-stopped.hook-{RUN_TAG}.example.test"
+    marker = f"run-hook-stopped-{RUN_TAG}"
+    hook = write_hook(workdir.root, "hook", f'sh -c "sleep 120; : {marker}" &\nwait\n')
+    conf = write_conf(handle, extra=f'hook changed "{hook}" timeout 60\n')  # a mutant's orphans end by then
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(run_client(handle, conf=conf)))
+    thread.start()
+    deadline = time.monotonic() + 90
+    while not processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runners = child_processes(f'"program":"{hook}"')
+    assert len(runners) == 1 and processes_with(marker)
+    parent = int(next(line for line in Path(f"/proc/{runners[0]}/status").read_text().splitlines() if line.startswith("PPid:")).split()[1])
+    stopped = time.monotonic()
+    os.kill(parent, signal.SIGTERM)
+    thread.join(60)
+    assert result and result[0].returncode == EXIT_FAILED
+    assert time.monotonic() - stopped < 15
+    assert "acme-client: run: stopping on request" in result[0].stderr
+    assert processes_with(marker) == [] and child_processes(f'"program":"{hook}"') == []
     assert workdir.certificate(handle).exists()
 
 
