@@ -1436,6 +1436,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "what was known of a certificate is forgotten once a chain installs another",
         ("tests/unit/test_known_certificates.py",),
     ),
+    # -- the live count (issue 16) ------------------------------------------------------------------
+    Mutation(
+        "progress-count-in-cron-mail", P + "progress.py",
+        "        shown = total > 1 and terminal.isatty()\n",
+        "        shown = total > 1\n",
+        "the count of domains done is drawn on a terminal only: cron mail gets no control characters",
+        ("tests/unit/test_progress.py", "tests/integration/test_progress_count.py"),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",
