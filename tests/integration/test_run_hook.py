@@ -45,6 +45,8 @@ def recording_hook(workdir, seen: Path, extra: str = "") -> Path:
         'echo "$@" > "$e.argv"\n'
         f'ls -A {workdir.key_dir} > "$e.keys" 2>&1\n'
         f'( : > {workdir.cert_dir}/planted ) 2> "$e.write"\n'
+        'grep -E "^(NoNewPrivs|CapEff|CapPrm):" /proc/self/status > "$e.status"\n'
+        'for fd in /proc/$$/fd/*; do readlink "$fd"; done > "$e.fds"\n'
     )
     return write_hook(workdir.root, "hook", looks + extra + "exit 0\n")
 
@@ -116,6 +118,11 @@ def test_one_run_with_a_changed_an_unchanged_and_a_failed_domain(testbed, workdi
         assert "Read-only file system" in (seen / f"{event}.write").read_text()
         if os.geteuid() == 0:
             assert (seen / f"{event}.user").read_text().strip() != "root"
+        status = dict(line.split(":\t") for line in (seen / f"{event}.status").read_text().splitlines())
+        assert status == {"NoNewPrivs": "1", "CapPrm": "0000000000000000", "CapEff": "0000000000000000"}
+        # the shell's own (its script, the file it writes to) and its standard streams (pipes): nothing of the parent's
+        open_files = set((seen / f"{event}.fds").read_text().split())
+        assert {name for name in open_files if not name.startswith("pipe:")} <= {str(hook), str(seen / f"{event}.fds")}, open_files
     assert os.listdir(workdir.key_dir)  # there all the same
     assert not (workdir.cert_dir / "planted").exists()
 
