@@ -17,7 +17,8 @@ When the last chain is over, the shared processes see their channels close
 and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
-changed, else 2.
+changed, else 2; then the run hooks (run_hook.py) run, and one that fails
+makes it 1.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from acme_conf.proc.process_group import (
 from acme_conf.proc.preflight import missing_directories
 from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
+from acme_conf.proc.run_hook import run_hooks_after
 from acme_conf.proc.settings import (
     SHARED_ROLES,
     RunOptions,
@@ -187,10 +189,10 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
             outcome += f" (the processes of {' and '.join(result.failed_shared)} failed)"
         log.info("%s: %s", result.handle, outcome)
     if services_failed or any(result.failed for result in results):
-        return EXIT_FAILED
-    if any(result.changed for result in results):
-        return EXIT_OK
-    return EXIT_UNCHANGED
+        status = EXIT_FAILED
+    else:
+        status = EXIT_OK if any(result.changed for result in results) else EXIT_UNCHANGED
+    return run_hooks_after(jobs, results, options, status)  # `hook changed`, `hook failed` (run_hook.py)
 
 
 def _hold_back(state: _Run) -> None:

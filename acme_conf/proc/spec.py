@@ -30,6 +30,7 @@ ROLES = (
     "httpproc",
     "hookproc",
     "tlsproc",
+    "runhookproc",
 )
 
 
@@ -147,6 +148,26 @@ class HookSettings(NamedTuple):
     read_only: tuple[str, ...] = ()
     journal_fd: int = -1  # "+NAME VALUE\n" once a record's add is run, "-NAME VALUE\n" once its remove has run
     sweep: tuple[str, ...] = ()  # a sweeper: "NAME VALUE" of the records a hookproc that died left behind
+
+
+class RunHookSettings(NamedTuple):
+    """runhookproc: the run hook to run once after the run (`hook changed` or `hook failed`), and its document.
+
+    The document (proc/run_document.py) is in a memfd of the parent's, read
+    before the jail and given to the program on its standard input; hidden
+    and read_only are its view of the file system, as hookproc's.
+    """
+
+    event: str  # "changed" or "failed"
+    program: str
+    arguments: tuple[str, ...]
+    user: str  # whom to become when started as root ("": the unprivileged user)
+    timeout: int  # seconds the program may take
+    document_fd: int = -1
+    hidden: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()
+
+
 class TlsSettings(NamedTuple):
     """tlsproc: the built-in tls-alpn-01 responder's address, and the names each domain may have answered.
 
@@ -196,7 +217,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings | HttpSettings | HookSettings | TlsSettings
+    | RevokeSettings | HttpSettings | HookSettings | TlsSettings | RunHookSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -211,6 +232,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "httpproc": HttpSettings,
     "hookproc": HookSettings,
     "tlsproc": TlsSettings,
+    "runhookproc": RunHookSettings,
 }
 
 
