@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Debian's nginx and Apache httpd for the tests, unpacked, never installed.
+
+tests/integration/test_web_servers.py proves the snippets in
+examples/webservers/ with the real servers: each serves a challenge
+directory to pebble's http-01 validation on loopback. This module fetches
+them the way tools/testbed.py fetches pebble: `apt-get download` with a
+private sources list, package lists and cache (the release this machine
+runs, so that the system's libraries fit), then `dpkg -x` into
+.testbed/webservers/root (or $ACME_TESTBED_DIR/webservers). The system's
+packages, apt state and services are left as they were: nothing is
+installed, no service is started.
+
+nginx needs only libraries every Debian has; Apache's binary also needs
+libapr1 and libaprutil1, unpacked beside it (LD_LIBRARY_PATH). The unpacked
+programs are checked with ldd before they are used, so a library missing on
+some machine is an error that names it, not a server that will not start.
+
+    python3 tools/webservers.py fetch     # download once; the tests also do it on first use
+
+Only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed import TestbedError, apt_options, testbed_dir
+
+log = logging.getLogger("webservers")
+
+PACKAGES = ("nginx", "apache2-bin", "libapr1", "libaprutil1")
+# What the tests' Apache loads: an MPM, and what examples/webservers/apache-acme-challenge.conf uses.
+APACHE_MODULES = ("mpm_event", "authz_core", "alias", "mime")
+SUBDIRECTORY = "webservers"
+SOURCES_FILE = "release.list"
+FETCH_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class WebServerBinaries:
+    """The unpacked programs and what they need to run from where they are."""
+
+    root: Path  # what dpkg -x unpacked
+    nginx: Path
+    apache2: Path
+    apache_modules: Path  # Apache's LoadModule directory
+    library_path: Path  # LD_LIBRARY_PATH for apache2 (libapr, libaprutil)
+    versions: str  # "nginx 1.22.1-9+deb12u12, apache2-bin 2.4.71-1~deb12u1, ..."
+
+
+def cache_dir() -> Path:
+    return testbed_dir() / SUBDIRECTORY
+
+
+def find_web_servers(cache: Path | None = None) -> WebServerBinaries | None:
+    """The unpacked servers, or None when they have not been fetched yet."""
+    root = (cache or cache_dir()) / "root"
+    nginx = root / "usr" / "sbin" / "nginx"
+    apache2 = root / "usr" / "sbin" / "apache2"
+    modules = root / "usr" / "lib" / "apache2" / "modules"
+    libraries = [path.parent for path in root.glob("usr/lib/*/libapr-1.so.0")]
+    if not (nginx.is_file() and apache2.is_file() and modules.is_dir() and len(libraries) == 1):
+        return None
+    versions_file = root / "VERSIONS"
+    versions = versions_file.read_text().strip() if versions_file.is_file() else "unknown"
+    return WebServerBinaries(root, nginx, apache2, modules, libraries[0], versions)
+
+
+def fetch_web_servers(cache: Path | None = None) -> WebServerBinaries:
+    """Download and unpack the packages once; later calls reuse them. Safe from several processes at once."""
+    cache = cache or cache_dir()
+    found = find_web_servers(cache)
+    if found is None:
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / ".fetch.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            found = find_web_servers(cache)
+            if found is None:
+                _download_and_unpack(cache)
+                found = find_web_servers(cache)
+    if found is None:
+        raise TestbedError(f"web servers were unpacked into {cache / 'root'} but a program is missing")
+    _check_libraries(found)
+    return found
+
+
+def release_sources(os_release: Path = Path("/etc/os-release")) -> str:
+    """A one-line-style sources list for the Debian release this machine runs."""
+    fields = dict(
+        line.split("=", 1) for line in os_release.read_text().splitlines() if "=" in line
+    )
+    codename = fields.get("VERSION_CODENAME", "").strip('"')
+    if fields.get("ID", "").strip('"') != "debian" or not codename:
+        raise TestbedError(f"cannot fetch web servers: {os_release} names no Debian release")
+    return (
+        f"deb http://deb.debian.org/debian {codename} main\n"
+        f"deb http://deb.debian.org/debian {codename}-updates main\n"
+        f"deb http://deb.debian.org/debian-security {codename}-security main\n"
+    )
+
+
+def _run(argv: Sequence[str], cwd: Path | None = None) -> str:
+    try:
+        done = subprocess.run(
+            list(argv), check=False, cwd=cwd, capture_output=True, text=True, timeout=FETCH_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise TestbedError(f"cannot fetch web servers: {argv[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise TestbedError(f"cannot fetch web servers: {' '.join(argv[:2])} took over {FETCH_TIMEOUT} s") from exc
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
+        raise TestbedError(f"cannot fetch web servers: {' '.join(argv)} exited {done.returncode}:\n{output}")
+    return done.stdout
+
+
+def _download_and_unpack(cache: Path) -> None:
+    started = time.monotonic()
+    log.info("fetching %s into %s", ", ".join(PACKAGES), cache)
+    (cache / SOURCES_FILE).write_text(release_sources())
+    (cache / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (cache / "apt-cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    options = apt_options(cache, SOURCES_FILE)
+    download = Path(tempfile.mkdtemp(prefix="download.", dir=cache))
+    unpacked = Path(tempfile.mkdtemp(prefix="root.", dir=cache))
+    try:
+        _run(["apt-get", *options, "update"])
+        _run(["apt-get", *options, "download", *PACKAGES], cwd=download)
+        versions = []
+        for package in PACKAGES:
+            debs = sorted(download.glob(f"{package}_*.deb"))
+            if len(debs) != 1:
+                raise TestbedError(f"cannot fetch web servers: expected one {package} .deb, found {debs}")
+            versions.append(f"{package} {_run(['dpkg-deb', '-f', str(debs[0]), 'Version']).strip()}")
+            _run(["dpkg", "-x", str(debs[0]), str(unpacked)])
+        (unpacked / "VERSIONS").write_text(", ".join(versions) + "\n")
+        # Only a complete unpack gets the name find_web_servers looks for.
+        shutil.rmtree(cache / "root", ignore_errors=True)
+        os.rename(unpacked, cache / "root")
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+        shutil.rmtree(unpacked, ignore_errors=True)
+        shutil.rmtree(cache / "lists", ignore_errors=True)  # the release's package lists: not needed again
+        shutil.rmtree(cache / "apt-cache", ignore_errors=True)
+    log.info("fetched web servers in %.1f s", time.monotonic() - started)
+
+
+def _check_libraries(found: WebServerBinaries) -> None:
+    """Every shared library the programs and the modules the tests load resolves here."""
+    modules = [found.apache_modules / f"mod_{name}.so" for name in APACHE_MODULES]
+    programs = [found.nginx, found.apache2, *modules]
+    env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(found.library_path)}
+    for program in programs:
+        done = subprocess.run(
+            ["ldd", str(program)], check=False, capture_output=True, text=True, timeout=30, env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        missing = [line.split()[0] for line in done.stdout.splitlines() if "not found" in line]
+        if done.returncode != 0 or missing:
+            why = f"needs {', '.join(missing)}, which this machine lacks" if missing else done.stderr.strip()
+            raise TestbedError(f"{program}: {why}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="webservers.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="download nginx and Apache into the cache (once)")
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="webservers: %(message)s")
+    try:
+        found = fetch_web_servers()
+    except TestbedError as exc:
+        print(f"webservers: {exc}", file=sys.stderr)
+        return 1
+    print(f"{found.versions}\n  {found.nginx}\n  {found.apache2}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
