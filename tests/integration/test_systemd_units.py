@@ -1,0 +1,322 @@
+"""examples/systemd/: the units are valid, and acme-client's sandbox applies fully inside them.
+
+No systemd runs on the test machines (PID 1 is not systemd), so the units
+cannot be started with systemd-run. Instead:
+- `systemd-analyze verify` (it needs no running systemd) checks all four
+  files, and `systemd-analyze security --offline` rates the services;
+- systemd_unit_emulation.py applies each service's [Service] settings to a
+  process the way systemd does (mounts, capability bounding set,
+  no_new_privs, stacked seccomp filters, namespaces) and execs its
+  ExecStart: a real `acme-client -S` run against pebble then issues a
+  certificate, and every child's /proc/PID/status, read from outside while
+  the chain runs, shows it jailed inside the unit's limits (its own seccomp
+  filter on top of the unit's, no_new_privs, no capabilities). `-S`
+  refuses a partial sandbox, so a unit setting that took a mechanism away
+  fails the run: the last test shows one that does.
+
+Only the paths in the unit change for the test: the program in ExecStart
+(this checkout's interpreter, and -f with the test's configuration) and the
+directories of ReadWritePaths=; the test's own files are bound in read-only
+(BindReadOnlyPaths=), as /etc is under ProtectSystem=strict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from integration_common import RUN_TAG, Workdir
+from test_dns_hook import challtestsrv_hook, with_hook
+from systemd_unit_emulation import CAPABILITIES
+from test_issue import EXIT_CHANGED, EXIT_FAILED
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UNITS = REPO_ROOT / "examples" / "systemd"
+EMULATION = Path(__file__).with_name("systemd_unit_emulation.py")
+PROBE = Path(__file__).with_name("systemd_unit_probe.py")
+SERVICES = ("acme-client.service", "acme-client@.service")
+INSTALLED_PROGRAM = "/usr/local/sbin/acme-client"
+EXAMPLE_WRITABLE = "ReadWritePaths=/etc/acme /etc/ssl /var/www/acme /var/db/acme"
+SAMPLE_INTERVAL = 0.002
+RUN_TIMEOUT = 120.0
+JAILED_ROLES = {"netproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc"}
+
+needs_systemd_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed (Debian's systemd package)"
+)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the units run as root: emulating one needs root")
+
+
+def hardening(text: str) -> list[str]:
+    """The [Service] lines from the hardening comment on."""
+    return text[text.index("# Hardening"):].splitlines()
+
+
+def test_both_services_share_one_hardening_and_treat_2_as_success():
+    texts = [(UNITS / name).read_text() for name in SERVICES]
+    assert hardening(texts[0]) == hardening(texts[1])
+    for text in texts:
+        assert "\nType=oneshot\n" in text and "\nSuccessExitStatus=2\n" in text
+    assert "ExecStart=/usr/local/sbin/acme-client %i\n" in texts[1]
+
+
+def test_the_timers_run_twice_a_day_with_a_random_delay():
+    for name in ("acme-client.timer", "acme-client@.timer"):
+        text = (UNITS / name).read_text()
+        assert "\nOnCalendar=*-*-* 00,12:00:00\n" in text
+        assert "\nRandomizedDelaySec=12h\n" in text and "\nPersistent=yes\n" in text
+        assert "\nWantedBy=timers.target\n" in text
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_verifies_the_units(tmp_path):
+    """As installed: the program's path replaced by this checkout's entry point, an instance for the template."""
+    program = Path(sys.executable).with_name("acme-client")
+    assert program.exists()
+    names = {"acme-client.service": "acme-client.service", "acme-client.timer": "acme-client.timer",
+             "acme-client@.service": "acme-client@example.com.service", "acme-client@.timer": "acme-client@example.com.timer"}
+    for source, target in names.items():
+        (tmp_path / target).write_text((UNITS / source).read_text().replace(INSTALLED_PROGRAM, str(program)))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(f"./{name}" for name in names.values())],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0 and done.stdout + done.stderr == "", done.stdout + done.stderr
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", "./acme-client.service"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    exposure = re.search(r"Overall exposure level for acme-client.service: (\d+\.\d+)", security.stdout)
+    assert exposure, security.stdout + security.stderr
+    assert float(exposure.group(1)) <= 4.0, security.stdout  # 3.x as shipped: root, network, the sandbox's own needs
+
+
+# -- the sandbox inside the unit ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    """What /proc/PID/status says of one process at one moment."""
+
+    role: str  # acme-client's parent: "parent"
+    seccomp: int
+    filters: int
+    no_new_privs: int
+    effective: int
+    bounding: int
+    mount_namespace: str
+
+
+def read_status(pid: int, parent: int) -> Status | None:
+    try:
+        fields = dict(
+            line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line
+        )
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        mount_namespace = os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None  # gone already
+    role = "parent" if pid == parent else ""
+    if b"-c" in arguments and len(arguments) > arguments.index(b"-c") + 2:
+        role = arguments[arguments.index(b"-c") + 2].decode()
+    return Status(
+        role, int(fields["Seccomp"]), int(fields.get("Seccomp_filters", "0")), int(fields["NoNewPrivs"]),
+        int(fields["CapEff"], 16), int(fields["CapBnd"], 16), mount_namespace,
+    )
+
+
+def family(root: int) -> list[int]:
+    """`root` and every process below it."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) >= root:
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^PPid:\s+(\d+)", status, re.M)
+            if found:
+                parents[int(entry.name)] = int(found.group(1))
+    members = [root]
+    for pid in sorted(parents):
+        if pid < root:
+            continue  # started before it (pid numbers wrap only after millions here)
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor not in members and ancestor != 0:
+            ancestor = parents.get(ancestor)
+        if ancestor in members and pid != root:
+            members.append(pid)
+    return members
+
+
+@dataclass(frozen=True)
+class UnitRun:
+    returncode: int
+    stderr: str
+    samples: dict[int, list[Status]]
+
+
+def run_in_unit(unit_text: str, instance: str, tmp_path: Path) -> UnitRun:
+    """Run the unit's command under the emulated unit; sample every process below it until it exits."""
+    unit = tmp_path / "under-test.service"
+    unit.write_text(unit_text)
+    stderr_path = tmp_path / "unit.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(EMULATION), str(unit), instance], stdin=subprocess.DEVNULL,
+            stdout=stderr, stderr=stderr,
+        )
+    samples: dict[int, list[Status]] = {}
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while process.poll() is None:
+        for pid in family(process.pid):
+            status = read_status(pid, process.pid)
+            if status is not None:
+                samples.setdefault(pid, []).append(status)
+        if time.monotonic() > deadline:
+            process.kill()
+        time.sleep(SAMPLE_INTERVAL)
+    return UnitRun(process.wait(), stderr_path.read_text(errors="replace"), samples)
+
+
+def unit_for_test(name: str, workdir: Workdir, conf: Path, challenge_dir: Path, testbed_dir: Path) -> str:
+    """The example unit with the test's paths; everything else as shipped."""
+    text = (UNITS / name).read_text()
+    assert text.count(f"ExecStart={INSTALLED_PROGRAM}") == 1 and text.count(EXAMPLE_WRITABLE) == 1
+    text = text.replace(f"ExecStart={INSTALLED_PROGRAM}", f"ExecStart={sys.executable} -m acme_conf -f {conf} -S -v")
+    writable = (workdir.account_dir, workdir.key_dir, workdir.cert_dir, challenge_dir, workdir.state_dir)
+    text = text.replace(EXAMPLE_WRITABLE, "ReadWritePaths=" + " ".join(map(str, writable)))
+    # What the test's run needs to see, bound in read-only: its files, the CA's TLS root,
+    # this checkout and its interpreter (where a person's install would be /usr or /opt).
+    visible = {workdir.root, testbed_dir, REPO_ROOT, Path(os.path.realpath(sys.base_prefix))}
+    return text + (
+        f"BindReadOnlyPaths={' '.join(sorted(map(str, visible)))}\n"
+        f"Environment=ACME_CLIENT_STATE_DIR={workdir.state_dir}\n"
+    )
+
+
+def mask(names: str) -> int:
+    return sum(1 << CAPABILITIES.index(word.removeprefix("CAP_")) for word in names.split())
+
+
+@pytest.fixture
+def unit_workdir(workdir: Workdir) -> Workdir:
+    workdir.state_dir.mkdir(mode=0o700)  # ReadWritePaths= names it, so it must exist (as /var/db/acme must)
+    return workdir
+
+
+@needs_root
+@needs_systemd_analyze
+@pytest.mark.parametrize(
+    ("name", "challenge"),
+    [("acme-client.service", "http-01"), ("acme-client@.service", "http-01"), ("acme-client@.service", "dns-01 hook")],
+)
+def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, challenge_dir, unit_workdir, write_conf, tmp_path):
+    workdir = unit_workdir
+    handle = f"unit-{name.split('.')[0].strip('@')}-{challenge.split()[0]}.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    jailed_roles = set(JAILED_ROLES)
+    if challenge == "dns-01 hook":  # hookproc: a mount namespace of its own, which the unit must allow
+        with_hook(conf, testbed, challtestsrv_hook(testbed, workdir.root))
+        jailed_roles = jailed_roles - {"chngproc"}
+    assert testbed.state_dir is not None
+    run = run_in_unit(unit_for_test(name, workdir, conf, challenge_dir, testbed.state_dir), handle, tmp_path)
+    assert run.returncode == EXIT_CHANGED, run.stderr
+    assert "runs with less than its policy" not in run.stderr
+    testbed.verify_chain(workdir.fullchain(handle).read_bytes(), handle)
+
+    unit_capabilities = re.search(r"^CapabilityBoundingSet=(.*)$", (UNITS / name).read_text(), re.M)
+    assert unit_capabilities
+    allowed = mask(unit_capabilities.group(1))
+    # The parent, once exec'd: inside the unit (its filters, no_new_privs, its bounding set), not jailed itself.
+    parent = [status for statuses in run.samples.values() for status in statuses if status.role == "parent" and status.seccomp == 2]
+    assert parent, run.stderr
+    unit_filters = parent[-1].filters
+    assert unit_filters >= 1 and parent[-1].no_new_privs == 1 and parent[-1].bounding == allowed
+
+    jailed: set[str] = set()
+    for statuses in run.samples.values():
+        for status in statuses:
+            if not status.role or (status.role == "parent" and status.seccomp != 2):
+                continue  # the emulation itself (and its systemd-analyze), before the unit's settings took hold
+            assert status.bounding & ~allowed == 0, status  # every process stays inside the unit
+            if status.role not in ("parent", "hookproc") and status.filters > unit_filters:
+                # its own filter on top of the unit's: by then no capabilities and no_new_privs
+                assert status.effective == 0 and status.no_new_privs == 1 and status.seccomp == 2, status
+                jailed.add(status.role)
+            if status.role == "hookproc" and status.mount_namespace != parent[-1].mount_namespace:
+                # no filter (it would bind the hook program): private mounts, no capabilities instead
+                assert status.effective == 0 and status.no_new_privs == 1, status
+                jailed.add(status.role)
+    if challenge == "dns-01 hook":
+        jailed_roles.add("hookproc")
+    seen = {status.role: [(s.seccomp, s.filters) for s in statuses] for statuses in run.samples.values() for status in statuses[:1]}
+    assert jailed_roles <= jailed, (jailed, seen)
+
+
+@needs_root
+@needs_systemd_analyze
+def test_a_unit_that_takes_landlock_and_seccomp_away_fails_the_strict_run(
+    testbed, challenge_dir, unit_workdir, write_conf, tmp_path
+):
+    """The run above could fail: the same unit without Landlock and seccomp in its SystemCallFilter."""
+    workdir = unit_workdir
+    handle = f"unit-no-landlock.{RUN_TAG}.example.test"
+    conf = write_conf(handle)
+    assert testbed.state_dir is not None
+    text = unit_for_test("acme-client@.service", workdir, conf, challenge_dir, testbed.state_dir)
+    sandbox_calls = " landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"
+    assert text.count(sandbox_calls) == 1
+    run = run_in_unit(text.replace(sandbox_calls, ""), handle, tmp_path)
+    assert run.returncode == EXIT_FAILED, run.stderr
+    assert "landlock" in run.stderr.lower()
+    assert not workdir.certificate(handle).exists()
+
+
+@needs_root
+@needs_systemd_analyze
+def test_inside_the_unit_each_hardening_setting_holds(unit_workdir, tmp_path):
+    """A probe run as the unit's command: what each setting forbids is refused, what the run needs is allowed."""
+    workdir = unit_workdir
+    marker = Path(tempfile.mkdtemp(prefix="acme-unit-marker.")) / "on-the-host"
+    marker.touch()
+    try:
+        text = (UNITS / "acme-client@.service").read_text()
+        text = text.replace(f"ExecStart={INSTALLED_PROGRAM} %i", f"ExecStart={sys.executable} {PROBE} {workdir.cert_dir} {marker}")
+        writable = (workdir.account_dir, workdir.key_dir, workdir.cert_dir, workdir.state_dir, workdir.state_dir)
+        text = text.replace(EXAMPLE_WRITABLE, "ReadWritePaths=" + " ".join(map(str, writable)))
+        visible = {workdir.root, REPO_ROOT, Path(os.path.realpath(sys.base_prefix))}
+        text += f"BindReadOnlyPaths={' '.join(sorted(map(str, visible)))}\n"
+        unit = tmp_path / "probe.service"
+        unit.write_text(text)
+        done = subprocess.run([sys.executable, str(EMULATION), str(unit), "probe"], capture_output=True, text=True,
+                              timeout=60, check=False, stdin=subprocess.DEVNULL)
+    finally:
+        marker.unlink()
+        marker.parent.rmdir()
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["write in /var/lib"] == "refused: EROFS"  # ProtectSystem=strict
+    assert found["write in the writable directory"] == "allowed"  # ReadWritePaths=
+    assert found["mode of a new 0666 file"] == "0o600"  # UMask=0077
+    assert found["/root"] == "tmpfs"  # ProtectHome=yes: an empty file system over it
+    assert found["/tmp holds the host's marker"] is False  # PrivateTmp=yes
+    assert set(found["/dev"]) <= {"null", "zero", "full", "random", "urandom", "tty", "shm", "log"}  # PrivateDevices=yes
+    assert found["new user namespace"] == "refused: EPERM"  # RestrictNamespaces=net mnt
+    assert found["netlink socket"] == "refused: EAFNOSUPPORT"  # RestrictAddressFamilies=
+    assert found["writable and executable memory"] == "refused: EPERM"  # MemoryDenyWriteExecute=yes
+    assert found["swapon"] == "refused: EPERM"  # SystemCallFilter=, outside @system-service (else ENOENT)
+    assert found["NoNewPrivs"] == "1"  # NoNewPrivileges=yes
+    allowed = mask(re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1))
+    assert int(found["CapBnd"], 16) == allowed  # CapabilityBoundingSet=
+    assert found["/proc/sys exists"] is False  # ProcSubset=pid
