@@ -391,85 +391,109 @@ def expand_syscall_groups(names: list[str]) -> set[str]:
     return found
 
 
-def _new_filter(default: object) -> pyseccomp.SyscallFilter:
-    return pyseccomp.SyscallFilter(defaction=default)
-
-
 def _known(name: str) -> bool:
     return int(pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)) >= 0
 
 
-def build_filters(service: Service) -> tuple[list[pyseccomp.SyscallFilter], list[str]]:
-    """One filter per setting, as systemd loads them; they stack, and the strictest answer wins."""
-    filters, done = [], []
+Built = tuple[pyseccomp.SyscallFilter, str] | None  # a filter and what it does, or None when the unit does not ask
+
+
+def _refusing(rules: Iterable[tuple[int, str, tuple[pyseccomp.Arg, ...]]]) -> pyseccomp.SyscallFilter:
+    """A filter that allows everything but calls matching `rules` (errno, name, argument tests)."""
+    built = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    for code, name, arguments in rules:
+        built.add_rule(pyseccomp.ERRNO(code), name, *arguments)
+    return built
+
+
+def _masked(argument: int, bits: int) -> pyseccomp.Arg:
+    return pyseccomp.Arg(argument, pyseccomp.MASKED_EQ, bits, bits)
+
+
+def system_call_filter(service: Service) -> Built:
+    words = service.words("SystemCallFilter")
+    if not words:
+        return None
+    if words[0].startswith("~"):
+        raise UnitError("SystemCallFilter=~...: only an allow-list is emulated")
     error_name = service.last("SystemCallErrorNumber")
     if error_name and not hasattr(errno, error_name):
         raise UnitError(f"SystemCallErrorNumber={error_name}: unknown")
-    words = service.words("SystemCallFilter")
-    allow_list_last: list[pyseccomp.SyscallFilter] = []
-    if words:
-        if words[0].startswith("~"):
-            raise UnitError("SystemCallFilter=~...: only an allow-list is emulated")
-        default = pyseccomp.ERRNO(getattr(errno, error_name)) if error_name else pyseccomp.KILL_PROCESS
-        allowed = {name for name in expand_syscall_groups(words) if _known(name)}
-        allow_list = _new_filter(default)
-        for name in sorted(allowed):
-            allow_list.add_rule(pyseccomp.ALLOW, name)
-        allow_list_last = [allow_list]  # as systemd loads it: after it, loading another filter may be refused
-        done.append(f"SystemCallFilter: {len(allowed)} system calls allowed, others {error_name or 'kill'}")
-    arch = service.last("SystemCallArchitectures")
-    if arch not in ("", "native"):
-        raise UnitError(f"SystemCallArchitectures={arch}: only native is emulated")
+    if service.last("SystemCallArchitectures") not in ("", "native"):
+        raise UnitError("SystemCallArchitectures: only native is emulated (libseccomp's default)")
+    default = pyseccomp.ERRNO(getattr(errno, error_name)) if error_name else pyseccomp.KILL_PROCESS
+    allowed = sorted(name for name in expand_syscall_groups(words) if _known(name))
+    built = pyseccomp.SyscallFilter(defaction=default)
+    for name in allowed:
+        built.add_rule(pyseccomp.ALLOW, name)
+    return built, f"SystemCallFilter: {len(allowed)} system calls allowed, others {error_name or 'kill'}"
+
+
+def address_families(service: Service) -> Built:
     families = service.words("RestrictAddressFamilies")
-    if families:
-        allowed_families = {ADDRESS_FAMILIES[name] for name in families}
-        socket_filter = _new_filter(pyseccomp.ALLOW)
-        for family in range(AF_MAX):
-            if family not in allowed_families:
-                socket_filter.add_rule(pyseccomp.ERRNO(errno.EAFNOSUPPORT), "socket", pyseccomp.Arg(0, pyseccomp.EQ, family))
-        socket_filter.add_rule(pyseccomp.ERRNO(errno.EAFNOSUPPORT), "socket", pyseccomp.Arg(0, pyseccomp.GE, AF_MAX))
-        filters.append(socket_filter)
-        done.append(f"RestrictAddressFamilies: {' '.join(families)}")
-    namespaces = service.words("RestrictNamespaces")
-    if namespaces:
-        refused = [flag for name, flag in NAMESPACE_FLAGS.items() if name not in namespaces]
-        namespace_filter = _new_filter(pyseccomp.ALLOW)
-        for flag in refused:
-            for call, argument in (("unshare", 0), ("clone", 0), ("setns", 1)):
-                namespace_filter.add_rule(pyseccomp.ERRNO(errno.EPERM), call, pyseccomp.Arg(argument, pyseccomp.MASKED_EQ, flag, flag))
-        namespace_filter.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # flags out of reach: glibc falls back to clone
-        filters.append(namespace_filter)
-        done.append(f"RestrictNamespaces: {' '.join(namespaces)}")
-    if service.enabled("MemoryDenyWriteExecute"):
-        memory = _new_filter(pyseccomp.ALLOW)
-        both = PROT_WRITE | PROT_EXEC
-        memory.add_rule(pyseccomp.ERRNO(errno.EPERM), "mmap", pyseccomp.Arg(2, pyseccomp.MASKED_EQ, both, both))
-        for call in ("mprotect", "pkey_mprotect"):
-            memory.add_rule(pyseccomp.ERRNO(errno.EPERM), call, pyseccomp.Arg(2, pyseccomp.MASKED_EQ, PROT_EXEC, PROT_EXEC))
-        memory.add_rule(pyseccomp.ERRNO(errno.EPERM), "shmat", pyseccomp.Arg(2, pyseccomp.MASKED_EQ, SHM_EXEC, SHM_EXEC))
-        filters.append(memory)
-        done.append("MemoryDenyWriteExecute: no writable and executable memory")
-    if service.enabled("LockPersonality"):
-        personality = _new_filter(pyseccomp.ALLOW)
-        personality.add_rule(pyseccomp.ERRNO(errno.EPERM), "personality", pyseccomp.Arg(0, pyseccomp.NE, 0xFFFFFFFF))
-        filters.append(personality)
-        done.append("LockPersonality: personality() only queried")
-    if service.enabled("RestrictRealtime"):
-        realtime = _new_filter(pyseccomp.ALLOW)
-        for policy in (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE):
-            realtime.add_rule(pyseccomp.ERRNO(errno.EPERM), "sched_setscheduler", pyseccomp.Arg(1, pyseccomp.EQ, policy))
-        filters.append(realtime)
-        done.append("RestrictRealtime: no real-time scheduling")
-    if service.enabled("RestrictSUIDSGID"):
-        setid = _new_filter(pyseccomp.ALLOW)
-        for bit in (stat.S_ISUID, stat.S_ISGID):
-            for call, argument in (("chmod", 1), ("fchmod", 1), ("fchmodat", 2)):
-                setid.add_rule(pyseccomp.ERRNO(errno.EPERM), call, pyseccomp.Arg(argument, pyseccomp.MASKED_EQ, bit, bit))
-            setid.add_rule(pyseccomp.ERRNO(errno.EPERM), "openat", pyseccomp.Arg(2, pyseccomp.MASKED_EQ, O_CREAT, O_CREAT),
-                           pyseccomp.Arg(3, pyseccomp.MASKED_EQ, bit, bit))
-        filters.append(setid)
-        done.append("RestrictSUIDSGID: no set-id bits on new or changed files")
-    return filters + allow_list_last, done
+    if not families:
+        return None
+    allowed = {ADDRESS_FAMILIES[name] for name in families}
+    rules = [(errno.EAFNOSUPPORT, "socket", (pyseccomp.Arg(0, pyseccomp.EQ, family),))
+             for family in range(AF_MAX) if family not in allowed]
+    rules.append((errno.EAFNOSUPPORT, "socket", (pyseccomp.Arg(0, pyseccomp.GE, AF_MAX),)))
+    return _refusing(rules), f"RestrictAddressFamilies: {' '.join(families)}"
+
+
+def namespaces(service: Service) -> Built:
+    kinds = service.words("RestrictNamespaces")
+    if not kinds:
+        return None
+    refused = [flag for name, flag in NAMESPACE_FLAGS.items() if name not in kinds]
+    rules = [(errno.EPERM, call, (_masked(argument, flag),))
+             for flag in refused for call, argument in (("unshare", 0), ("clone", 0), ("setns", 1))]
+    rules.append((errno.ENOSYS, "clone3", ()))  # its flags are out of a filter's reach: glibc falls back to clone
+    return _refusing(rules), f"RestrictNamespaces: {' '.join(kinds)}"
+
+
+def write_execute(service: Service) -> Built:
+    if not service.enabled("MemoryDenyWriteExecute"):
+        return None
+    rules = [(errno.EPERM, "mmap", (_masked(2, PROT_WRITE | PROT_EXEC),)),
+             (errno.EPERM, "mprotect", (_masked(2, PROT_EXEC),)),
+             (errno.EPERM, "pkey_mprotect", (_masked(2, PROT_EXEC),)),
+             (errno.EPERM, "shmat", (_masked(2, SHM_EXEC),))]
+    return _refusing(rules), "MemoryDenyWriteExecute: no writable and executable memory"
+
+
+def personality(service: Service) -> Built:
+    if not service.enabled("LockPersonality"):
+        return None
+    rules = [(errno.EPERM, "personality", (pyseccomp.Arg(0, pyseccomp.NE, 0xFFFFFFFF),))]
+    return _refusing(rules), "LockPersonality: personality() only queried"
+
+
+def realtime(service: Service) -> Built:
+    if not service.enabled("RestrictRealtime"):
+        return None
+    rules = [(errno.EPERM, "sched_setscheduler", (pyseccomp.Arg(1, pyseccomp.EQ, policy),))
+             for policy in (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE)]
+    return _refusing(rules), "RestrictRealtime: no real-time scheduling"
+
+
+def set_id_bits(service: Service) -> Built:
+    if not service.enabled("RestrictSUIDSGID"):
+        return None
+    rules = []
+    for bit in (stat.S_ISUID, stat.S_ISGID):
+        rules += [(errno.EPERM, call, (_masked(argument, bit),)) for call, argument in (("chmod", 1), ("fchmod", 1), ("fchmodat", 2))]
+        rules.append((errno.EPERM, "openat", (_masked(2, O_CREAT), _masked(3, bit))))
+    return _refusing(rules), "RestrictSUIDSGID: no set-id bits on new or changed files"
+
+
+def build_filters(service: Service) -> tuple[list[pyseccomp.SyscallFilter], list[str]]:
+    """One filter per setting, as systemd loads them; they stack, and the strictest answer wins.
+
+    The allow-list comes last, as in systemd: after it, loading another filter may be refused.
+    """
+    builders = (address_families, namespaces, write_execute, personality, realtime, set_id_bits, system_call_filter)
+    built = [each for each in (builder(service) for builder in builders) if each is not None]
+    return [item[0] for item in built], [item[1] for item in built]
 
 
 # -- the whole --------------------------------------------------------------------

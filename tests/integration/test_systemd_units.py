@@ -109,6 +109,8 @@ class Status:
     """What /proc/PID/status says of one process at one moment."""
 
     role: str  # acme-client's parent: "parent"
+    command: str  # the command line, its words joined by blanks
+    started: int  # clock ticks after boot: with the pid, names one process (pids are reused)
     seccomp: int
     filters: int
     no_new_privs: int
@@ -123,6 +125,7 @@ def read_status(pid: int, parent: int) -> Status | None:
             line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line
         )
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         mount_namespace = os.readlink(f"/proc/{pid}/ns/mnt")
     except OSError:
         return None  # gone already
@@ -130,32 +133,26 @@ def read_status(pid: int, parent: int) -> Status | None:
     if b"-c" in arguments and len(arguments) > arguments.index(b"-c") + 2:
         role = arguments[arguments.index(b"-c") + 2].decode()
     return Status(
-        role, int(fields["Seccomp"]), int(fields.get("Seccomp_filters", "0")), int(fields["NoNewPrivs"]),
+        role, b" ".join(arguments).decode(errors="replace"), started, int(fields["Seccomp"]), int(fields.get("Seccomp_filters", "0")), int(fields["NoNewPrivs"]),
         int(fields["CapEff"], 16), int(fields["CapBnd"], 16), mount_namespace,
     )
 
 
 def family(root: int) -> list[int]:
-    """`root` and every process below it."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) >= root:
+    """`root` and every process below it, from the kernel's lists of each thread's children."""
+    members, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        members.append(pid)
+        try:
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue  # gone
+        for thread in threads:
             try:
-                status = (entry / "status").read_text()
+                pending += [int(child) for child in (thread / "children").read_text().split()]
             except OSError:
                 continue
-            found = re.search(r"^PPid:\s+(\d+)", status, re.M)
-            if found:
-                parents[int(entry.name)] = int(found.group(1))
-    members = [root]
-    for pid in sorted(parents):
-        if pid < root:
-            continue  # started before it (pid numbers wrap only after millions here)
-        ancestor = parents.get(pid)
-        while ancestor is not None and ancestor not in members and ancestor != 0:
-            ancestor = parents.get(ancestor)
-        if ancestor in members and pid != root:
-            members.append(pid)
     return members
 
 
@@ -163,7 +160,7 @@ def family(root: int) -> list[int]:
 class UnitRun:
     returncode: int
     stderr: str
-    samples: dict[int, list[Status]]
+    samples: dict[tuple[int, int], list[Status]]  # (pid, start time) -> what was seen of it, in order
 
 
 def run_in_unit(unit_text: str, instance: str, tmp_path: Path) -> UnitRun:
@@ -176,13 +173,13 @@ def run_in_unit(unit_text: str, instance: str, tmp_path: Path) -> UnitRun:
             [sys.executable, str(EMULATION), str(unit), instance], stdin=subprocess.DEVNULL,
             stdout=stderr, stderr=stderr,
         )
-    samples: dict[int, list[Status]] = {}
+    samples: dict[tuple[int, int], list[Status]] = {}
     deadline = time.monotonic() + RUN_TIMEOUT
     while process.poll() is None:
         for pid in family(process.pid):
             status = read_status(pid, process.pid)
             if status is not None:
-                samples.setdefault(pid, []).append(status)
+                samples.setdefault((pid, status.started), []).append(status)
         if time.monotonic() > deadline:
             process.kill()
         time.sleep(SAMPLE_INTERVAL)
@@ -226,9 +223,11 @@ def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, cha
     handle = f"unit-{name.split('.')[0].strip('@')}-{challenge.split()[0]}.{RUN_TAG}.example.test"
     conf = write_conf(handle)
     jailed_roles = set(JAILED_ROLES)
+    hook = None
     if challenge == "dns-01 hook":  # hookproc: a mount namespace of its own, which the unit must allow
-        with_hook(conf, testbed, challtestsrv_hook(testbed, workdir.root))
-        jailed_roles = jailed_roles - {"chngproc"}
+        hook = challtestsrv_hook(testbed, workdir.root)
+        with_hook(conf, testbed, hook)
+        jailed_roles = jailed_roles - {"chngproc"} | {"hook program"}
     assert testbed.state_dir is not None
     run = run_in_unit(unit_for_test(name, workdir, conf, challenge_dir, testbed.state_dir), handle, tmp_path)
     assert run.returncode == EXIT_CHANGED, run.stderr
@@ -254,14 +253,14 @@ def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, cha
                 # its own filter on top of the unit's: by then no capabilities and no_new_privs
                 assert status.effective == 0 and status.no_new_privs == 1 and status.seccomp == 2, status
                 jailed.add(status.role)
-            if status.role == "hookproc" and status.mount_namespace != parent[-1].mount_namespace:
-                # no filter (it would bind the hook program): private mounts, no capabilities instead
-                assert status.effective == 0 and status.no_new_privs == 1, status
-                jailed.add(status.role)
-    if challenge == "dns-01 hook":
-        jailed_roles.add("hookproc")
-    seen = {status.role: [(s.seccomp, s.filters) for s in statuses] for statuses in run.samples.values() for status in statuses[:1]}
-    assert jailed_roles <= jailed, (jailed, seen)
+        if hook is not None and str(hook) in statuses[-1].command:
+            # The administrator's program, run by hookproc (which has no filter: it would bind the program):
+            # a mount namespace of its own, no capabilities, no_new_privs.
+            last = statuses[-1]
+            assert last.mount_namespace != parent[-1].mount_namespace and last.effective == 0, last
+            assert last.no_new_privs == 1 and last.bounding & ~allowed == 0, last
+            jailed.add("hook program")
+    assert jailed_roles <= jailed, (jailed, run.stderr)
 
 
 @needs_root
