@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,9 @@ def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, cha
     assert run.returncode == EXIT_CHANGED, run.stderr
     assert "runs with less than its policy" not in run.stderr
     testbed.verify_chain(workdir.fullchain(handle).read_bytes(), handle)
+    # UMask=0077 changes no mode acme-client sets: the key private, the certificates readable by all
+    assert stat.S_IMODE(workdir.domain_key(handle).stat().st_mode) == 0o400
+    assert stat.S_IMODE(workdir.fullchain(handle).stat().st_mode) == 0o444
 
     unit_capabilities = re.search(r"^CapabilityBoundingSet=(.*)$", (UNITS / name).read_text(), re.M)
     assert unit_capabilities
