@@ -398,9 +398,17 @@ def _known(name: str) -> bool:
 Built = tuple[pyseccomp.SyscallFilter, str] | None  # a filter and what it does, or None when the unit does not ask
 
 
+def _new_filter(default: object) -> pyseccomp.SyscallFilter:
+    """A filter that leaves no_new_privs alone: systemd sets it only for NoNewPrivileges= (or a unit
+    without CAP_SYS_ADMIN), and libseccomp would set it on every load."""
+    built = pyseccomp.SyscallFilter(defaction=default)
+    built.set_attr(pyseccomp.Attr.CTL_NNP, 0)
+    return built
+
+
 def _refusing(rules: Iterable[tuple[int, str, tuple[pyseccomp.Arg, ...]]]) -> pyseccomp.SyscallFilter:
     """A filter that allows everything but calls matching `rules` (errno, name, argument tests)."""
-    built = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    built = _new_filter(pyseccomp.ALLOW)
     for code, name, arguments in rules:
         built.add_rule(pyseccomp.ERRNO(code), name, *arguments)
     return built
@@ -423,7 +431,7 @@ def system_call_filter(service: Service) -> Built:
         raise UnitError("SystemCallArchitectures: only native is emulated (libseccomp's default)")
     default = pyseccomp.ERRNO(getattr(errno, error_name)) if error_name else pyseccomp.KILL_PROCESS
     allowed = sorted(name for name in expand_syscall_groups(words) if _known(name))
-    built = pyseccomp.SyscallFilter(defaction=default)
+    built = _new_filter(default)
     for name in allowed:
         built.add_rule(pyseccomp.ALLOW, name)
     return built, f"SystemCallFilter: {len(allowed)} system calls allowed, others {error_name or 'kill'}"
@@ -442,9 +450,15 @@ def address_families(service: Service) -> Built:
 
 def namespaces(service: Service) -> Built:
     kinds = service.words("RestrictNamespaces")
-    if not kinds:
+    if not kinds or kinds == ["no"]:
         return None
-    refused = [flag for name, flag in NAMESPACE_FLAGS.items() if name not in kinds]
+    if kinds[0].startswith("~"):
+        raise UnitError("RestrictNamespaces=~...: only a list of kinds to allow, or yes, is emulated")
+    allowed = [] if kinds == ["yes"] else kinds
+    unknown = set(allowed) - set(NAMESPACE_FLAGS)
+    if unknown:
+        raise UnitError(f"RestrictNamespaces: unknown {sorted(unknown)}")
+    refused = [flag for name, flag in NAMESPACE_FLAGS.items() if name not in allowed]
     rules = [(errno.EPERM, call, (_masked(argument, flag),))
              for flag in refused for call, argument in (("unshare", 0), ("clone", 0), ("setns", 1))]
     rules.append((errno.ENOSYS, "clone3", ()))  # its flags are out of a filter's reach: glibc falls back to clone
@@ -545,7 +559,8 @@ def enter_unit(service: Service, instance: str) -> tuple[list[str], dict[str, st
     done += apply_namespaces(service)
     done.append(apply_capabilities(kept, last_capability))
     os.umask(int(service.last("UMask", "0022"), 8))
-    if service.enabled("NoNewPrivileges"):
+    # systemd implies NoNewPrivileges= for seccomp settings in a unit without CAP_SYS_ADMIN
+    if service.enabled("NoNewPrivileges") or (filters and "SYS_ADMIN" not in kept):
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
         done.append("NoNewPrivileges")
     for built in filters:

@@ -50,6 +50,8 @@ INSTALLED_PROGRAM = "/usr/local/sbin/acme-client"
 EXAMPLE_WRITABLE = "ReadWritePaths=/etc/acme /etc/ssl /var/www/acme /var/db/acme"
 SAMPLE_INTERVAL = 0.002
 RUN_TIMEOUT = 120.0
+# Capabilities no process of a run uses: a unit that keeps one gives a taken-over parent more than it needs.
+NEVER_NEEDED = "SYS_PTRACE SYS_MODULE SYS_RAWIO SYS_BOOT SYS_TIME NET_ADMIN NET_RAW SETPCAP SETFCAP MKNOD BPF PERFMON SYS_RESOURCE"
 JAILED_ROLES = {"netproc", "acctproc", "keyproc", "chngproc", "certproc", "fileproc"}
 
 needs_systemd_analyze = pytest.mark.skipif(
@@ -195,12 +197,21 @@ def unit_for_test(name: str, workdir: Workdir, conf: Path, challenge_dir: Path, 
     writable = (workdir.account_dir, workdir.key_dir, workdir.cert_dir, challenge_dir, workdir.state_dir)
     text = text.replace(EXAMPLE_WRITABLE, "ReadWritePaths=" + " ".join(map(str, writable)))
     # What the test's run needs to see, bound in read-only: its files, the CA's TLS root,
-    # this checkout and its interpreter (where a person's install would be /usr or /opt).
-    visible = {workdir.root, testbed_dir, REPO_ROOT, Path(os.path.realpath(sys.base_prefix))}
+    # this checkout and its interpreter (where a person's install would be in /usr or /opt).
+    visible = {workdir.root, testbed_dir, *interpreter_paths()}
     return text + (
         f"BindReadOnlyPaths={' '.join(sorted(map(str, visible)))}\n"
         f"Environment=ACME_CLIENT_STATE_DIR={workdir.state_dir}\n"
     )
+
+
+def interpreter_paths() -> set[Path]:
+    """What this interpreter and its imports need to see, outermost directories only (ProtectHome and
+    PrivateTmp would hide a checkout, a venv or a pyenv build under /root or /tmp)."""
+    wanted = {REPO_ROOT, Path(sys.prefix).resolve(), Path(os.path.realpath(sys.base_prefix))}
+    wanted |= {Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir()}
+    wanted.discard(Path("/"))  # bound over itself, it would bring back all that is hidden
+    return {path for path in wanted if not any(other != path and other in path.parents for other in wanted)}
 
 
 def mask(names: str) -> int:
@@ -298,7 +309,7 @@ def test_inside_the_unit_each_hardening_setting_holds(unit_workdir, tmp_path):
         text = text.replace(f"ExecStart={INSTALLED_PROGRAM} %i", f"ExecStart={sys.executable} {PROBE} {workdir.cert_dir} {marker}")
         writable = (workdir.account_dir, workdir.key_dir, workdir.cert_dir, workdir.state_dir, workdir.state_dir)
         text = text.replace(EXAMPLE_WRITABLE, "ReadWritePaths=" + " ".join(map(str, writable)))
-        visible = {workdir.root, REPO_ROOT, Path(os.path.realpath(sys.base_prefix))}
+        visible = {workdir.root, *interpreter_paths()}
         text += f"BindReadOnlyPaths={' '.join(sorted(map(str, visible)))}\n"
         unit = tmp_path / "probe.service"
         unit.write_text(text)
@@ -322,4 +333,5 @@ def test_inside_the_unit_each_hardening_setting_holds(unit_workdir, tmp_path):
     assert found["NoNewPrivs"] == "1"  # NoNewPrivileges=yes
     allowed = mask(re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1))
     assert int(found["CapBnd"], 16) == allowed  # CapabilityBoundingSet=
+    assert allowed & mask(NEVER_NEEDED) == 0, "the unit keeps a capability no part of a run uses"
     assert found["/proc/sys exists"] is False  # ProcSubset=pid
