@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Debian's nginx and Apache httpd for the tests, unpacked, never installed.
+"""Debian's nginx, Apache httpd and Caddy for the tests, unpacked, never installed.
 
 tests/integration/test_web_servers.py proves the snippets in
 examples/webservers/ with the real servers: each serves a challenge
@@ -11,7 +11,7 @@ runs, so that the system's libraries fit), then `dpkg -x` into
 packages, apt state and services are left as they were: nothing is
 installed, no service is started.
 
-nginx needs only libraries every Debian has; Apache's binary also needs
+nginx and Caddy need only libraries every Debian has; Apache's binary also needs
 libapr1 and libaprutil1, unpacked beside it (LD_LIBRARY_PATH). The unpacked
 programs are checked with ldd before they are used, so a library missing on
 some machine is an error that names it, not a server that will not start.
@@ -40,7 +40,7 @@ from testbed import TestbedError, apt_options, testbed_dir
 
 log = logging.getLogger("webservers")
 
-PACKAGES = ("nginx", "apache2-bin", "libapr1", "libaprutil1")
+PACKAGES = ("nginx", "apache2-bin", "libapr1", "libaprutil1", "caddy")
 # What the tests' Apache loads: an MPM, and what examples/webservers/apache-acme-challenge.conf uses.
 APACHE_MODULES = ("mpm_event", "authz_core", "alias", "mime")
 SUBDIRECTORY = "webservers"
@@ -55,6 +55,7 @@ class WebServerBinaries:
     root: Path  # what dpkg -x unpacked
     nginx: Path
     apache2: Path
+    caddy: Path
     apache_modules: Path  # Apache's LoadModule directory
     library_path: Path  # LD_LIBRARY_PATH for apache2 (libapr, libaprutil)
     versions: str  # "nginx 1.22.1-9+deb12u12, apache2-bin 2.4.71-1~deb12u1, ..."
@@ -69,13 +70,14 @@ def find_web_servers(cache: Path | None = None) -> WebServerBinaries | None:
     root = (cache or cache_dir()) / "root"
     nginx = root / "usr" / "sbin" / "nginx"
     apache2 = root / "usr" / "sbin" / "apache2"
+    caddy = root / "usr" / "bin" / "caddy"
     modules = root / "usr" / "lib" / "apache2" / "modules"
     libraries = [path.parent for path in root.glob("usr/lib/*/libapr-1.so.0")]
-    if not (nginx.is_file() and apache2.is_file() and modules.is_dir() and len(libraries) == 1):
+    if not (nginx.is_file() and apache2.is_file() and caddy.is_file() and modules.is_dir() and len(libraries) == 1):
         return None
     versions_file = root / "VERSIONS"
     versions = versions_file.read_text().strip() if versions_file.is_file() else "unknown"
-    return WebServerBinaries(root, nginx, apache2, modules, libraries[0], versions)
+    return WebServerBinaries(root, nginx, apache2, caddy, modules, libraries[0], versions)
 
 
 def fetch_web_servers(cache: Path | None = None) -> WebServerBinaries:
@@ -161,7 +163,7 @@ def _download_and_unpack(cache: Path) -> None:
 def _check_libraries(found: WebServerBinaries) -> None:
     """Every shared library the programs and the modules the tests load resolves here."""
     modules = [found.apache_modules / f"mod_{name}.so" for name in APACHE_MODULES]
-    programs = [found.nginx, found.apache2, *modules]
+    programs = [found.nginx, found.apache2, found.caddy, *modules]
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(found.library_path)}
     for program in programs:
         done = subprocess.run(
@@ -177,7 +179,7 @@ def _check_libraries(found: WebServerBinaries) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webservers.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fetch", help="download nginx and Apache into the cache (once)")
+    sub.add_parser("fetch", help="download nginx, Apache and Caddy into the cache (once)")
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="webservers: %(message)s")
     try:
@@ -185,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TestbedError as exc:
         print(f"webservers: {exc}", file=sys.stderr)
         return 1
-    print(f"{found.versions}\n  {found.nginx}\n  {found.apache2}")
+    print(f"{found.versions}\n  {found.nginx}\n  {found.apache2}\n  {found.caddy}")
     return 0
 
 

@@ -1,13 +1,14 @@
 """The web-server snippets in examples/webservers/, proven with the real servers.
 
-Debian's nginx and Apache httpd (tools/webservers.py unpacks them into
+Debian's nginx, Apache httpd and Caddy (tools/webservers.py unpacks them into
 .testbed/, installing nothing) listen on 127.0.0.1 at pebble's http-01
 port, each with its snippet from examples/ pointed at the test's challenge
 directory; the test bed starts no http-01 server of its own. A real
 `acme-client` run then has pebble fetch
 http://NAME:PORT/.well-known/acme-challenge/TOKEN from that server: the
 certificate is issued only if the snippet maps the URL to the file
-chngproc wrote, and the server's access log shows pebble's request.
+chngproc wrote, and the server's access log shows pebble's request (nginx
+and Apache; Caddy's snippet keeps none).
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ from web_servers_common import SNIPPETS, WebServer, snippet_for
 from webservers import WebServerBinaries, fetch_web_servers
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
-SNIPPET_FILES = {"nginx": "nginx-acme-challenge.conf", "apache": "apache-acme-challenge.conf"}
+SNIPPET_FILES = {
+    "nginx": "nginx-acme-challenge.conf",
+    "apache": "apache-acme-challenge.conf",
+    "caddy": "caddy-acme-challenge.Caddyfile",
+}
+LOGS_REQUESTS = {"nginx", "apache"}  # Caddy's snippet asks for no access log
 
 
 @pytest.fixture(scope="module")
 def web_servers() -> WebServerBinaries:
-    """nginx and Apache from Debian; a failed fetch is an error, as pebble's is (the packages are Debian's own)."""
+    """nginx, Apache and Caddy from Debian; a failed fetch is an error, as pebble's is (the packages are Debian's own)."""
     try:
         return fetch_web_servers()
     except TestbedError as exc:
-        pytest.fail(f"cannot have Debian's nginx and Apache: {exc}")
+        pytest.fail(f"cannot have Debian's nginx, Apache and Caddy: {exc}")
 
 
 def served_directory(workdir) -> Path:
@@ -63,9 +69,10 @@ def test_the_snippet_serves_pebbles_validation(kind, web_servers, make_testbed, 
     assert result.returncode == EXIT_CHANGED, f"{result.stderr}\n{logs}"
     assert names_in(workdir.certificate(handle)) == {handle, f"www.{handle}"}
     pebble.verify_chain(workdir.fullchain(handle).read_bytes(), handle)
-    # One fetch per name, each answered by this server with the file chngproc wrote, to pebble's validator.
-    answered = [line for line in served if '" 200 "' in line and "Pebble" in line]
-    assert len(answered) >= 2, served
+    if kind in LOGS_REQUESTS:
+        # One fetch per name, each answered by this server with the file chngproc wrote, to pebble's validator.
+        answered = [line for line in served if '" 200 "' in line and "Pebble" in line]
+        assert len(answered) >= 2, served
     assert list(challenge_dir.iterdir()) == []  # chngproc removed its files after the validation
 
 
@@ -83,7 +90,8 @@ def test_a_server_pointed_elsewhere_fails_the_validation(kind, web_servers, make
         served = [line for line in server.access_log() if CHALLENGE_PATH in line]
     assert result.returncode == EXIT_FAILED, result.stderr
     assert not workdir.certificate(handle).exists()
-    assert served and all('" 404 "' in line for line in served), served
+    if kind in LOGS_REQUESTS:
+        assert served and all('" 404 "' in line for line in served), served
     assert f"{handle}: authorization invalid: Non-200 status code from HTTP" in result.stderr
     assert "returned 404" in result.stderr
 

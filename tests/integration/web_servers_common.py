@@ -1,12 +1,13 @@
-"""Run Debian's nginx or Apache httpd on loopback with a snippet from examples/webservers/.
+"""Run Debian's nginx, Apache httpd or Caddy on loopback with a snippet from examples/webservers/.
 
 The snippet is the file in examples/ as a person would install it; only
-its challenge directory (/var/www/acme) is replaced with the test's. What
+its challenge directory (/var/www/acme) is replaced with the test's, and
+for Caddy, whose snippet is a whole site, its port (80). What
 a real installation has around it (the main configuration: listener,
 logs, pid file, modules, the worker user) is written here, in a private
 directory, as small as each server accepts. The server runs in the
-foreground as a child of the test, its workers as nobody when the test
-runs as root, and is stopped at the end.
+foreground as a child of the test, nginx's and Apache's workers as nobody
+when the test runs as root, and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -83,6 +84,26 @@ def nginx_config(files: ServerFiles, port: int) -> str:
     )
 
 
+CADDY_SITE = "http:// {"  # every name on port 80
+
+
+def caddy_site(snippet_text: str, port: int) -> str:
+    """The Caddy snippet on `port` instead of 80: its one site address, and nothing else, changed."""
+    if snippet_text.count(CADDY_SITE) != 1:
+        raise WebServerError(f"the Caddy snippet has no single {CADDY_SITE!r} site to move to port {port}")
+    return snippet_text.replace(CADDY_SITE, f"http://:{port} {{")
+
+
+def caddy_config(files: ServerFiles) -> str:
+    """Caddy's global options: loopback only, no admin endpoint, its data in the test's directory."""
+    return (
+        "{\n\tadmin off\n\tdefault_bind " + LOOPBACK + "\n"
+        f"\tstorage file_system {files.directory / 'data'}\n"
+        f"\tlog {{\n\t\toutput file {files.error_log}\n\t}}\n}}\n"
+        f"import {files.snippet}\n"
+    )
+
+
 def apache_config(files: ServerFiles, port: int, binaries: WebServerBinaries) -> str:
     user = _worker_user()
     modules = "".join(
@@ -109,12 +130,14 @@ class WebServer:
     """nginx or Apache, listening on 127.0.0.1:`port`, with `snippet` pointed at `challenge_dir`."""
 
     def __init__(self, kind: str, binaries: WebServerBinaries, snippet: Path, challenge_dir: Path, port: int) -> None:
-        if kind not in ("nginx", "apache"):
-            raise ValueError(f"kind must be nginx or apache, not {kind!r}")
+        if kind not in ("nginx", "apache", "caddy"):
+            raise ValueError(f"kind must be nginx, apache or caddy, not {kind!r}")
         self.kind = kind
         self.binaries = binaries
         self.port = port
         self._snippet_text = snippet_for(snippet, challenge_dir)
+        if kind == "caddy":
+            self._snippet_text = caddy_site(self._snippet_text, port)
         self._process: subprocess.Popen[bytes] | None = None
         self.files: ServerFiles | None = None
 
@@ -138,10 +161,15 @@ class WebServer:
             files.config.write_text(nginx_config(files, self.port))
             argv = [str(self.binaries.nginx), "-p", str(directory), "-e", str(files.error_log), "-c", str(files.config)]
             env = {"PATH": "/usr/bin:/bin"}
-        else:
+        elif self.kind == "apache":
             files.config.write_text(apache_config(files, self.port, self.binaries))
             argv = [str(self.binaries.apache2), "-f", str(files.config), "-DFOREGROUND"]
             env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(self.binaries.library_path)}
+        else:
+            files.config.write_text(caddy_config(files))
+            argv = [str(self.binaries.caddy), "run", "--config", str(files.config), "--adapter", "caddyfile"]
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(directory), "XDG_DATA_HOME": str(directory / "data"),
+                   "XDG_CONFIG_HOME": str(directory / "config")}
         with open(directory / "output.log", "wb") as output:
             self._process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
@@ -182,7 +210,10 @@ class WebServer:
             self.files = None
 
     def access_log(self) -> list[str]:
-        """The requests served so far, one line each: address "request" status "user agent"."""
+        """The requests served so far, one line each: address "request" status "user agent".
+
+        Caddy keeps no access log unless the site asks for one, and its snippet does not: [] for it.
+        """
         assert self.files is not None
         path = self.files.access_log
         return path.read_text(errors="replace").splitlines() if path.exists() else []
