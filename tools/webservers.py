@@ -24,7 +24,6 @@ Only the standard library.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import shutil
@@ -36,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed import TestbedError, apt_options, testbed_dir
+from testbed import TestbedError, apt_options, fetch_once, run_fetch_tool, testbed_dir
 
 log = logging.getLogger("webservers")
 
@@ -45,7 +44,7 @@ PACKAGES = ("nginx", "apache2-bin", "libapr1", "libaprutil1", "caddy")
 APACHE_MODULES = ("mpm_event", "authz_core", "alias", "mime")
 SUBDIRECTORY = "webservers"
 SOURCES_FILE = "release.list"
-FETCH_TIMEOUT = 300
+WHAT = "web servers"  # for error messages
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,7 @@ def find_web_servers(cache: Path | None = None) -> WebServerBinaries | None:
 def fetch_web_servers(cache: Path | None = None) -> WebServerBinaries:
     """Download and unpack the packages once; later calls reuse them. Safe from several processes at once."""
     cache = cache or cache_dir()
-    found = find_web_servers(cache)
-    if found is None:
-        cache.mkdir(parents=True, exist_ok=True)
-        with open(cache / ".fetch.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            found = find_web_servers(cache)
-            if found is None:
-                _download_and_unpack(cache)
-                found = find_web_servers(cache)
+    found = fetch_once(cache, find_web_servers, _download_and_unpack)
     if found is None:
         raise TestbedError(f"web servers were unpacked into {cache / 'root'} but a program is missing")
     _check_libraries(found)
@@ -105,28 +96,12 @@ def release_sources(os_release: Path = Path("/etc/os-release")) -> str:
     )
     codename = fields.get("VERSION_CODENAME", "").strip('"')
     if fields.get("ID", "").strip('"') != "debian" or not codename:
-        raise TestbedError(f"cannot fetch web servers: {os_release} names no Debian release")
+        raise TestbedError(f"cannot fetch {WHAT}: {os_release} names no Debian release")
     return (
         f"deb http://deb.debian.org/debian {codename} main\n"
         f"deb http://deb.debian.org/debian {codename}-updates main\n"
         f"deb http://deb.debian.org/debian-security {codename}-security main\n"
     )
-
-
-def _run(argv: Sequence[str], cwd: Path | None = None) -> str:
-    try:
-        done = subprocess.run(
-            list(argv), check=False, cwd=cwd, capture_output=True, text=True, timeout=FETCH_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError as exc:
-        raise TestbedError(f"cannot fetch web servers: {argv[0]} is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise TestbedError(f"cannot fetch web servers: {' '.join(argv[:2])} took over {FETCH_TIMEOUT} s") from exc
-    if done.returncode != 0:
-        output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
-        raise TestbedError(f"cannot fetch web servers: {' '.join(argv)} exited {done.returncode}:\n{output}")
-    return done.stdout
 
 
 def _download_and_unpack(cache: Path) -> None:
@@ -139,15 +114,16 @@ def _download_and_unpack(cache: Path) -> None:
     download = Path(tempfile.mkdtemp(prefix="download.", dir=cache))
     unpacked = Path(tempfile.mkdtemp(prefix="root.", dir=cache))
     try:
-        _run(["apt-get", *options, "update"])
-        _run(["apt-get", *options, "download", *PACKAGES], cwd=download)
+        run_fetch_tool(["apt-get", *options, "update"], WHAT)
+        run_fetch_tool(["apt-get", *options, "download", *PACKAGES], WHAT, cwd=download)
         versions = []
         for package in PACKAGES:
             debs = sorted(download.glob(f"{package}_*.deb"))
             if len(debs) != 1:
-                raise TestbedError(f"cannot fetch web servers: expected one {package} .deb, found {debs}")
-            versions.append(f"{package} {_run(['dpkg-deb', '-f', str(debs[0]), 'Version']).strip()}")
-            _run(["dpkg", "-x", str(debs[0]), str(unpacked)])
+                raise TestbedError(f"cannot fetch {WHAT}: expected one {package} .deb, found {debs}")
+            version = run_fetch_tool(["dpkg-deb", "-f", str(debs[0]), "Version"], WHAT).strip()
+            versions.append(f"{package} {version}")
+            run_fetch_tool(["dpkg", "-x", str(debs[0]), str(unpacked)], WHAT)
         (unpacked / "VERSIONS").write_text(", ".join(versions) + "\n")
         # Only a complete unpack gets the name find_web_servers looks for.
         shutil.rmtree(cache / "root", ignore_errors=True)
