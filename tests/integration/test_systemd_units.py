@@ -8,8 +8,9 @@ cannot be started with systemd-run. Instead:
   process the way systemd does (mounts, capability bounding set,
   no_new_privs, stacked seccomp filters, namespaces) and execs its
   ExecStart: a real `acme-client -S` run against pebble then issues a
-  certificate (http-01 with both services, a dns-01 hook with the
-  template), and every child's /proc/PID/status, read from outside while
+  certificate (http-01 with both services, from a CA named localhost that
+  dnsproc looks up, and a dns-01 hook, with the template), renews it, and
+  every child's /proc/PID/status, read from outside while
   the chain runs, shows it jailed inside the unit's limits (its own seccomp
   filter on top of the unit's, no_new_privs, no capabilities; the hook
   program in a mount namespace of its own). `-S` refuses a partial
@@ -54,6 +55,7 @@ EMULATION = Path(__file__).with_name("systemd_unit_emulation.py")
 PROBE = Path(__file__).with_name("systemd_unit_probe.py")
 SERVICES = ("acme-client.service", "acme-client@.service")
 INSTALLED_PROGRAM = "/usr/local/sbin/acme-client"
+LOOPBACK = "127.0.0.1"
 EXAMPLE_WRITABLE = "ReadWritePaths=/etc/acme /etc/ssl /var/www/acme /var/db/acme"
 SAMPLE_INTERVAL = 0.002
 MORE_RUNS = 4  # forced renewals to look again for a role the sampling missed
@@ -269,12 +271,18 @@ def jailed_inside(run: UnitRun, allowed: int, hook: Path | None) -> set[str]:
 @needs_systemd_analyze
 @pytest.mark.parametrize(
     ("name", "challenge"),
-    [("acme-client.service", "http-01"), ("acme-client@.service", "http-01"), ("acme-client@.service", "dns-01 hook")],
+    [
+        ("acme-client.service", "http-01"),
+        ("acme-client@.service", "http-01"),
+        ("acme-client@.service", "http-01 from a CA named localhost"),
+        ("acme-client@.service", "dns-01 hook"),
+    ],
 )
 def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, challenge_dir, unit_workdir, write_conf, tmp_path):
     """A real strict run issues inside the unit, and the kernel shows every child jailed within the unit's limits."""
     workdir = unit_workdir
-    handle = f"unit-{name.split('.')[0].strip('@')}-{challenge.split()[0]}.{RUN_TAG}.example.test"
+    case = re.sub(r"[^a-z0-9]+", "-", f"{name.split('.')[0]} {challenge}").strip("-")
+    handle = f"{case}.{RUN_TAG}.example.test"
     conf = write_conf(handle)
     expected = set(JAILED_ROLES)
     hook = None
@@ -282,6 +290,11 @@ def test_the_sandbox_applies_fully_inside_the_unit(name, challenge, testbed, cha
         hook = challtestsrv_hook(testbed, workdir.root)
         with_hook(conf, testbed, hook)
         expected = expected - {"chngproc"} | {"hook program"}
+    if challenge.endswith("named localhost"):  # dnsproc looks the CA up (getaddrinfo) inside the unit
+        text = conf.read_text()
+        assert f"https://{LOOPBACK}:" in text
+        conf.write_text(text.replace(f"https://{LOOPBACK}:", "https://localhost:"))
+        expected.add("dnsproc")
     unit_capabilities = re.search(r"^CapabilityBoundingSet=(.*)$", (UNITS / name).read_text(), re.M)
     assert unit_capabilities and testbed.state_dir is not None
     allowed = mask(unit_capabilities.group(1))
