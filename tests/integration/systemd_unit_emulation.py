@@ -227,37 +227,54 @@ def make_service_directories(service: Service) -> dict[str, str]:
 
 def apply_mounts(service: Service, service_directories: Iterable[str]) -> list[str]:
     """Set up the unit's view of the file system in a new mount namespace; what was done."""
-    done = []
     _check(_libc.unshare(ctypes.c_int(CLONE_NEWNS)), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Sources opened in the new namespace (a mount of another one cannot be bound), before anything covers them.
     plan = plan_mounts(service)
     device_fds = {name: os.open(f"/dev/{name}", os.O_PATH | os.O_CLOEXEC) for name in DEVICES if os.path.exists(f"/dev/{name}")}
-    if service.enabled("PrivateMounts"):
-        done.append("PrivateMounts: a mount namespace of its own, nothing propagated back")
-    api = ("/proc", "/sys", "/dev")
+    done = ["PrivateMounts: a mount namespace of its own"] if service.enabled("PrivateMounts") else []
+    done += _read_only_system(service) + _new_proc(service) + _kernel_tunables(service)
+    if service.enabled("PrivateDevices"):
+        _private_dev(device_fds)
+        done.append(f"PrivateDevices: /dev holds only {', '.join(sorted(device_fds))}")
+    for fd in device_fds.values():
+        os.close(fd)
+    return done + _apply_path_entries(plan, service_directories)
+
+
+def _read_only_system(service: Service) -> list[str]:
     protect_system = service.last("ProtectSystem")
-    if protect_system == "strict":
-        for point in _mount_points():
-            if not _under(point, api):
-                try:
-                    _set_read_only(point, True, recursive=False)
-                except OSError as exc:
-                    if exc.errno not in (errno.ENOENT, errno.EINVAL):  # hidden or gone: nothing to do
-                        raise
-        done.append("ProtectSystem=strict: every mount but /proc, /sys, /dev read-only")
-    elif protect_system:
+    if protect_system in ("", "no"):
+        return []
+    if protect_system != "strict":
         raise UnitError(f"ProtectSystem={protect_system}: only strict is emulated")
-    proc_options = []
-    if service.last("ProtectProc"):
-        proc_options.append(f"hidepid={service.last('ProtectProc')}")
-    if service.last("ProcSubset"):
-        proc_options.append(f"subset={service.last('ProcSubset')}")
-    if proc_options:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ",".join(proc_options))
-        done.append(f"/proc: a new instance, {','.join(proc_options)}")
+    for point in _mount_points():
+        if not _under(point, ("/proc", "/sys", "/dev")):
+            try:
+                _set_read_only(point, True, recursive=False)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.EINVAL):  # hidden or gone: nothing to do
+                    raise
+    return ["ProtectSystem=strict: every mount but /proc, /sys, /dev read-only"]
+
+
+def _new_proc(service: Service) -> list[str]:
+    """ProtectProc= and ProcSubset=: a /proc instance of its own with those options."""
+    options = []
+    if service.last("ProtectProc") not in ("", "default"):
+        options.append(f"hidepid={service.last('ProtectProc')}")
+    if service.last("ProcSubset") not in ("", "all"):
+        options.append(f"subset={service.last('ProcSubset')}")
+    if not options:
+        return []
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ",".join(options))
+    return [f"/proc: a new instance, {','.join(options)}"]
+
+
+def _kernel_tunables(service: Service) -> list[str]:
+    done = []
     if service.enabled("ProtectKernelTunables"):
-        if os.path.isdir("/proc/sys"):
+        if os.path.isdir("/proc/sys"):  # not with ProcSubset=pid
             _bind("/proc/sys", "/proc/sys")
             _set_read_only("/proc/sys", True, recursive=True)
         _set_read_only("/sys", True, recursive=True)
@@ -265,12 +282,6 @@ def apply_mounts(service: Service, service_directories: Iterable[str]) -> list[s
     if service.enabled("ProtectControlGroups") and os.path.isdir("/sys/fs/cgroup"):
         _set_read_only("/sys/fs/cgroup", True, recursive=True)
         done.append("ProtectControlGroups: /sys/fs/cgroup read-only")
-    if service.enabled("PrivateDevices"):
-        _private_dev(device_fds)
-        done.append(f"PrivateDevices: /dev holds only {', '.join(sorted(device_fds))}")
-    for fd in device_fds.values():
-        os.close(fd)
-    done += _apply_path_entries(plan, service_directories)
     return done
 
 
