@@ -111,6 +111,8 @@ TXT_LOOKUP = "tests/unit/test_txt_lookup.py"
 TLSPROC = "tests/unit/test_tlsproc_answers.py"
 TLS_ALPN = "tests/unit/test_tls_alpn_certificate.py"
 ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
+SYSTEMD_TEMPLATE = "examples/systemd/acme-client@.service"
+SYSTEMD_PROBE = "tests/integration/test_systemd_units.py::test_inside_the_unit_each_hardening_setting_holds"
 
 
 def _policy_row(role: str, line: str) -> str:
@@ -1719,6 +1721,85 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    changed = True\n",
         "`hook changed` runs only after a run in which a certificate changed",
         (RUN_HOOK_UNIT + "::test_which_hooks_a_run_calls_for", RUN_HOOK + "::test_no_hook_runs_when_nothing_changed_or_failed_nor_with_n"),
+    ),
+    # -- examples/systemd: the units' hardening, each setting seen in force by a probe inside the unit --------
+    Mutation(
+        "systemd-unit-no-new-privileges", SYSTEMD_TEMPLATE,
+        "NoNewPrivileges=yes\n", "NoNewPrivileges=no\n",
+        "the unit sets no_new_privs for the whole run, the parent included",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-bounding-set", SYSTEMD_TEMPLATE,
+        "CapabilityBoundingSet=CAP_CHOWN ", "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_CHOWN ",
+        "the unit's bounding set keeps no capability a run never uses",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-read-only-system", SYSTEMD_TEMPLATE,
+        "ProtectSystem=strict\n", "ProtectSystem=no\n",
+        "everything but ReadWritePaths= is read-only for the run",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-umask", SYSTEMD_TEMPLATE,
+        "UMask=0077\n", "UMask=0022\n",
+        "files the run makes without an explicit mode are its own alone",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-hidden-homes", SYSTEMD_TEMPLATE,
+        "ProtectHome=yes\n", "ProtectHome=no\n",
+        "the run sees no home directory",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-private-tmp", SYSTEMD_TEMPLATE,
+        "PrivateTmp=yes\n", "PrivateTmp=no\n",
+        "the run has a /tmp of its own",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-private-devices", SYSTEMD_TEMPLATE,
+        "PrivateDevices=yes\n", "PrivateDevices=no\n",
+        "the run's /dev holds only null, zero, random and the like",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-process-subset", SYSTEMD_TEMPLATE,
+        "ProcSubset=pid\n", "ProcSubset=all\n",
+        "the run's /proc holds processes only",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-namespaces", SYSTEMD_TEMPLATE,
+        "RestrictNamespaces=net mnt\n", "RestrictNamespaces=no\n",
+        "the run may make network and mount namespaces only, no user namespace",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-address-families", SYSTEMD_TEMPLATE,
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", "",
+        "the run may open Unix, IPv4 and IPv6 sockets only",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-write-execute", SYSTEMD_TEMPLATE,
+        "MemoryDenyWriteExecute=yes\n", "MemoryDenyWriteExecute=no\n",
+        "the run may not map writable and executable memory",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-syscall-filter", SYSTEMD_TEMPLATE,
+        "SystemCallFilter=@system-service @mount", "#SystemCallFilter=@system-service @mount",
+        "the whole run is held to a system-call allow-list",
+        (SYSTEMD_PROBE,),
+    ),
+    Mutation(
+        "systemd-unit-success-status", SYSTEMD_TEMPLATE,
+        "SuccessExitStatus=2\n", "",
+        "a run with nothing to do (exit status 2) is no failed unit",
+        ("tests/integration/test_systemd_units.py::test_both_services_share_one_hardening_and_treat_2_as_success",),
     ),
 )
 

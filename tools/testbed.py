@@ -62,7 +62,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -93,6 +93,9 @@ MAX_CHALLENGE_FILE = 64 * 1024
 
 START_ATTEMPTS = 3  # a port picked as free may be taken before pebble binds it
 POLL_INTERVAL = 0.01
+
+
+Found = TypeVar("Found")
 
 
 class TestbedError(Exception):
@@ -143,19 +146,29 @@ def fetch_pebble(cache_dir: Path | None = None) -> PebbleBinaries:
     several processes at once: the first fetches, the others wait and reuse.
     """
     cache = cache_dir or testbed_dir()
-    found = find_pebble(cache)
+    found = fetch_once(cache, find_pebble, _download_and_unpack)
+    if found is None:
+        raise TestbedError(f"pebble was unpacked into {cache / 'root'} but its binaries are missing")
+    _check_runs(found)
+    return found
+
+
+def fetch_once(cache: Path, find: Callable[[Path], Found | None], download: Callable[[Path], None]) -> Found | None:
+    """What `find` sees in `cache`, after `download` filled it if it saw nothing (tools/webservers.py too).
+
+    Safe from several processes at once: the first downloads, under a lock
+    in `cache`, the others wait and then find what it left.
+    """
+    found = find(cache)
     if found is not None:
         return found
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".fetch.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = find_pebble(cache)
+        found = find(cache)
         if found is None:
-            _download_and_unpack(cache)
-            found = find_pebble(cache)
-    if found is None:
-        raise TestbedError(f"pebble was unpacked into {cache / 'root'} but its binaries are missing")
-    _check_runs(found)
+            download(cache)
+            found = find(cache)
     return found
 
 
@@ -177,19 +190,20 @@ def apt_options(cache: Path, sources: str = "sid.list") -> list[str]:
     return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
 
 
-def _run_tool(argv: Sequence[str], cwd: Path | None = None) -> str:
+def run_fetch_tool(argv: Sequence[str], what: str = "pebble", cwd: Path | None = None) -> str:
+    """The output of a program that fetches `what` (apt-get, dpkg); a failure is a TestbedError that says why."""
     try:
         done = subprocess.run(
             list(argv), check=False, cwd=cwd, capture_output=True, text=True, timeout=300,
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError as exc:
-        raise TestbedError(f"cannot fetch pebble: {argv[0]} is not installed") from exc
+        raise TestbedError(f"cannot fetch {what}: {argv[0]} is not installed") from exc
     except subprocess.TimeoutExpired as exc:
-        raise TestbedError(f"cannot fetch pebble: {' '.join(argv[:2])} took over 300 s") from exc
+        raise TestbedError(f"cannot fetch {what}: {' '.join(argv[:2])} took over 300 s") from exc
     if done.returncode != 0:
         raise TestbedError(
-            f"cannot fetch pebble: {' '.join(argv)} exited {done.returncode}:\n"
+            f"cannot fetch {what}: {' '.join(argv)} exited {done.returncode}:\n"
             f"{_tail(done.stdout + done.stderr)}"
         )
     return done.stdout
@@ -202,16 +216,16 @@ def _download_and_unpack(cache: Path) -> None:
     (cache / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (cache / "apt-cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     options = apt_options(cache)
-    _run_tool(["apt-get", *options, "update"])
+    run_fetch_tool(["apt-get", *options, "update"])
     download = Path(tempfile.mkdtemp(prefix="download.", dir=cache))
     unpacked = Path(tempfile.mkdtemp(prefix="root.", dir=cache))
     try:
-        _run_tool(["apt-get", *options, "download", PEBBLE_PACKAGE], cwd=download)
+        run_fetch_tool(["apt-get", *options, "download", PEBBLE_PACKAGE], cwd=download)
         debs = sorted(download.glob(f"{PEBBLE_PACKAGE}_*.deb"))
         if len(debs) != 1:
             raise TestbedError(f"cannot fetch pebble: expected one .deb in {download}, found {debs}")
-        version = _run_tool(["dpkg-deb", "-f", str(debs[0]), "Version"]).strip()
-        _run_tool(["dpkg", "-x", str(debs[0]), str(unpacked)])
+        version = run_fetch_tool(["dpkg-deb", "-f", str(debs[0]), "Version"]).strip()
+        run_fetch_tool(["dpkg", "-x", str(debs[0]), str(unpacked)])
         (unpacked / "VERSION").write_text(version + "\n")
         # Only a complete unpack gets the name find_pebble looks for.
         shutil.rmtree(cache / "root", ignore_errors=True)
