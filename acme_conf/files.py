@@ -98,6 +98,27 @@ def sync_directory(directory_fd: int) -> None:
         os.close(fd)
 
 
+def create_restricted(directory_fd: int, name: str, uid: int, gid: int, mode: int) -> int:
+    """A new file `name` in the directory, owned by uid:gid with `mode`, open for writing; never wider on the way.
+
+    Created exclusively (O_EXCL, never through a link) with mode 0000, so
+    that nobody but root may open it; then given its owner and group, and
+    only then its mode, so the mode never applies to another owner or group.
+    It is empty until the caller writes.  uid or gid -1 leaves it as created.
+    On failure nothing is left behind.
+    """
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=directory_fd)
+    try:
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        os.unlink(name, dir_fd=directory_fd)
+        raise
+    return fd
+
+
 def temporary_name(name: str) -> str:
     """A hidden, unguessable name beside `name`, for a file that is renamed into place.
 

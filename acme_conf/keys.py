@@ -84,6 +84,15 @@ def load_existing_key(path: Path, keytype: str, size: int = 0) -> PrivateKey | N
     return key
 
 
+def private_key_pem(key: PrivateKey) -> bytes:
+    """The key as PKCS#8 PEM, unencrypted: what a key file and a combined file hold."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def public_key_der(key: PrivateKey) -> bytes:
     """The key's public half as DER SubjectPublicKeyInfo: what a certificate for it carries."""
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -229,11 +238,7 @@ def _is_link(directory: Resolved, name: str) -> bool:
 
 def _install_new_key(path: Path, key: PrivateKey) -> bool:
     """Write `key` to `path` unless it exists by now; False when another run won."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = private_key_pem(key)
     directory = _key_directory(path)
     temporary = temporary_name(path.name)
     try:

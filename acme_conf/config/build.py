@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from acme_conf.acme.identifiers import canonical_ip, is_ip
 
 from .errors import ConfigError, ConfigErrors
+from .file_access import AccessProblem, file_access
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
 from .plan import (
@@ -26,6 +27,7 @@ from .plan import (
     Authority,
     DnsHook,
     DomainJob,
+    FileAccess,
     KeyType,
     Location,
     Plan,
@@ -49,6 +51,8 @@ CHALLENGE_KEYWORDS = (
     "challenge dns-persist-01",
     "challenge dns-01 hook",
 )
+# A DomainJob's field of each output file -> the name OUTPUT_FILES gives it.
+_OUTPUT_NAME = {"certificate": "certificate", "chain": "chain", "fullchain": "full chain", "combined": "combined"}
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
@@ -64,6 +68,7 @@ _DUPLICATE = {
     "domain certificate": "duplicate cert",
     "domain chain certificate": "duplicate chain",
     "domain full chain certificate": "duplicate full chain",
+    "domain combined certificate": "duplicate combined",
     "sign with": "duplicate sign with",
     "challengedir": "duplicate challengedir",
     "profile": "duplicate profile",
@@ -84,6 +89,7 @@ _FILE_KIND = {
     "domain certificate": "domain cert",
     "domain chain certificate": "domain chain",
     "domain full chain certificate": "domain full chain",
+    "domain combined certificate": "domain combined",
 }
 
 
@@ -380,11 +386,12 @@ class _PlanBuilder:
 
     def certificates(
         self, block: Block, options: dict[str, Option], label: str
-    ) -> dict[str, Path | None] | None:
+    ) -> dict[str, object] | None:
         """The certificate directory and files, resolved; None after an error."""
         certificate = options.get("domain certificate")
         chain = options.get("domain chain certificate")
         fullchain = options.get("domain full chain certificate")
+        combined = options.get("domain combined certificate")
         if certificate is None and fullchain is None:
             self.missing(
                 block,
@@ -400,12 +407,23 @@ class _PlanBuilder:
         if defining_path is None:
             return None
         cert_dir = os.path.dirname(defining_path)
-        resolved: dict[str, str | None] = {"certificate": None, "chain": None, "fullchain": None}
+        resolved: dict[str, str | None] = {"certificate": None, "chain": None, "fullchain": None, "combined": None}
         complete = True
         files = []
-        for field, option in (("certificate", certificate), ("chain", chain), ("fullchain", fullchain)):
+        access: list[tuple[str, FileAccess]] = []
+        for field, option in (
+            ("certificate", certificate), ("chain", chain), ("fullchain", fullchain), ("combined", combined)
+        ):
             if option is None:
                 continue
+            try:
+                declared = file_access(option.keyword, option.values[1:])
+            except AccessProblem as problem:
+                self.error(block, option.line, str(problem))
+                complete = False
+            else:
+                if declared != FileAccess():
+                    access.append((_OUTPUT_NAME[field], declared))
             path = defining_path if option is defining else self.in_directory(block, option, cert_dir)
             if path is None:
                 complete = False
@@ -421,6 +439,7 @@ class _PlanBuilder:
         return {
             "cert_dir": self.path(cert_dir),
             **{field: self.path(path) if path else None for field, path in resolved.items()},
+            "file_access": tuple(access),
         }
 
     def in_directory(self, block: Block, option: Option, directory: str) -> str | None:

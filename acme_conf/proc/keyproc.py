@@ -3,7 +3,11 @@
 It loads the domain key (or creates it when missing) and builds the CSR
 before the jail.  Afterwards it tells certproc and revokeproc the key's
 public half, unasked, and acctproc too (they learn the domain key from
-here, never from netproc), then only hands that CSR to netproc.
+here, never from netproc), then only hands that CSR to netproc.  When the
+domain has a combined file, the parent gives it a channel to fileproc too,
+which it tells the private key (PEM, serialised before the jail), unasked,
+once: fileproc writes it before the full chain.  No other process is ever
+sent the private key.
 
 In a -K run it signs, with the domain key, the one request that revokes
 the configured certificate, and nothing else (proc/revoke_by_key.py).
@@ -22,8 +26,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
 from acme_conf.ipc import Channel, ChannelClosed
-from acme_conf.keys import load_existing_key, load_or_create_key, public_key_der
-from acme_conf.messages.key import Csr, CsrRequest, DomainKey
+from acme_conf.keys import load_existing_key, load_or_create_key, private_key_pem, public_key_der
+from acme_conf.messages.key import Csr, CsrRequest, DomainKey, DomainPrivateKey
 from acme_conf.proc.child import answer_until_closed, run_role
 from acme_conf.proc.errors import EXIT_OK
 from acme_conf.proc.spec import ChildSpec, KeySettings
@@ -50,6 +54,8 @@ class Held(NamedTuple):
     spki: bytes  # DER SubjectPublicKeyInfo; empty when there is no key yet (a check only)
     csr_der: bytes  # empty in a check
     revocation: RevocationSigner | None = None  # -K: the one revocation keyproc signs
+    file: Channel | None = None  # fileproc, told the private key for a combined file; None without one
+    private_pem: bytes = b""  # the private key for fileproc; empty without a channel to it
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -72,16 +78,22 @@ def acquire(spec: ChildSpec) -> Held:
     from acme_conf.csr import build_csr  # before the jail, and only where a CSR is built
 
     net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
-    return Held(net, takers, public_key_der(key), build_csr(key, settings.names))
+    fileproc = [Channel.from_fd(fd, peer) for peer, fd in spec.channels if peer == "fileproc"]
+    if not fileproc:
+        return Held(net, takers, public_key_der(key), build_csr(key, settings.names))
+    return Held(net, takers, public_key_der(key), build_csr(key, settings.names), None, fileproc[0], private_key_pem(key))
 
 
 def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
-    channels = tuple(channel.fileno() for channel in (*held.takers, *([held.net] if held.net else [])))
+    channels = tuple(
+        channel.fileno() for channel in (*held.takers, *([held.net] if held.net else []), *([held.file] if held.file else []))
+    )
     return sandbox.Grants(channels=channels, strict=spec.strict_sandbox)
 
 
 def serve(spec: ChildSpec, held: Held) -> int:
     tell_the_key(held)
+    tell_the_private_key(held)
     if held.net is None:
         return EXIT_OK
     signer = held.revocation
@@ -103,6 +115,18 @@ def tell_the_key(held: Held) -> None:
             log.debug("%s stopped before it was told the domain key", taker.peer)
         finally:
             taker.close()
+
+
+def tell_the_private_key(held: Held) -> None:
+    """The private key to fileproc, for the combined file, once; a fileproc that has stopped needs it no more."""
+    if held.file is None:
+        return
+    try:
+        held.file.send(DomainPrivateKey(held.private_pem))
+    except ChannelClosed:
+        log.debug("fileproc stopped before it was told the private key")
+    finally:
+        held.file.close()
 
 
 def main(spec: ChildSpec) -> int:

@@ -168,13 +168,16 @@ class CertSettings(NamedTuple):
 
 
 class FileSettings(NamedTuple):
-    """fileproc: the certificate directory and the file names in it."""
+    """fileproc: the certificate directory, the file names in it, and who may read each."""
 
     cert_dir: str
     certificate: str  # file names inside cert_dir; "" = not configured
     chain: str
     fullchain: str
     revoke: bool  # only a -r run may remove the files
+    combined: str = ""  # the private key then the full chain (keyproc sends the key); "" = not configured
+    # (file name, uid, gid, mode) of each configured file: uid and gid -1 for the directory's owner and group
+    access: tuple[tuple[str, int, int, int], ...] = ()
 
 
 class RevokeSettings(NamedTuple):
