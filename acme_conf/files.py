@@ -104,12 +104,13 @@ def create_restricted(directory_fd: int, name: str, uid: int, gid: int, mode: in
     Created exclusively (O_EXCL, never through a link) with mode 0000, so
     that nobody but root may open it; then given its owner and group, and
     only then its mode, so the mode never applies to another owner or group.
-    It is empty until the caller writes.  uid or gid -1 leaves it as created.
+    It is empty until the caller writes.  uid or gid -1 leaves it as created (so does the one it has).
     On failure nothing is left behind.
     """
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=directory_fd)
     try:
-        if uid != -1 or gid != -1:
+        made = os.fstat(fd)
+        if uid not in (-1, made.st_uid) or gid not in (-1, made.st_gid):  # no call when nothing changes
             os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
     except OSError:

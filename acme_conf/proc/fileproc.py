@@ -72,7 +72,8 @@ class Held(NamedTuple):
     directory_fd: int
     directory: str
     key: Channel | None = None  # from keyproc, for the combined file only
-    prepared: tuple[Prepared, ...] = ()  # made before the jail; () in a -r run
+    # Made before the jail; the one install takes them all (empty in a -r run, and once installed).
+    prepared: list[Prepared] | None = None
 
 
 def acquire(spec: ChildSpec) -> Held:
@@ -84,18 +85,21 @@ def acquire(spec: ChildSpec) -> Held:
         return Held(cert, directory.fd, directory.real)
     key = Channel.from_fd(spec.channel_fd("keyproc"), "keyproc") if settings.combined else None
     # The real path, links resolved: in logs, and what the sandbox is given.
-    return Held(cert, directory.fd, directory.real, key, prepare_outputs(directory.fd, directory.real, settings))
+    return Held(cert, directory.fd, directory.real, key, list(prepare_outputs(directory.fd, directory.real, settings, os.geteuid() == 0)))
 
 
-def prepare_outputs(directory_fd: int, directory: str, settings: FileSettings) -> tuple[Prepared, ...]:
+def prepare_outputs(
+    directory_fd: int, directory: str, settings: FileSettings, as_root: bool = False
+) -> tuple[Prepared, ...]:
     """Every configured file's temporary file and FILE.1 link, made while fileproc may still chown and link.
 
-    As root, a file the configuration gives no owner or group gets the
-    directory's, whom fileproc becomes in its jail; as another user, it
-    stays the user's.
+    `as_root` (before the jail, started by root): a file the configuration
+    gives no owner or group gets the directory's, whom fileproc becomes in
+    its jail.  Otherwise it stays its maker's (no system call to ask who
+    that is: the jail has none).
     """
     default_uid, default_gid = -1, -1
-    if os.geteuid() == 0:
+    if as_root:
         info = os.fstat(directory_fd)
         default_uid, default_gid = info.st_uid, info.st_gid
     prepared: list[Prepared] = []
@@ -160,7 +164,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     channels = (held.cert.fileno(), *([held.key.fileno()] if held.key else []))
     return sandbox.Grants(
         channels=channels,
-        files=(held.directory_fd, *(each.fd for each in held.prepared)),
+        files=(held.directory_fd, *(each.fd for each in held.prepared or ())),
         write_dir=held.directory,
         strict=spec.strict_sandbox,
     )
@@ -186,7 +190,7 @@ def serve(spec: ChildSpec, held: Held) -> int:
         held.cert.close()
         if held.key is not None:
             held.key.close()
-        discard_unused(held.directory_fd, held.prepared)
+        discard_unused(held.directory_fd, _take_prepared(held))
     return EXIT_OK
 
 
@@ -221,12 +225,20 @@ def write_certificate(held: Held, settings: FileSettings, files: WriteCertificat
     }
     if settings.combined and _PRIVATE_KEY.fullmatch(private_pem) is None:
         raise ProcessFailure("no private key for the combined file: nothing installed")
-    prepared = held.prepared or prepare_outputs(held.directory_fd, held.directory, settings)
+    prepared = _take_prepared(held) or prepare_outputs(held.directory_fd, held.directory, settings)
     try:
         _install(held, prepared, contents)
     finally:
-        if not held.prepared:
-            discard_unused(held.directory_fd, prepared)
+        discard_unused(held.directory_fd, prepared)
+
+
+def _take_prepared(held: Held) -> tuple[Prepared, ...]:
+    """What acquire prepared, once: a second install (the sandbox probe) prepares its own."""
+    if not held.prepared:
+        return ()
+    taken = tuple(held.prepared)
+    held.prepared.clear()
+    return taken
 
 
 def _install(held: Held, prepared: tuple[Prepared, ...], contents: dict[str, bytes]) -> None:

@@ -42,6 +42,7 @@ def settings(cert_dir: Path, access: tuple[tuple[str, int, int, int], ...] = ())
     return FileSettings(str(cert_dir), "cert.pem", "", "full.pem", False, combined="combined.pem", access=access)
 
 
+@needs_root
 def test_a_new_file_is_created_exclusive_with_mode_0_then_chowned_then_chmodded(
     cert_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,14 +67,16 @@ def test_a_new_file_is_created_exclusive_with_mode_0_then_chowned_then_chmodded(
     monkeypatch.setattr(files.os, "fchmod", watch_fchmod)
     directory_fd = real_open(cert_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = files.create_restricted(directory_fd, "new.pem", os.getuid(), os.getgid(), 0o640)
-        os.close(fd)
+        os.close(files.create_restricted(directory_fd, "new.pem", DAEMON, NOGROUP, 0o640))
+        os.close(files.create_restricted(directory_fd, "same.pem", -1, os.getegid(), 0o444))
     finally:
         os.close(directory_fd)
     assert calls == [
         ("open", (os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0)),  # nobody may open it but root
-        ("fchown", (os.getuid(), os.getgid(), 0)),  # still mode 0000 when it gets its owner
-        ("fchmod", (0o640, os.getuid(), os.getgid(), 0)),  # the mode once the owner is right, still empty
+        ("fchown", (DAEMON, NOGROUP, 0)),  # still mode 0000 when it gets its owner
+        ("fchmod", (0o640, DAEMON, NOGROUP, 0)),  # the mode once the owner is right, still empty
+        ("open", (os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0)),
+        ("fchmod", (0o444, os.geteuid(), os.getegid(), 0)),  # no chown where nothing changes: none in the jail
     ]
 
 
@@ -94,7 +97,8 @@ def test_an_existing_name_or_a_link_is_never_opened(cert_dir: Path) -> None:
 @needs_root
 def test_prepared_files_have_their_owner_and_mode_before_a_byte_is_written(held: Held, cert_dir: Path) -> None:
     access = (("cert.pem", DAEMON, NOGROUP, 0o440), ("combined.pem", 0, NOGROUP, 0o440))
-    prepared = prepare_outputs(held.directory_fd, held.directory, settings(cert_dir, access))
+    os.chown(cert_dir, DAEMON, NOGROUP)  # a file given no owner gets the directory's
+    prepared = prepare_outputs(held.directory_fd, held.directory, settings(cert_dir, access), as_root=True)
     try:
         found = {each.name: os.stat(each.temporary, dir_fd=held.directory_fd) for each in prepared}
     finally:

@@ -1,0 +1,101 @@
+"""Output files a daemon can use, against pebble with the sandbox on: each file's owner, group and mode,
+the combined file (the domain key, then the full chain), and a renewal that replaces them whole."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from integration_common import RUN_TAG
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other users needs root")
+
+EXIT_CHANGED, EXIT_FAILED = 0, 1
+DAEMON = pwd.getpwnam("daemon").pw_uid
+GROUP = grp.getgrnam("nogroup").gr_gid
+
+
+def access_of(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+def conf_with_outputs(testbed, workdir, handle: str) -> Path:
+    cert_dir = workdir.cert_dir
+    text = testbed.authority_block("pebble", workdir.account_key()) + f"""
+domain {handle} {{
+	domain key "{workdir.domain_key(handle)}" ecdsa
+	domain certificate "{cert_dir}/{handle}.crt" owner daemon group nogroup mode 0440
+	domain chain certificate {handle}.chain.pem group nogroup mode 0640
+	domain full chain certificate {handle}.fullchain.pem
+	domain combined certificate {handle}.combined.pem owner root group nogroup mode 0440
+	challengedir "{testbed.challenge_dir}"
+}}
+"""
+    path = workdir.root / "acme-client.conf"
+    path.write_text(text)
+    return path
+
+
+def test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_its_key_and_chain(
+    testbed, challenge_dir, workdir, run_client
+):
+    handle = f"outputs.{RUN_TAG}.example.test"
+    conf = conf_with_outputs(testbed, workdir, handle)
+    cert_dir = workdir.cert_dir
+    directory = cert_dir.stat()
+
+    first = run_client("-v", handle, conf=conf)
+    assert first.returncode == EXIT_CHANGED, first.stderr
+    assert access_of(cert_dir / f"{handle}.crt") == (DAEMON, GROUP, 0o440)
+    assert access_of(cert_dir / f"{handle}.chain.pem") == (directory.st_uid, GROUP, 0o640)
+    assert access_of(cert_dir / f"{handle}.fullchain.pem") == (directory.st_uid, directory.st_gid, 0o444)
+    assert access_of(cert_dir / f"{handle}.combined.pem") == (0, GROUP, 0o440)
+
+    combined = (cert_dir / f"{handle}.combined.pem").read_bytes()
+    fullchain = (cert_dir / f"{handle}.fullchain.pem").read_bytes()
+    key_pem, _, rest = combined.partition(b"-----END PRIVATE KEY-----\n")
+    key = load_pem_private_key(key_pem + b"-----END PRIVATE KEY-----\n", password=None)
+    assert rest == fullchain  # the chain follows the key, the leaf first
+    leaf = x509.load_pem_x509_certificate(fullchain)
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    domain_key = load_pem_private_key(workdir.domain_key(handle).read_bytes(), password=None)
+    assert key.private_numbers() == domain_key.private_numbers()  # the domain key itself, not another
+    testbed.verify_chain(fullchain, handle)
+    assert sorted(os.listdir(cert_dir)) == sorted(
+        f"{handle}.{suffix}" for suffix in ("crt", "chain.pem", "fullchain.pem", "combined.pem")
+    )  # no temporary file left
+
+    # A renewal replaces each file whole; the old one, kept as FILE.1, is the inode the daemon had open.
+    before = {name: (cert_dir / name).stat().st_ino for name in os.listdir(cert_dir)}
+    renewed = run_client("-F", handle, conf=conf)
+    assert renewed.returncode == EXIT_CHANGED, renewed.stderr
+    for name, inode in before.items():
+        assert (cert_dir / f"{name}.1").stat().st_ino == inode
+        assert (cert_dir / name).stat().st_ino != inode
+    assert access_of(cert_dir / f"{handle}.crt") == (DAEMON, GROUP, 0o440)
+    assert access_of(cert_dir / f"{handle}.combined.pem") == (0, GROUP, 0o440)
+    new_combined = (cert_dir / f"{handle}.combined.pem").read_bytes()
+    assert new_combined.startswith(key_pem)  # the same domain key
+    assert new_combined.partition(b"-----END PRIVATE KEY-----\n")[2] == (cert_dir / f"{handle}.fullchain.pem").read_bytes()
+    assert x509.load_pem_x509_certificate(new_combined.partition(b"-----END PRIVATE KEY-----\n")[2]).serial_number != leaf.serial_number
+    assert not [name for name in os.listdir(cert_dir) if name.startswith(".")]
+
+
+def test_a_combined_file_readable_by_others_is_refused_at_the_check(testbed, workdir, run_client):
+    handle = f"outputs-refused.{RUN_TAG}.example.test"
+    conf = conf_with_outputs(testbed, workdir, handle)
+    conf.write_text(conf.read_text().replace("owner root group nogroup mode 0440", "mode 0644"))
+    checked = run_client("-n", conf=conf)
+    assert checked.returncode == EXIT_FAILED
+    line = next(number for number, text in enumerate(conf.read_text().splitlines(), 1) if "combined" in text)
+    assert f"{conf}:{line}: domain combined certificate: mode 0644: others may read it, and it holds the private key" in checked.stderr
+    assert os.listdir(workdir.cert_dir) == []
