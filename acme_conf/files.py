@@ -9,7 +9,7 @@ import stat
 from typing import NamedTuple
 
 from acme_conf.errors import ProcessFailure
-from acme_conf.paths import Resolved, kind, reopen, resolve, shown
+from acme_conf.paths import Resolved, kind, owner_problem, private_file_problems, reopen, resolve, shown
 
 log = logging.getLogger("acme_conf")
 
@@ -80,6 +80,32 @@ def require_regular(mode: int) -> None:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
     if not stat.S_ISREG(mode):
         raise OSError(errno.EINVAL, f"not a regular file ({kind(mode)})")
+
+
+class KeyAccess(NamedTuple):
+    """`group NAME mode OCTAL` after `domain key`: the one group that may read the key besides its owner."""
+
+    group: int  # gid; -1: the file's own (then the mode gives the group nothing)
+    mode: int  # no permission for others, no write or execute for the group (config/file_access.py)
+
+
+def key_file_problems(info: os.stat_result, access: KeyAccess | None) -> list[str]:
+    """Why a key file may not be used: private_file_problems, but the group and mode the configuration names are fine.
+
+    The group's and others' bits must be within the declared mode, and any
+    group bit only for the declared group: a key that another group could
+    read is refused as before, never quietly narrowed (it may have leaked).
+    """
+    if access is None:
+        return private_file_problems(info)
+    problems = [owner_problem(info)] if owner_problem(info) else []
+    shared = stat.S_IMODE(info.st_mode) & (stat.S_IRWXG | stat.S_IRWXO)
+    if shared & ~access.mode or (shared and info.st_gid != access.group):
+        problems.append(
+            f"group read/writable or world read/writable beyond what the configuration names"
+            f" (mode {stat.S_IMODE(info.st_mode):04o}, group {info.st_gid})"
+        )
+    return problems
 
 
 def write_all(fd: int, data: bytes) -> None:

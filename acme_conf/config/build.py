@@ -8,6 +8,7 @@ checking of the others.  The plan is only made if there is no error at all.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 from pathlib import Path
@@ -16,11 +17,12 @@ from urllib.parse import urlsplit
 from acme_conf.acme.identifiers import canonical_ip, is_ip
 
 from .errors import ConfigError, ConfigErrors
-from .file_access import AccessProblem, file_access
+from .file_access import ACCESS_WORDS, AccessProblem, file_access
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
 from .plan import (
     DEFAULT_CHALLENGEDIR,
+    DEFAULT_MODES,
     KEY_SIZES,
     MAC_ALGORITHMS,
     AccountBinding,
@@ -301,12 +303,19 @@ class _PlanBuilder:
         label = options["domain name"].values[0] if "domain name" in options else handle
         key_option = options.get("domain key")
         domain_key = None
+        key_access = FileAccess()
         if key_option is None:
             self.missing(block, f"no domain key file specified for domain {label}")
         else:
+            key_option, access_words = _key_and_access(key_option)
             domain_key = self.file_path(block, key_option)
+            try:
+                key_access = file_access("domain key", access_words)
+            except AccessProblem as problem:
+                self.error(block, key_option.line, str(problem))
+                domain_key = None
             if domain_key is not None and self.finding(
-                block, key_option.line, self.files.private_key(domain_key)
+                block, key_option.line, self.files.private_key(domain_key, _allowed(key_access))
             ):
                 domain_key = None
         certificates = self.certificates(block, options, label)
@@ -345,6 +354,9 @@ class _PlanBuilder:
             "keytype": _keytype(key_option),
             "key_size": size or None,
             **certificates,
+            "file_access": (
+                certificates["file_access"] + ((("domain key", key_access),) if key_access != FileAccess() else ())
+            ),
             "challengedir": challengedir,
             "profile": profile,
             "preferred_chain": preferred,
@@ -804,6 +816,23 @@ def _is_host(host: str) -> bool:
     except BadName:
         return False
     return True
+
+
+def _key_and_access(option: Option) -> tuple[Option, tuple[str, ...]]:
+    """`domain key FILE [TYPE [SIZE]] [group NAME] [mode OCTAL]`: the key's part, and the words after it."""
+    values = option.values
+    end = 1
+    if len(values) > 1 and values[1] in ("rsa", "ecdsa"):
+        end = 3 if len(values) > 2 and values[2] not in ACCESS_WORDS else 2
+    return Option(option.keyword, option.line, values[:end]), values[end:]
+
+
+def _allowed(access: FileAccess) -> tuple[int, int] | None:
+    """(gid, mode) a key file may have besides the private rule, from its declared access; None: private."""
+    if access.group is None and access.mode is None:
+        return None
+    group = grp.getgrnam(access.group).gr_gid if access.group is not None else -1
+    return group, access.mode if access.mode is not None else DEFAULT_MODES["domain key"]
 
 
 def _challenge(option: Option) -> str:

@@ -57,7 +57,9 @@ def _domain(job: DomainJob) -> str:
     lines = [f"domain {_word(job.handle)} {{", f"\tdomain name {_word(job.names[0])}"]
     if len(job.names) > 1:
         lines.append(f"\talternative names {{ {', '.join(_word(n) for n in job.names[1:])} }}")
-    lines.append(f"\tdomain key {_quoted(str(job.domain_key))} {key_spelling(job.keytype, job.key_size)}")
+    lines.append(
+        f"\tdomain key {_quoted(str(job.domain_key))} {key_spelling(job.keytype, job.key_size)}{_access(job.access('domain key'))}"
+    )
     for output, path in (
         ("certificate", job.certificate),
         ("chain", job.chain),

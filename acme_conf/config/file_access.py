@@ -5,8 +5,10 @@ Why each refusal:
   issued; one that exists is looked up again when the run starts;
 - write for the group or others lets someone else decide what a daemon
   reads as its certificate (or key); an execute bit has no use on a PEM file;
-- the combined file holds the private key: others may never read it (give
-  its readers a group instead);
+- the combined file and the domain key hold the private key: others may
+  never read them (give their readers a group instead), a group only the
+  one named, and the key's owner stays root or the running user, as every
+  key's (its owner could put another key in its place);
 - without root, a file can be given only to the running user and to a group
   that user is in (chown(2)).
 """
@@ -22,8 +24,8 @@ from .plan import FileAccess
 
 ACCESS_WORDS = ("owner", "group", "mode")
 _OCTAL_MODE = re.compile(r"0?[0-7]{3}")
-# The keywords of output files whose contents include the private key.
-PRIVATE_OUTPUTS = frozenset(("domain combined certificate",))
+# The keywords of files whose contents include the private key.
+PRIVATE_OUTPUTS = frozenset(("domain combined certificate", "domain key"))
 
 
 class AccessProblem(ValueError):
@@ -37,18 +39,27 @@ def file_access(keyword: str, words: tuple[str, ...]) -> FileAccess:
     while pending:
         word = pending.pop(0)
         if word not in ACCESS_WORDS:
-            raise AccessProblem(f"{keyword}: unknown option {word} (owner, group, mode)")
+            offered = "rsa or ecdsa and a size, then group, mode" if keyword == "domain key" else "owner, group, mode"
+            raise AccessProblem(f"{keyword}: unknown option {word} ({offered})")
         if not pending:
             raise AccessProblem(f"{keyword}: {word} needs a value")
         if word in given:
             raise AccessProblem(f"{keyword}: {word} given twice")
         given[word] = pending.pop(0)
     owner, group, mode = given.get("owner"), given.get("group"), given.get("mode")
+    if owner is not None and keyword == "domain key":
+        raise AccessProblem(
+            f"{keyword}: owner {owner}: a key belongs to root or the running user (its owner could replace it);"
+            " give its readers a group"
+        )
     if owner is not None:
         _check_owner(keyword, owner)
     if group is not None:
         _check_group(keyword, group)
-    return FileAccess(owner, group, None if mode is None else checked_mode(keyword, mode))
+    checked = None if mode is None else checked_mode(keyword, mode)
+    if checked is not None and checked & 0o070 and group is None and keyword in PRIVATE_OUTPUTS:
+        raise AccessProblem(f"{keyword}: mode {mode}: a group may read the private key: name it (group NAME)")
+    return FileAccess(owner, group, checked)
 
 
 def checked_mode(keyword: str, text: str) -> int:

@@ -91,7 +91,7 @@ class DnsHook:
 OUTPUT_FILES = ("chain", "certificate", "full chain", "combined")
 # Each output file's mode when the configuration gives none: certificates are
 # public; a combined file holds the private key, so only its owner reads it.
-DEFAULT_MODES = {"chain": 0o444, "certificate": 0o444, "full chain": 0o444, "combined": 0o400}
+DEFAULT_MODES = {"chain": 0o444, "certificate": 0o444, "full chain": 0o444, "combined": 0o400, "domain key": 0o400}
 
 
 @dataclass(frozen=True)
@@ -131,11 +131,11 @@ class DomainJob:
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
     tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
     combined: Path | None = None  # `domain combined certificate`: the private key, then the full chain, in the certificate directory
-    # (output file as OUTPUT_FILES names it, its access) for each file whose configuration says owner, group or mode
+    # (output file as OUTPUT_FILES names it, or "domain key"; its access) for each file whose configuration says owner, group or mode
     file_access: tuple[tuple[str, FileAccess], ...] = ()
 
     def access(self, output: str) -> FileAccess:
-        """What the configuration says of `output` (one of OUTPUT_FILES): FileAccess() when nothing."""
+        """What the configuration says of `output` (one of OUTPUT_FILES, or "domain key"): FileAccess() when nothing."""
         for name, access in self.file_access:
             if name == output:
                 return access

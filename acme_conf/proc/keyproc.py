@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from acme_conf import sandbox
+from acme_conf.files import KeyAccess
 from acme_conf.ipc import Channel, ChannelClosed
 from acme_conf.keys import load_existing_key, load_or_create_key, private_key_pem, public_key_der
 from acme_conf.messages.key import Csr, CsrRequest, DomainKey, DomainPrivateKey
@@ -63,8 +64,9 @@ def acquire(spec: ChildSpec) -> Held:
     assert isinstance(settings, KeySettings)
     path = Path(settings.key_path)
     takers = tuple(Channel.from_fd(fd, peer) for peer, fd in spec.channels if peer in KEY_TAKERS)
+    access = KeyAccess(settings.group, settings.mode) if settings.mode else None
     if settings.public_only:
-        existing = load_existing_key(path, settings.keytype, settings.size)
+        existing = load_existing_key(path, settings.keytype, settings.size, access)
         return Held(None, takers, b"" if existing is None else public_key_der(existing), b"")
     if settings.revoke_at:
         from acme_conf.proc import revoke_by_key  # before the jail, and only in a -K run
@@ -72,7 +74,7 @@ def acquire(spec: ChildSpec) -> Held:
         signer = revoke_by_key.prepare(settings)
         net = Channel.from_fd(spec.channel_fd("netproc"), "netproc")
         return Held(net, takers, public_key_der(signer.key), b"", signer)
-    key, created = load_or_create_key(path, settings.keytype, settings.size)
+    key, created = load_or_create_key(path, settings.keytype, settings.size, access)
     if created:
         log.info("created domain key %s", settings.key_path)
     from acme_conf.csr import build_csr  # before the jail, and only where a CSR is built

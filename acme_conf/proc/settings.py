@@ -120,7 +120,11 @@ def service_role(role: str, settings: Settings) -> str:
 
 def key_settings(job: DomainJob) -> KeySettings:
     """keyproc's settings in a chain that issues; a check and a -K run start from these."""
-    return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
+    settings = KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
+    access = job.access("domain key")
+    if access.group is None and access.mode is None:
+        return settings
+    return settings._replace(group=_group_id(access.group), mode=access.mode or DEFAULT_MODES["domain key"])
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainState = DomainState()) -> Settings:

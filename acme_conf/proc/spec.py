@@ -79,6 +79,8 @@ class KeySettings(NamedTuple):
     revoke_at: str = ""  # -K: the CA's directory URL; keyproc signs the revocation of `certificate` there
     certificate: str = ""  # -K: the certificate file whose revocation keyproc signs (read before its jail)
     revoke_reason: int = -1  # -K with -R: the only reason code the revocation may carry
+    group: int = -1  # keyproc: the gid `domain key ... group` names (-1: none)
+    mode: int = 0  # keyproc: the mode `domain key ... mode` names, or 0400 with a group (0: none; the key stays private)
 
 
 class AccountSettings(NamedTuple):

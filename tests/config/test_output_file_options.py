@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grp
+import os
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,52 @@ def test_without_root_a_file_goes_only_to_the_running_user_and_their_groups(monk
         "test.conf:9: domain full chain certificate: group root: not root, and not one of the running user's groups",
     ]
     plan_of(AUTHORITY + domain("a.example", "domain chain certificate x.pem owner nobody group nogroup mode 0400"))
+
+
+def test_the_domain_keys_group_and_mode_read_back_after_its_type_and_size() -> None:
+    plan = plan_of(
+        AUTHORITY.replace('"/nonexistent-acme-test/a/ca.pem"', '"/nonexistent-acme-test/a/ca.pem" ecdsa')
+        + domain("a.example").replace('a.example.key"', 'a.example.key" ecdsa p256 group daemon mode 0440')
+        + domain("b.example").replace('b.example.key"', 'b.example.key" mode 0600')
+    )
+    a, b = plan.domains
+    assert (a.keytype.value, a.key_size, a.access("domain key")) == ("ecdsa", 256, FileAccess(None, "daemon", 0o440))
+    assert (b.keytype.value, b.key_size, b.access("domain key")) == ("rsa", None, FileAccess(None, None, 0o600))
+    text = dump(plan)
+    assert 'a.example.key" ecdsa p256 group daemon mode 0440\n' in text
+    assert 'b.example.key" rsa mode 0600\n' in text
+    assert dump(plan_of(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("after", "why"),
+    [
+        ("owner daemon", "owner daemon: a key belongs to root or the running user"),
+        ("mode 0440", "mode 0440: a group may read the private key: name it (group NAME)"),
+        ("group daemon mode 0444", "others may read it, and it holds the private key"),
+        ("group daemon mode 0460", "the group or others may write it"),
+        ("2048", "unknown option 2048 (rsa or ecdsa and a size, then group, mode)"),
+        ("rsa 1024", "rsa 1024: not a key size acme-client knows"),
+        ("group no-such-group-acme", "group no-such-group-acme: no such group"),
+    ],
+)
+def test_domain_key_access_that_cannot_be_used(after: str, why: str) -> None:
+    errors = errors_of(AUTHORITY + domain("a.example").replace('a.example.key"', f'a.example.key" {after}'))
+    assert len(errors) == 1 and errors[0].startswith("test.conf:6: ") and why in errors[0], errors
+
+
+def test_an_existing_key_the_named_group_may_read_passes_the_check_and_another_group_does_not(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    key = keys / "a.example.key"
+    key.write_text("not checked here")
+    key.chmod(0o440)
+    daemon = grp.getgrnam("daemon").gr_gid
+    os.chown(key, os.geteuid(), daemon)
+    text = AUTHORITY + domain("a.example").replace(
+        '"/nonexistent-acme-test/k/a.example.key"', f'"{key}" group daemon mode 0640'
+    )
+    plan_of(text)
+    errors = errors_of(text.replace("group daemon", "group nogroup"))
+    assert errors == [f"test.conf:6: {key}: group read/writable or world read/writable beyond what the configuration names (mode 0440, group {daemon})"]
+    assert "group read/writable" in errors_of(text.replace(" group daemon mode 0640", ""))[0]  # nothing named: private

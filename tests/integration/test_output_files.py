@@ -18,7 +18,7 @@ from integration_common import RUN_TAG
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other users needs root")
 
-EXIT_CHANGED, EXIT_FAILED = 0, 1
+EXIT_CHANGED, EXIT_FAILED, EXIT_UNCHANGED = 0, 1, 2
 DAEMON = pwd.getpwnam("daemon").pw_uid
 GROUP = grp.getgrnam("nogroup").gr_gid
 
@@ -32,7 +32,7 @@ def conf_with_outputs(testbed, workdir, handle: str) -> Path:
     cert_dir = workdir.cert_dir
     text = testbed.authority_block("pebble", workdir.account_key()) + f"""
 domain {handle} {{
-	domain key "{workdir.domain_key(handle)}" ecdsa
+	domain key "{workdir.domain_key(handle)}" ecdsa group nogroup mode 0440
 	domain certificate "{cert_dir}/{handle}.crt" owner daemon group nogroup mode 0440
 	domain chain certificate {handle}.chain.pem group nogroup mode 0640
 	domain full chain certificate {handle}.fullchain.pem
@@ -59,6 +59,7 @@ def test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_it
     assert access_of(cert_dir / f"{handle}.chain.pem") == (directory.st_uid, GROUP, 0o640)
     assert access_of(cert_dir / f"{handle}.fullchain.pem") == (directory.st_uid, directory.st_gid, 0o444)
     assert access_of(cert_dir / f"{handle}.combined.pem") == (0, GROUP, 0o440)
+    assert access_of(workdir.domain_key(handle)) == (0, GROUP, 0o440)  # created so
 
     combined = (cert_dir / f"{handle}.combined.pem").read_bytes()
     fullchain = (cert_dir / f"{handle}.fullchain.pem").read_bytes()
@@ -88,6 +89,33 @@ def test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_it
     assert new_combined.partition(b"-----END PRIVATE KEY-----\n")[2] == (cert_dir / f"{handle}.fullchain.pem").read_bytes()
     assert x509.load_pem_x509_certificate(new_combined.partition(b"-----END PRIVATE KEY-----\n")[2]).serial_number != leaf.serial_number
     assert not [name for name in os.listdir(cert_dir) if name.startswith(".")]
+
+    # The check before a chain reads the group-readable key the configuration names, and finds nothing to do.
+    quiet = run_client(handle, conf=conf)
+    assert quiet.returncode == EXIT_UNCHANGED, quiet.stderr
+    assert not [name for name in os.listdir(workdir.key_dir) if name.startswith(".")]
+
+
+def test_an_existing_key_is_given_the_configured_group_and_mode_and_one_another_group_reads_is_refused(
+    testbed, challenge_dir, workdir, run_client
+):
+    handle = f"outputs-key.{RUN_TAG}.example.test"
+    conf = conf_with_outputs(testbed, workdir, handle)
+    key = workdir.domain_key(handle)
+    first = run_client(handle, conf=conf)
+    assert first.returncode == EXIT_CHANGED, first.stderr
+    os.chown(key, 0, 0)
+    key.chmod(0o400)  # as a key made before the configuration named a group
+    again = run_client("-F", handle, conf=conf)
+    assert again.returncode == EXIT_CHANGED, again.stderr
+    assert access_of(key) == (0, GROUP, 0o440)
+    os.chown(key, 0, grp.getgrnam("daemon").gr_gid)  # readable by a group the configuration does not name
+    refused = run_client("-F", handle, conf=conf)
+    assert refused.returncode == EXIT_FAILED
+    assert "group read/writable or world read/writable beyond what the configuration names" in refused.stderr
+    checked = run_client("-n", conf=conf)
+    assert checked.returncode == EXIT_FAILED
+    assert "beyond what the configuration names" in checked.stderr
 
 
 def test_a_combined_file_readable_by_others_is_refused_at_the_check(testbed, workdir, run_client):

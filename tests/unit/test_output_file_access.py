@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf import files
+from acme_conf import files, keys
+from acme_conf.files import KeyAccess
 from acme_conf.errors import ProcessFailure
 from acme_conf.messages.certificate import WriteCertificate
 from acme_conf.proc import fileproc
@@ -172,3 +173,56 @@ def test_fileproc_takes_the_private_key_from_keyproc_only_in_its_shape(cert_dir:
     theirs.close()
     with pytest.raises(ProcessFailure, match="keyproc stopped"):
         fileproc._private_key(holder)
+
+
+# the domain key's group and mode (keys.py) ----------------------------------------------------
+
+
+@pytest.fixture
+def key_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "keys"
+    directory.mkdir(mode=0o700)
+    return directory
+
+
+@needs_root
+def test_a_new_key_is_created_with_the_named_group_and_mode(key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[int, int, int]] = []
+    real = files.create_restricted
+
+    def watch(directory_fd: int, name: str, uid: int, gid: int, mode: int) -> int:
+        made.append((uid, gid, mode))
+        return real(directory_fd, name, uid, gid, mode)
+
+    monkeypatch.setattr(keys, "create_restricted", watch)
+    key, created = keys.load_or_create_key(key_dir / "d.key", "ecdsa", 256, KeyAccess(NOGROUP, 0o440))
+    assert created and made == [(-1, NOGROUP, 0o440)]  # through the writer that is never wider on the way
+    info = os.stat(key_dir / "d.key")
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, NOGROUP, 0o440)
+    assert os.listdir(key_dir) == ["d.key"]
+
+
+@needs_root
+def test_an_existing_key_is_given_the_named_group_and_mode_but_only_by_a_run_that_may_create_it(key_dir: Path) -> None:
+    path = key_dir / "d.key"
+    keys.load_or_create_key(path, "ecdsa", 256)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o400
+    access = KeyAccess(NOGROUP, 0o440)
+    assert keys.load_existing_key(path, "ecdsa", 256, access) is not None
+    assert (os.stat(path).st_gid, stat.S_IMODE(os.stat(path).st_mode)) == (0, 0o400)  # a check only reads
+    keys.load_or_create_key(path, "ecdsa", 256, access)
+    assert (os.stat(path).st_gid, stat.S_IMODE(os.stat(path).st_mode)) == (NOGROUP, 0o440)
+
+
+@needs_root
+@pytest.mark.parametrize(("gid", "mode"), [(1, 0o440), (NOGROUP, 0o444), (NOGROUP, 0o460)])
+def test_a_key_more_readable_than_the_configuration_names_is_refused_untouched(key_dir: Path, gid: int, mode: int) -> None:
+    path = key_dir / "d.key"
+    keys.load_or_create_key(path, "ecdsa", 256)
+    os.chown(path, 0, gid)
+    path.chmod(mode)
+    with pytest.raises(keys.KeyFileError, match="beyond what the configuration names"):
+        keys.load_or_create_key(path, "ecdsa", 256, KeyAccess(NOGROUP, 0o440))
+    assert (os.stat(path).st_gid, stat.S_IMODE(os.stat(path).st_mode)) == (gid, mode)
+    with pytest.raises(keys.KeyFileError, match="group read/writable or world read/writable"):
+        keys.load_existing_key(path, "ecdsa", 256)  # without a group named, the private rule as before

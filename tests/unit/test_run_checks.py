@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from acme_conf.config.plan import FileAccess
 from acme_conf.proc import reports, scheduler, spawner
 from acme_conf.proc.scheduler import _run_chains
 from acme_conf.proc.settings import RunOptions
@@ -86,6 +87,7 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
     return SimpleNamespace(
         handle=handle, certificate=path, fullchain=None, names=(handle,), domain_key=tmp_path / f"{handle}.key",
         keytype=SimpleNamespace(value="ecdsa"), key_size=None, renewal_information=True,
+        access=lambda output: FileAccess(),
     )
 
 
