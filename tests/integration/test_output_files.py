@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from integration_common import RUN_TAG
+from test_unprivileged import USER, home, run_as_user  # noqa: F401  (home: a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other users needs root")
 
@@ -127,3 +128,36 @@ def test_a_combined_file_readable_by_others_is_refused_at_the_check(testbed, wor
     line = next(number for number, text in enumerate(conf.read_text().splitlines(), 1) if "combined" in text)
     assert f"{conf}:{line}: domain combined certificate: mode 0644: others may read it, and it holds the private key" in checked.stderr
     assert os.listdir(workdir.cert_dir) == []
+
+
+def test_an_ordinary_user_gives_the_combined_file_and_key_to_their_own_group(make_testbed, home):
+    """Without root: files stay the user's, a group of the user's may be named, and the jail holds as ever."""
+    testbed = make_testbed(challenge_dir=home / "www")
+    handle = f"user-outputs.{RUN_TAG}.example.test"
+    account = pwd.getpwnam(USER)
+    group = grp.getgrgid(account.pw_gid).gr_name
+    config = home / ".config" / "acme-client" / "acme-client.conf"
+    config.write_text(
+        testbed.authority_block("pebble", home / "acme" / "account.key", "ecdsa")
+        + f"""
+domain {handle} {{
+\tdomain key "{home}/acme/{handle}.key" ecdsa group {group} mode 0440
+\tdomain full chain certificate "{home}/certs/{handle}.pem" mode 0400
+\tdomain combined certificate {handle}.combined.pem group {group} mode 0440
+\tchallengedir "{home}/www"
+}}
+"""
+    )
+    os.chown(config, account.pw_uid, account.pw_gid)
+    issued = run_as_user(home, handle)
+    assert issued.returncode == EXIT_CHANGED, issued.stderr
+    assert access_of(home / "certs" / f"{handle}.pem") == (account.pw_uid, account.pw_gid, 0o400)
+    assert access_of(home / "certs" / f"{handle}.combined.pem") == (account.pw_uid, account.pw_gid, 0o440)
+    assert access_of(home / "acme" / f"{handle}.key") == (account.pw_uid, account.pw_gid, 0o440)
+    combined = (home / "certs" / f"{handle}.combined.pem").read_bytes()
+    assert combined == (home / "acme" / f"{handle}.key").read_bytes() + (home / "certs" / f"{handle}.pem").read_bytes()
+
+    config.write_text(config.read_text().replace(f"combined.pem group {group}", "combined.pem group root"))
+    refused = run_as_user(home, "-n")
+    assert refused.returncode == EXIT_FAILED
+    assert "domain combined certificate: group root: not root, and not one of the running user's groups" in refused.stderr

@@ -226,3 +226,30 @@ def test_a_key_more_readable_than_the_configuration_names_is_refused_untouched(k
     assert (os.stat(path).st_gid, stat.S_IMODE(os.stat(path).st_mode)) == (gid, mode)
     with pytest.raises(keys.KeyFileError, match="group read/writable or world read/writable"):
         keys.load_existing_key(path, "ecdsa", 256)  # without a group named, the private rule as before
+
+
+def test_certproc_cannot_hand_fileproc_a_key_and_nothing_is_installed(cert_dir: Path) -> None:
+    import socket
+
+    from acme_conf.ipc import Channel, ChannelError
+    from acme_conf.messages.key import DomainPrivateKey
+    from acme_conf.proc.spec import ChildSpec
+
+    certproc_end, ours = socket.socketpair()
+    keyproc_end, our_key = socket.socketpair()
+    directory_fd = os.open(cert_dir, os.O_RDONLY | os.O_DIRECTORY)
+    settings_ = settings(cert_dir)
+    holder = Held(
+        Channel(ours, "certproc"), directory_fd, str(cert_dir), Channel(our_key, "keyproc"),
+        list(prepare_outputs(directory_fd, str(cert_dir), settings_)),
+    )
+    Channel(certproc_end, "fileproc").send(DomainPrivateKey(KEY))  # on certproc's channel: not what it may send
+    spec = ChildSpec("fileproc", "a.example", 0, False, (), settings_)
+    try:
+        with pytest.raises(ChannelError):
+            fileproc.serve(spec, holder)
+    finally:
+        os.close(directory_fd)
+        certproc_end.close()
+        keyproc_end.close()
+    assert os.listdir(cert_dir) == []  # the files made before the jail are gone with it
