@@ -253,3 +253,10 @@ def test_certproc_cannot_hand_fileproc_a_key_and_nothing_is_installed(cert_dir: 
         certproc_end.close()
         keyproc_end.close()
     assert os.listdir(cert_dir) == []  # the files made before the jail are gone with it
+
+
+@needs_root
+def test_a_revocation_removes_the_combined_file_too(held: Held, cert_dir: Path) -> None:
+    write_certificate(held, settings(cert_dir, (("combined.pem", DAEMON, NOGROUP, 0o440),)), bundle("one"), KEY)
+    fileproc.remove_certificate(held, settings(cert_dir)._replace(revoke=True))
+    assert sorted(os.listdir(cert_dir)) == []
