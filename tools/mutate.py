@@ -1724,6 +1724,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fileproc gives files their owner before its jail; in it, no role may chown (probe give_file_away)",
         (MATRIX,),
     ),
+    Mutation(
+        "fileproc-chowns-in-its-jail", P + "fileproc.py",
+        "            foreign = uid not in (-1, identity[0]) or gid not in (-1, identity[1])\n",
+        "            foreign = False\n",
+        "a file for another owner or group is made before fileproc's jail, which keeps no right to chown",
+        (OUTPUT_ACCESS + "::test_before_the_jail_only_what_the_jail_could_not_make_is_made_and_with_its_owner_and_mode",
+         OUTPUT_FILES_TEST + "::test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_its_key_and_chain"),
+    ),
 )
 
 

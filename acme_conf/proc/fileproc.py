@@ -56,12 +56,12 @@ log = logging.getLogger("acme_conf")
 
 
 class Prepared(NamedTuple):
-    """One output file made ready before the jail: its temporary file, open, and the link kept as its next FILE.1."""
+    """One output file made ready before the jail: what only a process that may chown or link it can make."""
 
     name: str
-    temporary: str  # created with the configured owner, group and mode; empty
-    fd: int
-    backup: str  # a hard link to the current file, renamed to name.1 on install; "" when there is none
+    temporary: str  # its new version, created empty with the configured owner, group and mode; "" when the jail can make it
+    fd: int  # the temporary file, open for writing; -1 without one
+    backup: str  # a hard link to the current file, renamed to name.1 on install; "" when the jail can make it
 
 
 # A NamedTuple, not a frozen dataclass: ~0.4 ms less to create at start-up.
@@ -84,44 +84,72 @@ def acquire(spec: ChildSpec) -> Held:
     if settings.revoke:
         return Held(cert, directory.fd, directory.real)
     key = Channel.from_fd(spec.channel_fd("keyproc"), "keyproc") if settings.combined else None
+    sweep_leftovers(directory.fd, settings)
+    # Whom fileproc is in its jail (sandbox: the directory's owner when started by root).
+    if os.geteuid() == 0:
+        info = os.fstat(directory.fd)
+        identity = (info.st_uid, info.st_gid)
+    else:
+        identity = (os.geteuid(), os.getegid())
+    prepared = prepare_outputs(directory.fd, directory.real, settings, identity)
     # The real path, links resolved: in logs, and what the sandbox is given.
-    return Held(cert, directory.fd, directory.real, key, list(prepare_outputs(directory.fd, directory.real, settings, os.geteuid() == 0)))
+    return Held(cert, directory.fd, directory.real, key, list(prepared))
 
 
 def prepare_outputs(
-    directory_fd: int, directory: str, settings: FileSettings, as_root: bool = False
+    directory_fd: int, directory: str, settings: FileSettings, identity: tuple[int, int]
 ) -> tuple[Prepared, ...]:
-    """Every configured file's temporary file and FILE.1 link, made while fileproc may still chown and link.
+    """What the jailed fileproc, as `identity` (uid, gid) with no capability, could not make itself.
 
-    `as_root` (before the jail, started by root): a file the configuration
-    gives no owner or group gets the directory's, whom fileproc becomes in
-    its jail.  Otherwise it stays its maker's (no system call to ask who
-    that is: the jail has none).
+    A file to belong to another owner or group is created now (empty, mode
+    0000, chown, chmod); a current file that belongs to another owner is
+    linked now for its .1 (the kernel lets only a file's owner, or whoever
+    may read and write it, link it).  Everything else waits for the jail,
+    so that a fileproc killed before its install leaves nothing behind.
     """
-    default_uid, default_gid = -1, -1
-    if as_root:
-        info = os.fstat(directory_fd)
-        default_uid, default_gid = info.st_uid, info.st_gid
     prepared: list[Prepared] = []
     try:
         for name, uid, gid, mode in outputs(settings):
-            temporary = temporary_name(name)
-            try:
-                fd = create_restricted(
-                    directory_fd,
-                    temporary,
-                    default_uid if uid == -1 else uid,
-                    default_gid if gid == -1 else gid,
-                    mode,
-                )
-            except OSError as error:
-                raise ProcessFailure(f"cannot create a file in {directory}: {error.strerror}") from None
-            prepared.append(Prepared(name, temporary, fd, ""))
-            prepared[-1] = prepared[-1]._replace(backup=_link_current(directory_fd, directory, name))
+            foreign = uid not in (-1, identity[0]) or gid not in (-1, identity[1])
+            temporary, fd = "", -1
+            if foreign:
+                temporary = temporary_name(name)
+                try:
+                    fd = create_restricted(directory_fd, temporary, uid, gid, mode)
+                except OSError as error:
+                    raise ProcessFailure(f"cannot create a file in {directory}: {error.strerror}") from None
+                prepared.append(Prepared(name, temporary, fd, ""))
+            backup = _link_current(directory_fd, directory, name) if foreign or _foreign_current(directory_fd, name, identity) else ""
+            if foreign:
+                prepared[-1] = prepared[-1]._replace(backup=backup)
+            elif backup:
+                prepared.append(Prepared(name, "", -1, backup))
     except ProcessFailure:
         discard_unused(directory_fd, tuple(prepared))
         raise
     return tuple(prepared)
+
+
+def _foreign_current(directory_fd: int, name: str, identity: tuple[int, int]) -> bool:
+    """Whether the current `name` belongs to another owner than the jailed fileproc (who could not link it)."""
+    try:
+        return os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_uid != identity[0]
+    except FileNotFoundError:
+        return False
+
+
+def sweep_leftovers(directory_fd: int, settings: FileSettings) -> None:
+    """Remove what a fileproc of this domain killed before its install left: hidden temporaries of its own files."""
+    names = [name for name, _, _, _ in outputs(settings)]
+    pattern = re.compile(r"\.(" + "|".join(re.escape(name) for name in names) + r")(\.1)?\.[0-9a-f]{12}\.tmp")
+    try:
+        with os.scandir(directory_fd) as entries:
+            stale = [entry.name for entry in entries if pattern.fullmatch(entry.name)]
+    except OSError:
+        return
+    for name in stale:
+        _discard_in(directory_fd, name)
+        log.info("removed %s, left by a fileproc that was stopped", name)
 
 
 def outputs(settings: FileSettings) -> tuple[tuple[str, int, int, int], ...]:
@@ -154,7 +182,8 @@ def _link_current(directory_fd: int, directory: str, name: str) -> str:
 def discard_unused(directory_fd: int, prepared: tuple[Prepared, ...]) -> None:
     """Close every prepared descriptor and remove what was not installed (an installed one is gone already)."""
     for each in prepared:
-        os.close(each.fd)
+        if each.fd != -1:
+            os.close(each.fd)
         for name in (each.temporary, each.backup):
             if name:
                 _discard_in(directory_fd, name)
@@ -164,7 +193,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     channels = (held.cert.fileno(), *([held.key.fileno()] if held.key else []))
     return sandbox.Grants(
         channels=channels,
-        files=(held.directory_fd, *(each.fd for each in held.prepared or ())),
+        files=(held.directory_fd, *(each.fd for each in held.prepared or () if each.fd != -1)),
         write_dir=held.directory,
         strict=spec.strict_sandbox,
     )
@@ -209,11 +238,11 @@ def _private_key(held: Held) -> bytes:
 def write_certificate(held: Held, settings: FileSettings, files: WriteCertificate, private_pem: bytes = b"") -> None:
     """Install chain, certificate, full chain and combined file, as configured, as one set.
 
-    Three steps: every new file is written and flushed under its temporary
-    name (made before the jail, or here when fileproc's acquire did not:
-    the unit tests); every old file is kept as FILE.1; then each new file is
-    renamed over its old one.  A failure in the first two steps leaves the
-    old set in place; a failed rename in the last puts back the files
+    Three steps: every new file is written and flushed under a temporary
+    name (made before the jail when it belongs to another owner or group:
+    prepare_outputs); every old file is kept as FILE.1; then each new file
+    is renamed over its old one.  A failure in the first two steps leaves
+    the old set in place; a failed rename in the last puts back the files
     already replaced, so the set is never half old, half new.
     """
     _check_shape(files)
@@ -225,15 +254,20 @@ def write_certificate(held: Held, settings: FileSettings, files: WriteCertificat
     }
     if settings.combined and _PRIVATE_KEY.fullmatch(private_pem) is None:
         raise ProcessFailure("no private key for the combined file: nothing installed")
-    prepared = _take_prepared(held) or prepare_outputs(held.directory_fd, held.directory, settings)
+    prepared = {each.name: each for each in _take_prepared(held)}
+    made: list[Prepared] = []  # what this install made itself, to remove if it fails
     try:
-        _install(held, prepared, contents)
+        ready = [
+            _new_version(held, prepared.get(name) or Prepared(name, "", -1, ""), (uid, gid, mode), contents[name], made)
+            for name, uid, gid, mode in outputs(settings)
+        ]
+        _install(held, ready)
     finally:
-        discard_unused(held.directory_fd, prepared)
+        discard_unused(held.directory_fd, (*prepared.values(), *made))
 
 
 def _take_prepared(held: Held) -> tuple[Prepared, ...]:
-    """What acquire prepared, once: a second install (the sandbox probe) prepares its own."""
+    """What acquire prepared, once: a second install (the sandbox probe) makes its own."""
     if not held.prepared:
         return ()
     taken = tuple(held.prepared)
@@ -241,29 +275,53 @@ def _take_prepared(held: Held) -> tuple[Prepared, ...]:
     return taken
 
 
-def _install(held: Held, prepared: tuple[Prepared, ...], contents: dict[str, bytes]) -> None:
-    written: list[tuple[str, str]] = []
-    for each in prepared:
-        _write_temporary(held, each, contents[each.name])
-        written.append((each.name, each.temporary))
+def _new_version(
+    held: Held, prepared: Prepared, access: tuple[int, int, int], content: bytes, made: list[Prepared]
+) -> Prepared:
+    """`content` written and flushed under a temporary name: prepared's, else one made now (as fileproc is)."""
+    if not prepared.temporary:
+        temporary = temporary_name(prepared.name)
+        try:
+            fd = create_restricted(held.directory_fd, temporary, *access)
+        except OSError as error:
+            raise ProcessFailure(f"cannot create a file in {held.directory}: {error.strerror}") from None
+        prepared = prepared._replace(temporary=temporary, fd=fd)
+        made.append(prepared._replace(backup=""))
+    _write_temporary(held, prepared, content)
+    return prepared
+
+
+def _install(held: Held, ready: list[Prepared]) -> None:
     kept: dict[str, bool] = {}  # name -> an old version was kept as name.1
     try:
-        for each in prepared:
-            if each.backup:
-                os.rename(each.backup, f"{each.name}.1", src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
-            kept[each.name] = bool(each.backup)
+        for each in ready:
+            kept[each.name] = _keep_backup(held, each)
     except OSError as error:
         raise ProcessFailure(f"cannot keep the previous {held.directory}/{each.name}: {error.strerror}") from None
-    for index, (name, temporary) in enumerate(written):
+    for index, each in enumerate(ready):
         try:
-            os.rename(temporary, name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+            os.rename(each.temporary, each.name, src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
         except OSError as error:
-            for done, _ in written[:index]:
-                _put_back(held, done, kept[done])
-            raise ProcessFailure(f"cannot install {held.directory}/{name}: {error.strerror}") from None
-    for name, _ in written:
+            for done in ready[:index]:
+                _put_back(held, done.name, kept[done.name])
+            raise ProcessFailure(f"cannot install {held.directory}/{each.name}: {error.strerror}") from None
+    for name in (each.name for each in ready):
         log.info("wrote %s/%s", held.directory, name)
     _sync(held)
+
+
+def _keep_backup(held: Held, each: Prepared) -> bool:
+    """The current file kept as name.1 (atomically replacing an older backup): the link made before the jail,
+    else one made now.  False when there is no current file (the first certificate)."""
+    link = each.backup or _link_current(held.directory_fd, held.directory, each.name)
+    if not link:
+        return False
+    try:
+        os.rename(link, f"{each.name}.1", src_dir_fd=held.directory_fd, dst_dir_fd=held.directory_fd)
+    except OSError:
+        _discard_in(held.directory_fd, link)
+        raise
+    return True
 
 
 def _check_shape(files: WriteCertificate) -> None:

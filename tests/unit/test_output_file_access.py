@@ -96,24 +96,41 @@ def test_an_existing_name_or_a_link_is_never_opened(cert_dir: Path) -> None:
 
 
 @needs_root
-def test_prepared_files_have_their_owner_and_mode_before_a_byte_is_written(held: Held, cert_dir: Path) -> None:
+def test_before_the_jail_only_what_the_jail_could_not_make_is_made_and_with_its_owner_and_mode(
+    held: Held, cert_dir: Path
+) -> None:
     access = (("cert.pem", DAEMON, NOGROUP, 0o440), ("combined.pem", 0, NOGROUP, 0o440))
-    os.chown(cert_dir, DAEMON, NOGROUP)  # a file given no owner gets the directory's
-    prepared = prepare_outputs(held.directory_fd, held.directory, settings(cert_dir, access), as_root=True)
+    (cert_dir / "full.pem").write_text("the current full chain, the daemon's")
+    os.chown(cert_dir / "full.pem", DAEMON, NOGROUP)
+    prepared = prepare_outputs(held.directory_fd, held.directory, settings(cert_dir, access), (0, 0))
     try:
-        found = {each.name: os.stat(each.temporary, dir_fd=held.directory_fd) for each in prepared}
+        found = {each.name: os.stat(each.temporary, dir_fd=held.directory_fd) for each in prepared if each.temporary}
+        backups = {each.name: os.stat(each.backup, dir_fd=held.directory_fd).st_ino for each in prepared if each.backup}
     finally:
         discard_unused(held.directory_fd, prepared)
-    assert [each.name for each in prepared] == ["cert.pem", "full.pem", "combined.pem"]
-    directory = os.stat(cert_dir)
-    expected = {
+    # full.pem, as fileproc will be in its jail, is made there; its current version, another owner's, is linked now
+    assert {name: (i.st_uid, i.st_gid, stat.S_IMODE(i.st_mode)) for name, i in found.items()} == {
         "cert.pem": (DAEMON, NOGROUP, 0o440),
-        "full.pem": (directory.st_uid, directory.st_gid, 0o444),
         "combined.pem": (0, NOGROUP, 0o440),
     }
-    assert {name: (i.st_uid, i.st_gid, stat.S_IMODE(i.st_mode)) for name, i in found.items()} == expected
     assert all(info.st_size == 0 for info in found.values())
-    assert os.listdir(cert_dir) == []  # unused: removed
+    assert backups == {"full.pem": os.stat(cert_dir / "full.pem").st_ino}
+    assert os.listdir(cert_dir) == ["full.pem"]  # unused: removed
+
+
+def test_nothing_is_made_before_the_jail_for_files_as_fileproc_will_be(held: Held, cert_dir: Path) -> None:
+    identity = (os.stat(cert_dir).st_uid, os.stat(cert_dir).st_gid)
+    (cert_dir / "cert.pem").write_text("current")
+    assert prepare_outputs(held.directory_fd, held.directory, settings(cert_dir), identity) == ()
+
+
+def test_a_fileproc_stopped_before_its_install_leaves_what_the_next_one_sweeps(held: Held, cert_dir: Path) -> None:
+    stale = [".cert.pem.0123456789ab.tmp", ".combined.pem.1.0123456789ab.tmp"]
+    others = [".other.pem.0123456789ab.tmp", ".cert.pem.tmp", "cert.pem.1", ".cert.pem.0123456789ab.tmp.x"]
+    for name in stale + others:
+        (cert_dir / name).write_text("")
+    fileproc.sweep_leftovers(held.directory_fd, settings(cert_dir))
+    assert sorted(os.listdir(cert_dir)) == sorted(others)
 
 
 @needs_root
@@ -228,6 +245,7 @@ def test_a_key_more_readable_than_the_configuration_names_is_refused_untouched(k
         keys.load_existing_key(path, "ecdsa", 256)  # without a group named, the private rule as before
 
 
+@needs_root
 def test_certproc_cannot_hand_fileproc_a_key_and_nothing_is_installed(cert_dir: Path) -> None:
     import socket
 
@@ -238,11 +256,12 @@ def test_certproc_cannot_hand_fileproc_a_key_and_nothing_is_installed(cert_dir: 
     certproc_end, ours = socket.socketpair()
     keyproc_end, our_key = socket.socketpair()
     directory_fd = os.open(cert_dir, os.O_RDONLY | os.O_DIRECTORY)
-    settings_ = settings(cert_dir)
+    settings_ = settings(cert_dir, (("combined.pem", DAEMON, NOGROUP, 0o440),))
     holder = Held(
         Channel(ours, "certproc"), directory_fd, str(cert_dir), Channel(our_key, "keyproc"),
-        list(prepare_outputs(directory_fd, str(cert_dir), settings_)),
+        list(prepare_outputs(directory_fd, str(cert_dir), settings_, (0, 0))),
     )
+    assert os.listdir(cert_dir)  # the combined file's new version, another owner's, made before the jail
     Channel(certproc_end, "fileproc").send(DomainPrivateKey(KEY))  # on certproc's channel: not what it may send
     spec = ChildSpec("fileproc", "a.example", 0, False, (), settings_)
     try:
