@@ -5,13 +5,14 @@ to it.  Each file is written to a temporary file, flushed, and renamed over
 the old one, whose previous version stays as FILE.1; the directory is
 flushed last.  A reader sees the old file or the new one, never a part.
 
-Each temporary file is made before the jail, while fileproc may still give
-a file away (files.create_restricted: O_EXCL with mode 0000, then the
-configured owner and group, then the mode), and so is each FILE.1 link to
-the current file (the kernel lets only a file's owner, or whoever may read
-and write it, link it: protected_hardlinks).  The jail then keeps no
-capability: fileproc only writes, flushes and renames what it made.  A
-temporary file left unused is removed.
+Each temporary file is made by files.create_restricted: O_EXCL with mode
+0000, then the configured owner and group, then the mode.  One for another
+owner or group is made before the jail, while fileproc may still give a
+file away, and so is the FILE.1 link to a current file of another owner
+(the kernel lets only a file's owner, or whoever may read and write it,
+link it: protected_hardlinks); the jail keeps no capability.  A temporary
+file left unused is removed; what a fileproc killed before its install
+left, the next one removes when it starts.
 
 It installs only what certproc approved, in the shape certproc gives it:
 one PEM certificate, a chain of PEM certificates, and a full chain that is
