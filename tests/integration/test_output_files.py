@@ -3,10 +3,14 @@ the combined file (the domain key, then the full chain), and a renewal that repl
 
 from __future__ import annotations
 
+import ctypes
 import grp
 import os
 import pwd
+import select
 import stat
+import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,52 @@ GROUP = grp.getgrnam("nogroup").gr_gid
 def access_of(path: Path) -> tuple[int, int, int]:
     info = path.stat()
     return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+IN_CREATE, IN_ATTRIB, IN_MOVED_TO = 0x100, 0x004, 0x080
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; the name follows
+
+
+class DirectoryWatch:
+    """Every name created, changed or moved into a directory, with its owner, group and mode at that moment.
+
+    inotify reports each event after the fact, so a stat may see a later
+    state than the event's (or nothing, the name gone); it can never see an
+    earlier one. Every state it sees must be allowed.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0
+        assert self.libc.inotify_add_watch(self.fd, str(directory).encode(), IN_CREATE | IN_ATTRIB | IN_MOVED_TO) >= 0
+        self.seen: list[tuple[str, int, int, int]] = []  # name, uid, gid, mode
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            if not select.select([self.fd], [], [], 0.05)[0]:
+                continue
+            data = os.read(self.fd, 65536)
+            offset = 0
+            while offset < len(data):
+                _, _, _, length = _EVENT.unpack_from(data, offset)
+                name = data[offset + _EVENT.size: offset + _EVENT.size + length].rstrip(b"\0").decode()
+                offset += _EVENT.size + length
+                try:
+                    info = (self.directory / name).lstat()
+                except FileNotFoundError:
+                    continue
+                self.seen.append((name, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
+
+    def stop(self) -> list[tuple[str, int, int, int]]:
+        self.stopping.set()
+        self.thread.join()
+        os.close(self.fd)
+        return self.seen
 
 
 def conf_with_outputs(testbed, workdir, handle: str) -> Path:
@@ -54,8 +104,25 @@ def test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_it
     cert_dir = workdir.cert_dir
     directory = cert_dir.stat()
 
-    first = run_client("-v", handle, conf=conf)
+    watch = DirectoryWatch(cert_dir)
+    try:
+        first = run_client("-v", handle, conf=conf)
+    finally:
+        seen = watch.stop()
     assert first.returncode == EXIT_CHANGED, first.stderr
+    # Whenever a file or its temporary version was seen, it had mode 0000, or else its final owner and
+    # group and no permission beyond its final mode: never wider, not for a moment.
+    final = {
+        f"{handle}.crt": (DAEMON, GROUP, 0o440),
+        f"{handle}.chain.pem": (directory.st_uid, GROUP, 0o640),
+        f"{handle}.fullchain.pem": (directory.st_uid, directory.st_gid, 0o444),
+        f"{handle}.combined.pem": (0, GROUP, 0o440),
+    }
+    temporaries = [each for each in seen if each[0].startswith(".")]
+    assert {name.split(".tmp")[0].rsplit(".", 1)[0][1:] for name, *_ in temporaries} == set(final), seen
+    for name, uid, gid, mode in seen:
+        owner, group, allowed = final[name if name in final else name.split(".tmp")[0].rsplit(".", 1)[0][1:]]
+        assert mode == 0 or ((uid, gid) == (owner, group) and mode & ~allowed == 0), (name, uid, gid, oct(mode))
     assert access_of(cert_dir / f"{handle}.crt") == (DAEMON, GROUP, 0o440)
     assert access_of(cert_dir / f"{handle}.chain.pem") == (directory.st_uid, GROUP, 0o640)
     assert access_of(cert_dir / f"{handle}.fullchain.pem") == (directory.st_uid, directory.st_gid, 0o444)
