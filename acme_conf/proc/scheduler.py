@@ -17,7 +17,8 @@ When the last chain is over, the shared processes see their channels close
 and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
-changed, else 2.
+changed, else 2; then the run hooks (run_hook.py) run, and one that fails
+makes it 1.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
+from acme_conf.proc.preflight import missing_directories
+from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
+from acme_conf.proc.run_hook import run_hooks_after
 from acme_conf.proc.settings import (
     SHARED_ROLES,
     RunOptions,
@@ -174,7 +178,10 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         log.error("%s", error)
         return EXIT_FAILED
     jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
-    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    with live_count(len(jobs)) as count:  # a count of the domains done, on a terminal only
+        results, services_failed = _run_chains(
+            jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous, count=count
+        )
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         outcome = "failed" if result.failed else done if result.changed else "nothing to do"
@@ -182,10 +189,10 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
             outcome += f" (the processes of {' and '.join(result.failed_shared)} failed)"
         log.info("%s: %s", result.handle, outcome)
     if services_failed or any(result.failed for result in results):
-        return EXIT_FAILED
-    if any(result.changed for result in results):
-        return EXIT_OK
-    return EXIT_UNCHANGED
+        status = EXIT_FAILED
+    else:
+        status = EXIT_OK if any(result.changed for result in results) else EXIT_UNCHANGED
+    return run_hooks_after(jobs, results, options, status)  # `hook changed`, `hook failed` (run_hook.py)
 
 
 def _hold_back(state: _Run) -> None:
@@ -267,6 +274,7 @@ def _run_chains(
     *,
     state_dir: Path | None = None,
     kept_previous: Mapping[str, str] = MappingProxyType({}),
+    count: LiveCount | None = None,
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
@@ -302,6 +310,8 @@ def _run_chains(
                         _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
+                if count is not None:
+                    count.update(state.results)
             except (KeyboardInterrupt, _Stop):
                 if not state.stopping:
                     log.error("stopping on request")
@@ -335,9 +345,17 @@ def _run_chains(
 
 def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
     """Each job to a chain (no certificate yet; -F, -r, -D, -k), to a check first, or done at once: a
-    certificate file the parent recognises and finds current needs no process (known_certificates.py)."""
+    certificate file the parent recognises and finds current needs no process (known_certificates.py),
+    and one missing a directory it would write in has failed already (preflight.py)."""
     now = datetime.now(timezone.utc)
+    issuing = not (state.options.revoke or state.options.account_action)
     for job in jobs:
+        missing = missing_directories(job) if issuing else []
+        if missing:  # nothing starts for it: one line for each directory (preflight.py)
+            for line in missing:
+                log.error("%s: %s", job.handle, line)
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=missing[0])
+            continue
         if not worth_checking_first(job, state.options):
             state.waiting.append(job)
             continue
