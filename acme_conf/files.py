@@ -9,7 +9,7 @@ import stat
 from typing import NamedTuple
 
 from acme_conf.errors import ProcessFailure
-from acme_conf.paths import Resolved, kind, reopen, resolve, shown
+from acme_conf.paths import Resolved, kind, owner_problem, private_file_problems, reopen, resolve, shown
 
 log = logging.getLogger("acme_conf")
 
@@ -82,6 +82,32 @@ def require_regular(mode: int) -> None:
         raise OSError(errno.EINVAL, f"not a regular file ({kind(mode)})")
 
 
+class KeyAccess(NamedTuple):
+    """`group NAME mode OCTAL` after `domain key`: the one group that may read the key besides its owner."""
+
+    group: int  # gid; -1: the file's own (then the mode gives the group nothing)
+    mode: int  # no permission for others, no write or execute for the group (config/file_access.py)
+
+
+def key_file_problems(info: os.stat_result, access: KeyAccess | None) -> list[str]:
+    """Why a key file may not be used: private_file_problems, but the group and mode the configuration names are fine.
+
+    The group's and others' bits must be within the declared mode, and any
+    group bit only for the declared group: a key that another group could
+    read is refused as before, never quietly narrowed (it may have leaked).
+    """
+    if access is None:
+        return private_file_problems(info)
+    problems = [owner_problem(info)] if owner_problem(info) else []
+    shared = stat.S_IMODE(info.st_mode) & (stat.S_IRWXG | stat.S_IRWXO)
+    if shared & ~access.mode or (shared and info.st_gid != access.group):
+        problems.append(
+            f"group read/writable or world read/writable beyond what the configuration names"
+            f" (mode {stat.S_IMODE(info.st_mode):04o}, group {info.st_gid})"
+        )
+    return problems
+
+
 def write_all(fd: int, data: bytes) -> None:
     """Write every byte of `data` (os.write may write less than asked)."""
     view = memoryview(data)
@@ -96,6 +122,28 @@ def sync_directory(directory_fd: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def create_restricted(directory_fd: int, name: str, uid: int, gid: int, mode: int) -> int:
+    """A new file `name` in the directory, owned by uid:gid with `mode`, open for writing; never wider on the way.
+
+    Created exclusively (O_EXCL, never through a link) with mode 0000, so
+    that nobody but root may open it; then given its owner and group, and
+    only then its mode, so the mode never applies to another owner or group.
+    It is empty until the caller writes.  uid or gid -1 leaves it as created (so does the one it has).
+    On failure nothing is left behind.
+    """
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=directory_fd)
+    try:
+        made = os.fstat(fd)
+        if uid not in (-1, made.st_uid) or gid not in (-1, made.st_gid):  # no call when nothing changes
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        os.unlink(name, dir_fd=directory_fd)
+        raise
+    return fd
 
 
 def temporary_name(name: str) -> str:

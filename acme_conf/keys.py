@@ -22,12 +22,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from acme_conf.acme.b64 import b64url_decode
-from acme_conf.files import read_resolved, require_regular, sync_directory, temporary_name, write_all
+from acme_conf.files import (
+    KeyAccess,
+    create_restricted,
+    key_file_problems,
+    read_resolved,
+    require_regular,
+    sync_directory,
+    temporary_name,
+    write_all,
+)
 from acme_conf.errors import ProcessFailure
 from acme_conf.paths import (
     Resolved,
     private_directory_problems,
-    private_file_problems,
+    reopen,
     resolve,
     resolve_in,
     shown,
@@ -48,15 +57,21 @@ class KeyFileError(ProcessFailure):
     """A key file cannot be read, parsed, or created, or holds the wrong kind of key."""
 
 
-def load_or_create_key(path: Path, keytype: str, size: int = 0) -> tuple[PrivateKey, bool]:
-    """The key at `path` and whether it was created just now (`size`: see check_key_type)."""
+def load_or_create_key(
+    path: Path, keytype: str, size: int = 0, access: KeyAccess | None = None
+) -> tuple[PrivateKey, bool]:
+    """The key at `path` and whether it was created just now (`size`: see check_key_type).
+
+    With `access` (the group and mode the configuration names), a new key
+    is created with them, and an existing one is given them.
+    """
     try:
-        data = _read_key_file(path)
+        data = _read_key_file(path, access, adjust=access is not None)
     except FileNotFoundError:
         key = generate_key(keytype, size)
-        if _install_new_key(path, key):
+        if _install_new_key(path, key, access):
             return key, True
-        data = _read_key_file(path)  # another run created it first: use theirs
+        data = _read_key_file(path, access, adjust=access is not None)  # another run created it first: use theirs
     key = parse_key(data, path)
     check_key_type(key, keytype, path, size)
     return key, False
@@ -73,15 +88,24 @@ def load_previous_key(path: Path) -> PrivateKey:
     return key
 
 
-def load_existing_key(path: Path, keytype: str, size: int = 0) -> PrivateKey | None:
-    """The key at `path`, or None when there is none yet; never creates one."""
+def load_existing_key(path: Path, keytype: str, size: int = 0, access: KeyAccess | None = None) -> PrivateKey | None:
+    """The key at `path`, or None when there is none yet; never creates or changes one (`access`: what may read it)."""
     try:
-        data = _read_key_file(path)
+        data = _read_key_file(path, access)
     except FileNotFoundError:
         return None
     key = parse_key(data, path)
     check_key_type(key, keytype, path, size)
     return key
+
+
+def private_key_pem(key: PrivateKey) -> bytes:
+    """The key as PKCS#8 PEM, unencrypted: what a key file and a combined file hold."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def public_key_der(key: PrivateKey) -> bytes:
@@ -165,8 +189,12 @@ def read_mac_key(path: Path) -> bytes:
     return key
 
 
-def _read_key_file(path: Path) -> bytes:
-    """The key file's bytes, once the file and its directories passed the checks in the docstring."""
+def _read_key_file(path: Path, access: KeyAccess | None = None, adjust: bool = False) -> bytes:
+    """The key file's bytes, once the file and its directories passed the checks in the docstring.
+
+    `access`: the group and mode the configuration lets the key have; with
+    `adjust`, the key is given them (before it is read).
+    """
     directory = _key_directory(path)
     try:
         try:
@@ -179,7 +207,9 @@ def _read_key_file(path: Path) -> bytes:
             raise KeyFileError(f"{path}: cannot read key: {error.strerror}") from None
         try:
             require_regular(resolved.info.st_mode)
-            _check_private(path, directory, resolved)
+            _check_private(path, directory, resolved, access)
+            if adjust and access is not None:
+                _give_access(resolved, access)
             data = read_resolved(resolved, MAX_KEY_FILE)
         except OSError as error:
             raise KeyFileError(f"{shown(str(path), resolved)}: cannot read key: {error.strerror}") from None
@@ -210,14 +240,28 @@ def _key_directory(path: Path) -> Resolved:
     return directory
 
 
-def _check_private(path: Path, directory: Resolved, resolved: Resolved) -> None:
-    """The key file is private, and so is the directory it really is in when a link leads elsewhere."""
-    problems = private_file_problems(resolved.info)
+def _check_private(path: Path, directory: Resolved, resolved: Resolved, access: KeyAccess | None = None) -> None:
+    """The key file is private (but for the group `access` names), and so is the directory it really is in when a link leads elsewhere."""
+    problems = key_file_problems(resolved.info, access)
     if (resolved.holder.st_dev, resolved.holder.st_ino) != (directory.info.st_dev, directory.info.st_ino):
         real_directory = os.path.dirname(resolved.real)
         problems += [f"key directory {real_directory}: {p}" for p in private_directory_problems(resolved.holder)]
     if problems:
         raise KeyFileError(f"{shown(str(path), resolved)}: {'; '.join(problems)}")
+
+
+def _give_access(resolved: Resolved, access: KeyAccess) -> None:
+    """An existing key given the configured group, then mode (it passed key_file_problems: a group
+    bit it has is for that group already, so the change of group exposes nothing)."""
+    fd = reopen(resolved, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if access.group not in (-1, info.st_gid):
+            os.fchown(fd, -1, access.group)
+        if stat.S_IMODE(info.st_mode) != access.mode:
+            os.fchmod(fd, access.mode)
+    finally:
+        os.close(fd)
 
 
 def _is_link(directory: Resolved, name: str) -> bool:
@@ -227,17 +271,13 @@ def _is_link(directory: Resolved, name: str) -> bool:
         return False
 
 
-def _install_new_key(path: Path, key: PrivateKey) -> bool:
+def _install_new_key(path: Path, key: PrivateKey, access: KeyAccess | None = None) -> bool:
     """Write `key` to `path` unless it exists by now; False when another run won."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = private_key_pem(key)
     directory = _key_directory(path)
     temporary = temporary_name(path.name)
     try:
-        _write_synced(directory.fd, temporary, pem)
+        _write_synced(directory.fd, temporary, pem, access)
         try:
             os.link(temporary, path.name, src_dir_fd=directory.fd, dst_dir_fd=directory.fd)
         except FileExistsError:
@@ -254,12 +294,16 @@ def _install_new_key(path: Path, key: PrivateKey) -> bool:
     return True
 
 
-def _write_synced(directory_fd: int, name: str, data: bytes) -> None:
-    fd = os.open(
-        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, KEY_MODE, dir_fd=directory_fd
-    )
+def _write_synced(directory_fd: int, name: str, data: bytes, access: KeyAccess | None = None) -> None:
+    if access is None:
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, KEY_MODE, dir_fd=directory_fd
+        )
+    else:  # mode 0000, then the group, then the mode, before a byte of the key
+        fd = create_restricted(directory_fd, name, -1, access.group, access.mode)
     try:
-        os.fchmod(fd, KEY_MODE)  # whatever the umask
+        if access is None:
+            os.fchmod(fd, KEY_MODE)  # whatever the umask
         write_all(fd, data)
         os.fsync(fd)
     finally:

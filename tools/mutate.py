@@ -113,6 +113,9 @@ TLS_ALPN = "tests/unit/test_tls_alpn_certificate.py"
 ARI_HOSTILE = "tests/adversarial/test_hostile_renewal_info.py"
 SYSTEMD_TEMPLATE = "examples/systemd/acme-client@.service"
 SYSTEMD_PROBE = "tests/integration/test_systemd_units.py::test_inside_the_unit_each_hardening_setting_holds"
+OUTPUT_ACCESS = "tests/unit/test_output_file_access.py"
+OUTPUT_OPTIONS = "tests/config/test_output_file_options.py"
+OUTPUT_FILES_TEST = "tests/integration/test_output_files.py"
 
 
 def _policy_row(role: str, line: str) -> str:
@@ -1661,6 +1664,106 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            sock.sendto(packet, server)\n",
         "only the asked name server's answer is read, not a datagram from anyone else",
         (TXT_LOOKUP + "::test_a_spoofed_datagram_from_elsewhere_is_not_read_and_the_real_answer_is",),
+    ),
+    # -- output files a daemon can use (issue 16, item 3) ---------------------------------------------
+    Mutation(
+        "output-created-with-its-final-mode", "acme_conf/files.py",
+        "os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=directory_fd)",
+        "os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=directory_fd)",
+        "a new output file or key is created with mode 0000, given its owner and group, and only then its mode",
+        (OUTPUT_ACCESS + "::test_a_new_file_is_created_exclusive_with_mode_0_then_chowned_then_chmodded",),
+    ),
+    Mutation(
+        "output-not-exclusive", "acme_conf/files.py",
+        "    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=directory_fd)\n",
+        "    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0, dir_fd=directory_fd)\n",
+        "a new output file is created exclusively, never an existing name or through a link",
+        (OUTPUT_ACCESS + "::test_an_existing_name_or_a_link_is_never_opened",),
+    ),
+    Mutation(
+        "output-owner-not-given", "acme_conf/files.py",
+        "            os.fchown(fd, uid, gid)\n",
+        "            pass\n",
+        "each output file gets the owner and group the configuration names",
+        (OUTPUT_ACCESS, OUTPUT_FILES_TEST + "::test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_its_key_and_chain"),
+    ),
+    Mutation(
+        "fileproc-any-private-key", P + "fileproc.py",
+        "    if _PRIVATE_KEY.fullmatch(pem) is None:\n",
+        "    if False:\n",
+        "fileproc takes from keyproc one PEM private key, nothing else, for the combined file",
+        (OUTPUT_ACCESS + "::test_fileproc_takes_the_private_key_from_keyproc_only_in_its_shape",),
+    ),
+    Mutation(
+        "fileproc-combined-without-key", P + "fileproc.py",
+        "    if settings.combined and _PRIVATE_KEY.fullmatch(private_pem) is None:\n",
+        "    if False:\n",
+        "no combined file is installed without one PEM private key in front of the full chain",
+        (OUTPUT_ACCESS + "::test_no_combined_file_without_one_pem_private_key",),
+    ),
+    Mutation(
+        "key-to-fileproc-without-combined", P + "settings.py",
+        "        job.combined is not None\n        and not options.revoke\n",
+        "        not options.revoke\n",
+        "keyproc tells fileproc the private key only for a combined file",
+        ("tests/unit/test_spec_settings.py::test_only_a_run_that_may_install_a_combined_file_gives_keyproc_a_channel_to_fileproc",),
+    ),
+    Mutation(
+        "config-private-file-readable-by-others", "acme_conf/config/file_access.py",
+        "    if keyword in PRIVATE_OUTPUTS and mode & 0o007:\n",
+        "    if False:\n",
+        "a combined file or domain key that others may read is refused at -n",
+        (OUTPUT_OPTIONS,),
+    ),
+    Mutation(
+        "config-output-writable-by-others", "acme_conf/config/file_access.py",
+        "    if mode & 0o022:\n",
+        "    if False:\n",
+        "an output file the group or others may write is refused at -n",
+        (OUTPUT_OPTIONS,),
+    ),
+    Mutation(
+        "config-private-file-unnamed-group", "acme_conf/config/file_access.py",
+        "    if checked is not None and checked & 0o070 and group is None and keyword in PRIVATE_OUTPUTS:\n",
+        "    if False:\n",
+        "a group may read a private key only when the configuration names it",
+        (OUTPUT_OPTIONS,),
+    ),
+    Mutation(
+        "config-key-owner-given-away", "acme_conf/config/file_access.py",
+        '    if owner is not None and keyword == "domain key":\n',
+        "    if False:\n",
+        "the domain key's owner stays root or the running user",
+        (OUTPUT_OPTIONS,),
+    ),
+    Mutation(
+        "key-readable-by-another-group", "acme_conf/files.py",
+        "    if shared & ~access.mode or (shared and info.st_gid != access.group):\n",
+        "    if shared & ~access.mode:\n",
+        "a key another group than the one named may read is refused, never quietly narrowed",
+        (OUTPUT_ACCESS, OUTPUT_OPTIONS),
+    ),
+    Mutation(
+        "key-check-changes-the-key", "acme_conf/keys.py",
+        "        data = _read_key_file(path, access)\n",
+        "        data = _read_key_file(path, access, adjust=access is not None)\n",
+        "a check's keyproc only reads the domain key; only the one that may create it gives it its group and mode",
+        (OUTPUT_ACCESS + "::test_an_existing_key_is_given_the_named_group_and_mode_but_only_by_a_run_that_may_create_it",),
+    ),
+    Mutation(
+        "policy-fileproc-may-chown", S + "policy.py",
+        '    Syscall("fsync", "the new file, then its directory"),\n',
+        '    Syscall("fsync", "the new file, then its directory"),\n    Syscall("fchown", "mutant"),\n',
+        "fileproc gives files their owner before its jail; in it, no role may chown (probe give_file_away)",
+        (MATRIX,),
+    ),
+    Mutation(
+        "fileproc-chowns-in-its-jail", P + "fileproc.py",
+        "            foreign = uid not in (-1, identity[0]) or gid not in (-1, identity[1])\n",
+        "            foreign = False\n",
+        "a file for another owner or group is made before fileproc's jail, which keeps no right to chown",
+        (OUTPUT_ACCESS + "::test_before_the_jail_only_what_the_jail_could_not_make_is_made_and_with_its_owner_and_mode",
+         OUTPUT_FILES_TEST + "::test_each_output_file_gets_its_owner_group_and_mode_and_the_combined_file_its_key_and_chain"),
     ),
     # -- the run hook, runhookproc (issue 16) -----------------------------------------------------------
     Mutation(

@@ -8,6 +8,7 @@ checking of the others.  The plan is only made if there is no error at all.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 from pathlib import Path
@@ -16,16 +17,19 @@ from urllib.parse import urlsplit
 from acme_conf.acme.identifiers import canonical_ip, is_ip
 
 from .errors import ConfigError, ConfigErrors
+from .file_access import ACCESS_WORDS, AccessProblem, file_access
 from .filesystem import FileChecks, Finding
 from .names import BadName, canonical_name
 from .plan import (
     DEFAULT_CHALLENGEDIR,
+    DEFAULT_MODES,
     KEY_SIZES,
     MAC_ALGORITHMS,
     AccountBinding,
     Authority,
     DnsHook,
     DomainJob,
+    FileAccess,
     KeyType,
     Location,
     Plan,
@@ -50,6 +54,8 @@ CHALLENGE_KEYWORDS = (
     "challenge dns-persist-01",
     "challenge dns-01 hook",
 )
+# A DomainJob's field of each output file -> the name OUTPUT_FILES gives it.
+_OUTPUT_NAME = {"certificate": "certificate", "chain": "chain", "fullchain": "full chain", "combined": "combined"}
 _ISSUER = re.compile(r"[ -~]{1,64}")  # an X.520 Common Name is at most 64 characters
 
 _DUPLICATE = {
@@ -65,6 +71,7 @@ _DUPLICATE = {
     "domain certificate": "duplicate cert",
     "domain chain certificate": "duplicate chain",
     "domain full chain certificate": "duplicate full chain",
+    "domain combined certificate": "duplicate combined",
     "sign with": "duplicate sign with",
     "challengedir": "duplicate challengedir",
     "profile": "duplicate profile",
@@ -85,6 +92,7 @@ _FILE_KIND = {
     "domain certificate": "domain cert",
     "domain chain certificate": "domain chain",
     "domain full chain certificate": "domain full chain",
+    "domain combined certificate": "domain combined",
 }
 
 
@@ -300,12 +308,19 @@ class _PlanBuilder:
         label = options["domain name"].values[0] if "domain name" in options else handle
         key_option = options.get("domain key")
         domain_key = None
+        key_access = FileAccess()
         if key_option is None:
             self.missing(block, f"no domain key file specified for domain {label}")
         else:
+            key_option, access_words = _key_and_access(key_option)
             domain_key = self.file_path(block, key_option)
+            try:
+                key_access = file_access("domain key", access_words)
+            except AccessProblem as problem:
+                self.error(block, key_option.line, str(problem))
+                domain_key = None
             if domain_key is not None and self.finding(
-                block, key_option.line, self.files.private_key(domain_key)
+                block, key_option.line, self.files.private_key(domain_key, _allowed(key_access))
             ):
                 domain_key = None
         certificates = self.certificates(block, options, label)
@@ -348,6 +363,9 @@ class _PlanBuilder:
             "keytype": _keytype(key_option),
             "key_size": size or None,
             **certificates,
+            "file_access": (
+                certificates["file_access"] + ((("domain key", key_access),) if key_access != FileAccess() else ())
+            ),
             "challengedir": challengedir,
             "profile": profile,
             "preferred_chain": preferred,
@@ -390,11 +408,12 @@ class _PlanBuilder:
 
     def certificates(
         self, block: Block, options: dict[str, Option], label: str
-    ) -> dict[str, Path | None] | None:
+    ) -> dict[str, object] | None:
         """The certificate directory and files, resolved; None after an error."""
         certificate = options.get("domain certificate")
         chain = options.get("domain chain certificate")
         fullchain = options.get("domain full chain certificate")
+        combined = options.get("domain combined certificate")
         if certificate is None and fullchain is None:
             self.missing(
                 block,
@@ -410,12 +429,23 @@ class _PlanBuilder:
         if defining_path is None:
             return None
         cert_dir = os.path.dirname(defining_path)
-        resolved: dict[str, str | None] = {"certificate": None, "chain": None, "fullchain": None}
+        resolved: dict[str, str | None] = {"certificate": None, "chain": None, "fullchain": None, "combined": None}
         complete = True
         files = []
-        for field, option in (("certificate", certificate), ("chain", chain), ("fullchain", fullchain)):
+        access: list[tuple[str, FileAccess]] = []
+        for field, option in (
+            ("certificate", certificate), ("chain", chain), ("fullchain", fullchain), ("combined", combined)
+        ):
             if option is None:
                 continue
+            try:
+                declared = file_access(option.keyword, option.values[1:])
+            except AccessProblem as problem:
+                self.error(block, option.line, str(problem))
+                complete = False
+            else:
+                if declared != FileAccess():
+                    access.append((_OUTPUT_NAME[field], declared))
             path = defining_path if option is defining else self.in_directory(block, option, cert_dir)
             if path is None:
                 complete = False
@@ -431,6 +461,7 @@ class _PlanBuilder:
         return {
             "cert_dir": self.path(cert_dir),
             **{field: self.path(path) if path else None for field, path in resolved.items()},
+            "file_access": tuple(access),
         }
 
     def in_directory(self, block: Block, option: Option, directory: str) -> str | None:
@@ -873,6 +904,23 @@ def _is_host(host: str) -> bool:
     except BadName:
         return False
     return True
+
+
+def _key_and_access(option: Option) -> tuple[Option, tuple[str, ...]]:
+    """`domain key FILE [TYPE [SIZE]] [group NAME] [mode OCTAL]`: the key's part, and the words after it."""
+    values = option.values
+    end = 1
+    if len(values) > 1 and values[1] in ("rsa", "ecdsa"):
+        end = 3 if len(values) > 2 and values[2] not in ACCESS_WORDS else 2
+    return Option(option.keyword, option.line, values[:end]), values[end:]
+
+
+def _allowed(access: FileAccess) -> tuple[int, int] | None:
+    """(gid, mode) a key file may have besides the private rule, from its declared access; None: private."""
+    if access.group is None and access.mode is None:
+        return None
+    group = grp.getgrnam(access.group).gr_gid if access.group is not None else -1
+    return group, access.mode if access.mode is not None else DEFAULT_MODES["domain key"]
 
 
 def _challenge(option: Option) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .plan import Authority, DnsHook, DomainJob, Plan, RunHook, key_spelling
+from .plan import Authority, DnsHook, DomainJob, FileAccess, Plan, RunHook, key_spelling
 from .terminals import SPELLING
 
 # A subset of the grammar's unquoted words (tests check it against the
@@ -60,13 +60,18 @@ def _domain(job: DomainJob) -> str:
     lines = [f"domain {_word(job.handle)} {{", f"\tdomain name {_word(job.names[0])}"]
     if len(job.names) > 1:
         lines.append(f"\talternative names {{ {', '.join(_word(n) for n in job.names[1:])} }}")
-    lines.append(f"\tdomain key {_quoted(str(job.domain_key))} {key_spelling(job.keytype, job.key_size)}")
-    if job.certificate is not None:
-        lines.append(f"\tdomain certificate {_quoted(str(job.certificate))}")
-    if job.chain is not None:
-        lines.append(f"\tdomain chain certificate {_quoted(str(job.chain))}")
-    if job.fullchain is not None:
-        lines.append(f"\tdomain full chain certificate {_quoted(str(job.fullchain))}")
+    lines.append(
+        f"\tdomain key {_quoted(str(job.domain_key))} {key_spelling(job.keytype, job.key_size)}{_access(job.access('domain key'))}"
+    )
+    for output, path in (
+        ("certificate", job.certificate),
+        ("chain", job.chain),
+        ("full chain", job.fullchain),
+        ("combined", job.combined),
+    ):
+        if path is not None:
+            keyword = "domain certificate" if output == "certificate" else f"domain {output} certificate"
+            lines.append(f"\t{keyword} {_quoted(str(path))}{_access(job.access(output))}")
     lines.append(f"\tsign with {_word(job.authority.name)}")
     if job.dns_persist:
         lines.append("\tchallenge dns-persist-01")
@@ -89,6 +94,18 @@ def _domain(job: DomainJob) -> str:
         lines.append(f"\tchallenge tls-alpn-01 listen on {_quoted(job.tls_alpn[0])} port {job.tls_alpn[1]}")
     lines.append("}\n")
     return "\n".join(lines)
+
+
+def _access(access: FileAccess) -> str:
+    """What follows an output file's path: its owner, group and mode as given, or nothing."""
+    text = ""
+    if access.owner is not None:
+        text += f" owner {_word(access.owner)}"
+    if access.group is not None:
+        text += f" group {_word(access.group)}"
+    if access.mode is not None:
+        text += f" mode {access.mode:04o}"
+    return text
 
 
 def _hook(hook: DnsHook) -> str:

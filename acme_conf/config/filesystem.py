@@ -20,14 +20,13 @@ import errno
 import os
 import stat
 
-from acme_conf.files import read_regular_file
+from acme_conf.files import KeyAccess, key_file_problems, read_regular_file
 from acme_conf.paths import (
     PathRefused,
     Resolved,
     hook_program_refusal,
     kind,
     private_directory_problems,
-    private_file_problems,
     resolve,
 )
 
@@ -53,7 +52,7 @@ class FileChecks:
         # per component of the path).
         self._key_directory_problems: dict[str, tuple[Finding, ...]] = {}
 
-    def private_key(self, path: str) -> tuple[Finding, ...]:
+    def private_key(self, path: str, allowed: tuple[int, int] | None = None) -> tuple[Finding, ...]:
         """A key file: absent is fine (it is created) if its directory is private; present must be private.
 
         A link is followed (the run reads the key through it) unless another
@@ -82,7 +81,9 @@ class FileChecks:
         if not stat.S_ISREG(resolved.info.st_mode):
             return (Finding(True, f"{_named(path)}: not a regular file"),)
         real_directory = os.path.dirname(resolved.real)
-        found = [Finding(True, f"{_named(path)}: {problem}") for problem in private_file_problems(resolved.info)]
+        # `allowed`: the (gid, mode) `domain key ... group NAME mode OCTAL` lets the key have
+        access = None if allowed is None else KeyAccess(*allowed)
+        found = [Finding(True, f"{_named(path)}: {problem}") for problem in key_file_problems(resolved.info, access)]
         found += [
             Finding(True, f"key directory {real_directory}: {problem}")
             for problem in private_directory_problems(resolved.holder)

@@ -32,6 +32,7 @@ SPELLING = {
     "DOMAIN_CERTIFICATE": "domain certificate",
     "DOMAIN_CHAIN_CERTIFICATE": "domain chain certificate",
     "DOMAIN_FULL_CHAIN_CERTIFICATE": "domain full chain certificate",
+    "DOMAIN_COMBINED_CERTIFICATE": "domain combined certificate",
     "SIGN_WITH": "sign with",
     "CHALLENGEDIR": "challengedir",
     "PROFILE": "profile",

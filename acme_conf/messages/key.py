@@ -35,3 +35,15 @@ class DomainKey(Message):
 
     OP: ClassVar[int] = 12
     spki: bytes
+
+
+@dataclass(frozen=True, repr=False, match_args=False)
+class DomainPrivateKey(Message):
+    """keyproc -> fileproc, unasked, only when a combined file is configured: the domain key, PEM (PKCS#8).
+
+    fileproc puts it before the full chain in the combined file; it learns
+    the key from keyproc alone, so certproc and netproc never hold it.
+    """
+
+    OP: ClassVar[int] = 13
+    pem: bytes

@@ -25,7 +25,7 @@ from acme_conf.acme import jws
 from acme_conf.acme.b64 import b64url
 from acme_conf.acme.signing_rules import not_the_cas
 from acme_conf.errors import ProcessFailure
-from acme_conf.files import MAX_CERTIFICATE_FILE, read_regular_file
+from acme_conf.files import MAX_CERTIFICATE_FILE, KeyAccess, read_regular_file
 from acme_conf.keys import PrivateKey, load_existing_key
 from acme_conf.messages import Failure, Message
 from acme_conf.messages.account import SignRequest, Signed
@@ -58,7 +58,8 @@ class RevocationSigner(NamedTuple):
 def prepare(settings: KeySettings) -> RevocationSigner:
     """The existing domain key, and the certificate file's first certificate to revoke with it."""
     path = Path(settings.key_path)
-    key = load_existing_key(path, settings.keytype, settings.size)
+    access = KeyAccess(settings.group, settings.mode) if settings.mode else None  # the group the configuration names
+    key = load_existing_key(path, settings.keytype, settings.size, access)
     if key is None:
         raise ProcessFailure(f"{path}: no domain key to revoke with (-K needs the certificate's key)")
     try:

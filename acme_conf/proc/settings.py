@@ -7,12 +7,14 @@ directory.  Also which processes a run shares and under what name.
 
 from __future__ import annotations
 
+import grp
 import logging
+import pwd
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acme_conf.config.plan import MAC_ALGORITHMS, AccountBinding, Authority, DnsHook, DomainJob
+from acme_conf.config.plan import DEFAULT_MODES, MAC_ALGORITHMS, OUTPUT_FILES, AccountBinding, Authority, DnsHook, DomainJob
 from acme_conf.errors import ProcessFailure
 from acme_conf.files import is_missing
 from acme_conf.proc.hook_view import hook_view
@@ -119,7 +121,11 @@ def service_role(role: str, settings: Settings) -> str:
 
 def key_settings(job: DomainJob) -> KeySettings:
     """keyproc's settings in a chain that issues; a check and a -K run start from these."""
-    return KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
+    settings = KeySettings(str(job.domain_key), job.keytype.value, job.names, size=job.key_size or 0)
+    access = job.access("domain key")
+    if access.group is None and access.mode is None:
+        return settings
+    return settings._replace(group=_group_id(access.group), mode=access.mode or DEFAULT_MODES["domain key"])
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainState = DomainState()) -> Settings:
@@ -162,10 +168,52 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             chain=_name_in(job.cert_dir, job.chain),
             fullchain=_name_in(job.cert_dir, job.fullchain),
             revoke=options.revoke,
+            combined=_name_in(job.cert_dir, job.combined),
+            access=output_access(job),
         )
     if role == "revokeproc":
         return revoke_settings(job, options, alone=False, kept=kept)
     raise ProcessFailure(f"unknown role {role}")
+
+
+def key_goes_to_fileproc(job: DomainJob, options: RunOptions) -> bool:
+    """Whether keyproc tells fileproc the private key: only for a combined file, in a run that may install one."""
+    return (
+        job.combined is not None
+        and not options.revoke
+        and not options.revoke_with_domain_key
+        and not options.account_action
+    )
+
+
+def output_access(job: DomainJob) -> tuple[tuple[str, int, int, int], ...]:
+    """(file name, uid, gid, mode) of each output file, the names looked up now; -1: the directory's owner or group."""
+    access = []
+    for output, path in zip(OUTPUT_FILES, (job.chain, job.certificate, job.fullchain, job.combined)):
+        if path is None:
+            continue
+        declared = job.access(output)
+        mode = DEFAULT_MODES[output] if declared.mode is None else declared.mode
+        access.append((path.name, _user_id(declared.owner), _group_id(declared.group), mode))
+    return tuple(access)
+
+
+def _user_id(name: str | None) -> int:
+    if name is None:
+        return -1
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        raise ProcessFailure(f"owner {name}: no such user (any more)") from None
+
+
+def _group_id(name: str | None) -> int:
+    if name is None:
+        return -1
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ProcessFailure(f"group {name}: no such group (any more)") from None
 
 
 def revoke_settings(job: DomainJob, options: RunOptions, *, alone: bool, kept: DomainState = DomainState()) -> RevokeSettings:

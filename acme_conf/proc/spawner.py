@@ -38,6 +38,7 @@ from acme_conf.proc.settings import (
     RunOptions,
     SHARED_ROLES,
     certificate_missing,
+    key_goes_to_fileproc,
     key_settings,
     revoke_settings,
     service_role,
@@ -56,6 +57,8 @@ CHAIN_CHANNELS = (
     # keyproc tells certproc and revokeproc the domain key: never netproc
     ("keyproc", "certproc"),
     ("keyproc", "revokeproc"),
+    # keyproc tells fileproc the private key, for a combined file only (settings.key_goes_to_fileproc)
+    ("keyproc", "fileproc"),
 )
 # A sweeper chngproc removes a few files (~0.1 s): a wait this long is one
 # that hangs.  The parent waits for it in place, so the other children's
@@ -363,6 +366,8 @@ def spawn_chain(
         for left, right in CHAIN_CHANNELS:
             if left not in ends or right not in ends:
                 continue  # a revokeproc not started
+            if (left, right) == ("keyproc", "fileproc") and not key_goes_to_fileproc(job, options):
+                continue
             left_end, right_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ends[left].append((right, left_end))
             ends[right].append((left, right_end))

@@ -81,6 +81,8 @@ class KeySettings(NamedTuple):
     revoke_at: str = ""  # -K: the CA's directory URL; keyproc signs the revocation of `certificate` there
     certificate: str = ""  # -K: the certificate file whose revocation keyproc signs (read before its jail)
     revoke_reason: int = -1  # -K with -R: the only reason code the revocation may carry
+    group: int = -1  # keyproc: the gid `domain key ... group` names (-1: none)
+    mode: int = 0  # keyproc: the mode `domain key ... mode` names, or 0400 with a group (0: none; the key stays private)
 
 
 class AccountSettings(NamedTuple):
@@ -190,13 +192,16 @@ class CertSettings(NamedTuple):
 
 
 class FileSettings(NamedTuple):
-    """fileproc: the certificate directory and the file names in it."""
+    """fileproc: the certificate directory, the file names in it, and who may read each."""
 
     cert_dir: str
     certificate: str  # file names inside cert_dir; "" = not configured
     chain: str
     fullchain: str
     revoke: bool  # only a -r run may remove the files
+    combined: str = ""  # the private key then the full chain (keyproc sends the key); "" = not configured
+    # (file name, uid, gid, mode) of each configured file: uid and gid -1 for the directory's owner and group
+    access: tuple[tuple[str, int, int, int], ...] = ()
 
 
 class RevokeSettings(NamedTuple):

@@ -109,6 +109,8 @@ PROBES: tuple[Probe, ...] = (
     Probe("rename_outside", "rename a file outside its directory", _every(KILLED, fileproc="ENOENT")),
     Probe("unlink_outside", "remove a file outside its directory", _every(KILLED, chngproc="ENOENT", fileproc="ENOENT")),
     Probe("chmod_outside", "chmod a file outside its directory", _every(KILLED)),
+    # fileproc gives its output files their owner and group before its jail (proc/fileproc.py): after it, no role may
+    Probe("give_file_away", "chown a file it made in its own directory (or its stderr) to another user", _every(KILLED)),
     Probe(
         "write_cert_dir",
         "create a file in the certificate directory",

@@ -190,6 +190,15 @@ def chmod_outside(ctx: Context) -> None:
     os.chmod(ctx.outside("victim"), 0o666)
 
 
+def give_file_away(ctx: Context) -> None:
+    fd = _dir_fd_if_writer(ctx)
+    if fd is None:
+        os.fchown(2, 1, 1)
+        return
+    made = os.open(f"given-{os.getpid()}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400, dir_fd=fd)
+    os.fchown(made, 1, 1)
+
+
 def write_cert_dir(ctx: Context) -> None:
     _open_close(os.path.join(ctx.bed["cert_dir"], f"planted-{os.getpid()}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
 

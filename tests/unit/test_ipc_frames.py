@@ -19,7 +19,7 @@ from acme_conf.messages.account import Signed, SignRequest, Thumbprint, Thumbpri
 from acme_conf.messages.certificate import CertBundle, RemoveCertificate, WriteCertificate
 from acme_conf.messages.challenge import ChallengeWrite, ChallengeWritten
 from acme_conf.messages.dns import Addresses, Resolve
-from acme_conf.messages.key import Csr, CsrRequest, DomainKey
+from acme_conf.messages.key import Csr, CsrRequest, DomainKey, DomainPrivateKey
 from acme_conf.messages.revoke import CertStatus
 
 # Every message type, from every channel's module, by op code.
@@ -28,6 +28,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
     for cls in (
         CertStatus, CsrRequest, Csr, DomainKey, ThumbprintRequest, Thumbprint, SignRequest, Signed, ChallengeWrite,
         ChallengeWritten, Resolve, Addresses, CertBundle, RemoveCertificate, WriteCertificate, Failure,
+        DomainPrivateKey,
     )
 }
 

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from acme_conf.config.plan import FileAccess
 from acme_conf.proc import reports, scheduler, spawner
 from acme_conf.proc.scheduler import _run_chains
 from acme_conf.proc.settings import RunOptions
@@ -87,6 +88,7 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
         handle=handle, certificate=path, fullchain=None, names=(handle,), domain_key=tmp_path / f"{handle}.key",
         keytype=SimpleNamespace(value="ecdsa"), key_size=None, renewal_information=True,
         authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None, uses_challengedir=False,
+        access=lambda output: FileAccess(),
     )
 
 

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.config.plan import Authority, DnsHook, DomainJob, KeyType, Location, RunHook
+from acme_conf.config.plan import Authority, DnsHook, DomainJob, FileAccess, KeyType, Location, RunHook
 from acme_conf.proc import settings, spawner
 from acme_conf.errors import ProcessFailure
 from acme_conf.proc.run_hook import run_hook_settings
-from acme_conf.proc.settings import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
+from acme_conf.proc.settings import (
+    SHARED_ROLES,
+    RunOptions,
+    key_goes_to_fileproc,
+    settings_for,
+    shared_name,
+    shared_plans,
+    shared_settings,
+)
 from acme_conf.proc.spec import (
     ROLES,
     SETTINGS_TYPES,
@@ -211,13 +219,53 @@ def test_fileproc_gets_file_names_inside_cert_dir() -> None:
         chain="example.com.chain.pem",
         fullchain="example.com.fullchain.pem",
         revoke=False,
+        access=(
+            ("example.com.chain.pem", -1, -1, 0o444),
+            ("example.com.crt", -1, -1, 0o444),
+            ("example.com.fullchain.pem", -1, -1, 0o444),
+        ),
     )
     assert settings_for("fileproc", JOB, RunOptions(revoke=True)).revoke
 
 
 def test_fileproc_with_only_a_full_chain() -> None:
     job = replace(JOB, certificate=None, chain=None)
-    assert settings_for("fileproc", job, RunOptions()) == FileSettings("/etc/ssl", "", "", "example.com.fullchain.pem", False)
+    assert settings_for("fileproc", job, RunOptions()) == FileSettings(
+        "/etc/ssl", "", "", "example.com.fullchain.pem", False, access=(("example.com.fullchain.pem", -1, -1, 0o444),)
+    )
+
+
+def test_fileproc_is_told_the_combined_file_and_each_files_owner_group_and_mode() -> None:
+    job = replace(
+        JOB,
+        certificate=None,
+        chain=None,
+        combined=Path("/etc/ssl/example.com.combined.pem"),
+        file_access=(
+            ("full chain", FileAccess(owner="root", mode=0o440)),
+            ("combined", FileAccess(group="root", mode=0o440)),
+        ),
+    )
+    settings = settings_for("fileproc", job, RunOptions())
+    assert settings.combined == "example.com.combined.pem"
+    assert settings.access == (("example.com.fullchain.pem", 0, -1, 0o440), ("example.com.combined.pem", -1, 0, 0o440))
+    assert settings_for("fileproc", replace(job, file_access=()), RunOptions()).access[-1] == (
+        "example.com.combined.pem", -1, -1, 0o400,
+    )
+
+
+def test_only_a_run_that_may_install_a_combined_file_gives_keyproc_a_channel_to_fileproc() -> None:
+    combined = replace(JOB, combined=Path("/etc/ssl/example.com.combined.pem"))
+    assert key_goes_to_fileproc(combined, RunOptions())
+    assert not key_goes_to_fileproc(JOB, RunOptions())
+    assert not key_goes_to_fileproc(combined, RunOptions(revoke=True))
+    assert not key_goes_to_fileproc(combined, RunOptions(revoke_with_domain_key=True))
+
+
+def test_a_user_gone_since_the_check_fails_the_chain_with_its_name() -> None:
+    job = replace(JOB, file_access=(("certificate", FileAccess(owner="no-such-user-here")),))
+    with pytest.raises(ProcessFailure, match="owner no-such-user-here: no such user"):
+        settings_for("fileproc", job, RunOptions())
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from acme_conf.config.plan import FileAccess
 from acme_conf.proc import spawner
 from acme_conf.proc.scheduler import _run_chains
 from acme_conf.proc.settings import RunOptions
@@ -61,7 +62,7 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
         handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
         renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
-        uses_challengedir=False,
+        uses_challengedir=False, access=lambda output: FileAccess(),
     )
     results, _ = _run_chains([job], RunOptions(), ())  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
