@@ -125,8 +125,6 @@ def _run(argv: list[str] | None) -> int:
         if options.verbose:
             sys.stdout.write(dump(_only(plan, jobs) if options.handles else plan))
         return 0
-    if not _configure_logging(options):
-        return 1
     if options.status:
         return _show_status(plan, jobs, options)
     return _execute(plan, jobs, options)
@@ -283,6 +281,8 @@ def _show_status(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> i
     from acme_conf.proc.settings import RunOptions
     from acme_conf.state import state_directory
 
+    if not _configure_logging(options):
+        return 1
     now = datetime.now(timezone.utc)
     run = RunOptions(verbosity=options.verbose, max_chains=options.jobs, strict_sandbox=options.strict_sandbox,
                      every_domain=plan.domains, every_authority=plan.authorities)
@@ -307,6 +307,8 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     from acme_conf.proc import scheduler  # the parent only; -n never loads it
     from acme_conf.proc.settings import RunOptions
 
+    if not _configure_logging(options):
+        return 1
     return scheduler.run(
         jobs,
         RunOptions(

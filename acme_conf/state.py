@@ -356,12 +356,16 @@ def _last_run(value: object) -> LastRun | None:
         return None
     if not isinstance(value, dict):
         raise ValueError("last_run: not a record of a run")
-    at, outcome, reason = _moment(value.get("at")), value.get("outcome"), value.get("reason")
+    try:
+        at, succeeded = _moment(value.get("at")), _moment(value.get("last_success"))
+    except ValueError as error:
+        raise ValueError(f"last_run: {error}") from None
+    outcome, reason = value.get("outcome"), value.get("reason")
     if at is None or outcome not in OUTCOMES:
         raise ValueError("last_run: no moment or outcome")
     if not isinstance(reason, str) or printable(reason, MAX_REASON + 3) != reason:  # + 3: a cut line ends in ...
         raise ValueError("last_run: the reason is not one printable line")
-    return LastRun(at, str(outcome), reason, _moment(value.get("last_success")))
+    return LastRun(at, str(outcome), reason, succeeded)
 
 
 def _last_run_record(last: LastRun | None) -> dict[str, object] | None:

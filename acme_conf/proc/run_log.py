@@ -14,7 +14,6 @@ line, and what children say at that level); -v adds one line per step
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import socket
 import sys
@@ -25,6 +24,8 @@ relayed = logging.getLogger("acme_conf.relayed")
 
 NOTICE = 25  # shown without -v, as a child's notices (proc/child.py): each domain's summary line
 SYSLOG_SOCKET = "/dev/log"
+FACILITY_DAEMON = 3
+MAX_DATAGRAM = 8192  # a line is at most a few thousand bytes (voice.MAX_LINE characters, escaped)
 PREFIX = "acme-client: "
 
 
@@ -54,14 +55,54 @@ def configure_logging(verbosity: int, syslog_socket: str = "") -> None:
         relayed.addHandler(to_syslog)
 
 
+class SyslogHandler(logging.Handler):
+    """Each record as one datagram to the local syslog socket, RFC 3164 style: <PRIORITY>acme-client[PID]: MESSAGE.
+
+    The socket is connected when the handler is made and never blocks: a
+    syslog daemon that stops reading costs lines, never the run (the lines
+    are on stderr as well).  Not logging.handlers.SysLogHandler: it connects
+    again, blocking, after an error, and says nothing of a socket it cannot reach.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.tag = f"acme-client[{os.getpid()}]: "
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.connect(address)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def emit(self, record: logging.LogRecord) -> None:
+        priority = FACILITY_DAEMON * 8 + _severity(record.levelno)
+        try:
+            self.sock.send(f"<{priority}>{self.tag}{self.format(record)}".encode("utf-8", "replace")[:MAX_DATAGRAM])
+        except OSError:
+            pass  # full, or the daemon is gone: the line is on stderr all the same
+
+    def close(self) -> None:
+        self.sock.close()
+        super().close()
+
+
+def _severity(level: int) -> int:
+    """syslog's severity for a logging level: err, warning, notice, info, debug."""
+    if level >= logging.ERROR:
+        return 3
+    if level >= logging.WARNING:
+        return 4
+    if level >= NOTICE:
+        return 5
+    return 6 if level >= logging.INFO else 7
+
+
 def syslog_handler(address: str) -> logging.Handler:
-    """A handler that sends each message to the syslog daemon at `address` (daemon facility), tagged acme-client[PID]."""
+    """A handler that sends each message to the syslog daemon at `address`; SyslogUnavailable when it cannot be reached."""
     try:
-        handler = logging.handlers.SysLogHandler(address, logging.handlers.SysLogHandler.LOG_DAEMON, socket.SOCK_DGRAM)
+        handler = SyslogHandler(address)
     except OSError as error:
         raise SyslogUnavailable(f"cannot log to syslog: {address}: {error.strerror or error}") from None
-    handler.priority_map = {**handler.priority_map, "NOTICE": "notice"}  # this handler's own copy
-    handler.ident = f"acme-client[{os.getpid()}]: "
     handler.setFormatter(logging.Formatter("%(message)s"))
     return handler
 
