@@ -487,7 +487,8 @@ def _reap(state: _Run) -> None:
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
             handle = chain.job.handle
-            result = chain.result(state.failures.get(handle, "a process of its chain failed"), state.due.get(handle, ""))
+            unexplained = "interrupted" if state.stopping else "a process of its chain failed"
+            result = chain.result(state.failures.get(handle, unexplained), state.due.get(handle, ""))
             kept = state.kept.get(handle, DomainState())
             report = chain.take_report()
             state.kept[handle] = keep_state(handle, report, result, state.state_dir, kept, state.options.revoke)
@@ -506,7 +507,10 @@ def _reap(state: _Run) -> None:
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
         for group in state.groups():
+            stopping = group.kill_at is not None
             group.enforce_deadlines(now)
+            if not stopping and group.kill_at is not None:  # it said so
+                state.failures.setdefault(group.name, "still running at its deadline")
 
 
 def _note_failure(state: _Run, exited: ChildExit) -> None:
@@ -598,7 +602,7 @@ def _checks_done(state: _Run) -> None:
         elif code == EXIT_UNCHANGED and not group.failed or state.judge_only and code == EXIT_OK and not group.failed:
             state.results[handle] = ChainResult(handle, False, False, reason=_current_reason(job, kept, "certificate current"))
         else:  # anything else failed, a renewal due but interrupted too
-            why = "interrupted before it was renewed" if code == EXIT_OK and not group.failed else "its check failed"
+            why = "interrupted" if state.stopping else "its check failed"
             state.results[handle] = ChainResult(handle, True, False, reason=state.failures.get(handle, why))
 
 
