@@ -62,7 +62,7 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
         renewal_information=True,
     )
-    results, _ = _run_chains([job], RunOptions(), ())  # type: ignore[list-item]
+    results, _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
     written = capfd.readouterr().err
     assert "acme-client: example.com: revokeproc: \\x1b[2J\\x1b]0;pwned\\x07acme-client: example.com: certificate updated" in written
