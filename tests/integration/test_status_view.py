@@ -161,6 +161,12 @@ def test_each_run_keeps_how_it_ended_and_says_so_in_one_line(workdir, write_conf
         last = domains[handle]["last_run"]
         assert last["last_success"] == last["at"]
 
+    table = run_client("-l", conf=unreachable(conf)).stdout
+    print(table)  # for whoever runs this with -s
+    shown_rows = rows(table)
+    assert shown_rows[changed].endswith(" changed") and shown_rows[unchanged].endswith(" unchanged")
+    assert re.search(r" \S+ \S+ failed: netproc: .+$", shown_rows[failed]), shown_rows[failed]
+
     metrics = tmp_path / "acme.prom"
     shown = run_client("-l", "--prometheus", metrics, conf=unreachable(conf))
     assert shown.returncode == STATUS_ATTENTION, shown.stderr  # the failed one is still missing
