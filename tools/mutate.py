@@ -1477,20 +1477,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a syslog daemon that stops reading never holds the run back",
         ("tests/unit/test_run_log.py",),
     ),
-    Mutation(
-        "progress-mixes-with-lines", P + "scheduler.py",
-        "    finally:\n        state.progress.erase()\n    with signals_held",
-        "    finally:\n        pass\n    with signals_held",
-        "the count on a terminal is erased before any line is written after a wait",
-        ("tests/integration/test_run_summary.py::test_a_terminal_sees_a_live_count_that_never_mixes_with_the_lines",),
-    ),
-    Mutation(
-        "progress-off-the-terminal", P + "progress.py",
-        "        return cls(stream if verbosity == 0 and total > 1 and _is_terminal(stream) else None, total)\n",
-        "        return cls(stream if verbosity == 0 and total > 1 else None, total)\n",
-        "no count is written where standard error is not a terminal (cron mail stays clean)",
-        ("tests/integration/test_run_summary.py::test_a_run_with_nothing_to_do_says_one_line_per_domain_and_nothing_else",),
-    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

@@ -29,7 +29,6 @@ import logging
 import os
 import selectors
 import signal
-import sys
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -65,7 +64,6 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
-from acme_conf.proc.progress import Progress
 from acme_conf.proc.renewal_outlook import judged
 from acme_conf.proc.reports import ChainResult, keep_last_runs, keep_state, print_records, summary_line, utc
 from acme_conf.proc.run_log import NOTICE
@@ -235,7 +233,6 @@ class _Run:
     kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
     failures: dict[str, str] = field(default_factory=dict)  # group name -> why it failed, as its first failing child said
     due: dict[str, str] = field(default_factory=dict)  # handle -> why its chain runs (the reason a change gives)
-    progress: Progress = field(default_factory=lambda: Progress(None, 0))  # the count on a terminal (progress.py)
 
     @property
     def checking(self) -> bool:
@@ -280,7 +277,6 @@ def _run_chains(
     """
     state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
     state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
-    state.progress = Progress.for_run(sys.stderr, len(jobs), options.verbosity)
     _sort_jobs(state, jobs)
     _drive(state)
     failed_shared = {name for name, services in state.services.items() if services.group.failed}
@@ -344,7 +340,6 @@ def _drive(state: _Run) -> None:
                 for group in state.groups():
                     group.stop()
     finally:
-        state.progress.erase()
         signal.signal(signal.SIGTERM, previous)
         for services in state.services.values():
             services.release_all()
@@ -466,11 +461,7 @@ def _reap(state: _Run) -> None:
     groups = state.groups()
     if not groups:
         return  # every chain so far failed to start: nothing to wait for
-    state.progress.show(len(state.results))  # while waiting; erased before anything else is said
-    try:
-        events = state.selector.select(_next_timeout(state, groups))  # where ^C and SIGTERM arrive
-    finally:
-        state.progress.erase()
+    events = state.selector.select(_next_timeout(state, groups))  # where ^C and SIGTERM arrive
     with signals_held(signal.SIGINT, signal.SIGTERM):  # a reaped child must be recorded
         for key, _ in events:
             if isinstance(key.data, Chain):

@@ -4,7 +4,6 @@ with -vv, and with --syslog the same lines, the children's among them, on the lo
 from __future__ import annotations
 
 import os
-import pty
 import re
 import socket
 import subprocess
@@ -115,42 +114,3 @@ def test_syslog_gets_every_line_the_parent_relays(workdir, write_conf, tmp_path)
     last = re.fullmatch(r"<(\d+)>.*", received[-1])
     assert last and int(last.group(1)) & 7 == 5 and "certificate updated" in received[-1]  # the summary, at notice
     assert any(f"{handle}: netproc: certificate downloaded" in line for line in received)  # a child's line, relayed
-
-
-PROGRESS = re.compile(r"\r\x1b\[K(acme-client: (\d+) of (\d+) domains done)?")
-
-
-def test_a_terminal_sees_a_live_count_that_never_mixes_with_the_lines(workdir, write_conf, tmp_path):
-    handles = [f"d{number}.progress.example.test" for number in range(3)]
-    conf = write_conf(*handles)
-    env = {key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES}
-    env[STATE_DIRECTORY_VARIABLE] = str(workdir.state_dir)
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "acme_conf", "-f", str(conf), "-j", "1"], cwd=workdir.root, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal,
-        )
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the run is over and the terminal's last reader gone
-                break
-            if not chunk:
-                break
-            shown += chunk
-        assert process.wait(timeout=120) == EXIT_CHANGED
-    finally:
-        os.close(controller)
-    text = shown.decode().replace("\r\n", "\n")
-    counts = [(int(done), int(total)) for _, done, total in PROGRESS.findall(text) if total]
-    assert counts and all(total == 3 for _, total in counts) and counts == sorted(counts), counts  # it only goes up
-    assert not re.search(r"domains done(?!\r\x1b\[K)", text), text  # always erased before anything else is written
-    lines = PROGRESS.sub("", text).splitlines()
-    assert "\r" not in PROGRESS.sub("", text) and "\x1b" not in PROGRESS.sub("", text)  # nothing left of it
-    assert [line for line in lines if ": netproc: created account " not in line] == [
-        f"acme-client: {handle}: certificate updated ({workdir.certificate(handle)}: no certificate yet)" for handle in handles
-    ]
-    assert text.endswith("no certificate yet)\n")  # erased before the summary: the terminal is left clean
