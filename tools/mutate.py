@@ -105,6 +105,8 @@ ARI_UNIT = "tests/unit/test_renewal_info.py"
 HTTPPROC = "tests/unit/test_httpproc_answers.py"
 HOOKPROC = "tests/unit/test_hookproc_records.py"
 DNS_HOOK = "tests/integration/test_dns_hook.py"
+RUN_HOOK_UNIT = "tests/unit/test_run_hook_parts.py"
+RUN_HOOK = "tests/integration/test_run_hook.py"
 TXT_LOOKUP = "tests/unit/test_txt_lookup.py"
 TLSPROC = "tests/unit/test_tlsproc_answers.py"
 TLS_ALPN = "tests/unit/test_tls_alpn_certificate.py"
@@ -1477,6 +1479,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a syslog daemon that stops reading never holds the run back",
         ("tests/unit/test_run_log.py",),
     ),
+    # -- the live count (issue 16) ------------------------------------------------------------------
+    Mutation(
+        "progress-count-in-cron-mail", P + "progress.py",
+        "        shown = total > 1 and terminal.isatty()\n",
+        "        shown = total > 1\n",
+        "the count of domains done is drawn on a terminal only: cron mail gets no control characters",
+        ("tests/unit/test_progress.py", "tests/integration/test_progress_count.py"),
+    ),
+    Mutation(
+        "selfcheck-any-body", "acme_conf/net/challenge_check.py",
+        "    if body.strip() != key_authorization.encode():\n",
+        "    if False:\n",
+        "the self-check passes only the challenge file itself, not whatever page the web server answers with",
+        ("tests/unit/test_challenge_check.py",),
+    ),
+    Mutation(
+        "selfcheck-any-status", "acme_conf/net/challenge_check.py",
+        "    if status != 200:\n",
+        "    if False:\n",
+        "the self-check fails a web server that answers with an error status",
+        ("tests/unit/test_challenge_check.py", "tests/integration/test_self_check.py"),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",
@@ -1507,21 +1531,25 @@ MUTATIONS: tuple[Mutation, ...] = (
         (HOOKPROC + "::test_a_netproc_asking_too_often_is_dropped",),
     ),
     Mutation(
-        "hookproc-environment-inherited", P + "hookproc.py",
-        "            env=environment,\n",
+        "hookproc-environment-inherited", P + "programs.py",
+        "            env=dict(environment),\n",
         "            env={**os.environ, **environment},\n",
         "the hook program gets a clean environment, never acme-client's",
-        (HOOKPROC + "::test_the_program_gets_a_clean_environment", DNS_HOOK + "::test_the_hook_sees_no_key_and_changes_no_certificate"),
+        (
+            HOOKPROC + "::test_the_program_gets_a_clean_environment",
+            DNS_HOOK + "::test_the_hook_sees_no_key_and_changes_no_certificate",
+            RUN_HOOK_UNIT + "::test_the_program_reads_the_document_with_its_arguments_and_a_clean_environment",
+        ),
     ),
     Mutation(
-        "hookproc-no-timeout", P + "hookproc.py",
-        "        output, _ = program.communicate(timeout=settings.timeout)\n",
-        "        output, _ = program.communicate()\n",
+        "hookproc-no-timeout", P + "programs.py",
+        "        output, _ = program.communicate(document, timeout=timeout)\n",
+        "        output, _ = program.communicate(document)\n",
         "a hook call that overruns its timeout is killed",
         (HOOKPROC + "::test_a_program_that_overruns_is_killed_with_its_children",),
     ),
     Mutation(
-        "hookproc-kills-only-the-program", P + "hookproc.py",
+        "hookproc-kills-only-the-program", P + "programs.py",
         "        os.killpg(program.pid, signal.SIGKILL)\n",
         "        program.kill()\n",
         "an overrun kills the hook's whole session, not the program alone",
@@ -1567,7 +1595,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         (DNS_HOOK + "::test_a_hookproc_killed_mid_run_has_its_records_removed_by_a_sweeper",),
     ),
     Mutation(
-        "hookproc-program-outlives-it", P + "hookproc.py",
+        "hookproc-program-outlives-it", P + "programs.py",
         "            preexec_fn=die_with_parent,  # a hookproc killed takes the program it runs with it\n",
         "            preexec_fn=None,\n",
         "the program a killed hookproc was running dies with it",
@@ -1589,10 +1617,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "hook-runs-as-root", "acme_conf/config/build.py",
-        "        if user is not None and (_USER.fullmatch(user) is None or user == \"root\"):\n",
-        "        if user is not None and _USER.fullmatch(user) is None:\n",
-        "a hook never runs as root",
-        ("tests/config/test_challenge_options.py::test_hook_options_that_cannot_be_used",),
+        "    return _USER.fullmatch(user) is not None and user != \"root\"\n",
+        "    return _USER.fullmatch(user) is not None\n",
+        "a hook (dns-01 or run hook) never runs as root",
+        (
+            "tests/config/test_challenge_options.py::test_hook_options_that_cannot_be_used",
+            "tests/config/test_run_hook_syntax.py::test_a_hook_that_cannot_be_used_is_an_error_at_its_line",
+        ),
     ),
     Mutation(
         "hook-sees-the-keys", S + "apply.py",
@@ -1671,6 +1702,66 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            sock.sendto(packet, server)\n",
         "only the asked name server's answer is read, not a datagram from anyone else",
         (TXT_LOOKUP + "::test_a_spoofed_datagram_from_elsewhere_is_not_read_and_the_real_answer_is",),
+    ),
+    # -- the run hook, runhookproc (issue 16) -----------------------------------------------------------
+    Mutation(
+        "runhookproc-runs-any-program", P + "runhookproc.py",
+        "    check_program(settings.program)\n",
+        "    pass\n",
+        "runhookproc refuses, at run time, a program another user may change",
+        (RUN_HOOK_UNIT + "::test_runhookproc_refuses_a_program_others_may_change",),
+    ),
+    Mutation(
+        "runhookproc-sees-the-keys", P + "runhookproc.py",
+        "        hidden=settings.hidden,\n",
+        "        hidden=(),\n",
+        "the run hook sees every key's directory empty",
+        (RUN_HOOK + "::test_one_run_with_a_changed_an_unchanged_and_a_failed_domain",),
+    ),
+    Mutation(
+        "runhookproc-ignores-its-user", P + "runhookproc.py",
+        "        user=settings.user,\n",
+        "        user=\"\",\n",
+        "the run hook runs as its configured user when acme-client runs as root",
+        (RUN_HOOK + "::test_the_hook_runs_as_its_configured_user",),
+    ),
+    Mutation(
+        "run-hook-failure-ignored", P + "run_hook.py",
+        "    return EXIT_FAILED if failed else status\n",
+        "    return status\n",
+        "a run hook that fails makes the run's status 1",
+        (
+            RUN_HOOK_UNIT + "::test_a_hook_that_cannot_start_fails_the_run",
+            RUN_HOOK + "::test_a_failing_hook_fails_the_run_and_leaves_the_certificate_installed",
+        ),
+    ),
+    Mutation(
+        "run-hook-after-any-run", P + "run_hook.py",
+        "    if options.revoke or options.revoke_with_domain_key or options.account_action:\n",
+        "    if False:\n",
+        "no run hook after -r, -K, -D, -k or -P",
+        (RUN_HOOK_UNIT + "::test_no_hook_after_a_revocation_or_an_account_action",),
+    ),
+    Mutation(
+        "run-hook-stop-kills-only-its-runner", P + "spawner.py",
+        "    child.terminate()\n",
+        "    child.kill()\n",
+        "a run stopped during its hook stops runhookproc with SIGTERM first, so that it kills the hook's whole session",
+        (RUN_HOOK + "::test_a_run_stopped_during_its_hook_stops_the_hook_with_all_it_started",),
+    ),
+    Mutation(
+        "run-hook-sigterm-kills-the-parent", P + "run_hook.py",
+        "    previous = signal.signal(signal.SIGTERM, _interrupt)  # as ^C: the hook is stopped with what it started\n",
+        "    previous = signal.getsignal(signal.SIGTERM)\n",
+        "SIGTERM during the run hook stops the hook and fails the run, rather than killing the parent and orphaning the hook",
+        (RUN_HOOK + "::test_a_run_stopped_during_its_hook_stops_the_hook_with_all_it_started",),
+    ),
+    Mutation(
+        "run-hook-changed-when-nothing-changed", P + "run_hook.py",
+        "    changed = any(result.changed for result in results)\n",
+        "    changed = True\n",
+        "`hook changed` runs only after a run in which a certificate changed",
+        (RUN_HOOK_UNIT + "::test_which_hooks_a_run_calls_for", RUN_HOOK + "::test_no_hook_runs_when_nothing_changed_or_failed_nor_with_n"),
     ),
 )
 

@@ -29,6 +29,7 @@ from .plan import (
     KeyType,
     Location,
     Plan,
+    RunHook,
     domain_job,
     key_spelling,
 )
@@ -94,6 +95,8 @@ def build_plan(reading: Reading, source: str) -> Plan:
     for block in blocks:
         if block.kind == "authority":
             builder.add_authority(block)
+        elif block.kind == "hook":
+            builder.add_run_hook(block)
         else:
             builder.add_domain(block)
     domains = builder.domain_jobs()
@@ -106,6 +109,7 @@ def build_plan(reading: Reading, source: str) -> Plan:
         authorities=builder.authorities(),
         domains=domains,
         warnings=tuple(str(warning) for warning in reading.sorted_warnings()),
+        run_hooks=builder.run_hooks(),
     )
 
 
@@ -154,6 +158,7 @@ class _PlanBuilder:
         self.listeners: dict[int, tuple[str, str, int]] = {}
         # (address, port) -> the challenge type first served there, and where: one listener serves one type.
         self.listen_types: dict[tuple[str, int], tuple[str, str, int]] = {}
+        self.hooks: dict[str, tuple[RunHook | None, Block]] = {}  # "hook changed" -> the hook (None: in error), its line
 
     # ---- reporting
 
@@ -319,6 +324,7 @@ class _PlanBuilder:
         challengedir = (
             DEFAULT_CHALLENGEDIR if responder or dns or tls_alpn else self.challengedir(block, options.get("challengedir"))
         )
+        check = self.challenge_check(block, options.get("challengedir"))
         profile = self.profile(block, options.get("profile"))
         preferred = self.preferred_chain(block, options.get("preferred chain"))
 
@@ -328,6 +334,9 @@ class _PlanBuilder:
         if size is False:
             draft.complete = False
         if not draft.complete or profile is False or preferred is False or responder is False or hook is False:
+            draft.complete = False
+            return
+        if check is False:
             draft.complete = False
             return
         assert key_option is not None
@@ -347,6 +356,7 @@ class _PlanBuilder:
             "dns_persist": persist is not None,
             "dns_hook": hook or None,
             "tls_alpn": tls_alpn or None,
+            "challenge_check": check or None,
             "location": Location(block.file, block.line),
         }
 
@@ -470,6 +480,33 @@ class _PlanBuilder:
         self.finding(block, line, self.files.directory(path, "challengedir"))
         return self.path(path)
 
+    def challenge_check(self, block: Block, option: Option | None) -> tuple[str, int] | None | bool:
+        """`challengedir PATH check ADDRESS [port PORT]`: the web server's (address, port); None if absent, False after an error.
+
+        Before the CA is told to look, netproc asks the web server at ADDRESS
+        (an IPv4 or IPv6 address: this machine's, as it serves the directory)
+        for each challenge file, port 80 unless given.
+        """
+        if option is None or len(option.values) == 1:
+            return None
+        path, *rest = option.values
+        where = f"challengedir {path}"
+        if len(rest) not in (2, 4) or rest[0] != "check":
+            self.error(block, option.line, f"{where}: expected check and an address after the directory")
+            return False
+        address = rest[1]
+        if not is_ip(address):
+            self.error(block, option.line, f"{where} check {address}: not an IPv4 or IPv6 address")
+            return False
+        number = 80
+        if len(rest) == 4:
+            keyword, port = rest[2:]
+            if keyword != "port" or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+                self.error(block, option.line, f"{where} check {address}: expected port and a number from 1 to 65535")
+                return False
+            number = int(port)
+        return canonical_ip(address), number
+
     def no_other_challenge(self, block: Block, dns: Option, options: dict[str, Option]) -> bool:
         """A DNS challenge names the block's only way to validate: False after saying what else does."""
         for keyword in CHALLENGE_KEYWORDS:
@@ -512,7 +549,7 @@ class _PlanBuilder:
         """The values after a hook's program, checked: a DnsHook, or False after an error."""
         where = "challenge dns-01 hook"
         user = settings.get("user")
-        if user is not None and (_USER.fullmatch(user) is None or user == "root"):
+        if user is not None and not _is_unprivileged_user(user):
             self.error(block, option.line, f"{where}: user {user}: not an unprivileged user's name")
             return False
         numbers: dict[str, int] = {}
@@ -677,8 +714,59 @@ class _PlanBuilder:
                     continue  # the first authority has errors, reported there
                 authority = default
             draft.job_fields["authority"] = authority
+            draft.job_fields["run_hooks"] = self.run_hooks()
             jobs.append(domain_job(draft.job_fields))
         return tuple(jobs)
+
+    # ---- run hooks
+
+    def add_run_hook(self, block: Block) -> None:
+        """`hook changed|failed PROGRAM [ARGUMENT ...] [user NAME] [timeout SECONDS]`: one of each at most."""
+        option = block.options[0]
+        first = self.hooks.get(option.keyword)
+        if first is not None:
+            self.error(block, option.line, f"{option.keyword} already defined at {_where(first[1].file, first[1].line, block)}")
+            return
+        self.hooks[option.keyword] = (self.run_hook(block, option), block)
+
+    def run_hook(self, block: Block, option: Option) -> RunHook | None:
+        """The hook `option` describes, checked as a dns-01 hook's program and options are; None after an error.
+
+        The words `user` and `timeout` end the program's arguments.
+        """
+        where = option.keyword
+        program = self.absolute_path(block, option)
+        words = list(option.values[1:])
+        ends = [index for index, word in enumerate(words) if word in ("user", "timeout")]
+        arguments, words = tuple(words[: ends[0]] if ends else words), words[ends[0] :] if ends else []
+        settings: dict[str, str] = {}
+        while words:
+            keyword = words.pop(0)
+            if keyword not in ("user", "timeout"):
+                self.error(block, option.line, f"{where}: unknown option {keyword} after the arguments (user, timeout)")
+                return None
+            if not words:
+                self.error(block, option.line, f"{where}: {keyword} needs a value")
+                return None
+            if keyword in settings:
+                self.error(block, option.line, f"{where}: {keyword} given twice")
+                return None
+            settings[keyword] = words.pop(0)
+        if program is None or self.finding(block, option.line, self.files.program(program)):
+            return None
+        user, timeout = settings.get("user"), settings.get("timeout", str(RunHook.timeout))
+        if user is not None and not _is_unprivileged_user(user):
+            self.error(block, option.line, f"{where}: user {user}: not an unprivileged user's name")
+            return None
+        if not timeout.isascii() or not timeout.isdigit() or not 1 <= int(timeout) <= HOOK_SECONDS:
+            self.error(block, option.line, f"{where}: timeout {timeout}: not a number from 1 to {HOOK_SECONDS}")
+            return None
+        return RunHook(option.keyword.split()[1], Path(program), arguments, user, int(timeout))
+
+    def run_hooks(self) -> tuple[RunHook, ...]:
+        """The run hooks without errors, `changed` before `failed` (the order they run in)."""
+        hooks = (self.hooks.get(keyword, (None, None))[0] for keyword in ("hook changed", "hook failed"))
+        return tuple(hook for hook in hooks if hook is not None)
 
     # ---- options and paths
 
@@ -805,6 +893,11 @@ def _key_size(option: Option) -> int | None:
         if option.values[2] == key_spelling(keytype, size).split()[1]:
             return size
     return None
+
+
+def _is_unprivileged_user(user: str) -> bool:
+    """Whether a hook's `user` names a user a hook may run as: a POSIX name, never root."""
+    return _USER.fullmatch(user) is not None and user != "root"
 
 
 def _where(file: str, line: int, block: Block) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .plan import Authority, DnsHook, DomainJob, Plan, key_spelling
+from .plan import Authority, DnsHook, DomainJob, Plan, RunHook, key_spelling
 from .terminals import SPELLING
 
 # A subset of the grammar's unquoted words (tests check it against the
@@ -25,7 +25,10 @@ KEYWORDS = frozenset(word for spelling in SPELLING.values() for word in spelling
 
 def dump(plan: Plan) -> str:
     """The configuration text of `plan`."""
-    blocks = [_authority(authority) for authority in plan.authorities]
+    # a plan reduced to some domains (-nv HANDLE) keeps its run hooks on its jobs
+    hooks = plan.run_hooks or (plan.domains[0].run_hooks if plan.domains else ())
+    blocks = [_run_hooks(hooks)] if hooks else []
+    blocks.extend(_authority(authority) for authority in plan.authorities)
     blocks.extend(_domain(job) for job in plan.domains)
     return "\n".join(blocks)
 
@@ -69,6 +72,9 @@ def _domain(job: DomainJob) -> str:
         lines.append("\tchallenge dns-persist-01")
     elif job.dns_hook is not None:
         lines.append(_hook(job.dns_hook))
+    elif job.uses_challengedir and job.challenge_check is not None:
+        address, port = job.challenge_check
+        lines.append(f"\tchallengedir {_quoted(str(job.challengedir))} check {_quoted(address)} port {port}")
     elif job.uses_challengedir:
         lines.append(f"\tchallengedir {_quoted(str(job.challengedir))}")
     if job.profile is not None:
@@ -94,6 +100,17 @@ def _hook(hook: DnsHook) -> str:
     if hook.resolver is not None:
         line += f" resolver {_quoted(hook.resolver[0])} port {hook.resolver[1]}"
     return line + f" wait {hook.wait}"
+
+
+def _run_hooks(hooks: tuple[RunHook, ...]) -> str:
+    """The `hook changed` and `hook failed` lines, every value spelled out."""
+    lines = []
+    for hook in hooks:
+        line = f"hook {hook.event} {_quoted(str(hook.program))}" + "".join(f" {_quoted(word)}" for word in hook.arguments)
+        if hook.user is not None:
+            line += f" user {_word(hook.user)}"
+        lines.append(line + f" timeout {hook.timeout}\n")
+    return "".join(lines)
 
 
 def _word(text: str) -> str:

@@ -190,6 +190,12 @@ class _ToStatements(Transformer):
         keyword, handle, options, *last, end = children
         return Block("domain", str(handle), keyword.line, end.line, (*options, *last))
 
+    def run_hook(self, children: list) -> Block:
+        """`hook changed ...` or `hook failed ...`: a block of one option, so that it is read in order like the others."""
+        keyword = children[0]
+        option = Option(SPELLING[keyword.type], keyword.line, tuple(map(str, children[1:])))
+        return Block("hook", option.keyword, keyword.line, keyword.line, (option,))
+
     def _lines(self, children: list) -> list[Option]:
         if not children:
             return []

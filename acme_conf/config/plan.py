@@ -87,6 +87,21 @@ class DnsHook:
 
 
 @dataclass(frozen=True)
+class RunHook:
+    """`hook changed|failed PROGRAM [ARGUMENT ...] [user NAME] [timeout SECONDS]`: a program run once after a run.
+
+    `changed` runs after a run in which a certificate changed, `failed` after
+    one in which a domain failed (proc/run_hook.py).
+    """
+
+    event: str  # "changed" or "failed"
+    program: Path
+    arguments: tuple[str, ...] = ()
+    user: str | None = None  # whom it runs as when acme-client runs as root (None: the unprivileged user)
+    timeout: int = 60  # seconds it may take before it is killed, with everything it started
+
+
+@dataclass(frozen=True)
 class DomainJob:
     """A `domain HANDLE { ... }` block: one certificate to keep current."""
 
@@ -109,6 +124,9 @@ class DomainJob:
     dns_persist: bool = False  # `challenge dns-persist-01`: a TXT record the user published once validates; no files
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
     tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
+    challenge_check: tuple[str, int] | None = None  # `challengedir PATH check ADDRESS`: the web server asked first
+    # The configuration's run hooks, the same for every job: the parent runs them after the run (proc/run_hook.py).
+    run_hooks: tuple[RunHook, ...] = ()
 
     @property
     def uses_challengedir(self) -> bool:
@@ -144,6 +162,7 @@ class Plan:
     authorities: tuple[Authority, ...]
     domains: tuple[DomainJob, ...]
     warnings: tuple[str, ...]  # "file:line: message" lines; not errors
+    run_hooks: tuple[RunHook, ...] = ()  # `hook changed` and `hook failed`, in file order (each job carries them too)
 
     def domain(self, handle: str) -> DomainJob | None:
         """The job for a handle, or None when no domain block has it."""

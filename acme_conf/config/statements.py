@@ -23,14 +23,14 @@ class Option:
 
 
 class Block:
-    """An `authority NAME { ... }` or `domain HANDLE { ... }` statement."""
+    """An `authority NAME { ... }` or `domain HANDLE { ... }` statement, or a run hook's line (a block of one option)."""
 
     __slots__ = ("kind", "name", "line", "end_line", "options", "file", "order")
 
     def __init__(
         self, kind: str, name: str, line: int, end_line: int, options: tuple[Option, ...]
     ) -> None:
-        self.kind = kind  # "authority" or "domain"
+        self.kind = kind  # "authority", "domain" or "hook"
         self.name = name
         self.line = line
         self.end_line = end_line  # the line of its "}"

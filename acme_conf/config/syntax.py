@@ -43,6 +43,7 @@ from .terminals import (
 AUTHORITY = "AUTHORITY"
 DOMAIN = "DOMAIN"
 _STATEMENT_KEYWORDS = frozenset((AUTHORITY, DOMAIN, INCLUDE))
+_RUN_HOOKS = ("HOOK_CHANGED", "HOOK_FAILED")  # statements of one line
 
 
 _SPELLING_ORDER = {name: index for index, name in enumerate(SPELLING)}
@@ -246,8 +247,8 @@ def _expected(names: set[str], previous: Token | None, in_names: bool) -> str:
     at_line_start = previous is None or previous.type == NEWLINE
     phrases = []
     if at_line_start and {AUTHORITY, DOMAIN, INCLUDE} <= names:
-        names -= {AUTHORITY, DOMAIN, INCLUDE, STRING, NEWLINE}
-        phrases.append('"authority", "domain", "include" or a macro definition')
+        names -= {AUTHORITY, DOMAIN, INCLUDE, STRING, NEWLINE, *_RUN_HOOKS}
+        phrases.append('"authority", "domain", "hook changed", "hook failed", "include" or a macro definition')
     if _DOMAIN_OPTIONS <= names:
         names -= _DOMAIN_OPTIONS
         phrases.append("a domain option")

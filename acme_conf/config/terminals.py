@@ -41,6 +41,8 @@ SPELLING = {
     "CHALLENGE_DNS_PERSIST": "challenge dns-persist-01",
     "CHALLENGE_DNS_HOOK": "challenge dns-01 hook",
     "CHALLENGE_TLS_ALPN_LISTEN": "challenge tls-alpn-01 listen on",
+    "HOOK_CHANGED": "hook changed",
+    "HOOK_FAILED": "hook failed",
     "RSA": "rsa",
     "ECDSA": "ecdsa",
     "LBRACE": "{",

@@ -42,13 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 
-from acme_conf import paths, sandbox
+from acme_conf import sandbox
 from acme_conf.acme.b64 import b64url
 from acme_conf.acme.text import printable
 from acme_conf.acme.tokens import key_authorization_refusal
@@ -59,19 +57,18 @@ from acme_conf.net.txt_lookup import authoritative_servers, resolv_conf_servers,
 from acme_conf.files import write_all
 from acme_conf.proc.child import answer_until_closed, netproc_channels, run_role
 from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK
+from acme_conf.proc import programs
 from acme_conf.proc.journal import is_record_entry
+from acme_conf.proc.programs import PATH, check_program
 from acme_conf.proc.publishing import account_channels, account_thumbprint, answer, served_channels
 from acme_conf.proc.signals import signals_held
 from acme_conf.proc.spec import ChildSpec, HookSettings
-from acme_conf.sandbox.process import die_with_parent
 
 LABEL = "_acme-challenge"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REQUESTS_PER_NAME = 4  # as chngproc: each name published once; a refused or repeated request costs one more
 LOOK_EVERY_SECONDS = 2.0  # between two questions to a name server
 QUESTION_SECONDS = 2.0  # one question's answer
 AUTHORITATIVE_PORT = 53  # where a zone's name servers answer
-MAX_OUTPUT = 4096  # bytes of what the program printed that are kept, for the log and the error
 
 log = logging.getLogger("acme_conf")
 
@@ -112,13 +109,6 @@ def acquire(spec: ChildSpec) -> Held:
         {net.fileno(): frozenset(names) for net, names in zip(nets, settings.names, strict=True)},
         account_channels(spec, nets, settings.authorities),
     )
-
-
-def check_program(program: str) -> None:
-    """The program exists, may be run, and no other user may change it or what its path names (as -n checks)."""
-    problem = paths.hook_program_refusal(program)
-    if problem:
-        raise ProcessFailure(f"hook {program}: {problem}")
 
 
 def name_servers(settings: HookSettings) -> tuple[tuple[str, int], ...]:
@@ -203,7 +193,6 @@ def record_of(name: str, value: str) -> Record:
 
 def run_program(settings: HookSettings, action: str, record: Record) -> None:
     """Run `PROGRAM ACTION OWNER VALUE`; ProcessFailure unless it exits 0 within the timeout."""
-    what = f"hook {action} {record.owner}"
     environment = {
         "PATH": PATH,
         "ACME_ACTION": action,
@@ -211,48 +200,9 @@ def run_program(settings: HookSettings, action: str, record: Record) -> None:
         "ACME_RECORD": record.owner,
         "ACME_VALUE": record.value,
     }
-    started = time.monotonic()
-    try:
-        program = subprocess.Popen(
-            (settings.program, action, record.owner, record.value),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            cwd="/",
-            close_fds=True,
-            start_new_session=True,  # its own process group: a timeout kills everything it started
-            preexec_fn=die_with_parent,  # a hookproc killed takes the program it runs with it
-        )
-    except OSError as error:
-        raise ProcessFailure(f"{what}: cannot run {settings.program}: {error.strerror}") from None
-    try:
-        output, _ = program.communicate(timeout=settings.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_session(program)
-        raise ProcessFailure(f"{what}: {settings.program} did not finish within {settings.timeout} s: killed") from None
-    except BaseException:
-        _kill_session(program)  # stopped: nothing it started may outlive this process
-        raise
-    said = _last_line(output)
-    log.debug("%s: exit status %d after %.1f s%s", what, program.returncode, time.monotonic() - started, said and f": {said}")
-    if program.returncode != 0:
-        status = f"killed by signal {-program.returncode}" if program.returncode < 0 else f"exit status {program.returncode}"
-        raise ProcessFailure(f"{what}: {settings.program} failed ({status}){said and ': ' + said}")
-
-
-def _kill_session(program: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(program.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    program.wait()
-
-
-def _last_line(output: bytes | None) -> str:
-    """The program's last line of output, made safe to print ("" for none)."""
-    lines = (output or b"")[-MAX_OUTPUT:].decode("utf-8", "replace").strip().splitlines()
-    return printable(lines[-1], 200) if lines else ""
+    programs.run_program(
+        (settings.program, action, record.owner, record.value), environment, settings.timeout, f"hook {action} {record.owner}"
+    )
 
 
 def wait_until_visible(held: Held, record: Record) -> None:

@@ -45,6 +45,7 @@ from acme_conf.acme.renewal_info import (
     parse_renewal_info,
     renewal_info_url,
 )
+from acme_conf.net.challenge_check import check_served
 from acme_conf.acme.resources import (
     Authorization,
     Challenge,
@@ -157,6 +158,13 @@ def acquire(spec: ChildSpec) -> Held:
     )
 
 
+def _self_check_port(spec: ChildSpec) -> tuple[int, ...]:
+    """The web server's port when the self-check is on: the jail lets netproc connect there, the CA's URLs never."""
+    settings = spec.settings
+    assert isinstance(settings, NetSettings)
+    return (settings.challenge_check[1],) if settings.challenge_check is not None else ()
+
+
 def _port_of(url: str) -> int:
     try:
         return urlsplit(url).port or 443
@@ -195,7 +203,7 @@ def grants(spec: ChildSpec, held: Held) -> sandbox.Grants:
     return sandbox.Grants(
         channels=tuple(channel.fileno() for channel in held.channels()),
         files=(held.report_fd,) if held.report_fd >= 0 else (),
-        connect_ports=held.ports,
+        connect_ports=held.ports + _self_check_port(spec),
         strict=spec.strict_sandbox,
     )
 
@@ -592,7 +600,8 @@ def authorize_all(acme: AcmeSession, order: Order, held: Held, settings: NetSett
             pending.append(authorization)
         elif authorization.status == "pending":
             kind = "dns-01" if settings.dns_hook else "tls-alpn-01" if settings.tls_alpn else "http-01"
-            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, PUBLISHERS[kind]), kind)
+            check = settings.challenge_check if kind == "http-01" else None
+            answer_challenge(acme, authorization, thumbprint, held.peer(held.chng, PUBLISHERS[kind]), kind, check)
             pending.append(authorization)
         else:
             raise ProcessFailure(f"authorization for {printable(authorization.identifier_value)} is {printable(authorization.status)}")
@@ -634,9 +643,18 @@ def offered_challenge(authorization: Authorization, kind: str, name: str, with_t
 
 
 def answer_challenge(
-    acme: AcmeSession, authorization: Authorization, thumbprint: str, chng: Channel, kind: str = "http-01"
+    acme: AcmeSession,
+    authorization: Authorization,
+    thumbprint: str,
+    chng: Channel,
+    kind: str = "http-01",
+    check: tuple[str, int] | None = None,
 ) -> None:
-    """Publish the `kind` challenge's key authorization (through chngproc, or what stands in its place), then tell the CA."""
+    """Publish the `kind` challenge's key authorization (through chngproc, or what stands in its place), then tell the CA.
+
+    With `check`, the web server at that address and port must first serve
+    the file chngproc wrote (challenge_check.py).
+    """
     identifier = _authorized_name(authorization)[1]
     name = printable(authorization.identifier_value)
     challenge = offered_challenge(authorization, kind, name)
@@ -646,6 +664,8 @@ def answer_challenge(
     )
     if isinstance(written, Failure):
         raise ProcessFailure(f"{name}: {PUBLISHERS[kind]}: {printable(written.reason)}")
+    if check is not None:
+        check_served(check, identifier, challenge.token, key_authorization(challenge.token, thumbprint))
     if challenge.status == "pending":
         acme.post(challenge.url, {}, f"{name}: {kind} challenge")
     log.info("%s: %s challenge answered", name, kind)

@@ -17,7 +17,8 @@ When the last chain is over, the shared processes see their channels close
 and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
-changed, else 2.  Each domain ends with one summary line (changed,
+changed, else 2; then the run hooks (run_hook.py) run, and one that fails
+makes it 1.  Each domain ends with one summary line (changed,
 unchanged or failed, and why: reports.summary_line), and how it ended is
 kept in its state file for the status view (status_view.py), which runs the
 checks alone (judge).
@@ -64,8 +65,11 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
+from acme_conf.proc.preflight import missing_directories
+from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.renewal_outlook import judged
 from acme_conf.proc.reports import ChainResult, keep_last_runs, keep_state, print_records, summary_line, utc
+from acme_conf.proc.run_hook import run_hooks_after
 from acme_conf.proc.run_log import NOTICE
 from acme_conf.proc.settings import (
     SHARED_ROLES,
@@ -169,15 +173,18 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         log.error("%s", error)
         return EXIT_FAILED
     jobs, kept_previous = with_kept_previous_keys(jobs, state_dir)
-    results, services_failed = _run_chains(jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous)
+    with live_count(len(jobs)) as count:  # a count of the domains done, on a terminal only
+        results, services_failed = _run_chains(
+            jobs, options, import_path, state_dir=state_dir, kept_previous=kept_previous, count=count
+        )
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
         log.log(NOTICE, "%s", summary_line(result, done))
     if services_failed or any(result.failed for result in results):
-        return EXIT_FAILED
-    if any(result.changed for result in results):
-        return EXIT_OK
-    return EXIT_UNCHANGED
+        status = EXIT_FAILED
+    else:
+        status = EXIT_OK if any(result.changed for result in results) else EXIT_UNCHANGED
+    return run_hooks_after(jobs, results, options, status)  # `hook changed`, `hook failed` (run_hook.py)
 
 
 def _hold_back(state: _Run) -> None:
@@ -233,6 +240,7 @@ class _Run:
     kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
     failures: dict[str, str] = field(default_factory=dict)  # group name -> why it failed, as its first failing child said
     due: dict[str, str] = field(default_factory=dict)  # handle -> why its chain runs (the reason a change gives)
+    count: LiveCount | None = None  # the count of domains done, on a terminal (progress.py)
 
     @property
     def checking(self) -> bool:
@@ -262,6 +270,7 @@ def _run_chains(
     *,
     state_dir: Path | None = None,
     kept_previous: Mapping[str, str] = MappingProxyType({}),
+    count: LiveCount | None = None,
 ) -> tuple[list[ChainResult], bool]:
     """Check certificates, start chains up to the bound, reap, and stop them all on ^C or SIGTERM.
 
@@ -275,7 +284,9 @@ def _run_chains(
     says whether a shared process failed (the chains it served fail by
     themselves; one that had finished keeps its result).
     """
-    state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
+    state = _Run(
+        options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous), count=count
+    )
     state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
     _sort_jobs(state, jobs)
     _drive(state)
@@ -330,6 +341,8 @@ def _drive(state: _Run) -> None:
                         _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
+                if state.count is not None:
+                    state.count.update(state.results)
             except (KeyboardInterrupt, _Stop):
                 if not state.stopping:
                     log.error("stopping on request")
@@ -357,9 +370,17 @@ def _drive(state: _Run) -> None:
 
 def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
     """Each job to a chain (no certificate yet; -F, -r, -D, -k), to a check first, or done at once: a
-    certificate file the parent recognises and finds current needs no process (known_certificates.py)."""
+    certificate file the parent recognises and finds current needs no process (known_certificates.py),
+    and one missing a directory it would write in has failed already (preflight.py)."""
     now = datetime.now(timezone.utc)
+    issuing = not (state.options.revoke or state.options.account_action)
     for job in jobs:
+        missing = missing_directories(job) if issuing else []
+        if missing:  # nothing starts for it: one line for each directory (preflight.py)
+            for line in missing:
+                log.error("%s: %s", job.handle, line)
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=missing[0])
+            continue
         if not worth_checking_first(job, state.options):
             state.waiting.append(job)
             state.due[job.handle] = _why_due(job, state.options)

@@ -48,7 +48,8 @@ SHARED_ROLES = ("dnsproc", "acctproc", "chngproc")
 # The roles a chngproc's place may hold: the built-in responders' httpproc and tlsproc, a dns-01 hook's hookproc.
 SERVICE_ROLES = (*SHARED_ROLES, "httpproc", "tlsproc", "hookproc")
 LISTENING = (HttpSettings, TlsSettings)  # the settings of a role given a socket the parent bound
-CHAIN_ROLES = tuple(role for role in ROLES if role not in SERVICE_ROLES)
+AFTER_RUN_ROLES = ("runhookproc",)  # started once the chains are over (run_hook.py)
+CHAIN_ROLES = tuple(role for role in ROLES if role not in (*SERVICE_ROLES, *AFTER_RUN_ROLES))
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainSta
             dns_persist=job.dns_persist,
             dns_hook=job.dns_hook is not None,
             tls_alpn=job.tls_alpn is not None,
+            challenge_check=job.challenge_check,
             renewal_information=job.renewal_information,
             kept_window=kept_window(kept),
             account_action=options.account_action,

@@ -30,8 +30,8 @@ from acme_conf.proc.journal import is_record_entry, left_behind, open_journal
 from acme_conf.proc.listener import open_listener
 from acme_conf.state import DomainState
 from acme_conf.proc.voice import ChildVoice
-from acme_conf.proc.spec import ChildSpec, ChngSettings, HookSettings, NetSettings, RevokeSettings, Settings
-from acme_conf.proc.process_group import NO_DEADLINE, ProcessGroup, report_end, say
+from acme_conf.proc.spec import ChildSpec, ChngSettings, HookSettings, NetSettings, RevokeSettings, RunHookSettings, Settings
+from acme_conf.proc.process_group import GRACE_SECONDS, NO_DEADLINE, ProcessGroup, report_end, say
 from acme_conf.proc.settings import (
     CHAIN_ROLES,
     LISTENING,
@@ -294,22 +294,43 @@ def sweep_challenges(services: SharedServices, options: RunOptions, import_path:
         settings=settings,
     )
     try:
-        sweeper = spawn(spec, import_path)
-        try:
-            _, said = sweeper.communicate(timeout=sweep_seconds(settings))
-        except BaseException as stopped:  # a sweeper that hangs, or a stop: it never outlives the parent
-            sweeper.kill()
-            _, said = sweeper.communicate()
-            if not isinstance(stopped, subprocess.TimeoutExpired):
-                raise
+        status = run_to_end(spec, import_path, sweep_seconds(settings))
     except OSError as error:
         log.error("%s: cannot start the %s that removes them: %s", name, role, error.strerror)
         return
-    voice = ChildVoice(f"{name}: {role}")
-    say(voice.hear(said) + voice.hear(b""))
-    if sweeper.returncode != EXIT_OK:
-        report_end(name, role, sweeper.returncode)
+    if status != EXIT_OK:
         log.error("%s: %s may be left", name, what)
+
+
+def run_to_end(spec: ChildSpec, import_path: tuple[str, ...], seconds: float) -> int:
+    """Start a child with no channel and wait for it (killed after `seconds`); relay what it said; its exit status.
+
+    The parent waits in place, so the other children's stderr waits too:
+    for a sweeper, or the run hook once every chain is over.
+    """
+    child = spawn(spec, import_path)
+    try:
+        _, said = child.communicate(timeout=seconds)
+    except BaseException as stopped:  # a child that hangs, or a stop: it never outlives the parent
+        said = _stop(child)
+        if not isinstance(stopped, subprocess.TimeoutExpired):
+            raise
+        log.error("%s: %s did not end within %d s: stopped", spec.handle, spec.role, seconds)
+    voice = ChildVoice(f"{spec.handle}: {spec.role}")
+    say(voice.hear(said) + voice.hear(b""))
+    if child.returncode != EXIT_OK:
+        report_end(spec.handle, spec.role, child.returncode)
+    return child.returncode
+
+
+def _stop(child: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM (the child ends what it started: a program's session), SIGKILL after the grace period; what it said."""
+    child.terminate()
+    try:
+        return child.communicate(timeout=GRACE_SECONDS)[1]
+    except BaseException:  # the grace is over, or a second stop: no more waiting
+        child.kill()
+        return child.communicate()[1]
 
 
 def spawn_chain(
@@ -427,9 +448,11 @@ def memfd(name: str) -> int:
 
 def _parent_record_fd(spec: ChildSpec) -> int:
     """The descriptor a child gets besides its channels: chngproc's or hookproc's journal, netproc's or a check's
-    revokeproc's report, a responder's socket."""
+    revokeproc's report, a responder's socket, the run hook's document."""
     if isinstance(spec.settings, (ChngSettings, HookSettings)):
         return spec.settings.journal_fd
+    if isinstance(spec.settings, RunHookSettings):
+        return spec.settings.document_fd
     if isinstance(spec.settings, LISTENING):
         return spec.settings.listen_fd
     if isinstance(spec.settings, (NetSettings, RevokeSettings)):

@@ -30,6 +30,7 @@ ROLES = (
     "httpproc",
     "hookproc",
     "tlsproc",
+    "runhookproc",
 )
 
 
@@ -62,6 +63,7 @@ class NetSettings(NamedTuple):
     dns_hook: bool = False  # answer dns-01 challenges, the records published by hookproc, not http-01
     tls_alpn: bool = False  # answer tls-alpn-01 challenges (through tlsproc, in chngproc's place), not http-01
     no_certificate: bool = False  # the parent found no certificate file and started no revokeproc: a first issuance
+    challenge_check: tuple[str, int] | None = None  # ask the web server at (address, port) for each file first
 
 
 class DnsSettings(NamedTuple):
@@ -146,6 +148,26 @@ class HookSettings(NamedTuple):
     read_only: tuple[str, ...] = ()
     journal_fd: int = -1  # "+NAME VALUE\n" once a record's add is run, "-NAME VALUE\n" once its remove has run
     sweep: tuple[str, ...] = ()  # a sweeper: "NAME VALUE" of the records a hookproc that died left behind
+
+
+class RunHookSettings(NamedTuple):
+    """runhookproc: the run hook to run once after the run (`hook changed` or `hook failed`), and its document.
+
+    The document (proc/run_document.py) is in a memfd of the parent's, read
+    before the jail and given to the program on its standard input; hidden
+    and read_only are its view of the file system, as hookproc's.
+    """
+
+    event: str  # "changed" or "failed"
+    program: str
+    arguments: tuple[str, ...]
+    user: str  # whom to become when started as root ("": the unprivileged user)
+    timeout: int  # seconds the program may take
+    document_fd: int = -1
+    hidden: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()
+
+
 class TlsSettings(NamedTuple):
     """tlsproc: the built-in tls-alpn-01 responder's address, and the names each domain may have answered.
 
@@ -195,7 +217,7 @@ class RevokeSettings(NamedTuple):
 
 Settings = (
     NetSettings | DnsSettings | KeySettings | AccountSettings | ChngSettings | CertSettings | FileSettings
-    | RevokeSettings | HttpSettings | HookSettings | TlsSettings
+    | RevokeSettings | HttpSettings | HookSettings | TlsSettings | RunHookSettings
 )
 
 SETTINGS_TYPES: dict[str, type[Settings]] = {
@@ -210,6 +232,7 @@ SETTINGS_TYPES: dict[str, type[Settings]] = {
     "httpproc": HttpSettings,
     "hookproc": HookSettings,
     "tlsproc": TlsSettings,
+    "runhookproc": RunHookSettings,
 }
 
 

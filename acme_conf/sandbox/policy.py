@@ -342,6 +342,15 @@ POLICIES: MappingProxyType[str, Policy] = MappingProxyType(
             runs_programs=True,
             spare_fds=256,  # what the hook program may open, beyond its inherited descriptors
         ),
+        "runhookproc": Policy(
+            role="runhookproc",
+            purpose="runs the configured run hook once after the run; keys hidden, certificates read-only",
+            syscalls=(),  # none checked: a filter would bind the hook program too
+            connect=Connect.ANYWHERE,
+            private_netns=False,  # the hook may tell another host (a load balancer, a monitor)
+            runs_programs=True,
+            spare_fds=256,  # what the hook program may open, beyond its inherited descriptors
+        ),
         "tlsproc": Policy(
             role="tlsproc",
             purpose="answers tls-alpn-01 handshakes with validation certificates made in memory, on the address bound before the jail",

@@ -145,3 +145,27 @@ def test_a_hook_others_may_change_is_refused(tmp_path) -> None:
     program.chmod(0o775)
     errors = errors_of(AUTHORITY + domain("a.example", f'challenge dns-01 hook "{program}"'))
     assert any("group or others may write it, and so run code as the hook" in error for error in errors), errors
+
+
+def test_the_self_check_address_and_port_read_back() -> None:
+    plan = plan_of(
+        AUTHORITY
+        + domain("a.example", 'challengedir "/var/www/acme" check 127.0.0.1')
+        + domain("b.example", 'challengedir "/var/www/acme" check 2001:DB8::1 port 8080')
+        + domain("c.example", 'challengedir "/var/www/acme"')
+    )
+    assert [job.challenge_check for job in plan.domains] == [("127.0.0.1", 80), ("2001:db8::1", 8080), None]
+    assert [job.challenge_check for job in plan_of(dump(plan)).domains] == [job.challenge_check for job in plan.domains]
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        ('challengedir "/var/www/acme" check localhost', "check localhost: not an IPv4 or IPv6 address"),
+        ('challengedir "/var/www/acme" check 127.0.0.1 port 0', "expected port and a number from 1 to 65535"),
+        ('challengedir "/var/www/acme" check 127.0.0.1 on 80', "expected port and a number from 1 to 65535"),
+        ('challengedir "/var/www/acme" verify 127.0.0.1', "expected check and an address after the directory"),
+    ],
+)
+def test_self_checks_that_cannot_be_used(option: str, why: str) -> None:
+    assert any(why in error for error in errors_of(AUTHORITY + domain("a.example", option)))

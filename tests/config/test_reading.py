@@ -43,7 +43,7 @@ def test_a_comment_ending_in_a_backslash_goes_on_to_the_next_line() -> None:
     # As upstream: the comment takes the next line with it.
     text = AUTHORITY + "# not used \\\n" + domain("a.example")
     assert errors_of(text)[0] == (
-        'test.conf:7: syntax error: expected "authority", "domain", "include" or a macro'
+        'test.conf:7: syntax error: expected "authority", "domain", "hook changed", "hook failed", "include" or a macro'
         ' definition, found "domain key"'
     )
 
@@ -259,7 +259,7 @@ def test_macro_definition_inside_a_block_is_a_syntax_error() -> None:
 
 def test_keyword_cannot_be_a_macro_name() -> None:
     assert errors_of('profile = "x"\n') == [
-        'test.conf:1: syntax error: expected "authority", "domain", "include" or a macro'
+        'test.conf:1: syntax error: expected "authority", "domain", "hook changed", "hook failed", "include" or a macro'
         ' definition, found "profile"'
     ]
 

@@ -46,6 +46,13 @@ def test_noop_benchmark_runs_first_and_steady_state() -> None:
     assert "first run (a check per domain" in out and "steady state" in out  # both ended with exit 2
 
 
+def test_start_floor_benchmark_prints_the_bound_for_both_scenarios() -> None:
+    out = run_bench("bench/start_floor.py", "--runs", "1", "--floor-a", "0.2", "--floor-c", "0.4")
+    assert "| certproc | " in out and "| the parent " in out
+    assert "(a) 1 certificate: starting the processes costs at least" in out
+    assert "(c) 10 certificates: " in out and "times the floor's whole run" in out
+
+
 def test_peers_benchmark_runs_ours_and_the_floor() -> None:
     # --peers none: CI never installs the other clients from the internet
     out = run_bench("bench/peers.py", "--runs", "1", "--scenario", "a", "--peers", "none")

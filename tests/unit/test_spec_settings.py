@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from acme_conf.config.plan import Authority, DnsHook, DomainJob, KeyType, Location
+from acme_conf.config.plan import Authority, DnsHook, DomainJob, KeyType, Location, RunHook
 from acme_conf.proc import settings, spawner
 from acme_conf.errors import ProcessFailure
+from acme_conf.proc.run_hook import run_hook_settings
 from acme_conf.proc.settings import SHARED_ROLES, RunOptions, settings_for, shared_name, shared_plans, shared_settings
 from acme_conf.proc.spec import (
     ROLES,
@@ -26,6 +27,7 @@ from acme_conf.proc.spec import (
     KeySettings,
     NetSettings,
     RevokeSettings,
+    RunHookSettings,
     TlsSettings,
     Settings,
 )
@@ -73,6 +75,9 @@ SAMPLE_SETTINGS = {
         ("/etc/ssl/private",), ("/etc/ssl/acme",),
     ),
     "tlsproc": TlsSettings("::", 443, (("a.example", "192.0.2.1"), ("b.example",)), (0, 0), 7),
+    "runhookproc": RunHookSettings(
+        "changed", "/usr/bin/systemctl", ("reload", "nginx.service"), "_acmehook", 30, 9, ("/etc/ssl/private",), ("/etc/ssl",)
+    ),
 }
 
 
@@ -116,6 +121,8 @@ def real_settings(role: str, options: RunOptions) -> Settings:
         return shared_settings("chngproc", [replace(JOB, dns_hook=DnsHook(Path("/usr/local/libexec/hook")))], options)
     if role == "tlsproc":  # a chngproc's place, for a domain with the built-in tls-alpn-01 responder
         return shared_settings("chngproc", [replace(JOB, tls_alpn=("::1", 8443))], options)
+    if role == "runhookproc":  # once after the run, for `hook changed`
+        return run_hook_settings(RunHook("changed", Path("/usr/bin/systemctl"), ("reload", "nginx")), [JOB], options, 9)
     if role in SHARED_ROLES:
         return shared_settings(role, [JOB], options)
     return settings_for(role, JOB, options)

@@ -99,7 +99,8 @@ def test_why_a_check_failed_is_its_last_line_sanitised(tmp_path: Path, monkeypat
     job = SimpleNamespace(
         handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
-        renewal_information=True,
+        renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
+        uses_challengedir=False,
     )
     (result,), _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert result.failed

@@ -60,7 +60,8 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
     job = SimpleNamespace(
         handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
-        renewal_information=True,
+        renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
+        uses_challengedir=False,
     )
     results, _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
