@@ -1,12 +1,15 @@
 """acme-client(1): the command line.
 
-    acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]
-    acme-client [-Sv] [-f configfile] -D authority | -k authority
-    acme-client [-Sv] [-f configfile] -P [handle ...]
+    acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [--syslog] [handle ...]
+    acme-client [-Sv] [-f configfile] [--syslog] -D authority | -k authority
+    acme-client [-Sv] [-f configfile] [--syslog] -P [handle ...]
+    acme-client -l [-Sv] [-f configfile] [-j jobs] [--json] [--prometheus file] [handle ...]
 
 Exit status: 0 a certificate changed (with -n: the configuration is good),
-2 nothing changed, 1 failure.  Errors go to standard error; only `-nv`
-writes to standard output (the configuration, in canonical form).
+2 nothing changed, 1 failure; with -l, 0 every certificate current, 3 one
+missing or due, 1 one that cannot be judged or a failure.  Errors go to
+standard error; only `-nv` and `-l` write to standard output (the
+configuration in canonical form; the status view).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from acme_conf.proc.spec import DEACTIVATE, RECORDS, ROLLOVER
 
 SYSTEM_CONFIG = "/etc/acme-client.conf"
 USAGE = (
-    "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [handle ...]\n"
-    "       acme-client [-Sv] [-f configfile] -D authority | -k authority\n"
-    "       acme-client [-Sv] [-f configfile] -P [handle ...]"
+    "usage: acme-client [-FKnrSv] [-f configfile] [-j jobs] [-R reason] [--syslog] [handle ...]\n"
+    "       acme-client [-Sv] [-f configfile] [--syslog] -D authority | -k authority\n"
+    "       acme-client [-Sv] [-f configfile] [--syslog] -P [handle ...]\n"
+    "       acme-client -l [-Sv] [-f configfile] [-j jobs] [--json] [--prometheus file] [handle ...]"
 )
+LONG_OPTIONS = ("json", "prometheus=", "syslog")
 
 
 # RFC 5280 section 5.3.1: the reasons a certificate's subscriber may give
@@ -57,6 +62,10 @@ class Options:
     revoke_with_domain_key: bool = False  # -K: revoke signing with the domain key, not the account's (implies -r)
     account_action: str = ""  # -D: DEACTIVATE, -k: ROLLOVER the account of `authority`; -P: print RECORDS; "": none
     authority: str = ""  # the authority -D or -k names
+    status: bool = False  # -l: show each certificate's status; order nothing
+    json: bool = False  # --json: the status view as JSON (implies -l)
+    prometheus: str = ""  # --prometheus FILE: also write the status view's metrics there, whole (implies -l)
+    syslog: bool = False  # --syslog: also send every line to the local syslog socket
 
 
 class UsageError(Exception):
@@ -116,13 +125,15 @@ def _run(argv: list[str] | None) -> int:
         if options.verbose:
             sys.stdout.write(dump(_only(plan, jobs) if options.handles else plan))
         return 0
+    if options.status:
+        return _show_status(plan, jobs, options)
     return _execute(plan, jobs, options)
 
 
 def parse_arguments(argv: list[str]) -> Options:
     """Options from the command line; UsageError if it is wrong."""
     try:
-        flags, handles = getopt.getopt(argv, "D:Ff:j:Kk:nPR:rSv")
+        flags, handles = getopt.getopt(argv, "D:Ff:j:Kk:lnPR:rSv", LONG_OPTIONS)
     except getopt.GetoptError as error:
         raise UsageError(error.msg) from None
     config_path = None
@@ -131,7 +142,8 @@ def parse_arguments(argv: list[str]) -> Options:
     reason = -1
     by_domain_key = False
     jobs = os.cpu_count() or 1
-    account_action = authority = ""
+    account_action = authority = prometheus = ""
+    status = as_json = syslog = False
     for flag, value in flags:
         if flag in ("-D", "-k", "-P"):
             if account_action:
@@ -156,6 +168,18 @@ def parse_arguments(argv: list[str]) -> Options:
             strict_sandbox = True
         elif flag == "-v":
             verbose += 1
+        elif flag == "-l":
+            status = True
+        elif flag == "--json":
+            status = as_json = True
+        elif flag == "--prometheus":
+            if not value:
+                raise UsageError("--prometheus: a file to write is needed")
+            status, prometheus = True, value
+        elif flag == "--syslog":
+            syslog = True
+    if status and (force or revoke or check_only or account_action or syslog):
+        raise UsageError("-l shows the status: none of -D, -F, -K, -k, -n, -P, -R, -r, --syslog")
     if account_action == RECORDS and (force or revoke or check_only):
         raise UsageError("-P prints records: none of -F, -K, -n, -R, -r")
     if account_action and account_action != RECORDS and (handles or force or revoke or check_only):
@@ -173,6 +197,10 @@ def parse_arguments(argv: list[str]) -> Options:
         revoke_with_domain_key=by_domain_key,
         account_action=account_action,
         authority=authority,
+        status=status,
+        json=as_json,
+        prometheus=prometheus,
+        syslog=syslog,
     )
 
 
@@ -232,12 +260,55 @@ def select_persist_jobs(jobs: tuple[DomainJob, ...], source: str) -> tuple[Domai
     return chosen
 
 
+def _configure_logging(options: Options) -> bool:
+    """The parent's logging, with syslog's socket opened now, before any child runs; False after saying why not."""
+    from acme_conf.proc import run_log  # the parent only; -n never loads it
+
+    try:
+        run_log.configure_logging(options.verbose, run_log.SYSLOG_SOCKET if options.syslog else "")
+    except run_log.SyslogUnavailable as error:
+        _say(f"acme-client: {error}")
+        return False
+    return True
+
+
+def _show_status(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
+    """-l: each certificate's status on standard output (a table, or JSON), and the Prometheus file; the exit status."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from acme_conf.proc import status_report, status_view
+    from acme_conf.proc.settings import RunOptions
+    from acme_conf.state import state_directory
+
+    if not _configure_logging(options):
+        return 1
+    now = datetime.now(timezone.utc)
+    run = RunOptions(verbosity=options.verbose, max_chains=options.jobs, strict_sandbox=options.strict_sandbox,
+                     every_domain=plan.domains, every_authority=plan.authorities)
+    statuses = status_view.gather(jobs, run, state_directory(), now)
+    try:
+        sys.stdout.write(status_report.document(statuses, now) if options.json else status_report.table(statuses, now))
+        sys.stdout.flush()
+    except OSError as error:
+        _say(f"acme-client: cannot write the status: {error.strerror}")
+        return status_report.EXIT_ERROR
+    if options.prometheus:
+        try:
+            status_report.write_whole(Path(options.prometheus), status_report.prometheus(statuses))
+        except OSError as error:
+            _say(f"acme-client: {options.prometheus}: cannot write the metrics: {error.strerror}")
+            return status_report.EXIT_ERROR
+    return status_report.exit_status(statuses)
+
+
 def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
     """Keep the certificates of `jobs` current; the exit status (0, 1 or 2)."""
     from acme_conf.proc import scheduler  # the parent only; -n never loads it
     from acme_conf.proc.settings import RunOptions
 
-    scheduler.configure_logging(options.verbose)
+    if not _configure_logging(options):
+        return 1
     return scheduler.run(
         jobs,
         RunOptions(

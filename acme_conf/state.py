@@ -1,5 +1,6 @@
 """What a run keeps for the next: per domain, until when the CA asked to be left alone, its renewal advice,
-and what a jailed revokeproc found in the certificate file (proc/known_certificates.py).
+what a jailed revokeproc found in the certificate file (proc/known_certificates.py), and how the last run
+ended for it (the status view, acme-client -l, shows it).
 
 One small JSON file per domain handle in one state directory: /var/db/acme
 for root, otherwise the user's state directory (platformdirs), or
@@ -42,6 +43,9 @@ MAX_REPORT = 64 * 1024
 MAX_KNOWN_NAMES = 1000
 MAX_KNOWN_NAME = 255
 MAX_KEY_IDENTITY = 8192
+# A last run's reason: one line, as the summary printed it (already printable).
+MAX_REASON = 600
+OUTCOMES = ("changed", "unchanged", "failed")
 
 log = logging.getLogger("acme_conf")
 
@@ -84,12 +88,31 @@ class KnownCertificate:
 
 
 @dataclass(frozen=True)
+class LastRun:
+    """How the last run ended for a domain, as its summary line said it."""
+
+    at: datetime  # when it ended
+    outcome: str  # one of OUTCOMES
+    reason: str  # why, one printable line ("" when not known)
+    last_success: datetime | None  # when a run last ended changed or unchanged; None: never yet
+
+
+@dataclass(frozen=True)
 class DomainState:
     """What is kept for one domain."""
 
     backoff_until: datetime | None = None  # the CA refused (rate limit, 503): send nothing before this
     renewal: KeptRenewal | None = None  # the CA's renewal advice for the installed certificate
     certificate: KnownCertificate | None = None  # what was found in the certificate file last judged
+    last_run: LastRun | None = None  # how the last run ended for it
+
+
+def last_run_ended(previous: LastRun | None, outcome: str, reason: str, at: datetime) -> LastRun:
+    """The record of a run that ended at `at` with `outcome`, keeping the last success from `previous` after a failure."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"{outcome!r} is not an outcome")
+    succeeded = at if outcome != "failed" else previous.last_success if previous is not None else None
+    return LastRun(at, outcome, printable(reason, MAX_REASON), succeeded)
 
 
 def state_directory() -> Path:
@@ -139,6 +162,7 @@ def load_state(directory: Path, handle: str) -> DomainState:
             backoff_until=min(until, latest) if until is not None else None,
             renewal=_renewal(raw.get("renewal"), now),
             certificate=_kept_known(raw.get("certificate")),
+            last_run=_last_run(raw.get("last_run")),
         )
     except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
@@ -197,6 +221,7 @@ def save_state(directory: Path, handle: str, state: DomainState) -> None:
         "backoff_until": _text(state.backoff_until),
         "renewal": _renewal_record(state.renewal),
         "certificate": _known_record(state.certificate),
+        "last_run": _last_run_record(state.last_run),
     }
     _write_record(directory, _file(directory, handle), record, handle)
 
@@ -323,6 +348,30 @@ def _known_record(known: KnownCertificate | None) -> dict[str, object] | None:
         "id": known.certificate_id,
         "key": known.key,
     }
+
+
+def _last_run(value: object) -> LastRun | None:
+    """A LastRun from its JSON record (a state file without one is from before it was kept); ValueError for one that makes no sense."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("last_run: not a record of a run")
+    try:
+        at, succeeded = _moment(value.get("at")), _moment(value.get("last_success"))
+    except ValueError as error:
+        raise ValueError(f"last_run: {error}") from None
+    outcome, reason = value.get("outcome"), value.get("reason")
+    if at is None or outcome not in OUTCOMES:
+        raise ValueError("last_run: no moment or outcome")
+    if not isinstance(reason, str) or printable(reason, MAX_REASON + 3) != reason:  # + 3: a cut line ends in ...
+        raise ValueError("last_run: the reason is not one printable line")
+    return LastRun(at, str(outcome), reason, succeeded)
+
+
+def _last_run_record(last: LastRun | None) -> dict[str, object] | None:
+    if last is None:
+        return None
+    return {"at": _text(last.at), "outcome": last.outcome, "reason": last.reason, "last_success": _text(last.last_success)}
 
 
 def _renewal(value: object, now: datetime) -> KeptRenewal | None:

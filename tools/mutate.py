@@ -1441,6 +1441,49 @@ MUTATIONS: tuple[Mutation, ...] = (
         "what was known of a certificate is forgotten once a chain installs another",
         ("tests/unit/test_known_certificates.py",),
     ),
+    # -- the status view, summary lines, syslog (issue 16) ---------------------------------------
+    Mutation(
+        "status-view-orders", P + "scheduler.py",
+        "        if code == EXIT_OK and not group.failed and not state.stopping and not state.judge_only:\n",
+        "        if code == EXIT_OK and not group.failed and not state.stopping:\n",
+        "the status view's checks start no chain, whatever they find: nothing reaches the network",
+        ("tests/integration/test_status_view.py::test_the_status_of_issued_expired_missing_mismatched_and_broken_certificates",),
+    ),
+    Mutation(
+        "status-file-not-hashed", P + "status_view.py",
+        "    return known if file_digest(str(inspected)) == known.sha256 else None\n",
+        "    return known\n",
+        "the status view trusts a kept record only while the file's SHA-256 matches it",
+        ("tests/unit/test_status_gather.py",),
+    ),
+    Mutation(
+        "status-key-note-ignored", P + "status_view.py",
+        "    if known is None or inspected is None or known.key != key_identity(job):\n",
+        "    if known is None or inspected is None:\n",
+        "the status view's kept record is void once the domain key file changed",
+        ("tests/unit/test_status_gather.py",),
+    ),
+    Mutation(
+        "failure-reason-unsanitised", P + "voice.py",
+        "            self.last_said = printable(text, MAX_LINE)\n",
+        "            self.last_said = text\n",
+        "why a child failed is kept and printed only escaped",
+        ("tests/unit/test_status_gather.py",),
+    ),
+    Mutation(
+        "last-run-reason-unchecked", "acme_conf/state.py",
+        "    if not isinstance(reason, str) or printable(reason, MAX_REASON + 3) != reason:  # + 3: a cut line ends in ...\n",
+        "    if not isinstance(reason, str):\n",
+        "a last run's reason read back from a state file is one printable line",
+        ("tests/unit/test_last_run_state.py",),
+    ),
+    Mutation(
+        "syslog-blocks", P + "run_log.py",
+        "socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)",
+        "socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)",
+        "a syslog daemon that stops reading never holds the run back",
+        ("tests/unit/test_run_log.py",),
+    ),
     # -- the live count (issue 16) ------------------------------------------------------------------
     Mutation(
         "progress-count-in-cron-mail", P + "progress.py",

@@ -58,19 +58,24 @@ def renewal_decision(
         return RenewalDecision(True, f"certificate is valid for {lifetime.days} days, longer than {MAX_LIFETIME.days}")
     if ari_moment is not None and ari_moment <= now:
         return RenewalDecision(True, f"the CA's renewal window (ARI) has opened: renewal due since {_utc(ari_moment)}")
-    remaining = not_after - now
-    share = 2 if lifetime <= SHORT_LIFETIME else 3
-    threshold = max(lifetime / share, LAST_MOMENT)
+    renew_at = lifetime_renewal_moment(not_before, not_after)
     expires = _utc(not_after)
-    if remaining <= timedelta(0):
+    if not_after <= now:
         return RenewalDecision(True, f"certificate expired {expires}")
-    if remaining < threshold:
+    if renew_at < now:
         return RenewalDecision(True, f"certificate expires {expires}: renewal is due")
-    renew_at = not_after - threshold
     if ari_moment is not None:
         due = f"{_utc(min(ari_moment, renew_at))} (the CA's window, ARI: {_utc(ari_moment)}; lifetime: {_utc(renew_at)})"
         return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {due}")
     return RenewalDecision(False, f"certificate valid until {expires}; renewal due from {_utc(renew_at)}")
+
+
+def lifetime_renewal_moment(not_before: datetime, not_after: datetime) -> datetime:
+    """When the lifetime rule makes a certificate due: a third of its lifetime before it ends (a half for
+    lifetimes of ten days or less), and never later than three days before."""
+    lifetime = not_after - not_before
+    share = 2 if lifetime <= SHORT_LIFETIME else 3
+    return not_after - max(lifetime / share, LAST_MOMENT)
 
 
 def time_to_ask(kept_for: str, next_check: datetime | None, certificate_id: str, now: datetime) -> bool:

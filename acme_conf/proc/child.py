@@ -108,6 +108,8 @@ def report_failure(logger: logging.Logger, error: BaseException) -> int:
     if isinstance(error, ChannelClosed):
         logger.debug("%s", error)
         return EXIT_PEER_GONE
+    if not isinstance(error, (ProcessFailure, ChannelError, sandbox.SandboxError)) and logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", _frames(error.__traceback__))  # before the line that says why: the parent keeps that one
     if isinstance(error, ChannelError):
         logger.error("bad message: %s", printable(error))
     elif isinstance(error, ProcessFailure):
@@ -118,8 +120,6 @@ def report_failure(logger: logging.Logger, error: BaseException) -> int:
         logger.error("internal error: %s", error)
     else:  # the last line of defence: report, never hang
         logger.error("internal error: %s: %s", type(error).__name__, printable(error))
-    if not isinstance(error, (ProcessFailure, ChannelError, sandbox.SandboxError)) and logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s", _frames(error.__traceback__))
     return EXIT_FAILED
 
 

@@ -23,6 +23,7 @@ from acme_conf.proc.errors import (
     EXIT_PEER_GONE,
     EXIT_UNCHANGED,
 )
+from acme_conf.proc.run_log import relay
 from acme_conf.proc.voice import ChildVoice
 
 log = logging.getLogger("acme_conf")
@@ -139,6 +140,7 @@ def say(lines: list[str]) -> None:
             sys.stderr.flush()
         except OSError:
             pass  # a closed stderr must not change the status
+        relay(line)  # and to syslog, when asked (run_log.py)
 
 
 def watch(selector: selectors.BaseSelector, group: ProcessGroup) -> None:

@@ -3,12 +3,15 @@
 The report is netproc's, so anything: only checked, typed values are kept
 (acme_conf/state.py): a back-off the CA asked for, its renewal advice; -P's
 records are printed only when they are the ones expected of the domain.
+At the end of a run every domain's result becomes its summary line and
+its kept last run (state.LastRun), which the status view shows.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +24,7 @@ from acme_conf.state import (
     DomainState,
     KeptRenewal,
     backoff_reported,
+    last_run_ended,
     renewal_reported,
     save_state,
 )
@@ -36,11 +40,31 @@ class ChainResult:
     failed_shared: tuple[str, ...] = ()  # the shared processes serving it that failed (their names)
     reason: str = ""  # why, in one sanitised line, for the summary, the status view and the run's hook; "": not known
 
+    @property
+    def outcome(self) -> str:
+        """"changed", "unchanged" or "failed" (state.OUTCOMES)."""
+        return "failed" if self.failed else "changed" if self.changed else "unchanged"
+
+
+def summary_line(result: ChainResult, done: str) -> str:
+    """The domain's last line of a run: what became of it (`done` when it changed), and why."""
+    outcome = "failed" if result.failed else done if result.changed else "nothing to do"
+    return f"{result.handle}: {outcome} ({result.reason})" if result.reason else f"{result.handle}: {outcome}"
+
+
+def keep_last_runs(directory: Path, kept: Mapping[str, DomainState], results: Sequence[ChainResult]) -> None:
+    """Keep how the run ended for each domain in its state file (with what else is kept of it)."""
+    now = datetime.now(timezone.utc)
+    for result in results:
+        state = kept.get(result.handle, DomainState())
+        last = last_run_ended(state.last_run, result.outcome, result.reason, now)
+        save_state(directory, result.handle, replace(state, last_run=last))
+
 
 def keep_state(
     handle: str, report: bytes, result: ChainResult, directory: Path, kept: DomainState, revoked: bool = False
-) -> None:
-    """Keep what netproc reported for the next run: a back-off, the CA's renewal advice.
+) -> DomainState:
+    """Keep what netproc reported for the next run: a back-off, the CA's renewal advice; what is kept now.
 
     An old back-off is forgotten once the CA answered; the renewal advice
     kept so far stays unless netproc reported newer (it is for the
@@ -64,6 +88,7 @@ def keep_state(
     new = replace(kept, backoff_until=until, renewal=renewal, certificate=None if result.changed else kept.certificate)
     if new != kept:
         save_state(directory, handle, new)
+    return new
 
 
 def print_records(report: bytes, job: DomainJob) -> None:

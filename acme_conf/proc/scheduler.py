@@ -18,7 +18,10 @@ and exit.
 
 Exit status of a run: 1 if any chain failed, else 0 if any certificate
 changed, else 2; then the run hooks (run_hook.py) run, and one that fails
-makes it 1.
+makes it 1.  Each domain ends with one summary line (changed,
+unchanged or failed, and why: reports.summary_line), and how it ended is
+kept in its state file for the status view (status_view.py), which runs the
+checks alone (judge).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import logging
 import os
 import selectors
 import signal
-import sys
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -39,7 +41,7 @@ from typing import NamedTuple
 
 from acme_conf.config.plan import DomainJob
 from acme_conf.errors import ProcessFailure
-from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK, EXIT_UNCHANGED
+from acme_conf.proc.errors import EXIT_FAILED, EXIT_OK, EXIT_PEER_GONE, EXIT_UNCHANGED
 from acme_conf.proc.accounts import forget_previous_key, move_account_key_aside, with_kept_previous_keys
 from acme_conf.state import (
     MAX_REPORT,
@@ -65,8 +67,10 @@ from acme_conf.proc.process_group import (
 )
 from acme_conf.proc.preflight import missing_directories
 from acme_conf.proc.progress import LiveCount, live_count
-from acme_conf.proc.reports import ChainResult, keep_state, print_records, utc
+from acme_conf.proc.renewal_outlook import judged
+from acme_conf.proc.reports import ChainResult, keep_last_runs, keep_state, print_records, summary_line, utc
 from acme_conf.proc.run_hook import run_hooks_after
+from acme_conf.proc.run_log import NOTICE
 from acme_conf.proc.settings import (
     SHARED_ROLES,
     RunOptions,
@@ -151,20 +155,11 @@ class Chain:
         self.report_fd = -1
         return report
 
-    def result(self) -> ChainResult:
+    def result(self, failure: str, due: str) -> ChainResult:
+        """The chain's result; why: `failure` (what its first failing child said), else `due` (why it was renewed)."""
         failed = self.group.failed
         changed = not failed and self.group.status.get("fileproc") == EXIT_OK
-        return ChainResult(self.job.handle, failed, changed)
-
-
-def configure_logging(verbosity: int) -> None:
-    """The parent's messages: `acme-client: ...` on stderr; -v and -vv show more."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("acme-client: %(message)s"))
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
-    logging.raiseExceptions = False  # a closed stderr is no reason to print tracebacks into it
+        return ChainResult(self.job.handle, failed, changed, reason=failure if failed else due if changed else "")
 
 
 def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
@@ -184,10 +179,7 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         )
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
-        outcome = "failed" if result.failed else done if result.changed else "nothing to do"
-        if result.failed and result.failed_shared:
-            outcome += f" (the processes of {' and '.join(result.failed_shared)} failed)"
-        log.info("%s: %s", result.handle, outcome)
+        log.log(NOTICE, "%s", summary_line(result, done))
     if services_failed or any(result.failed for result in results):
         status = EXIT_FAILED
     else:
@@ -215,7 +207,7 @@ def _hold_back(state: _Run) -> None:
             continue
         log.error("%s: the CA asked for no requests until %s; not asking it before (-F asks anyway)", job.handle, utc(until))
         state.waiting.remove(job)
-        state.results[job.handle] = ChainResult(job.handle, True, False)
+        state.results[job.handle] = ChainResult(job.handle, True, False, reason=f"the CA asked for no requests until {utc(until)}")
 
 
 class Check(NamedTuple):
@@ -239,12 +231,16 @@ class _Run:
     checks: dict[str, Check] = field(default_factory=dict)  # handle -> its check
     checks_over: bool = False  # every check is done (or abandoned): shared processes and chains may start
     stopping: bool = False  # ^C or SIGTERM: nothing more starts
+    judge_only: bool = False  # the status view: checks alone, no chain whatever they find
     running: list[Chain] = field(default_factory=list)
     results: dict[str, ChainResult] = field(default_factory=dict)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     state_dir: Path = field(default_factory=state_directory)  # what runs keep for each other (acme_conf/state.py)
     kept: dict[str, DomainState] = field(default_factory=dict)  # handle -> what earlier runs kept, read once
     kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
+    failures: dict[str, str] = field(default_factory=dict)  # group name -> why it failed, as its first failing child said
+    due: dict[str, str] = field(default_factory=dict)  # handle -> why its chain runs (the reason a change gives)
+    count: LiveCount | None = None  # the count of domains done, on a terminal (progress.py)
 
     @property
     def checking(self) -> bool:
@@ -288,16 +284,51 @@ def _run_chains(
     says whether a shared process failed (the chains it served fail by
     themselves; one that had finished keeps its result).
     """
-    state = _Run(options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous))
+    state = _Run(
+        options, import_path, deque(), {}, state_dir=state_dir or state_directory(), kept_previous=dict(kept_previous), count=count
+    )
     state.kept = {job.handle: load_state(state.state_dir, job.handle) for job in jobs}
     _sort_jobs(state, jobs)
+    _drive(state)
+    failed_shared = {name for name, services in state.services.items() if services.group.failed}
+    unfinished = "interrupted before it was done" if state.stopping else "not started"
+    results = [
+        _with_failed_shared(state.results.get(job.handle, ChainResult(job.handle, True, False, reason=unfinished)), job, failed_shared)
+        for job in jobs
+    ]
+    if not options.account_action:  # an account action is no news of a certificate
+        keep_last_runs(state.state_dir, state.kept, results)
+    return results, bool(failed_shared)
+
+
+def judge(jobs: Sequence[DomainJob], options: RunOptions, state_dir: Path) -> tuple[dict[str, DomainState], dict[str, str]]:
+    """The status view's checks: each job's certificate judged as a run judges it first, by a check
+    (a jailed revokeproc with a keyproc beside it), and nothing else started.  What is kept for each
+    job afterwards (a check that succeeded keeps what it found: a later run recognises the file),
+    and why each check that failed did."""
+    state = _Run(options, (), deque(), {}, state_dir=state_dir, judge_only=True)
+    state.kept = {job.handle: load_state(state_dir, job.handle) for job in jobs}
+    try:
+        state.import_path = child_import_path()
+    except ProcessFailure as error:
+        return state.kept, {job.handle: str(error) for job in jobs}
+    state.unchecked.extend(jobs)
+    _drive(state)
+    failed = {handle: result.reason for handle, result in state.results.items() if result.failed}
+    return state.kept, failed
+
+
+def _drive(state: _Run) -> None:
+    """Run checks, then the shared processes and chains, until every one is over; stop them all on ^C or SIGTERM."""
     try:
         if state.unchecked:  # the checks' descriptors now; the shared processes' when they start, for the domains due
-            allow_descriptors((), options.max_chains)
+            allow_descriptors((), state.options.max_chains)
     except ProcessFailure as error:
         log.error("%s", error)
+        for job in list(state.unchecked) + list(state.waiting):  # nothing starts: every domain not recognised fails
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=str(error))
         state.unchecked.clear()
-        state.waiting.clear()  # nothing starts: every domain not recognised fails
+        state.waiting.clear()
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         while not state.finished:
@@ -310,8 +341,8 @@ def _run_chains(
                         _start_services(state, list(state.waiting))  # only for the domains due
                     _start_chains(state)
                 _reap(state)
-                if count is not None:
-                    count.update(state.results)
+                if state.count is not None:
+                    state.count.update(state.results)
             except (KeyboardInterrupt, _Stop):
                 if not state.stopping:
                     log.error("stopping on request")
@@ -335,12 +366,6 @@ def _run_chains(
         for key in list(state.selector.get_map().values()):
             os.close(key.fd)  # only pidfds and children's stderr are left
         state.selector.close()
-    failed_shared = {name for name, services in state.services.items() if services.group.failed}
-    results = [
-        _with_failed_shared(state.results.get(job.handle, ChainResult(job.handle, True, False)), job, failed_shared)
-        for job in jobs
-    ]
-    return results, bool(failed_shared)
 
 
 def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
@@ -358,13 +383,14 @@ def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
             continue
         if not worth_checking_first(job, state.options):
             state.waiting.append(job)
+            state.due[job.handle] = _why_due(job, state.options)
             continue
         reason = known_current(job, state.kept[job.handle], now)
         if reason is None:
             state.unchecked.append(job)
             continue
         log.info("%s: %s", job.handle, reason)
-        state.results[job.handle] = ChainResult(job.handle, False, False)
+        state.results[job.handle] = ChainResult(job.handle, False, False, reason=reason)
 
 
 def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[str]) -> ChainResult:
@@ -372,7 +398,10 @@ def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[
     if not result.failed or not failed_shared:
         return result
     serving = dict.fromkeys(shared_name(role, job) for role in job_roles(job, SHARED_ROLES))  # those not started never failed
-    return replace(result, failed_shared=tuple(name for name in serving if name in failed_shared))
+    names = tuple(name for name in serving if name in failed_shared)
+    if not names:
+        return result
+    return replace(result, failed_shared=names, reason=f"the processes of {' and '.join(names)} failed")
 
 
 def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
@@ -389,7 +418,7 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
     except ProcessFailure as error:
         log.error("%s", error)
         for job in list(state.waiting):
-            _fail_unstarted(state, job)
+            _fail_unstarted(state, job, str(error))
         return
     waiting = {job.handle for job in state.waiting}
     plans = [
@@ -409,7 +438,7 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
                 log.error("%s: %s", plan.name, error)
                 for job in served:
                     if job in state.waiting:
-                        _fail_unstarted(state, job)
+                        _fail_unstarted(state, job, f"{plan.name}: {error}")
                 continue
             state.services[plan.name] = services
             watch(state.selector, services.group)
@@ -420,9 +449,9 @@ def _start_services(state: _Run, jobs: Sequence[DomainJob]) -> None:
                     end.close()
 
 
-def _fail_unstarted(state: _Run, job: DomainJob) -> None:
+def _fail_unstarted(state: _Run, job: DomainJob, reason: str) -> None:
     state.waiting.remove(job)
-    state.results[job.handle] = ChainResult(job.handle, True, False)
+    state.results[job.handle] = ChainResult(job.handle, True, False, reason=reason)
     for services in state.services.values():
         services.release(job.handle)
 
@@ -439,7 +468,8 @@ def _start_chains(state: _Run) -> None:
         job = state.waiting.popleft()
         chain = _start_or_fail(job, state)
         if chain is None:
-            state.results[job.handle] = ChainResult(job.handle, True, False)
+            reason = state.failures.get(job.handle, "its processes could not start")
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=reason)
             continue
         state.running.append(chain)
         assert chain.startup_fd is not None  # just opened
@@ -465,7 +495,10 @@ def _reap(state: _Run) -> None:
             state.selector.unregister(exited.pidfd)
             os.close(exited.pidfd)
             exited.speech.drain(state.selector)
+            stopped_by_us = exited.group.kill_at is not None
             exited.group.reaped(exited.role)
+            if not stopped_by_us:
+                _note_failure(state, exited)
             if exited.role in ("chngproc", "hookproc") and exited.group.name in state.services:
                 sweep_challenges(state.services[exited.group.name], state.options, state.import_path)
         _checks_done(state)
@@ -474,10 +507,14 @@ def _reap(state: _Run) -> None:
             state.running.remove(chain)
             chain.close_startup_pipe(state.selector)
             chain.lock.release()
-            result = chain.result()
-            kept = state.kept.get(chain.job.handle, DomainState())
+            handle = chain.job.handle
+            unexplained = "interrupted" if state.stopping else "a process of its chain failed"
+            result = chain.result(state.failures.get(handle, unexplained), state.due.get(handle, ""))
+            kept = state.kept.get(handle, DomainState())
             report = chain.take_report()
-            keep_state(chain.job.handle, report, result, state.state_dir, kept, state.options.revoke)
+            state.kept[handle] = keep_state(handle, report, result, state.state_dir, kept, state.options.revoke)
+            if not (result.failed or result.changed):
+                result = replace(result, reason=_current_reason(chain.job, state.kept[handle], "its chain found nothing to do"))
             authority = chain.job.authority.name
             if authority in state.kept_previous and account_current_reported(report):
                 forget_previous_key(authority, state.state_dir)
@@ -491,7 +528,46 @@ def _reap(state: _Run) -> None:
         if state.checks_over and not state.waiting and not state.running:
             _services_wind_down(state, now)
         for group in state.groups():
+            stopping = group.kill_at is not None
             group.enforce_deadlines(now)
+            if not stopping and group.kill_at is not None:  # it said so
+                state.failures.setdefault(group.name, "still running at its deadline")
+
+
+def _note_failure(state: _Run, exited: ChildExit) -> None:
+    """Remember why a group failed, from its first child that failed by itself: what it said last
+    (sanitised, voice.py), else how it ended.  A child that ended because a neighbour did says nothing new."""
+    group, role = exited.group, exited.role
+    code = group.status[role]
+    if group.acceptable(role, code) or code == EXIT_PEER_GONE or group.name in state.failures:
+        return
+    said = exited.speech.voice.last_said
+    if said:
+        state.failures[group.name] = f"{role}: {said}"
+    elif code < 0:
+        state.failures[group.name] = f"{role} killed by signal {-code}"
+    else:
+        state.failures[group.name] = f"{role} exited with status {code}"
+
+
+def _current_reason(job: DomainJob, kept: DomainState, otherwise: str) -> str:
+    """Why a certificate needs nothing (or why it is due), from the record a check kept; `otherwise` without one."""
+    if kept.certificate is None:
+        return otherwise
+    inspected = inspected_certificate(job)
+    if inspected is None:
+        return otherwise
+    return judged(job, str(inspected), kept.certificate, kept, datetime.now(timezone.utc)).reason
+
+
+def _why_due(job: DomainJob, options: RunOptions) -> str:
+    """Why a chain runs for `job` without a check first (worth_checking_first said no)."""
+    if options.revoke or options.account_action:
+        return ""  # the summary's outcome says what was done
+    if options.force:
+        return "renewal forced (-F)"
+    inspected = inspected_certificate(job)
+    return f"{inspected}: no certificate yet" if inspected is not None else "no certificate yet"
 
 
 def worth_checking_first(job: DomainJob, options: RunOptions) -> bool:
@@ -514,7 +590,7 @@ def _start_checks(state: _Run) -> None:
             processes = spawn_check(job, options, state.import_path, state.kept.get(job.handle, DomainState()), report)
         except ProcessFailure as error:
             log.error("%s: cannot check the certificate: %s", job.handle, error)
-            state.results[job.handle] = ChainResult(job.handle, True, False)
+            state.results[job.handle] = ChainResult(job.handle, True, False, reason=f"cannot check the certificate: {error}")
             if report >= 0:
                 os.close(report)
             continue
@@ -540,10 +616,15 @@ def _checks_done(state: _Run) -> None:
         os.close(report_fd)
         if code in (EXIT_OK, EXIT_UNCHANGED) and not group.failed:
             _keep_known(state, handle, known_reported(report, key))
-        if code == EXIT_OK and not group.failed and not state.stopping:
+        kept = state.kept.get(handle, DomainState())
+        if code == EXIT_OK and not group.failed and not state.stopping and not state.judge_only:
             state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
-        else:  # current (2) is done; anything else failed, a renewal due but interrupted too
-            state.results[handle] = ChainResult(handle, group.failed or code != EXIT_UNCHANGED, False)
+            state.due[handle] = _current_reason(job, kept, "renewal due")
+        elif code == EXIT_UNCHANGED and not group.failed or state.judge_only and code == EXIT_OK and not group.failed:
+            state.results[handle] = ChainResult(handle, False, False, reason=_current_reason(job, kept, "certificate current"))
+        else:  # anything else failed, a renewal due but interrupted too
+            why = "interrupted" if state.stopping else "its check failed"
+            state.results[handle] = ChainResult(handle, True, False, reason=state.failures.get(handle, why))
 
 
 def _keep_known(state: _Run, handle: str, known: KnownCertificate | None) -> None:
@@ -577,6 +658,7 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
     stopped = [name for name in names if name not in state.services or state.services[name].group.kill_at is not None]
     if stopped:
         log.error("%s: the processes of %s are not running", job.handle, " and ".join(stopped))
+        state.failures[job.handle] = f"the processes of {' and '.join(stopped)} are not running"
         for name in names:
             if name in state.services:
                 state.services[name].release(job.handle)
@@ -586,6 +668,7 @@ def _start_or_fail(job: DomainJob, state: _Run) -> Chain | None:
         return _start_chain(job, state, chain_ends)
     except ProcessFailure as error:
         log.error("%s: %s", job.handle, error)
+        state.failures[job.handle] = str(error)
         return None
     finally:
         for _, _, end in chain_ends:  # the chain's children have their copies, or never will

@@ -15,6 +15,8 @@ from acme_conf.acme.text import printable
 
 MAX_LINE = 2000  # characters of one line shown; a child's message is one line of a few hundred
 MAX_TOTAL = 256 * 1024  # bytes one child may write in a run: -vv of a chain is a few kilobytes
+# What a child says at -vv after the line that said why it failed (child.imports_checked): never the reason.
+AFTERWORD = "nothing imported after the jail"
 
 
 class ChildVoice:
@@ -25,6 +27,7 @@ class ChildVoice:
         self._pending = bytearray()
         self._heard = 0
         self._silenced = False
+        self.last_said = ""  # its last line, sanitised and unlabelled: why it failed, for the run's summary
 
     def hear(self, data: bytes) -> list[str]:
         """The lines `data` completes, labelled and sanitised; b"" (end of file) flushes the rest."""
@@ -44,4 +47,6 @@ class ChildVoice:
 
     def say(self, raw: bytes) -> str:
         text = raw.decode("utf-8", "replace").rstrip("\r")
+        if text.strip() and text != AFTERWORD:
+            self.last_said = printable(text, MAX_LINE)
         return f"acme-client: {self.label}: {printable(text, MAX_LINE)}"

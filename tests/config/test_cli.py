@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -308,3 +309,43 @@ def test_include_that_cannot_be_read_is_an_error_at_its_line(
     )
     assert result.returncode == 1
     assert result.stderr == f"{config}:2: failed to include file {secret}: Permission denied\n"
+
+
+def test_l_shows_the_status_and_orders_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "t.conf"
+    path.write_text(AUTHORITY + domain("a.example") + domain("b.example"))
+    shown: list[tuple] = []
+    monkeypatch.setattr(cli, "_show_status", lambda *args: shown.append(args) or 3)
+    monkeypatch.setattr(cli, "_execute", lambda *args: pytest.fail("executor called"))
+    assert cli.main(["-l", "-f", str(path), "b.example"]) == 3
+    (_, jobs, options), = shown
+    assert [job.handle for job in jobs] == ["b.example"] and options.status and not options.json
+    assert cli.parse_arguments(["--json"]).status and cli.parse_arguments(["--json"]).json
+    assert cli.parse_arguments(["--prometheus", "/x/acme.prom"]).prometheus == "/x/acme.prom"
+    assert cli.parse_arguments(["--syslog", "a.example"]).syslog
+
+
+@pytest.mark.parametrize("argv", [["-l", "-F"], ["-l", "-r"], ["-l", "-n"], ["--json", "-D", "x"], ["-l", "--syslog"]])
+def test_l_shows_and_does_nothing_else(argv: list[str]) -> None:
+    with pytest.raises(cli.UsageError, match="-l shows the status"):
+        cli.parse_arguments(argv)
+
+
+def test_syslog_that_cannot_be_reached_is_said_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acme_conf.proc import run_log, scheduler
+
+    path = tmp_path / "t.conf"
+    path.write_text(AUTHORITY + domain("a.example"))
+    nowhere = tmp_path / "no-log"
+    monkeypatch.setattr(run_log, "SYSLOG_SOCKET", str(nowhere))
+    monkeypatch.setattr(scheduler, "run", lambda *args: pytest.fail("run started without its syslog"))
+    try:
+        assert cli.main(["--syslog", "-f", str(path)]) == 1
+    finally:
+        for name in ("acme_conf", "acme_conf.relayed"):  # as they were: other tests capture acme_conf's records
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    assert f"acme-client: cannot log to syslog: {nowhere}: No such file or directory" in capsys.readouterr().err

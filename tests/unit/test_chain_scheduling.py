@@ -106,8 +106,8 @@ def test_a_check_decides_whether_its_domain_waits_for_a_chain(state: _Run) -> No
     checked(state, "broken.example", 1)
     scheduler._checks_done(state)
     assert [job.handle for job in state.waiting] == ["due.example"]
-    assert state.results["current.example"] == reports.ChainResult("current.example", False, False)
-    assert state.results["broken.example"] == reports.ChainResult("broken.example", True, False)
+    assert state.results["current.example"] == reports.ChainResult("current.example", False, False, reason="certificate current")
+    assert state.results["broken.example"] == reports.ChainResult("broken.example", True, False, reason="its check failed")
     assert state.checks == {}
 
 

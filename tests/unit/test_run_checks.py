@@ -98,7 +98,7 @@ Run = Callable[..., dict[str, reports.ChainResult]]
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
     def run(*jobs: SimpleNamespace, **options: object) -> dict[str, reports.ChainResult]:
-        results, services_failed = _run_chains(jobs, RunOptions(max_chains=2, **options), ())  # type: ignore[arg-type]
+        results, services_failed = _run_chains(jobs, RunOptions(max_chains=2, **options), (), state_dir=tmp_path / "state")  # type: ignore[arg-type]
         assert not services_failed
         return {result.handle: result for result in results}
 

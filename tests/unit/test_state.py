@@ -42,7 +42,7 @@ def test_a_state_that_makes_no_sense_is_a_warning_and_rebuilt(tmp_path: Path, da
     with caplog.at_level(logging.WARNING, "acme_conf"):
         assert load_state(tmp_path, "example.com") == DomainState()
     assert "is corrupt" in caplog.text
-    assert json.loads((tmp_path / "example.com.json").read_text()) == {"backoff_until": None, "renewal": None, "certificate": None}
+    assert json.loads((tmp_path / "example.com.json").read_text()) == {"backoff_until": None, "renewal": None, "certificate": None, "last_run": None}
 
 
 def test_a_handle_cannot_name_a_file_elsewhere(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
         renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
         uses_challengedir=False, access=lambda output: FileAccess(),
     )
-    results, _ = _run_chains([job], RunOptions(), ())  # type: ignore[list-item]
+    results, _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
     written = capfd.readouterr().err
     assert "acme-client: example.com: revokeproc: \\x1b[2J\\x1b]0;pwned\\x07acme-client: example.com: certificate updated" in written
