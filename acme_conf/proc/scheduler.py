@@ -179,7 +179,9 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
         )
     done = ACCOUNT_DONE.get(options.account_action, "certificate revoked and removed" if options.revoke else "certificate updated")
     for result in results:
-        log.log(NOTICE, "%s", summary_line(result, done))
+        # a domain that changed or failed always says so; one with nothing to do only with -v, so
+        # that a cron run with nothing to do mails nothing (acme-client -l shows every domain)
+        log.log(NOTICE if result.changed or result.failed else logging.INFO, "%s", summary_line(result, done))
     if services_failed or any(result.failed for result in results):
         status = EXIT_FAILED
     else:

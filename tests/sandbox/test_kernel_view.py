@@ -55,6 +55,8 @@ RESPONDED = "kernel-view-responder.example.test"
 # A third, of the first authority, validated with dns-01 through a hook program: hookproc.
 HOOKED = "kernel-view-hook.example.test"
 HOOK = Path(__file__).resolve().parents[2] / "examples" / "hooks" / "challtestsrv"
+# After the chains, a run hook that takes its time, so that its runhookproc is seen jailed while it waits.
+RUN_HOOK_SECONDS = 2
 # A third domain, of that second authority, validated by tls-alpn-01 from the built-in TLS responder: tlsproc.
 ALPN_RESPONDED = "kernel-view-tls-alpn.example.test"
 # tlsproc's memfd, which it made before its jail and ssl reads certificates from (proc/tlsproc.py).
@@ -138,6 +140,8 @@ def write_conf(setup: Setup, testbed: Testbed, responded: Testbed) -> Path:
         testbed.authority_block("pebble", setup.root / "account" / "pebble.key", "ecdsa")
         + responded.authority_block("responded", setup.root / "account" / "responded.key", "ecdsa")
         + f"""
+hook changed "{write_run_hook(setup)}" timeout 60
+
 domain {HANDLE} {{
 \tdomain key "{setup.root}/private/{HANDLE}.key" ecdsa
 \tdomain certificate "{setup.cert_dir}/{HANDLE}.crt"
@@ -172,6 +176,14 @@ domain {ALPN_RESPONDED} {{
         user = account(UNPRIVILEGED_USER)
         os.chown(conf, user.uid, user.gid)
     return conf
+
+
+def write_run_hook(setup: Setup) -> Path:
+    """A run hook that reads its document and waits: runhookproc serves meanwhile."""
+    hook = setup.root / "reload"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\nsleep {RUN_HOOK_SECONDS}\n")
+    hook.chmod(0o755)
+    return hook
 
 
 def write_hook(setup: Setup, testbed: Testbed) -> Path:
@@ -355,7 +367,13 @@ def problems(run: Run, view: kernel_watch.KernelView) -> list[str]:
     for fd in sorted(view.channel_fds() & set(view.descriptors)):
         check(view.descriptors[fd].kind == "socket", f"channel {fd} is {view.descriptors[fd]}")
     pipes = sorted(fd for fd, descriptor in view.descriptors.items() if descriptor.kind == "pipe" and fd != 2)
-    check(not pipes, f"holds pipes {pipes} besides stderr (stdin must be /dev/null, the start-up pipe closed)")
+    if view.role == "runhookproc":
+        # read as soon as it is jailed, while it starts or waits for its program (it does nothing
+        # else): the program's standard input and output, and subprocess's pipe that reports a
+        # failed exec, both ends of each until the program has started
+        check(len(pipes) <= 6, f"holds pipes {pipes} besides stderr: more than its program's")
+    else:
+        check(not pipes, f"holds pipes {pipes} besides stderr (stdin must be /dev/null, the start-up pipe closed)")
     extra = opened_after_jail(view)
     check(len(extra) <= policy.spare_fds, f"descriptors beyond its jail: {[view.descriptors[fd] for fd in extra]}")
     directories = [d for d in view.descriptors.values() if d.kind == "directory"]
