@@ -322,13 +322,14 @@ def _execute(plan: Plan, jobs: tuple[DomainJob, ...], options: Options) -> int:
             strict_sandbox=options.strict_sandbox,
             every_domain=plan.domains,
             every_authority=plan.authorities,
+            run_hooks=plan.run_hooks,
         ),
     )
 
 
 def _only(plan: Plan, jobs: tuple[DomainJob, ...]) -> Plan:
     """`plan` reduced to `jobs` (and every authority, so it reads back)."""
-    return Plan(plan.source, plan.authorities, jobs, plan.warnings)
+    return Plan(plan.source, plan.authorities, jobs, plan.warnings, plan.run_hooks)
 
 
 def _positive_number(text: str) -> int:

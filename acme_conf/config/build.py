@@ -745,7 +745,6 @@ class _PlanBuilder:
                     continue  # the first authority has errors, reported there
                 authority = default
             draft.job_fields["authority"] = authority
-            draft.job_fields["run_hooks"] = self.run_hooks()
             jobs.append(domain_job(draft.job_fields))
         return tuple(jobs)
 

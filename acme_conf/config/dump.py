@@ -26,7 +26,7 @@ KEYWORDS = frozenset(word for spelling in SPELLING.values() for word in spelling
 def dump(plan: Plan) -> str:
     """The configuration text of `plan`."""
     # a plan reduced to some domains (-nv HANDLE) keeps its run hooks on its jobs
-    hooks = plan.run_hooks or (plan.domains[0].run_hooks if plan.domains else ())
+    hooks = plan.run_hooks
     blocks = [_run_hooks(hooks)] if hooks else []
     blocks.extend(_authority(authority) for authority in plan.authorities)
     blocks.extend(_domain(job) for job in plan.domains)

@@ -146,8 +146,6 @@ class DomainJob:
     dns_hook: DnsHook | None = None  # `challenge dns-01 hook`: a program publishes each TXT record; no files
     tls_alpn: tuple[str, int] | None = None  # `challenge tls-alpn-01 listen on`: the built-in TLS responder's address and port
     challenge_check: tuple[str, int] | None = None  # `challengedir PATH check ADDRESS`: the web server asked first
-    # The configuration's run hooks, the same for every job: the parent runs them after the run (proc/run_hook.py).
-    run_hooks: tuple[RunHook, ...] = ()
     combined: Path | None = None  # `domain combined certificate`: the private key, then the full chain, in the certificate directory
     # (output file as OUTPUT_FILES names it, or "domain key"; its access) for each file whose configuration says owner, group or mode
     file_access: tuple[tuple[str, FileAccess], ...] = ()
@@ -193,7 +191,7 @@ class Plan:
     authorities: tuple[Authority, ...]
     domains: tuple[DomainJob, ...]
     warnings: tuple[str, ...]  # "file:line: message" lines; not errors
-    run_hooks: tuple[RunHook, ...] = ()  # `hook changed` and `hook failed`, in file order (each job carries them too)
+    run_hooks: tuple[RunHook, ...] = ()  # `hook changed` and `hook failed`, in file order
 
     def domain(self, handle: str) -> DomainJob | None:
         """The job for a handle, or None when no domain block has it."""

@@ -53,7 +53,7 @@ def hooks_due(hooks: Sequence[RunHook], results: Sequence[ChainResult], options:
 
 def run_hooks_after(jobs: Sequence[DomainJob], results: Sequence[ChainResult], options: RunOptions, status: int) -> int:
     """Run the hooks the run calls for; the run's exit status: `status`, or 1 when a hook failed."""
-    hooks = hooks_due(jobs[0].run_hooks if jobs else (), results, options, status)
+    hooks = hooks_due(options.run_hooks, results, options, status)
     if not hooks:
         return status
     previous = signal.signal(signal.SIGTERM, _interrupt)  # as ^C: the hook is stopped with what it started

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acme_conf.config.plan import DEFAULT_MODES, MAC_ALGORITHMS, OUTPUT_FILES, AccountBinding, Authority, DnsHook, DomainJob
+from acme_conf.config.plan import DEFAULT_MODES, MAC_ALGORITHMS, OUTPUT_FILES, AccountBinding, Authority, DnsHook, DomainJob, RunHook
 from acme_conf.errors import ProcessFailure
 from acme_conf.files import is_missing
 from acme_conf.proc.hook_view import hook_view
@@ -67,6 +67,7 @@ class RunOptions:
     # The whole configuration, not only the domains of this run: what a dns-01 hook may not see (hook_view.py).
     every_domain: tuple[DomainJob, ...] = ()
     every_authority: tuple[Authority, ...] = ()
+    run_hooks: tuple[RunHook, ...] = ()  # `hook changed`, `hook failed`: run after the chains (run_hook.py)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ def test_both_hooks_with_arguments_and_options_read_back() -> None:
     changed = RunHook("changed", Path(HOOK), ("reload", "nginx.service"), "_acmehook", 30)
     failed = RunHook("failed", Path(HOOK), ("mail", "ops team"), None, 60)
     assert plan.run_hooks == (changed, failed)  # `changed` first: the order they run in
-    assert all(job.run_hooks == plan.run_hooks for job in plan.domains)  # the executor's way to them
     text = dump(plan)
     assert text.startswith(
         f'hook changed "{HOOK}" "reload" "nginx.service" user _acmehook timeout 30\n'
@@ -36,7 +35,7 @@ def test_both_hooks_with_arguments_and_options_read_back() -> None:
 
 def test_a_plan_without_hooks_has_none() -> None:
     plan = plan_of(AUTHORITY + domain("a.example"))
-    assert plan.run_hooks == () and plan.domains[0].run_hooks == ()
+    assert plan.run_hooks == ()
     assert "hook" not in dump(plan)
 
 

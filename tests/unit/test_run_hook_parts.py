@@ -47,7 +47,6 @@ def job(handle: str, *more_names: str, fullchain_only: bool = False) -> DomainJo
         challengedir=Path("/var/www/acme"),
         profile=None,
         location=Location("/etc/acme-client.conf", 10),
-        run_hooks=(CHANGED, FAILED),
     )
 
 
@@ -129,16 +128,14 @@ def test_no_hook_after_a_revocation_or_an_account_action(options: RunOptions) ->
 
 
 def test_a_run_without_hooks_keeps_its_status() -> None:
-    jobs = tuple(replace(each, run_hooks=()) for each in JOBS)
-    assert run_hooks_after(jobs, RESULTS, RunOptions(), EXIT_OK) == EXIT_OK
+    assert run_hooks_after(JOBS, RESULTS, RunOptions(), EXIT_OK) == EXIT_OK
     assert run_hooks_after((), (), RunOptions(), 2) == 2
 
 
 def test_a_hook_that_cannot_start_fails_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     """A program in a key's directory would be hidden from itself: refused before anything runs, and the run fails."""
     hidden = replace(CHANGED, program=Path("/etc/ssl/private/reload"))
-    jobs = tuple(replace(each, run_hooks=(hidden,)) for each in JOBS)
-    assert run_hooks_after(jobs, RESULTS, RunOptions(), EXIT_OK) == EXIT_FAILED
+    assert run_hooks_after(JOBS, RESULTS, RunOptions(run_hooks=(hidden,)), EXIT_OK) == EXIT_FAILED
 
 
 # runhookproc, in this process ---------------------------------------------------------------------
