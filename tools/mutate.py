@@ -1506,6 +1506,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the self-check fails a web server that answers with an error status",
         ("tests/unit/test_challenge_check.py", "tests/integration/test_self_check.py"),
     ),
+    Mutation(
+        "access-drift-ignored", P + "scheduler.py",
+        "    drift = None if state.judge_only or options.revoke or options.account_action else access_drift(job)\n",
+        "    drift = None\n",
+        "an output file's declared mode, or a new output file, is applied at the next run, not the next renewal",
+        ("tests/integration/test_access_drift.py",),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

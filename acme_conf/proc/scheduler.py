@@ -65,6 +65,7 @@ from acme_conf.proc.process_group import (
     ProcessGroup,
     watch,
 )
+from acme_conf.proc.access_drift import access_drift
 from acme_conf.proc.preflight import missing_directories
 from acme_conf.proc.progress import LiveCount, live_count
 from acme_conf.proc.renewal_outlook import judged
@@ -242,6 +243,7 @@ class _Run:
     kept_previous: dict[str, str] = field(default_factory=dict)  # authority -> the previous account key -k kept
     failures: dict[str, str] = field(default_factory=dict)  # group name -> why it failed, as its first failing child said
     due: dict[str, str] = field(default_factory=dict)  # handle -> why its chain runs (the reason a change gives)
+    forced: set[str] = field(default_factory=set)  # handles whose chain installs again as with -F (access_drift.py)
     count: LiveCount | None = None  # the count of domains done, on a terminal (progress.py)
 
     @property
@@ -392,7 +394,7 @@ def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
             state.unchecked.append(job)
             continue
         log.info("%s: %s", job.handle, reason)
-        state.results[job.handle] = ChainResult(job.handle, False, False, reason=reason)
+        _current(state, job, reason)
 
 
 def _with_failed_shared(result: ChainResult, job: DomainJob, failed_shared: set[str]) -> ChainResult:
@@ -622,11 +624,30 @@ def _checks_done(state: _Run) -> None:
         if code == EXIT_OK and not group.failed and not state.stopping and not state.judge_only:
             state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
             state.due[handle] = _current_reason(job, kept, "renewal due")
+        elif code == EXIT_UNCHANGED and not group.failed and not state.stopping:
+            _current(state, job, _current_reason(job, kept, "certificate current"))
         elif code == EXIT_UNCHANGED and not group.failed or state.judge_only and code == EXIT_OK and not group.failed:
             state.results[handle] = ChainResult(handle, False, False, reason=_current_reason(job, kept, "certificate current"))
         else:  # anything else failed, a renewal due but interrupted too
             why = "interrupted" if state.stopping else "its check failed"
             state.results[handle] = ChainResult(handle, True, False, reason=state.failures.get(handle, why))
+
+
+def _current(state: _Run, job: DomainJob, reason: str) -> None:
+    """A current certificate: nothing to do, unless a file is not as the configuration now declares it.
+
+    Then its chain runs as with -F, once (access_drift.py); never in the
+    status view, nor in a run that installs nothing.
+    """
+    options = state.options
+    drift = None if state.judge_only or options.revoke or options.account_action else access_drift(job)
+    if drift is None:
+        state.results[job.handle] = ChainResult(job.handle, False, False, reason=reason)
+        return
+    log.info("%s: %s", job.handle, drift)
+    state.waiting.append(job)
+    state.due[job.handle] = drift
+    state.forced.add(job.handle)
 
 
 def _keep_known(state: _Run, handle: str, known: KnownCertificate | None) -> None:
@@ -689,7 +710,8 @@ def _start_chain(job: DomainJob, state: _Run, chain_ends: Sequence[ChainEnd]) ->
         lock.acquire()
         report = memfd("acme-client-netproc-report")
         kept = state.kept.get(job.handle, DomainState())
-        processes = spawn_chain(job, state.options, state.import_path, chain_ends, startup_write, report, kept)
+        options = replace(state.options, force=True) if job.handle in state.forced else state.options
+        processes = spawn_chain(job, options, state.import_path, chain_ends, startup_write, report, kept)
     except BaseException:
         lock.release()
         os.close(startup_read)

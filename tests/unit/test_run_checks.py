@@ -88,7 +88,7 @@ def job(tmp_path: Path, handle: str, *, certificate: bool = True) -> SimpleNames
         handle=handle, certificate=path, fullchain=None, names=(handle,), domain_key=tmp_path / f"{handle}.key",
         keytype=SimpleNamespace(value="ecdsa"), key_size=None, renewal_information=True,
         authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None, uses_challengedir=False,
-        access=lambda output: FileAccess(),
+        access=lambda output: FileAccess(), combined=None,
     )
 
 

@@ -101,7 +101,7 @@ def test_why_a_check_failed_is_its_last_line_sanitised(tmp_path: Path, monkeypat
         handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
         renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
-        uses_challengedir=False, access=lambda output: FileAccess(),
+        uses_challengedir=False, access=lambda output: FileAccess(), combined=None,
     )
     (result,), _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert result.failed

@@ -62,7 +62,7 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
         handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
         domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
         renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
-        uses_challengedir=False, access=lambda output: FileAccess(),
+        uses_challengedir=False, access=lambda output: FileAccess(), combined=None,
     )
     results, _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
