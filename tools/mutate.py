@@ -1513,6 +1513,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "an output file's declared mode, or a new output file, is applied at the next run, not the next renewal",
         ("tests/integration/test_access_drift.py",),
     ),
+    Mutation(
+        "hook-user-root-alias-checked", "acme_conf/config/build.py",
+        "        return pwd.getpwnam(user).pw_uid != 0\n",
+        "        return True\n",
+        "a hook's user that is root by another name (uid 0) is refused at the check",
+        ("tests/config/test_root_alias_user.py",),
+    ),
+    Mutation(
+        "hook-user-root-alias-run", "acme_conf/sandbox/apply.py",
+        "        if run.account.uid == 0:  # `toor` and the like: root by another name\n",
+        "        if False:\n",
+        "the roles that run programs refuse to become a user with uid 0",
+        ("tests/unit/test_root_alias_refused.py",),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

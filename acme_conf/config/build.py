@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import grp
 import os
+import pwd
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -943,8 +944,14 @@ def _key_size(option: Option) -> int | None:
 
 
 def _is_unprivileged_user(user: str) -> bool:
-    """Whether a hook's `user` names a user a hook may run as: a POSIX name, never root."""
-    return _USER.fullmatch(user) is not None and user != "root"
+    """Whether a hook's `user` names a user a hook may run as: a POSIX name, never root, nor root by another name (uid 0)."""
+    if _USER.fullmatch(user) is None or user == "root":
+        return False
+    try:
+        return pwd.getpwnam(user).pw_uid != 0
+    except KeyError:
+        return True  # not on this machine (yet): the run looks it up, and refuses uid 0 as well
+
 
 
 def _where(file: str, line: int, block: Block) -> str:

@@ -113,6 +113,8 @@ def _prepare(run: _Run) -> None:
             run.account = process.named_account(grants.user)
         except KeyError:
             raise SetupError(f"{policy.role}: no user {grants.user} on this system") from None
+        if run.account.uid == 0:  # `toor` and the like: root by another name
+            raise SetupError(f"{policy.role}: user {grants.user} has uid 0: never run as root")
     elif run.privileged:
         run.account = process.unprivileged_account()
     for path in policy.read_files:
