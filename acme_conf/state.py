@@ -162,7 +162,7 @@ def load_state(directory: Path, handle: str) -> DomainState:
             backoff_until=min(until, latest) if until is not None else None,
             renewal=_renewal(raw.get("renewal"), now),
             certificate=_kept_known(raw.get("certificate")),
-            last_run=_last_run(raw.get("last_run")),
+            last_run=_last_run_kept(raw.get("last_run"), handle, path),
         )
     except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as error:
         log.warning("%s: state file %s is corrupt (%s): ignored, and rebuilt", handle, path, printable(error, 80))
@@ -366,6 +366,16 @@ def _last_run(value: object) -> LastRun | None:
     if not isinstance(reason, str) or printable(reason, MAX_REASON + 3) != reason:  # + 3: a cut line ends in ...
         raise ValueError("last_run: the reason is not one printable line")
     return LastRun(at, str(outcome), reason, succeeded)
+
+
+def _last_run_kept(value: object, handle: str, path: Path) -> LastRun | None:
+    """The last run's record, or None after saying it makes no sense: it only informs -l, so a bad one
+    costs only itself, never the back-off or the renewal advice kept beside it."""
+    try:
+        return _last_run(value)
+    except ValueError as error:
+        log.warning("%s: state file %s: its last run is ignored (%s)", handle, path, printable(error, 80))
+        return None
 
 
 def _last_run_record(last: LastRun | None) -> dict[str, object] | None:

@@ -1527,6 +1527,20 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the roles that run programs refuse to become a user with uid 0",
         ("tests/unit/test_root_alias_refused.py",),
     ),
+    Mutation(
+        "last-run-overwrites-state", P + "reports.py",
+        "        state = load_state(directory, result.handle)\n",
+        "        state = DomainState()\n",
+        "keeping how a run ended keeps what else the state file holds (a back-off another run kept)",
+        ("tests/unit/test_last_run_state.py",),
+    ),
+    Mutation(
+        "last-run-bad-record-costs-all", "acme_conf/state.py",
+        "            last_run=_last_run_kept(raw.get(\"last_run\"), handle, path),\n",
+        "            last_run=_last_run(raw.get(\"last_run\")),\n",
+        "a last run's record that makes no sense costs only itself, not the back-off kept beside it",
+        ("tests/unit/test_last_run_state.py",),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +25,7 @@ from acme_conf.state import (
     KeptRenewal,
     backoff_reported,
     last_run_ended,
+    load_state,
     renewal_reported,
     save_state,
 )
@@ -52,11 +53,16 @@ def summary_line(result: ChainResult, done: str) -> str:
     return f"{result.handle}: {outcome} ({result.reason})" if result.reason else f"{result.handle}: {outcome}"
 
 
-def keep_last_runs(directory: Path, kept: Mapping[str, DomainState], results: Sequence[ChainResult]) -> None:
-    """Keep how the run ended for each domain in its state file (with what else is kept of it)."""
+def keep_last_runs(directory: Path, results: Sequence[ChainResult]) -> None:
+    """Keep how the run ended for each domain in its state file, with what else is kept of it.
+
+    The file is read again first: what this run kept is in it, and so is
+    what another run kept since this one started (a back-off, the CA's
+    renewal advice), which a copy read at the start would overwrite.
+    """
     now = datetime.now(timezone.utc)
     for result in results:
-        state = kept.get(result.handle, DomainState())
+        state = load_state(directory, result.handle)
         last = last_run_ended(state.last_run, result.outcome, result.reason, now)
         save_state(directory, result.handle, replace(state, last_run=last))
 

@@ -301,7 +301,7 @@ def _run_chains(
         for job in jobs
     ]
     if not options.account_action:  # an account action is no news of a certificate
-        keep_last_runs(state.state_dir, state.kept, results)
+        keep_last_runs(state.state_dir, results)
     return results, bool(failed_shared)
 
 

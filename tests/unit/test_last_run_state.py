@@ -38,12 +38,15 @@ def test_a_state_file_from_before_last_runs_were_kept_still_loads(tmp_path: Path
         {"at": "2026-12-07T12:00:00+00:00", "outcome": "failed", "reason": "", "last_success": "never"},
     ],
 )
-def test_a_last_run_that_makes_no_sense_is_said_with_its_file_and_rebuilt(tmp_path: Path, record: object, caplog) -> None:
+def test_a_last_run_that_makes_no_sense_is_said_with_its_file_and_costs_only_itself(tmp_path: Path, record: object, caplog) -> None:
     path = tmp_path / "example.com.json"
-    path.write_text(json.dumps({"backoff_until": None, "last_run": record}))
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    path.write_text(json.dumps({"backoff_until": until.isoformat(), "last_run": record}))
     with caplog.at_level(logging.WARNING, "acme_conf"):
-        assert load_state(tmp_path, "example.com") == DomainState()
-    assert f"state file {path} is corrupt (last_run" in caplog.text
+        kept = load_state(tmp_path, "example.com")
+    assert kept.last_run is None
+    assert kept.backoff_until == until  # what else the file keeps stays
+    assert f"state file {path}: its last run is ignored (last_run" in caplog.text
 
 
 def test_a_failure_keeps_the_last_success() -> None:
@@ -66,9 +69,10 @@ def test_a_cut_reason_reads_back(tmp_path: Path) -> None:
 
 
 def test_each_result_is_kept_with_what_else_is_kept(tmp_path: Path) -> None:
-    kept = {"a.example": DomainState(backoff_until=NOW + timedelta(days=1)), "b.example": DomainState()}
+    # a back-off kept in the file after this run read it (another run's): it stays
+    save_state(tmp_path, "a.example", DomainState(backoff_until=NOW + timedelta(days=1)))
     results = [ChainResult("a.example", True, False, reason="the CA asked"), ChainResult("b.example", False, True, reason="new")]
-    keep_last_runs(tmp_path, kept, results)
+    keep_last_runs(tmp_path, results)
     a, b = load_state(tmp_path, "a.example"), load_state(tmp_path, "b.example")
     assert a.backoff_until == NOW + timedelta(days=1) and a.last_run is not None and a.last_run.outcome == "failed"
     assert a.last_run.reason == "the CA asked" and a.last_run.last_success is None
