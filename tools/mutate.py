@@ -1656,16 +1656,6 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/config/test_challenge_options.py::test_a_hook_others_may_change_is_refused", HOOKPROC),
     ),
     Mutation(
-        "hook-runs-as-root", "acme_conf/config/build.py",
-        "    return _USER.fullmatch(user) is not None and user != \"root\"\n",
-        "    return _USER.fullmatch(user) is not None\n",
-        "a hook (dns-01 or run hook) never runs as root",
-        (
-            "tests/config/test_challenge_options.py::test_hook_options_that_cannot_be_used",
-            "tests/config/test_run_hook_syntax.py::test_a_hook_that_cannot_be_used_is_an_error_at_its_line",
-        ),
-    ),
-    Mutation(
         "hook-sees-the-keys", S + "apply.py",
         "        _private_mounts(run)\n",
         "",
