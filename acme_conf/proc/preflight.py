@@ -1,4 +1,4 @@
-"""Before anything starts: a domain whose directories are not there is told so in one line each, and left alone.
+"""Before a chain starts: a domain due whose directories are not there is told so in one line each, and left alone.
 
 A first run often meets a directory not made yet (the key, certificate or
 challenge directory, or the account key's).  Every child would find out for

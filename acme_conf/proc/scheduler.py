@@ -374,20 +374,12 @@ def _drive(state: _Run) -> None:
 
 def _sort_jobs(state: _Run, jobs: Sequence[DomainJob]) -> None:
     """Each job to a chain (no certificate yet; -F, -r, -D, -k), to a check first, or done at once: a
-    certificate file the parent recognises and finds current needs no process (known_certificates.py),
-    and one missing a directory it would write in has failed already (preflight.py)."""
+    certificate file the parent recognises and finds current needs no process (known_certificates.py);
+    one for a chain that misses a directory it would write in has failed already (preflight.py)."""
     now = datetime.now(timezone.utc)
-    issuing = not (state.options.revoke or state.options.account_action)
     for job in jobs:
-        missing = missing_directories(job) if issuing else []
-        if missing:  # nothing starts for it: one line for each directory (preflight.py)
-            for line in missing:
-                log.error("%s: %s", job.handle, line)
-            state.results[job.handle] = ChainResult(job.handle, True, False, reason=missing[0])
-            continue
         if not worth_checking_first(job, state.options):
-            state.waiting.append(job)
-            state.due[job.handle] = _why_due(job, state.options)
+            _to_chain(state, job, _why_due(job, state.options))
             continue
         reason = known_current(job, state.kept[job.handle], now)
         if reason is None:
@@ -622,8 +614,7 @@ def _checks_done(state: _Run) -> None:
             _keep_known(state, handle, known_reported(report, key))
         kept = state.kept.get(handle, DomainState())
         if code == EXIT_OK and not group.failed and not state.stopping and not state.judge_only:
-            state.waiting.append(job)  # its chain's revokeproc judges again, under the lock
-            state.due[handle] = _current_reason(job, kept, "renewal due")
+            _to_chain(state, job, _current_reason(job, kept, "renewal due"))  # its revokeproc judges again, locked
         elif code == EXIT_UNCHANGED and not group.failed and not state.stopping:
             _current(state, job, _current_reason(job, kept, "certificate current"))
         elif code == EXIT_UNCHANGED and not group.failed or state.judge_only and code == EXIT_OK and not group.failed:
@@ -631,6 +622,21 @@ def _checks_done(state: _Run) -> None:
         else:  # anything else failed, a renewal due but interrupted too
             why = "interrupted" if state.stopping else "its check failed"
             state.results[handle] = ChainResult(handle, True, False, reason=state.failures.get(handle, why))
+
+
+def _to_chain(state: _Run, job: DomainJob, why: str) -> bool:
+    """`job` waits for its chain, `why` it runs; unless a directory it would write in is missing: then it
+    fails with one line for each, and nothing starts for it (preflight.py).  Whether it waits."""
+    issuing = not (state.options.revoke or state.options.account_action)
+    missing = missing_directories(job) if issuing else []
+    for line in missing:
+        log.error("%s: %s", job.handle, line)
+    if missing:
+        state.results[job.handle] = ChainResult(job.handle, True, False, reason=missing[0])
+        return False
+    state.waiting.append(job)
+    state.due[job.handle] = why
+    return True
 
 
 def _current(state: _Run, job: DomainJob, reason: str) -> None:
@@ -645,9 +651,8 @@ def _current(state: _Run, job: DomainJob, reason: str) -> None:
         state.results[job.handle] = ChainResult(job.handle, False, False, reason=reason)
         return
     log.info("%s: %s", job.handle, drift)
-    state.waiting.append(job)
-    state.due[job.handle] = drift
-    state.forced.add(job.handle)
+    if _to_chain(state, job, drift):
+        state.forced.add(job.handle)
 
 
 def _keep_known(state: _Run, handle: str, known: KnownCertificate | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_issue import EXIT_FAILED
+from test_issue import EXIT_CHANGED, EXIT_FAILED, EXIT_UNCHANGED
 
 
 def test_a_domain_missing_its_directories_starts_nothing_while_another_is_issued(testbed, workdir, write_conf, run_client):
@@ -57,3 +57,16 @@ domain {handle} {{
     assert f"acme-client: {handle}: account key directory {account_key.parent} does not exist: create it, then run again" in result.stderr
     assert "acctproc" not in result.stderr and "netproc" not in result.stderr
     assert not workdir.domain_key(handle).exists()  # keyproc never ran
+
+
+def test_a_current_certificate_needs_none_of_its_directories_to_be_left_alone(testbed, workdir, write_conf, run_client):
+    handle = "current.preflight.example.test"
+    conf = write_conf(handle)
+    assert run_client(conf=conf).returncode == EXIT_CHANGED
+    gone = workdir.root / "webroot-moved-away"
+    conf.write_text(conf.read_text().replace(f'challengedir "{testbed.challenge_dir}"', f'challengedir "{gone}"'))
+
+    for _ in range(2):  # judged by a check, then recognised from what the check kept
+        result = run_client(conf=conf)
+        assert result.returncode == EXIT_UNCHANGED, result.stderr  # nothing to do: no directory is needed
+        assert "does not exist: create it" not in result.stderr
