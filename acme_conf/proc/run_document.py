@@ -23,7 +23,7 @@ def result_word(result: ChainResult) -> str:
 
 def domain_entry(job: DomainJob, result: ChainResult) -> dict[str, object]:
     """One domain: its handle, names, authority, result, why, and the files its certificate is kept in."""
-    files = {"certificate": job.certificate, "chain": job.chain, "fullchain": job.fullchain}
+    files = {"certificate": job.certificate, "chain": job.chain, "fullchain": job.fullchain, "combined": job.combined}
     return {
         "handle": job.handle,
         "names": list(job.names),

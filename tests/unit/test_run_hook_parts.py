@@ -190,3 +190,9 @@ def test_runhookproc_refuses_a_program_others_may_change(tmp_path: Path) -> None
     document_fd = os.memfd_create("test-document")
     with pytest.raises(ProcessFailure, match="group or others may write it"):
         runhookproc.acquire(hook_spec(program, document_fd))
+
+
+def test_a_combined_file_is_among_the_files_a_hook_is_told() -> None:
+    combined = replace(job("e.example"), combined=Path("/etc/ssl/e.example.pem"))
+    document = json.loads(run_document("changed", EXIT_OK, (combined,), (ChainResult("e.example", False, True),)))
+    assert document["changed"][0]["files"]["combined"] == "/etc/ssl/e.example.pem"
