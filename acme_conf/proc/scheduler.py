@@ -182,7 +182,8 @@ def run(jobs: Sequence[DomainJob], options: RunOptions) -> int:
     for result in results:
         # a domain that changed or failed always says so; one with nothing to do only with -v, so
         # that a cron run with nothing to do mails nothing (acme-client -l shows every domain)
-        log.log(NOTICE if result.changed or result.failed else logging.INFO, "%s", summary_line(result, done))
+        level = logging.ERROR if result.failed else NOTICE if result.changed else logging.INFO
+        log.log(level, "%s", summary_line(result, done))  # syslog's severity: err, notice, info
     if services_failed or any(result.failed for result in results):
         status = EXIT_FAILED
     else:
