@@ -1541,6 +1541,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a last run's record that makes no sense costs only itself, not the back-off kept beside it",
         ("tests/unit/test_last_run_state.py",),
     ),
+    Mutation(
+        "output-backup-name-clash", "acme_conf/config/build.py",
+        "        if clash:\n            self.error(",
+        "        if False:\n            self.error(",
+        "a file where another output file's previous version (FILE.1) is kept is refused at -n",
+        ("tests/config/test_output_file_options.py",),
+    ),
     # -- hookproc, the dns-01 hook (issue 14) ------------------------------------------------------
     Mutation(
         "hookproc-any-name", P + "hookproc.py",

@@ -84,6 +84,8 @@ _DUPLICATE = {
     "challenge tls-alpn-01 listen on": "duplicate challenge",
 }
 
+# The output files fileproc writes, each keeping its previous version as FILE.1.
+_OUTPUT_KINDS = frozenset(("domain cert", "domain chain", "domain full chain", "domain combined"))
 # What each file is called in "... file already used".
 _FILE_KIND = {
     "account key": "account key",
@@ -843,6 +845,8 @@ class _PlanBuilder:
         Several authorities may share an account key (upstream allows it).
         """
         kind = _FILE_KIND[option.keyword]
+        if not self.no_previous_version_at(block, option, kind, path):
+            return False
         first_use = self.used_files.get(path)
         if first_use is None:
             self.used_files[path] = (kind, block.file, option.line)
@@ -854,6 +858,25 @@ class _PlanBuilder:
         where = _where(file, line, block)
         self.error(block, option.line, f"{kind} file {path} already used{as_what} at {where}")
         return False
+
+    def no_previous_version_at(self, block: Block, option: Option, kind: str, path: str) -> bool:
+        """False after saying that `path` and another file clash through a previous version.
+
+        fileproc keeps each output file's previous version as FILE.1 beside
+        it: a file configured there would be overwritten by the other's
+        renewal (and its temporary files taken for that one's leftovers).
+        """
+        clash = ""
+        backup = self.used_files.get(path + ".1")
+        if kind in _OUTPUT_KINDS and backup is not None:
+            clash = f"its previous version would be kept as {path}.1, which is used at {_where(backup[1], backup[2], block)}"
+        current = self.used_files.get(path.removesuffix(".1")) if path.endswith(".1") else None
+        if current is not None and current[0] in _OUTPUT_KINDS:
+            where = _where(current[1], current[2], block)
+            clash = f"the previous version of {path.removesuffix('.1')} (at {where}) is kept there"
+        if clash:
+            self.error(block, option.line, f"{kind} file {path}: {clash}: choose another name")
+        return not clash
 
     def path(self, text: str) -> Path:
         """A Path for `text`, made once however many blocks use it."""

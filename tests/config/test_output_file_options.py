@@ -133,3 +133,24 @@ def test_an_existing_key_the_named_group_may_read_passes_the_check_and_another_g
     errors = errors_of(text.replace("group daemon", "group nogroup"))
     assert errors == [f"test.conf:6: {key}: group read/writable or world read/writable beyond what the configuration names (mode 0440, group {daemon})"]
     assert "group read/writable" in errors_of(text.replace(" group daemon mode 0640", ""))[0]  # nothing named: private
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "why"),
+    [
+        (
+            'domain full chain certificate "/nonexistent-acme-test/c/a.pem"',
+            'domain chain certificate "/nonexistent-acme-test/c/a.pem.1"',
+            "domain chain file /nonexistent-acme-test/c/a.pem.1: the previous version of /nonexistent-acme-test/c/a.pem (at line ",
+        ),
+        (
+            'domain chain certificate "/nonexistent-acme-test/c/b.pem.1"',
+            'domain full chain certificate "/nonexistent-acme-test/c/b.pem"',
+            "domain full chain file /nonexistent-acme-test/c/b.pem: its previous version would be kept as"
+            " /nonexistent-acme-test/c/b.pem.1, which is used at line ",
+        ),
+    ],
+)
+def test_a_file_where_another_keeps_its_previous_version_is_refused(first: str, second: str, why: str) -> None:
+    text = AUTHORITY + domain("a.example", first) + domain("b.example", second)
+    assert any(why in error for error in errors_of(text)), errors_of(text)
