@@ -4,8 +4,9 @@ and a Prometheus textfile written whole.
 Everything shown is the parent's own (the configuration, its clock) or a
 typed value a jailed process produced and the parent checked
 (state.KnownCertificate, state.LastRun); reasons are already printable
-lines.  A name from a certificate is never shown here: the names column
-is the configured one.
+lines.  The names column is the configured one; a certificate's names
+appear only inside a renewal reason (the ones it lacks or has too many),
+sanitised as every reason is.
 """
 
 from __future__ import annotations
