@@ -5,22 +5,19 @@ keeps it: a failing child's last line, sanitised, never raw."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from acme_conf.proc import spawner, status_view
+from acme_conf.proc import status_view
 from acme_conf.proc.known_certificates import key_identity
 from acme_conf.proc.scheduler import _run_chains
 from acme_conf.proc.settings import RunOptions
-from acme_conf.proc.spec import ChildSpec
 from acme_conf.state import DomainState, KnownCertificate, load_state, save_state
-from acme_conf.config.plan import FileAccess
 
+from hostile_check import checked_job
 from test_spec_settings import JOB
 
 NOW = datetime.now(timezone.utc)
@@ -87,21 +84,9 @@ FORGED = b"\x1b[2J\x1b]0;pwned\x07acme-client: example.com: certificate updated\
 
 def test_why_a_check_failed_is_its_last_line_sanitised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the parent's real loop: a check's revokeproc that fails with a forged, hostile line."""
-    script = tmp_path / "hostile.py"
-    script.write_text(f"import os, sys\nos.write(2, b'first\\n' + {FORGED!r} + b'nothing imported after the jail\\n')\nsys.exit(1)\n")
-
-    def spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[bytes]:
-        argv = ["true"] if spec.role == "keyproc" else [spawner.sys.executable, str(script)]
-        return subprocess.Popen(argv, stderr=subprocess.PIPE)
-
-    monkeypatch.setattr(spawner, "spawn", spawn)
-    certificate = tmp_path / "example.com.crt"
-    certificate.write_text("a certificate\n")
-    job = SimpleNamespace(
-        handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
-        domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
-        renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
-        uses_challengedir=False, access=lambda output: FileAccess(), combined=None,
+    job = checked_job(
+        tmp_path, monkeypatch,
+        f"import os, sys\nos.write(2, b'first\\n' + {FORGED!r} + b'nothing imported after the jail\\n')\nsys.exit(1)\n",
     )
     (result,), _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert result.failed

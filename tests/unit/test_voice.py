@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from acme_conf.config.plan import FileAccess
-from acme_conf.proc import spawner
 from acme_conf.proc.scheduler import _run_chains
 from acme_conf.proc.settings import RunOptions
-from acme_conf.proc.spec import ChildSpec
 from acme_conf.proc.voice import MAX_LINE, MAX_TOTAL, ChildVoice
+
+from hostile_check import checked_job
 
 FORGERY = b"\x1b[2J\x1b]0;pwned\x07acme-client: example.com: certificate updated\r\nsecond\x00line\n"
 
@@ -48,22 +45,7 @@ def test_the_parent_relays_a_hostile_child_labelled_and_escaped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Through the parent's real loop: a child (here a check's revokeproc) that writes a forgery."""
-    script = tmp_path / "hostile.py"
-    script.write_text(f"import os, sys\nos.write(2, {FORGERY!r})\nsys.exit(2)\n")
-
-    def spawn(spec: ChildSpec, import_path: tuple[str, ...]) -> subprocess.Popen[bytes]:
-        argv = ["true"] if spec.role == "keyproc" else [spawner.sys.executable, str(script)]
-        return subprocess.Popen(argv, stderr=subprocess.PIPE)
-
-    monkeypatch.setattr(spawner, "spawn", spawn)
-    certificate = tmp_path / "example.com.crt"
-    certificate.write_text("a certificate\n")
-    job = SimpleNamespace(
-        handle="example.com", certificate=certificate, fullchain=None, names=("example.com",),
-        domain_key=tmp_path / "example.com.key", keytype=SimpleNamespace(value="ecdsa"), key_size=None,
-        renewal_information=True, authority=SimpleNamespace(account_key=tmp_path / "account.key"), chain=None,
-        uses_challengedir=False, access=lambda output: FileAccess(), combined=None,
-    )
+    job = checked_job(tmp_path, monkeypatch, f"import os, sys\nos.write(2, {FORGERY!r})\nsys.exit(2)\n")
     results, _ = _run_chains([job], RunOptions(), (), state_dir=tmp_path / "state")  # type: ignore[list-item]
     assert not results[0].failed  # exit 2: current
     written = capfd.readouterr().err
