@@ -38,6 +38,9 @@ def state(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Run]:
     run = _Run(RunOptions(max_chains=2), (), deque(jobs), {}, checks_over=True)  # type: ignore[arg-type]
     monkeypatch.setattr(scheduler, "_start_or_fail", lambda job, _: chain_for(job, time.monotonic()))
     monkeypatch.setattr(process_group, "watch", lambda selector, group: None)
+    # the jobs are handles alone: no directory (preflight.py) or file (access_drift.py) to look at
+    monkeypatch.setattr(scheduler, "missing_directories", lambda job: [])
+    monkeypatch.setattr(scheduler, "access_drift", lambda job: None)
     yield run
     for chain in run.running:
         chain.close_startup_pipe(run.selector)
