@@ -16,10 +16,10 @@ never printed, apart from its status code and a sanitised redirect target.
 
 import http.client
 import logging
-import socket
 
 from acme_conf.acme.text import printable
 from acme_conf.errors import ProcessFailure
+from acme_conf.net.transport import connect_address
 
 TIMEOUT = 5.0  # a local web server answers in milliseconds; one that hangs is as good as none
 MAX_ANSWER = 1024  # a key authorization is 87 characters; what follows is not read
@@ -36,15 +36,7 @@ class _ConnectionTo(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
-        family = socket.AF_INET6 if ":" in self._address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect((self._address, self.port))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = connect_address(self._address, self.port, self.timeout)
 
 
 def check_served(web_server: tuple[str, int], name: str, token: str, key_authorization: str) -> None:

@@ -62,18 +62,28 @@ class _AddressedConnection(http.client.HTTPSConnection):
         self._tls = context
 
     def connect(self) -> None:
-        family = socket.AF_INET6 if ":" in self._address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = connect_address(self._address, self.port, self.timeout)
         try:
-            sock.settimeout(self.timeout)
-            # http.client sends headers and body in two writes; without
-            # TCP_NODELAY, Nagle and delayed ACKs hold the body ~40 ms.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.connect((self._address, self.port))
             self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
             raise
+
+
+def connect_address(address: str, port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to `address` (IPv4 or IPv6) and `port`, never a name to resolve."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        # http.client sends headers and body in two writes; without
+        # TCP_NODELAY, Nagle and delayed ACKs hold the body ~40 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class Transport:
