@@ -19,13 +19,14 @@ missing domain key is left to the check, as before.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from acme_conf.config.plan import OUTPUT_FILES, DomainJob, FileAccess
+from acme_conf.errors import ProcessFailure
+from acme_conf.proc.settings import group_id, user_id
 
 
 def access_drift(job: DomainJob) -> str | None:
@@ -53,17 +54,16 @@ def _differs(path: Path, declared: FileAccess, missing_matters: bool) -> str | N
     mode = stat.S_IMODE(info.st_mode)
     if declared.mode is not None and mode != declared.mode:
         return f"mode {mode:04o}, configured {declared.mode:04o}"
-    if declared.owner is not None and info.st_uid != _id(pwd.getpwnam, declared.owner, info.st_uid):
+    if declared.owner is not None and info.st_uid != _id(user_id, declared.owner, info.st_uid):
         return f"owner uid {info.st_uid}, configured {declared.owner}"
-    if declared.group is not None and info.st_gid != _id(grp.getgrnam, declared.group, info.st_gid):
+    if declared.group is not None and info.st_gid != _id(group_id, declared.group, info.st_gid):
         return f"group gid {info.st_gid}, configured {declared.group}"
     return None
 
 
-def _id(lookup: object, name: str, otherwise: int) -> int:
-    """The id of user or group `name`; `otherwise` when it is gone (the chain then says so)."""
+def _id(look_up: Callable[[str], int], name: str, otherwise: int) -> int:
+    """The id of user or group `name` as the chain would look it up; `otherwise` when it is gone (the chain says so)."""
     try:
-        entry = lookup(name)  # type: ignore[operator]
-    except KeyError:
+        return look_up(name)
+    except ProcessFailure:
         return otherwise
-    return int(entry[2])

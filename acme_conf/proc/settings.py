@@ -126,7 +126,7 @@ def key_settings(job: DomainJob) -> KeySettings:
     access = job.access("domain key")
     if access.group is None and access.mode is None:
         return settings
-    return settings._replace(group=_group_id(access.group), mode=access.mode or DEFAULT_MODES["domain key"])
+    return settings._replace(group=group_id(access.group), mode=access.mode or DEFAULT_MODES["domain key"])
 
 
 def settings_for(role: str, job: DomainJob, options: RunOptions, kept: DomainState = DomainState()) -> Settings:
@@ -195,11 +195,11 @@ def output_access(job: DomainJob) -> tuple[tuple[str, int, int, int], ...]:
             continue
         declared = job.access(output)
         mode = DEFAULT_MODES[output] if declared.mode is None else declared.mode
-        access.append((path.name, _user_id(declared.owner), _group_id(declared.group), mode))
+        access.append((path.name, user_id(declared.owner), group_id(declared.group), mode))
     return tuple(access)
 
 
-def _user_id(name: str | None) -> int:
+def user_id(name: str | None) -> int:
     if name is None:
         return -1
     try:
@@ -208,7 +208,7 @@ def _user_id(name: str | None) -> int:
         raise ProcessFailure(f"owner {name}: no such user (any more)") from None
 
 
-def _group_id(name: str | None) -> int:
+def group_id(name: str | None) -> int:
     if name is None:
         return -1
     try:
