@@ -1127,8 +1127,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "parent-r-starts-chngproc", P + "settings.py",
-        "    if options.revoke or options.account_action:\n",
-        "    if False:\n",
+        "    if not options.installs:\n        return (\"dnsproc\", \"acctproc\")\n",
+        "    if False:\n        return (\"dnsproc\", \"acctproc\")\n",
         "a run that orders nothing starts no chngproc",
         ("tests/integration/test_issue.py::test_revoke_with_a_reason",),
     ),
@@ -1236,7 +1236,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "parent-holds-back-account-actions", P + "scheduler.py",
-        "    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back\n",
+        "    if not state.options.installs:  # nothing is ordered: nothing to hold back\n",
         "    if state.options.revoke:\n",
         "a domain's back-off holds back only what orders: never -D, -k or -P",
         ("tests/unit/test_run_checks.py::test_a_kept_back_off_holds_back_only_what_orders",),
@@ -1508,7 +1508,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "access-drift-ignored", P + "scheduler.py",
-        "    drift = None if state.judge_only or options.revoke or options.account_action else access_drift(job)\n",
+        "    drift = access_drift(job) if options.installs and not state.judge_only else None\n",
         "    drift = None\n",
         "an output file's declared mode, or a new output file, is applied at the next run, not the next renewal",
         ("tests/integration/test_access_drift.py",),
@@ -1874,7 +1874,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "run-hook-after-any-run", P + "run_hook.py",
-        "    if options.revoke or options.revoke_with_domain_key or options.account_action:\n",
+        "    if not options.installs:\n",
         "    if False:\n",
         "no run hook after -r, -K, -D, -k or -P",
         (RUN_HOOK_UNIT + "::test_no_hook_after_a_revocation_or_an_account_action",),

@@ -45,7 +45,7 @@ GRACE_SECONDS = 10.0
 
 def hooks_due(hooks: Sequence[RunHook], results: Sequence[ChainResult], options: RunOptions, status: int) -> list[RunHook]:
     """The run hooks this run calls for: `changed` if a certificate changed, `failed` if the run failed."""
-    if options.revoke or options.revoke_with_domain_key or options.account_action:
+    if not options.installs:
         return []
     changed = any(result.changed for result in results)
     return [hook for hook in hooks if (hook.event == "changed" and changed) or (hook.event == "failed" and status == EXIT_FAILED)]

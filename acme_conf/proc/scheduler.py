@@ -199,7 +199,7 @@ def _hold_back(state: _Run) -> None:
     that is not due (nor to ask the CA's renewal information) is not looked
     at: it has nothing to ask.
     """
-    if state.options.revoke or state.options.account_action:  # nothing is ordered: nothing to hold back
+    if not state.options.installs:  # nothing is ordered: nothing to hold back
         return
     now = datetime.now(timezone.utc)
     for job in list(state.waiting):
@@ -559,7 +559,7 @@ def _current_reason(job: DomainJob, kept: DomainState, otherwise: str) -> str:
 
 def _why_due(job: DomainJob, options: RunOptions) -> str:
     """Why a chain runs for `job` without a check first (worth_checking_first said no)."""
-    if options.revoke or options.account_action:
+    if not options.installs:
         return ""  # the summary's outcome says what was done
     if options.force:
         return "renewal forced (-F)"
@@ -628,8 +628,7 @@ def _checks_done(state: _Run) -> None:
 def _to_chain(state: _Run, job: DomainJob, why: str) -> bool:
     """`job` waits for its chain, `why` it runs; unless a directory it would write in is missing: then it
     fails with one line for each, and nothing starts for it (preflight.py).  Whether it waits."""
-    issuing = not (state.options.revoke or state.options.account_action)
-    missing = missing_directories(job) if issuing else []
+    missing = missing_directories(job) if state.options.installs else []
     for line in missing:
         log.error("%s: %s", job.handle, line)
     if missing:
@@ -647,7 +646,7 @@ def _current(state: _Run, job: DomainJob, reason: str) -> None:
     status view, nor in a run that installs nothing.
     """
     options = state.options
-    drift = None if state.judge_only or options.revoke or options.account_action else access_drift(job)
+    drift = access_drift(job) if options.installs and not state.judge_only else None
     if drift is None:
         state.results[job.handle] = ChainResult(job.handle, False, False, reason=reason)
         return

@@ -69,6 +69,11 @@ class RunOptions:
     every_authority: tuple[Authority, ...] = ()
     run_hooks: tuple[RunHook, ...] = ()  # `hook changed`, `hook failed`: run after the chains (run_hook.py)
 
+    @property
+    def installs(self) -> bool:
+        """A run that may order and install certificates: not -r, -K, -D, -k or -P."""
+        return not (self.revoke or self.revoke_with_domain_key or self.account_action)
+
 
 @dataclass(frozen=True)
 class SharedPlan:
@@ -87,7 +92,7 @@ def shared_roles(options: RunOptions) -> tuple[str, ...]:
     """
     if options.revoke_with_domain_key:
         return ("dnsproc",)
-    if options.revoke or options.account_action:
+    if not options.installs:
         return ("dnsproc", "acctproc")
     return SHARED_ROLES
 
@@ -250,7 +255,7 @@ def certificate_missing(job: DomainJob, options: RunOptions) -> bool:
     walks the path as revokeproc's read does, under the domain's lock the
     caller holds). A -r, -K, -D, -k or -P run keeps its revokeproc.
     """
-    if options.revoke or options.revoke_with_domain_key or options.account_action:
+    if not options.installs:
         return False
     inspected = inspected_certificate(job)
     if inspected is None or not is_missing(inspected):
