@@ -30,7 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from acme_conf.proc.spawner import child_import_path
+
 
 # What each role's job cannot be done without, in a fresh interpreter.
 CRYPTO = (
@@ -64,19 +65,12 @@ def least(code: str, runs: int, *args: str) -> float:
 
 
 def import_path() -> list[str]:
-    """Where the children import acme_conf, cryptography, pyseccomp and lark from (as spawner.child_import_path)."""
-    import importlib.util
+    """Where the children import from (spawner.child_import_path), and lark's directory for the parent's floor."""
+    import lark
 
-    paths: list[str] = []
-    for module in ("acme_conf", "cryptography", "pyseccomp", "lark"):
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
-            raise SystemExit(f"start_floor: cannot find {module}")
-        origin = Path(spec.origin)
-        directory = str(origin.parent.parent if origin.name == "__init__.py" else origin.parent)
-        if directory not in paths:
-            paths.append(directory)
-    return paths
+    paths = list(child_import_path())
+    lark_directory = str(Path(lark.__file__).parent.parent)
+    return paths if lark_directory in paths else [*paths, lark_directory]
 
 
 def main() -> int:
