@@ -146,6 +146,32 @@ def create_restricted(directory_fd: int, name: str, uid: int, gid: int, mode: in
     return fd
 
 
+def replace_whole(path: os.PathLike[str], data: bytes, mode: int) -> None:
+    """Write `data` to `path` whole, for the parent's own files (state, metrics); OSError.
+
+    A temporary file beside it, new (O_EXCL, never through a link), given
+    `mode` whatever the umask, flushed, then renamed over `path`: a reader
+    sees the old file or the new one, and a failure leaves nothing behind.
+    """
+    directory, name = os.path.split(os.fspath(path))
+    temporary = os.path.join(directory, temporary_name(name))
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 def temporary_name(name: str) -> str:
     """A hidden, unguessable name beside `name`, for a file that is renamed into place.
 

@@ -30,7 +30,7 @@ import platformdirs
 from acme_conf.acme.polling import MAX_BACKOFF
 from acme_conf.acme.renewal_info import MAX_CHECK_INTERVAL, NOT_OFFERED_CHECK_INTERVAL, is_certificate_id
 from acme_conf.acme.text import printable
-from acme_conf.files import temporary_name, write_all
+from acme_conf.files import replace_whole
 
 SYSTEM_STATE_DIRECTORY = Path("/var/db/acme")
 STATE_DIRECTORY_VARIABLE = "ACME_CLIENT_STATE_DIR"
@@ -237,25 +237,13 @@ def _write_record(root: Path, path: Path, record: dict[str, object], label: str)
 
     The state directory, and the one for authorities in it, are made private (0700).
     """
-    text = json.dumps(record)
     directory = path.parent
-    temporary = directory / temporary_name(path.name)
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            write_all(fd, text.encode("ascii") + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temporary, path)
+        replace_whole(path, json.dumps(record).encode("ascii") + b"\n", 0o600)
     except OSError as error:
         log.warning("%s: cannot keep state in %s: %s", label, directory, error.strerror)
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         return False
     return True
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from acme_conf.files import sync_directory, temporary_name, write_all
+from acme_conf.files import replace_whole, sync_directory
 from acme_conf.proc.renewal_outlook import MISSING, UNJUDGED
 from acme_conf.proc.status_view import DomainStatus
 from acme_conf.state import LastRun
@@ -154,19 +154,7 @@ def write_whole(path: Path, text: str) -> None:
     Mode 0644 whatever the umask (the units' UMask=0077 among them): the
     collector that reads it is another user, and it holds nothing secret.
     """
-    temporary = path.parent / temporary_name(path.name)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o644)
-            write_all(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    replace_whole(path, text.encode("utf-8"), 0o644)
     directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         sync_directory(directory)  # the rename too survives a crash
